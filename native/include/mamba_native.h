@@ -43,4 +43,90 @@ MAMBA_API int32_t mamba_has_cuda(void);
 /* Message of the last error on this thread, or "" when there was none. Valid until the next call. */
 MAMBA_API const char* mamba_last_error(void);
 
+
+/* ---------------------------------------------------------------------------------------------
+ * Selective scan (Gu & Dao 2023, Algorithm 2), fused. For each batch b, channel d, time t:
+ *   dt      = delta[b,d,t] + delta_bias[d];  if (delta_softplus) dt = softplus(dt)   (log1p(exp), x>20 -> x)
+ *   h[n]    = exp(dt * A[d,n]) * h[n] + dt * B[b,g,n,t] * u[b,d,t]        (g = d / (dim / groups))
+ *   y       = sum_n C[b,g,n,t] * h[n] + D[d] * u[b,d,t]
+ *   out     = z ? y * silu(z[b,d,t]) : y
+ * h starts at initial_state[b,d,:] (zeros when NULL); final_state[b,d,:] receives h after the last step.
+ * The (batch, dim, length, state) tensor of states is never materialised; backward recomputes it.
+ *
+ * Element strides are given per axis, so views (for example a (batch, length, dim) projection seen as
+ * (batch, dim, length)) need no copy. u, delta, z, out, dout, du, ddelta, dz share `dtype`; so do B, C,
+ * dB, dC. A, D, delta_bias, states and their gradients are always fp32; accumulation is fp32.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct mamba_scan_args {
+  int64_t batch, dim, length, state, groups;  /* dim % groups == 0; 1 <= state <= 256 */
+  int32_t dtype;                              /* enum mamba_dtype of u, delta, z, out (and grads) */
+  int32_t bc_dtype;                           /* enum mamba_dtype of B and C (and dB, dC) */
+  int32_t delta_softplus;                     /* 1: dt = softplus(delta + delta_bias) */
+  int32_t deterministic;                      /* backward: 1 = no atomics, bitwise reproducible */
+  const void* u;      int64_t u_stride[3];     /* (batch, dim, length) */
+  const void* delta;  int64_t delta_stride[3]; /* (batch, dim, length) */
+  const float* A;     int64_t A_stride[2];     /* (dim, state) */
+  const void* B;      int64_t B_stride[4];     /* (batch, groups, state, length) */
+  const void* C;      int64_t C_stride[4];     /* (batch, groups, state, length) */
+  const float* D;                              /* (dim) contiguous, or NULL */
+  const void* z;      int64_t z_stride[3];     /* (batch, dim, length), or NULL: no gate */
+  const float* delta_bias;                     /* (dim) contiguous, or NULL */
+  const float* initial_state;                  /* (batch, dim, state) contiguous, or NULL */
+} mamba_scan_args;
+
+/* Forward. out: (batch, dim, length) with out_stride; final_state: (batch, dim, state) contiguous or NULL. */
+typedef struct mamba_scan_outputs {
+  void* out;          int64_t out_stride[3];
+  float* final_state;
+} mamba_scan_outputs;
+
+/* Backward: dout in, gradients out. Every gradient buffer is written (not accumulated into), except
+ * that a NULL pointer skips that gradient (dz when z is NULL, dD when D is NULL, ...).
+ * dfinal_state (may be NULL) is the gradient flowing into final_state; dinitial_state receives the
+ * gradient of initial_state when both are non-NULL. */
+typedef struct mamba_scan_grads {
+  const void* dout;   int64_t dout_stride[3];
+  const float* dfinal_state;                   /* (batch, dim, state) contiguous, or NULL */
+  void* du;           int64_t du_stride[3];
+  void* ddelta;       int64_t ddelta_stride[3];
+  float* dA;                                   /* (dim, state) contiguous */
+  void* dB;           int64_t dB_stride[4];
+  void* dC;           int64_t dC_stride[4];
+  float* dD;                                   /* (dim), or NULL */
+  void* dz;           int64_t dz_stride[3];    /* or NULL */
+  float* ddelta_bias;                          /* (dim), or NULL */
+  float* dinitial_state;                       /* (batch, dim, state), or NULL */
+} mamba_scan_grads;
+
+MAMBA_API int32_t mamba_scan_fwd_cpu(const mamba_scan_args* args, const mamba_scan_outputs* outputs);
+MAMBA_API int32_t mamba_scan_bwd_cpu(const mamba_scan_args* args, const mamba_scan_grads* grads);
+/* CUDA: all pointers on one device; stream is a cudaStream_t (NULL = legacy default stream). */
+MAMBA_API int32_t mamba_scan_fwd_cuda(const mamba_scan_args* args, const mamba_scan_outputs* outputs, void* stream);
+MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_scan_grads* grads, void* stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * Causal depthwise conv1d with optional SiLU, per channel d:
+ *   out[b,d,t] = act(bias[d] + sum_{k<width} weight[d,k] * x[b,d,t-width+1+k])   (x before t=0 is 0)
+ * x, out: (batch, dim, length) with strides; weight (dim, width) contiguous; bias (dim) or NULL.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct mamba_conv_args {
+  int64_t batch, dim, length, width;          /* width <= 8 */
+  int32_t dtype;                              /* of x, out, dout, dx */
+  int32_t silu;                               /* 1: apply SiLU after the bias */
+  const void* x;      int64_t x_stride[3];
+  const float* weight;                        /* (dim, width) */
+  const float* bias;                          /* (dim) or NULL */
+} mamba_conv_args;
+
+MAMBA_API int32_t mamba_conv1d_fwd_cpu(const mamba_conv_args* args, void* out, const int64_t out_stride[3]);
+/* dweight, dbias (fp32) are written, not accumulated; dbias may be NULL. */
+MAMBA_API int32_t mamba_conv1d_bwd_cpu(const mamba_conv_args* args, const void* dout, const int64_t dout_stride[3],
+                                       void* dx, const int64_t dx_stride[3], float* dweight, float* dbias);
+MAMBA_API int32_t mamba_conv1d_fwd_cuda(const mamba_conv_args* args, void* out, const int64_t out_stride[3], void* stream);
+MAMBA_API int32_t mamba_conv1d_bwd_cuda(const mamba_conv_args* args, const void* dout, const int64_t dout_stride[3],
+                                        void* dx, const int64_t dx_stride[3], float* dweight, float* dbias, void* stream);
+
+/* Number of threads the CPU kernels use (0 = hardware concurrency). */
+MAMBA_API void mamba_set_num_threads(int32_t threads);
+
 #endif /* MAMBA_NATIVE_H */
