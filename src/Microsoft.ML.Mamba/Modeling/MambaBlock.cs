@@ -18,11 +18,21 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor hidden, Tensor? attentionMask)
+    public override Tensor forward(Tensor hidden, Tensor? attentionMask) =>
+        Residual(hidden, normed => mixer.forward(normed, attentionMask));
+
+    /// <summary>Like <see cref="forward"/>, leaving the decoding state in <paramref name="state"/>.</summary>
+    public Tensor Prefill(Tensor hidden, Tensor? attentionMask, MambaLayerState state) =>
+        Residual(hidden, normed => mixer.Prefill(normed, attentionMask, state));
+
+    /// <summary>One decoding step on (batch, hidden_size).</summary>
+    public Tensor Step(Tensor hidden, MambaLayerState state) => Residual(hidden, normed => mixer.Step(normed, state));
+
+    private Tensor Residual(Tensor hidden, Func<Tensor, Tensor> mix)
     {
         using var scope = NewDisposeScope();
         var residual = _residualInFp32 ? hidden.to_type(ScalarType.Float32) : hidden;
-        var mixed = mixer.forward(norm.forward(hidden.to_type(norm.weight.dtype)), attentionMask);
+        var mixed = mix(norm.forward(hidden.to_type(norm.weight.dtype)));
         return (residual + mixed).MoveToOuterDisposeScope();
     }
 }

@@ -43,6 +43,17 @@ public sealed class MambaConfig
     [JsonPropertyName("time_step_init_scheme")] public string TimeStepInitScheme { get; set; } = "random";
     [JsonPropertyName("rescale_prenorm_residual")] public bool RescalePrenormResidual { get; set; } = true;
 
+    /// <summary>
+    /// Ablation (not a Hugging Face field): Δ, B and C become learned constants instead of functions of
+    /// the input, i.e. a time-invariant, S4D-like SSM. Written to config.json only when set.
+    /// </summary>
+    [JsonPropertyName("time_invariant_ssm")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool TimeInvariantSsm { get; set; }
+
+    /// <summary>Ablation (not a Hugging Face field): drop the SiLU(z) gate. Written only when set.</summary>
+    [JsonPropertyName("ungated")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Ungated { get; set; }
+
     /// <summary>Fields this class does not model, kept so a round trip loses nothing.</summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 

@@ -26,10 +26,18 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     public Tensor OutputEmbeddings => lm_head?.weight ?? backbone.embeddings.weight!;
 
     /// <returns>Logits (batch, length, vocab_size) in fp32.</returns>
-    public override Tensor forward(Tensor inputIds, Tensor? attentionMask)
+    public override Tensor forward(Tensor inputIds, Tensor? attentionMask) => Logits(backbone.forward(inputIds, attentionMask));
+
+    /// <summary>Runs a prompt, filling <paramref name="cache"/>; returns logits (batch, length, vocab).</summary>
+    public Tensor Prefill(Tensor inputIds, Tensor? attentionMask, MambaCache cache) =>
+        Logits(backbone.Prefill(inputIds, attentionMask, cache));
+
+    /// <summary>One decoding step: token ids (batch) → next-token logits (batch, vocab), fp32.</summary>
+    public Tensor Step(Tensor tokenIds, MambaCache cache) => Logits(backbone.Step(tokenIds, cache));
+
+    private Tensor Logits(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var hidden = backbone.forward(inputIds, attentionMask);
         var weight = OutputEmbeddings;
         return nn.functional.linear(hidden.to_type(weight.dtype), weight).to_type(ScalarType.Float32)
             .MoveToOuterDisposeScope();

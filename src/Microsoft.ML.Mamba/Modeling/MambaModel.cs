@@ -61,4 +61,31 @@ public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
         foreach (var layer in layers) hidden = layer.forward(hidden, attentionMask);
         return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>A fresh decoding cache for <paramref name="batch"/> sequences.</summary>
+    public MambaCache NewCache(long batch, Device? device = null)
+    {
+        device ??= embeddings.weight!.device;
+        return new MambaCache(layers.Select(l => l.mixer.NewState(batch, device)).ToArray());
+    }
+
+    /// <summary>Runs a prompt (left padding allowed) and fills <paramref name="cache"/>; returns (batch, length, hidden).</summary>
+    public Tensor Prefill(Tensor inputIds, Tensor? attentionMask, MambaCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = embeddings.forward(inputIds);
+        for (int i = 0; i < layers.Count; i++) hidden = layers[i].Prefill(hidden, attentionMask, cache.Layers[i]);
+        cache.Position += inputIds.shape[1];
+        return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>One decoding step: token ids (batch) → hidden states (batch, hidden_size).</summary>
+    public Tensor Step(Tensor tokenIds, MambaCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = embeddings.forward(tokenIds);
+        for (int i = 0; i < layers.Count; i++) hidden = layers[i].Step(hidden, cache.Layers[i]);
+        cache.Position += 1;
+        return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
+    }
 }

@@ -39,16 +39,16 @@ public sealed class ReferenceKernels : IMambaKernels
         if (deltaSoftplus) dt = nn.functional.softplus(dt); // torch's softplus is linear above 20, as mamba_ssm
         var uw = u.to_type(work);
 
-        // B and C as (batch, dim or 1, state, length): one group per block of channels.
-        Tensor Expand(Tensor m)
+        // B and C as (batch, groups, state, length); a chunk is widened to its channels only when needed.
+        var Bg = B.dim() == 3 ? B.unsqueeze(1) : B;
+        var Cg = C.dim() == 3 ? C.unsqueeze(1) : C;
+        long groups = Bg.shape[1];
+        Tensor ChunkOf(Tensor m, long start, long len)
         {
-            m = m.to_type(work);
-            if (m.dim() == 3) return m.unsqueeze(1);
-            long groups = m.shape[1];
-            return m.repeat_interleave(dim / groups, dim: 1);
+            var part = m.narrow(3, start, len).to_type(work).permute(0, 3, 1, 2);   // (batch, len, groups, state)
+            if (groups == 1 || groups == dim) return part;                          // broadcasts as it is
+            return part.unsqueeze(3).expand(batch, len, groups, dim / groups, state).reshape(batch, len, dim, state);
         }
-        var Bx = Expand(B);
-        var Cx = Expand(C);
         var Aw = A.to_type(work);
 
         var h = initialState is null
@@ -61,8 +61,8 @@ public sealed class ReferenceKernels : IMambaKernels
             // (batch, dim, len) -> (batch, len, dim, 1) so a time step is one slice.
             var dtC = dt.narrow(2, start, len).permute(0, 2, 1).unsqueeze(-1);
             var uC = uw.narrow(2, start, len).permute(0, 2, 1).unsqueeze(-1);
-            var bC = Bx.narrow(3, start, len).permute(0, 3, 1, 2);   // (batch, len, dim|1, state)
-            var cC = Cx.narrow(3, start, len).permute(0, 3, 1, 2);
+            var bC = ChunkOf(Bg, start, len);                          // (batch, len, dim|1, state)
+            var cC = ChunkOf(Cg, start, len);
             var decay = (dtC * Aw).exp();                              // (batch, len, dim, state)
             var drive = dtC * uC * bC;                                 // (batch, len, dim, state)
             var states = new Tensor[len];
