@@ -19,7 +19,7 @@ __device__ __forceinline__ float lane_group_sum(float v) {
 }
 
 template <typename T, typename BT, typename Cfg, bool CKPT>
-__global__ void __launch_bounds__(Cfg::THREADS) scan_fwd_kernel(ScanParams p) {
+__global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p) {
   constexpr int NPT = Cfg::NPT, TPC = Cfg::TPC, CH = Cfg::CH, NPAD = Cfg::NPAD, TT = Cfg::FWD_T;
   constexpr int THREADS = Cfg::THREADS, BT_ = Cfg::BWD_T;
   __shared__ float s_u[CH][TT + 1], s_dt[CH][TT + 1], s_y[CH][TT + 1];

@@ -23,7 +23,8 @@ __global__ void reduce_bc_kernel(const float* part, int nblk, ScanParams p, BT* 
 }
 
 // out[r * cols + col] = sum over b of part[(b * rows + r) * pitch + col].
-__global__ void reduce_batch_kernel(const float* part, int batch, int rows, int cols, int pitch, float* out) {
+// static: this header is included by several translation units.
+static __global__ void reduce_batch_kernel(const float* part, int batch, int rows, int cols, int pitch, float* out) {
   const int64_t total = (int64_t)rows * cols;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t r = i / cols, col = i % cols;
