@@ -13,7 +13,7 @@ def scan_ref(u, delta, A, B, C, D, z, delta_bias):
     in_dtype = u.dtype
     u, delta, B, C, z = u.float(), delta.float(), B.float(), C.float(), z.float()
     dt = F.softplus(delta + delta_bias[:, None])                       # (b, d, l)
-    decay = torch.exp(dt.unsqueeze(-1) * A)                             # (b, d, l, n)
+    decay = torch.exp(dt.unsqueeze(-1) * A[:, None, :])                 # (b, d, l, n)
     drive = (dt * u).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(1)     # (b, d, l, n)
     h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
     ys = []
