@@ -61,7 +61,6 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
   const bool has_z = p.z != nullptr;
   const float* bias = p.delta_bias;
   const bool sp = p.softplus;
-  const float Dv = live && p.D ? p.D[d] : 0.f;
 
   float A2[NPT], adj[NPT], dA[NPT];
 #pragma unroll
@@ -74,24 +73,43 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
   }
   float dD_acc = 0.f, dbias_acc = 0.f;
 
+  __shared__ float s_bias[CH], s_D[CH];
+  if (threadIdx.x < CH) {
+    const bool on = (int)threadIdx.x < nch;
+    s_bias[threadIdx.x] = on && bias ? bias[d0 + threadIdx.x] : 0.f;
+    s_D[threadIdx.x] = on && p.D ? p.D[d0 + threadIdx.x] : 0.f;
+  }
+  __syncthreads();
+
   for (int k = (L + TB - 1) / TB - 1; k >= 0; --k) {
     const int t0 = k * TB, tl = min(TB, L - t0);
-    load_tile<THREADS, CH, TB>(s_u, static_cast<const T*>(p.u), p.u_s, b, d0, nch, t0, tl, [](float x, int) { return x; });
-    load_tile<THREADS, CH, TB>(s_dt, static_cast<const T*>(p.delta), p.delta_s, b, d0, nch, t0, tl,
-                               [&](float x, int cc) {
-                                 x += bias ? bias[d0 + cc] : 0.f;
-                                 return sp ? softplus(x) : x;
-                               });
-    if (sp)  // reads delta again (from cache): cheaper than a second tile in flight
-      load_tile<THREADS, CH, TB>(s_dsp, static_cast<const T*>(p.delta), p.delta_s, b, d0, nch, t0, tl,
-                                 [&](float x, int cc) { return softplus_grad(x + (bias ? bias[d0 + cc] : 0.f)); });
-    load_tile<THREADS, CH, TB>(s_dy, static_cast<const T*>(p.dout), p.dout_s, b, d0, nch, t0, tl,
-                               [](float x, int) { return x; });
-    if (has_z)
-      load_tile<THREADS, CH, TB>(s_gz, static_cast<const T*>(p.z), p.z_s, b, d0, nch, t0, tl,
-                                 [](float x, int) { return x; });
-    load_bc_tile<THREADS, TB, NPAD>(s_B, static_cast<const BT*>(p.B), p.B_s, b, g, N, t0, tl);
-    load_bc_tile<THREADS, TB, NPAD>(s_C, static_cast<const BT*>(p.C), p.C_s, b, g, N, t0, tl);
+    // All global loads of the chunk first (one exposed latency), then the shared-memory stores.
+    TileRegs<THREADS, CH, TB> ru, rd, rg, rz;
+    BCRegs<THREADS, TB, NPAD> rb, rc;
+    ru.fetch(static_cast<const T*>(p.u), p.u_s, b, d0, nch, t0, tl);
+    rd.fetch(static_cast<const T*>(p.delta), p.delta_s, b, d0, nch, t0, tl);
+    rg.fetch(static_cast<const T*>(p.dout), p.dout_s, b, d0, nch, t0, tl);
+    if (has_z) rz.fetch(static_cast<const T*>(p.z), p.z_s, b, d0, nch, t0, tl);
+    rb.fetch(static_cast<const BT*>(p.B), p.B_s, b, g, N, t0, tl);
+    rc.fetch(static_cast<const BT*>(p.C), p.C_s, b, g, N, t0, tl);
+    float h[NPT], hist[TB][NPT];
+    {  // checkpointed state before this chunk (scan_fwd_kernel<CKPT>)
+      const float* src = p.ckpt + (bd * p.n_ckpt + k) * NPAD + slice * NPT;
+#pragma unroll
+      for (int i = 0; i < NPT; i += 4) {
+        const float4 v = live ? *reinterpret_cast<const float4*>(src + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+        h[i] = v.x; h[i + 1] = v.y; h[i + 2] = v.z; h[i + 3] = v.w;
+      }
+    }
+    ru.put(s_u, [](float x, int) { return x; });
+    rd.put2(s_dt, s_dsp, [&](float x, int cc) {
+      x += s_bias[cc];
+      return sp ? make_float2(softplus(x), softplus_grad(x)) : make_float2(x, 1.f);
+    });
+    rg.put(s_dy, [](float x, int) { return x; });
+    if (has_z) rz.put(s_gz, [](float x, int) { return x; });
+    rb.put(s_B);
+    rc.put(s_C);
     __syncthreads();
     if (has_z) {  // dy = dout * silu(z); s_gz = dout * silu'(z), times y later gives dz
       for (int i = threadIdx.x; i < CH * TB; i += THREADS) {
@@ -104,15 +122,6 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
     }
 
     // Re-run the forward over the chunk from its checkpoint; keep pre-step states for the adjoint.
-    float h[NPT], hist[TB][NPT];
-    {
-      const float* src = p.ckpt + (bd * p.n_ckpt + k) * NPAD + slice * NPT;
-#pragma unroll
-      for (int i = 0; i < NPT; i += 4) {
-        const float4 v = live ? *reinterpret_cast<const float4*>(src + i) : make_float4(0.f, 0.f, 0.f, 0.f);
-        h[i] = v.x; h[i + 1] = v.y; h[i + 2] = v.z; h[i + 3] = v.w;
-      }
-    }
     const bool want_dC = p.dC != nullptr;
 #pragma unroll
     for (int j = 0; j < TB; ++j) {
@@ -136,7 +145,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
         }
         if (has_z) {
           y = lane_group_sum<TPC>(y);
-          if (slice == 0) s_gz[c][j] *= y + Dv * u;  // now dz
+          if (slice == 0) s_gz[c][j] *= y + s_D[c] * u;  // now dz
         }
       }
     }
@@ -176,9 +185,9 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
         sH = lane_group_sum<TPC>(sH);
         if (slice == 0) {
           const float ddt = sH * kLn2 + u * sB;  // A2 carries log2(e); undo it
-          const float ddelta = sp ? ddt * s_dsp[c][j] : ddt;
+          const float ddelta = ddt * s_dsp[c][j];
           s_ddt[c][j] = ddelta;
-          s_du[c][j] = dt * sB + Dv * dy;
+          s_du[c][j] = dt * sB + s_D[c] * dy;
           dbias_acc += ddelta;
           dD_acc += dy * u;
         }

@@ -1,7 +1,8 @@
 // Fused selective-scan forward. A block owns CH channels of one (batch, group); each channel's state
 // lives in the registers of TPC lanes (NPT states each) and is carried across time chunks, so the
-// (batch, dim, length, state) tensor never exists. Per chunk: tiles of dt = softplus(delta + bias),
-// u, B and C go to shared memory; the scan runs; the gate and D skip are applied on the way out.
+// (batch, dim, length, state) tensor never exists. Per chunk: the tiles fetched during the previous
+// chunk's scan go to shared memory (dt = softplus(delta + bias) on the way), the next chunk's loads
+// are issued, the scan runs, and the gate and D skip are applied on the way out.
 // With CKPT the kernel instead stores the state before every backward chunk, for the backward pass.
 #pragma once
 #include "scan_math.cuh"
@@ -18,13 +19,25 @@ __device__ __forceinline__ float lane_group_sum(float v) {
   return v;
 }
 
+// A lane's NPT consecutive entries of row t of a B/C tile.
+template <int NPT, int NPAD>
+__device__ __forceinline__ void read_states(const float (*bc)[NPAD], int t, int slice, float (&out)[NPT]) {
+#pragma unroll
+  for (int i = 0; i < NPT; i += 4) {
+    const float4 v = *reinterpret_cast<const float4*>(&bc[t][slice * NPT + i]);
+    out[i] = v.x; out[i + 1] = v.y; out[i + 2] = v.z; out[i + 3] = v.w;
+  }
+}
+
 template <typename T, typename BT, typename Cfg, bool CKPT>
 __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p) {
   constexpr int NPT = Cfg::NPT, TPC = Cfg::TPC, CH = Cfg::CH, NPAD = Cfg::NPAD, TT = Cfg::FWD_T;
-  constexpr int THREADS = Cfg::THREADS, BT_ = Cfg::BWD_T;
-  __shared__ float s_u[CH][TT + 1], s_dt[CH][TT + 1], s_y[CH][TT + 1];
+  constexpr int THREADS = Cfg::THREADS, BWD_T = Cfg::BWD_T;
+  __shared__ float s_u[CH][TT + 1], s_dt[CH][TT + 1];
+  __shared__ float s_z[CKPT ? 1 : CH][TT + 1], s_y[CKPT ? 1 : CH][TT + 1];
   __shared__ __align__(16) float s_B[TT][NPAD];
   __shared__ __align__(16) float s_C[CKPT ? 1 : TT][NPAD];
+  __shared__ float s_bias[CH], s_D[CH];
 
   const int b = blockIdx.z, g = blockIdx.y;
   const int c = threadIdx.x / TPC, slice = threadIdx.x % TPC;
@@ -33,7 +46,13 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p)
   const bool live = c < nch;
   const int d = d0 + c;
   const int L = p.length, N = p.state;
+  const bool has_z = !CKPT && p.z != nullptr, sp = p.softplus;
 
+  if (threadIdx.x < CH) {
+    const bool on = (int)threadIdx.x < nch;
+    s_bias[threadIdx.x] = on && p.delta_bias ? p.delta_bias[d0 + threadIdx.x] : 0.f;
+    s_D[threadIdx.x] = on && p.D ? p.D[d0 + threadIdx.x] : 0.f;
+  }
   // A is pre-scaled by log2(e) so each decay is one exp2.
   float A2[NPT], h[NPT];
 #pragma unroll
@@ -43,71 +62,69 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p)
     A2[i] = on ? p.A[d * p.A_s[0] + n * p.A_s[1]] * kLog2e : 0.f;
     h[i] = on && p.initial_state ? p.initial_state[((int64_t)b * p.dim + d) * N + n] : 0.f;
   }
-  const float* bias = p.delta_bias;
-  const bool sp = p.softplus;
+
+  TileRegs<THREADS, CH, TT> ru, rd, rz;
+  BCRegs<THREADS, TT, NPAD> rb, rc;
+  auto fetch = [&](int t0) {
+    const int tl = min(TT, L - t0);
+    ru.fetch(static_cast<const T*>(p.u), p.u_s, b, d0, nch, t0, tl);
+    rd.fetch(static_cast<const T*>(p.delta), p.delta_s, b, d0, nch, t0, tl);
+    if (has_z) rz.fetch(static_cast<const T*>(p.z), p.z_s, b, d0, nch, t0, tl);
+    rb.fetch(static_cast<const BT*>(p.B), p.B_s, b, g, N, t0, tl);
+    if (!CKPT) rc.fetch(static_cast<const BT*>(p.C), p.C_s, b, g, N, t0, tl);
+  };
+  fetch(0);
+  __syncthreads();  // s_bias, s_D
 
   for (int t0 = 0; t0 < L; t0 += TT) {
     const int tl = min(TT, L - t0);
-    load_tile<THREADS, CH, TT>(s_u, static_cast<const T*>(p.u), p.u_s, b, d0, nch, t0, tl, [](float x, int) { return x; });
-    load_tile<THREADS, CH, TT>(s_dt, static_cast<const T*>(p.delta), p.delta_s, b, d0, nch, t0, tl,
-                               [&](float x, int cc) {
-                                 x += bias ? bias[d0 + cc] : 0.f;
-                                 return sp ? softplus(x) : x;
-                               });
-    load_bc_tile<THREADS, TT, NPAD>(s_B, static_cast<const BT*>(p.B), p.B_s, b, g, N, t0, tl);
-    if (!CKPT) load_bc_tile<THREADS, TT, NPAD>(s_C, static_cast<const BT*>(p.C), p.C_s, b, g, N, t0, tl);
+    ru.put(s_u, [](float x, int) { return x; });
+    rd.put(s_dt, [&](float x, int cc) {
+      x += s_bias[cc];
+      return sp ? softplus(x) : x;
+    });
+    if (has_z) rz.put(s_z, [](float x, int) { return x; });
+    rb.put(s_B);
+    if (!CKPT) rc.put(s_C);
     __syncthreads();
+    if (t0 + TT < L) fetch(t0 + TT);  // in flight during this chunk's scan
 
-    for (int tb = 0; tb < tl; tb += BT_) {
-      if (CKPT && live) {  // state before backward chunk (t0 + tb) / BWD_T
-        float* dst = p.ckpt + (((int64_t)b * p.dim + d) * p.n_ckpt + (t0 + tb) / BT_) * NPAD + slice * NPT;
+    auto step = [&](int t) {
+      if (CKPT && t % BWD_T == 0 && live) {  // state before backward chunk (t0 + t) / BWD_T
+        float* dst = p.ckpt + (((int64_t)b * p.dim + d) * p.n_ckpt + (t0 + t) / BWD_T) * NPAD + slice * NPT;
 #pragma unroll
         for (int i = 0; i < NPT; i += 4) *reinterpret_cast<float4*>(dst + i) = make_float4(h[i], h[i + 1], h[i + 2], h[i + 3]);
       }
-#pragma unroll 4
-      for (int j = 0; j < BT_; ++j) {
-        const int t = tb + j;
-        if (t >= tl) break;  // uniform across the block
-        const float dt = s_dt[c][t];
-        const float dtu = dt * s_u[c][t];
-        float Bv[NPT], Cv[NPT];
+      const float dt = s_dt[c][t];
+      const float dtu = dt * s_u[c][t];
+      float Bv[NPT], Cv[NPT];
+      read_states<NPT, NPAD>(s_B, t, slice, Bv);
+      if (!CKPT) read_states<NPT, NPAD>(s_C, t, slice, Cv);
+      float y = 0.f;
 #pragma unroll
-        for (int i = 0; i < NPT; i += 4) {
-          const float4 bb = *reinterpret_cast<const float4*>(&s_B[t][slice * NPT + i]);
-          Bv[i] = bb.x; Bv[i + 1] = bb.y; Bv[i + 2] = bb.z; Bv[i + 3] = bb.w;
-          if (!CKPT) {
-            const float4 cc = *reinterpret_cast<const float4*>(&s_C[t][slice * NPT + i]);
-            Cv[i] = cc.x; Cv[i + 1] = cc.y; Cv[i + 2] = cc.z; Cv[i + 3] = cc.w;
-          }
-        }
-        float y = 0.f;
-#pragma unroll
-        for (int i = 0; i < NPT; ++i) {
-          h[i] = exp2f(dt * A2[i]) * h[i] + dtu * Bv[i];
-          if (!CKPT) y += Cv[i] * h[i];
-        }
-        if (!CKPT) {
-          y = lane_group_sum<TPC>(y);
-          if (slice == 0) s_y[c][t] = y;
-        }
+      for (int i = 0; i < NPT; ++i) {
+        h[i] = exp2f(dt * A2[i]) * h[i] + dtu * Bv[i];
+        if (!CKPT) y += Cv[i] * h[i];
       }
+      if (!CKPT) {
+        y = lane_group_sum<TPC>(y);
+        if (slice == 0) s_y[c][t] = y;
+      }
+    };
+    if (tl == TT) {  // full chunk: no bounds checks, unrolled so decays can be computed ahead
+#pragma unroll
+      for (int t = 0; t < TT; ++t) step(t);
+    } else {
+      for (int t = 0; t < tl; ++t) step(t);
     }
     __syncthreads();
 
     if (!CKPT) {
-      const float* Dp = p.D;
-      const T* z = static_cast<const T*>(p.z);
-      const int64_t* zs = p.z_s;
       store_tile<THREADS, CH, TT>(static_cast<T*>(p.out), p.out_s, b, d0, nch, t0, tl, [&](int cc, int t) {
-        float y = s_y[cc][t];
-        if (Dp) y += Dp[d0 + cc] * s_u[cc][t];
-        if (z) {
-          const float zv = load_f(z + b * zs[0] + (int64_t)(d0 + cc) * zs[1] + (int64_t)(t0 + t) * zs[2]);
-          y *= silu(zv);
-        }
-        return y;
+        const float y = s_y[cc][t] + s_D[cc] * s_u[cc][t];
+        return has_z ? y * silu(s_z[cc][t]) : y;
       });
-      __syncthreads();  // tiles are reused by the next chunk
+      __syncthreads();  // tiles are rewritten by the next chunk
     }
   }
 

@@ -52,9 +52,9 @@ struct ScanCfg {
   static constexpr int NPAD = NPT * TPC;    // state size the block works with (>= N)
   // Backward keeps a chunk of pre-step states in registers: NPT * BWD_T floats per thread.
   static constexpr int BWD_T = NPT <= 4 ? 16 : 8;
-  // Forward chunk: the longest of 64/32/16 whose tiles fit in 46 KB of static shared memory.
-  static constexpr int fwd_smem(int t) { return 4 * (3 * CH * (t + 1) + 2 * t * NPAD); }
-  static constexpr int FWD_T = fwd_smem(64) <= 46 * 1024 ? 64 : fwd_smem(32) <= 46 * 1024 ? 32 : 16;
+  // Forward chunk: 32 steps (its prefetch registers stay near 32 per thread for N = 16), 16 when
+  // the tiles get large. A multiple of BWD_T, so checkpoints fall on chunk-relative steps.
+  static constexpr int FWD_T = (NPAD >= 128 || CH >= 128) ? 16 : 32;
 };
 
 // Calls f(Cfg{}) with the configuration for state size n (1..256).

@@ -1,5 +1,6 @@
 // Times the CUDA selective scan forward and backward on Mamba-sized shapes.
 // Usage: bench_scan_cuda [results.csv]   Prints a table; the CSV feeds bench_reference.py.
+//        bench_scan_cuda --profile        One fp32 (8,2048,2048,16) forward and backward, for ncu.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -74,7 +75,8 @@ void must(int rc, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  FILE* csv = argc > 1 ? std::fopen(argv[1], "w") : nullptr;
+  const bool profile = argc > 1 && std::string(argv[1]) == "--profile";
+  FILE* csv = argc > 1 && !profile ? std::fopen(argv[1], "w") : nullptr;
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("GPU: %s, %d SMs, %.0f MB L2\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6);
@@ -87,6 +89,7 @@ int main(int argc, char** argv) {
   const int shapes[][4] = {{4, 1536, 1024, 16}, {8, 2048, 2048, 16}, {1, 1024, 8192, 16}};
   for (int dt : {MAMBA_F32, MAMBA_BF16}) {
     for (const auto& s : shapes) {
+      if (profile && (dt != MAMBA_F32 || s[0] != 8)) continue;
       const int B = s[0], D = s[1], L = s[2], N = s[3];
       const size_t bdl = (size_t)B * D * L, bnl = (size_t)B * N * L, es = dtype_size(dt);
       void *u = dalloc(bdl * es), *delta = dalloc(bdl * es), *z = dalloc(bdl * es), *out = dalloc(bdl * es);
@@ -117,6 +120,12 @@ int main(int argc, char** argv) {
       std::copy(xs, xs + 3, g.ddelta_stride); std::copy(xs, xs + 3, g.dz_stride);
       std::copy(bs, bs + 4, g.dB_stride); std::copy(bs, bs + 4, g.dC_stride);
 
+      if (profile) {
+        must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward");
+        must(mamba_scan_bwd_cuda(&a, &g, nullptr), "backward");
+        CHECK_CUDA(cudaDeviceSynchronize());
+        return 0;
+      }
       const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward"); }, 3, 30);
       uint64_t zero = 0, high = 0;
       CHECK_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero));
