@@ -34,5 +34,5 @@ echo "=== ncu (fp32 (8,2048,2048,16): forward, checkpoint pass, backward)"
 timeout 120 ncu --clock-control none --section SpeedOfLight --section Occupancy --section WarpStateStats \
   --section LaunchStats -k regex:scan_ -c 3 build-cuda/bench_scan_cuda --profile > "$LOG/ncu.txt" 2>&1
 grep -E "scan_(fwd|bwd)_kernel|Duration|Registers Per|Achieved Occupancy|Theoretical Occ|Compute \(SM\) Th|Memory Through|Warp Cycles Per Issued" "$LOG/ncu.txt" | sed -E 's/ +/ /g' | cut -c1-150
-PYTHONUNBUFFERED=1 timeout 150 python3 tests/cuda/bench_reference.py "$LOG/bench.csv" 2>&1 | tee "$LOG/bench_ref.log" || rc=1
+PYTHONUNBUFFERED=1 timeout 400 python3 tests/cuda/bench_reference.py "$LOG/bench.csv" 2>&1 | tee "$LOG/bench_ref.log" || rc=1
 exit $rc
