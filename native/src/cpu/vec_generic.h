@@ -1,0 +1,44 @@
+// Portable 8-lane "vector" of float or double: plain loops the compiler may auto-vectorise.
+// Same interface as VecAvx2 so the scan kernels are written once (scan_fwd_impl.h, scan_bwd_impl.h).
+#pragma once
+#include <cmath>
+#include "common/scan_math.h"
+
+namespace mamba {
+namespace cpu {
+namespace {
+
+template <class TT>
+struct VecGeneric {
+  using T = TT;
+  static constexpr int W = 8;
+  struct V { T x[W]; };
+
+#define MAMBA_LANES(expr) V r; for (int i = 0; i < W; ++i) r.x[i] = (expr); return r
+  static V set1(T a) { MAMBA_LANES(a); }
+  static V load(const T* p) { MAMBA_LANES(p[i]); }
+  static void store(T* p, V a) { for (int i = 0; i < W; ++i) p[i] = a.x[i]; }
+  static V add(V a, V b) { MAMBA_LANES(a.x[i] + b.x[i]); }
+  static V sub(V a, V b) { MAMBA_LANES(a.x[i] - b.x[i]); }
+  static V mul(V a, V b) { MAMBA_LANES(a.x[i] * b.x[i]); }
+  static V fma(V a, V b, V c) { MAMBA_LANES(a.x[i] * b.x[i] + c.x[i]); }  // a * b + c
+  // x > thr ? a : b
+  static V select_gt(V x, T thr, V a, V b) { MAMBA_LANES(x.x[i] > thr ? a.x[i] : b.x[i]); }
+  static V exp2(V a) { MAMBA_LANES(exp2_1(a.x[i])); }
+  static V softplus(V a) { MAMBA_LANES(mamba::softplus(a.x[i])); }
+  static V sigmoid(V a) { MAMBA_LANES(mamba::sigmoid(a.x[i])); }
+#undef MAMBA_LANES
+  static T hsum(V a) {
+    T s = T(0);
+    for (int i = 0; i < W; ++i) s += a.x[i];
+    return s;
+  }
+
+ private:
+  static float exp2_1(float x) { return mamba::fast_exp2(x); }
+  static double exp2_1(double x) { return std::exp2(x); }  // fp64 path is the accurate one
+};
+
+}  // namespace
+}  // namespace cpu
+}  // namespace mamba
