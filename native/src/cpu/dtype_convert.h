@@ -86,6 +86,13 @@ inline void gather2d(const void* src, int dtype, int64_t off, int64_t si, int64_
   with_codec(dtype, [&](auto codec) {
     using Codec = decltype(codec);
     const typename Codec::S* s = static_cast<const typename Codec::S*>(src) + off;
+    if (si == 1 && sj != 1) {  // time-contiguous source (the usual layout): walk each source run
+      for (int j = 0; j < nj; ++j)
+        for (int i = 0; i < ni; ++i) dst[int64_t(i) * ld + j] = T(Codec::get(s[j * sj + i]));
+      for (int i = 0; i < ni; ++i)
+        for (int j = nj; j < ld; ++j) dst[int64_t(i) * ld + j] = T(0);
+      return;
+    }
     for (int i = 0; i < ni; ++i) {
       T* row = dst + int64_t(i) * ld;
       for (int j = 0; j < nj; ++j) row[j] = T(Codec::get(s[i * si + j * sj]));
@@ -100,6 +107,11 @@ inline void scatter2d(void* dst, int dtype, int64_t off, int64_t si, int64_t sj,
   with_codec(dtype, [&](auto codec) {
     using Codec = decltype(codec);
     typename Codec::S* d = static_cast<typename Codec::S*>(dst) + off;
+    if (si == 1 && sj != 1) {  // time-contiguous destination: write each run in order
+      for (int j = 0; j < nj; ++j)
+        for (int i = 0; i < ni; ++i) d[j * sj + i] = Codec::put(src[int64_t(i) * ld + j]);
+      return;
+    }
     for (int i = 0; i < ni; ++i) {
       const T* row = src + int64_t(i) * ld;
       for (int j = 0; j < nj; ++j) d[i * si + j * sj] = Codec::put(row[j]);

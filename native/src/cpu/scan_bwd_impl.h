@@ -42,12 +42,12 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
       std::copy(h.begin(), h.end(), ckpt.begin() + c * N);
       load_tile<T>(a.u, a.dtype, a.u_stride, b, d0, t0, tn, nl, u.data());
       load_tile<T>(a.delta, a.dtype, a.delta_stride, b, d0, t0, tn, nl, dt.data());
-      load_bc_tile<T>(a.B, a.bc_dtype, a.B_stride, b, g, t0, tn, N, Bt.data());
+      const BCView<T> Bv = bc_view<T>(a.B, a.bc_dtype, a.B_stride, b, g, t0, tn, N, Bt.data());
       discretise<VP>(a, prm.bias, tn, dt.data(), u.data(), dtu.data());
       for (int t = 0; t < tn; ++t) {
         const V dtv = VP::load(&dt[t * kLanes]), dtuv = VP::load(&dtu[t * kLanes]);
         for (int n = 0; n < N; ++n)
-          h[n] = VP::fma(VP::exp2(VP::mul(dtv, prm.A2[n])), h[n], VP::mul(dtuv, VP::set1(Bt[size_t(t) * N + n])));
+          h[n] = VP::fma(VP::exp2(VP::mul(dtv, prm.A2[n])), h[n], VP::mul(dtuv, VP::set1(Bv.at(t, n))));
       }
     }
 
@@ -70,8 +70,8 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
       load_tile<T>(a.u, a.dtype, a.u_stride, b, d0, t0, tn, nl, u.data());
       load_tile<T>(a.delta, a.dtype, a.delta_stride, b, d0, t0, tn, nl, dt.data());
       load_tile<T>(gr.dout, a.dtype, gr.dout_stride, b, d0, t0, tn, nl, dout.data());
-      load_bc_tile<T>(a.B, a.bc_dtype, a.B_stride, b, g, t0, tn, N, Bt.data());
-      load_bc_tile<T>(a.C, a.bc_dtype, a.C_stride, b, g, t0, tn, N, Ct.data());
+      const BCView<T> Bv = bc_view<T>(a.B, a.bc_dtype, a.B_stride, b, g, t0, tn, N, Bt.data());
+      const BCView<T> Cv = bc_view<T>(a.C, a.bc_dtype, a.C_stride, b, g, t0, tn, N, Ct.data());
       // softplus'(delta + bias), taken before dt overwrites delta.
       for (int t = 0; t < tn; ++t) {
         const V x = VP::add(VP::load(&dt[t * kLanes]), prm.bias);
@@ -86,8 +86,8 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
         V* ht = &hbuf[size_t(t) * N];
         V acc = VP::mul(prm.D, VP::load(&u[t * kLanes]));
         for (int n = 0; n < N; ++n) {
-          ht[n] = VP::fma(VP::exp2(VP::mul(dtv, prm.A2[n])), hprev[n], VP::mul(dtuv, VP::set1(Bt[size_t(t) * N + n])));
-          acc = VP::fma(VP::set1(Ct[size_t(t) * N + n]), ht[n], acc);
+          ht[n] = VP::fma(VP::exp2(VP::mul(dtv, prm.A2[n])), hprev[n], VP::mul(dtuv, VP::set1(Bv.at(t, n))));
+          acc = VP::fma(VP::set1(Cv.at(t, n)), ht[n], acc);
         }
         VP::store(&y[t * kLanes], acc);
         hprev = ht;
@@ -111,17 +111,15 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
         const V dyv = VP::load(&dy[t * kLanes]), uv = VP::load(&u[t * kLanes]);
         const V* ht = &hbuf[size_t(t) * N];
         const V* hp = t > 0 ? &hbuf[size_t(t - 1) * N] : &ckpt[size_t(c) * N];
-        const T* Bn = &Bt[size_t(t) * N];
-        const T* Cn = &Ct[size_t(t) * N];
         T* dbc = dBC + (t0 + t) * N * 2;
         V sum_gB = zero, sum_gha = zero;  // sum_n g B ; sum_n g h_{t-1} a A
         for (int n = 0; n < N; ++n) {
           const V da = VP::exp2(VP::mul(dtv, prm.A2[n]));
-          const V gn = VP::fma(dyv, VP::set1(Cn[n]), gc[n]);  // dL/dh_t
+          const V gn = VP::fma(dyv, VP::set1(Cv.at(t, n)), gc[n]);  // dL/dh_t
           const V gha = VP::mul(gn, VP::mul(hp[n], da));      // g h_{t-1} a
           sum_gha = VP::fma(gha, prm.A[n], sum_gha);
           dA[n] = VP::fma(gha, dtv, dA[n]);
-          sum_gB = VP::fma(gn, VP::set1(Bn[n]), sum_gB);
+          sum_gB = VP::fma(gn, VP::set1(Bv.at(t, n)), sum_gB);
           dbc[2 * n] += VP::hsum(VP::mul(gn, dtuv));        // dB: g dt u, summed over channels
           dbc[2 * n + 1] += VP::hsum(VP::mul(dyv, ht[n]));  // dC: dy h_t
           gc[n] = VP::mul(da, gn);

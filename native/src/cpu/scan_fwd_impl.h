@@ -72,10 +72,22 @@ template <class T>
 void store_tile(void* p, int dtype, const int64_t* s, int64_t b, int64_t d0, int64_t t0, int tn, int nl, const T* src) {
   scatter2d<T>(p, dtype, b * s[0] + d0 * s[1] + t0 * s[2], s[2], s[1], tn, nl, kLanes, src);
 }
-// Loads a (time x state) tile of B or C (batch, groups, state, length).
+// A (time x state) window of B or C (batch, groups, state, length): element (t, n) is p[t*st + n*sn].
 template <class T>
-void load_bc_tile(const void* p, int dtype, const int64_t* s, int64_t b, int64_t g, int64_t t0, int tn, int N, T* dst) {
-  gather2d<T>(p, dtype, b * s[0] + g * s[1] + t0 * s[3], s[3], s[2], tn, N, N, dst);
+struct BCView {
+  const T* p;
+  int64_t st, sn;
+  T at(int t, int n) const { return p[t * st + n * sn]; }
+};
+// Reads B or C in place when stored in the compute type (no copy: the kernels broadcast single
+// elements, any stride will do); otherwise converts the window into `tile`.
+template <class T>
+BCView<T> bc_view(const void* p, int dtype, const int64_t* s, int64_t b, int64_t g, int64_t t0, int tn, int N,
+                  T* tile) {
+  const int64_t off = b * s[0] + g * s[1] + t0 * s[3];
+  if (dtype == (sizeof(T) == 4 ? MAMBA_F32 : MAMBA_F64)) return {static_cast<const T*>(p) + off, s[3], s[2]};
+  gather2d<T>(p, dtype, off, s[3], s[2], tn, N, N, tile);
+  return {tile, N, 1};
 }
 
 // dt = softplus(delta + bias) (or without softplus), in place over a tile of delta rows; dtu = dt * u.
@@ -111,19 +123,17 @@ void scan_fwd_block(const ScanProblem& p, int64_t task) {
     const int tn = (int)std::min<int64_t>(kFwdChunk, a.length - t0);
     load_tile<T>(a.u, a.dtype, a.u_stride, b, d0, t0, tn, nl, u.data());
     load_tile<T>(a.delta, a.dtype, a.delta_stride, b, d0, t0, tn, nl, dt.data());
-    load_bc_tile<T>(a.B, a.bc_dtype, a.B_stride, b, g, t0, tn, N, Bt.data());
-    load_bc_tile<T>(a.C, a.bc_dtype, a.C_stride, b, g, t0, tn, N, Ct.data());
+    const BCView<T> Bv = bc_view<T>(a.B, a.bc_dtype, a.B_stride, b, g, t0, tn, N, Bt.data());
+    const BCView<T> Cv = bc_view<T>(a.C, a.bc_dtype, a.C_stride, b, g, t0, tn, N, Ct.data());
     discretise<VP>(a, prm.bias, tn, dt.data(), u.data(), dtu.data());
 
     for (int t = 0; t < tn; ++t) {
       const V dtv = VP::load(&dt[t * kLanes]), dtuv = VP::load(&dtu[t * kLanes]);
-      const T* Bn = &Bt[size_t(t) * N];
-      const T* Cn = &Ct[size_t(t) * N];
       V acc = VP::mul(prm.D, VP::load(&u[t * kLanes]));
       for (int n = 0; n < N; ++n) {
         const V da = VP::exp2(VP::mul(dtv, prm.A2[n]));
-        h[n] = VP::fma(da, h[n], VP::mul(dtuv, VP::set1(Bn[n])));
-        acc = VP::fma(VP::set1(Cn[n]), h[n], acc);
+        h[n] = VP::fma(da, h[n], VP::mul(dtuv, VP::set1(Bv.at(t, n))));
+        acc = VP::fma(VP::set1(Cv.at(t, n)), h[n], acc);
       }
       VP::store(&y[t * kLanes], acc);
     }
