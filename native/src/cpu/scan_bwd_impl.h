@@ -23,7 +23,10 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
   const int64_t L = a.length, nchunks = (L + TB - 1) / TB;
   T* dBC = part.dBC + task * L * N * 2;
 
-  std::vector<V> h(N), gc(N), dA(N), ckpt(size_t(nchunks) * N), hbuf(size_t(TB) * N);
+  // hbuf/dabuf: states h_t and decays exp(dt_t A) of the current chunk; red: per-channel
+  // products for dB and dC awaiting their sum over channels.
+  std::vector<V> h(N), gc(N), dA(N), ckpt(size_t(nchunks) * N), hbuf(size_t(TB) * N), dabuf(size_t(TB) * N),
+      red(2 * size_t(N));
   const size_t tile = size_t(TB) * kLanes;
   std::vector<T> u(tile), dt(tile), dtu(tile), z(tile), dout(tile), y(tile), dy(tile), spg(tile), du(tile),
       ddt(tile), dz(tile), Bt(size_t(TB) * N), Ct(size_t(TB) * N);
@@ -84,9 +87,11 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
       for (int t = 0; t < tn; ++t) {
         const V dtv = VP::load(&dt[t * kLanes]), dtuv = VP::load(&dtu[t * kLanes]);
         V* ht = &hbuf[size_t(t) * N];
+        V* dat = &dabuf[size_t(t) * N];
         V acc = VP::mul(prm.D, VP::load(&u[t * kLanes]));
         for (int n = 0; n < N; ++n) {
-          ht[n] = VP::fma(VP::exp2(VP::mul(dtv, prm.A2[n])), hprev[n], VP::mul(dtuv, VP::set1(Bv.at(t, n))));
+          dat[n] = VP::exp2(VP::mul(dtv, prm.A2[n]));
+          ht[n] = VP::fma(dat[n], hprev[n], VP::mul(dtuv, VP::set1(Bv.at(t, n))));
           acc = VP::fma(VP::set1(Cv.at(t, n)), ht[n], acc);
         }
         VP::store(&y[t * kLanes], acc);
@@ -110,20 +115,22 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
         const V dtv = VP::load(&dt[t * kLanes]), dtuv = VP::load(&dtu[t * kLanes]);
         const V dyv = VP::load(&dy[t * kLanes]), uv = VP::load(&u[t * kLanes]);
         const V* ht = &hbuf[size_t(t) * N];
+        const V* dat = &dabuf[size_t(t) * N];
         const V* hp = t > 0 ? &hbuf[size_t(t - 1) * N] : &ckpt[size_t(c) * N];
         T* dbc = dBC + (t0 + t) * N * 2;
         V sum_gB = zero, sum_gha = zero;  // sum_n g B ; sum_n g h_{t-1} a A
         for (int n = 0; n < N; ++n) {
-          const V da = VP::exp2(VP::mul(dtv, prm.A2[n]));
+          const V da = dat[n];
           const V gn = VP::fma(dyv, VP::set1(Cv.at(t, n)), gc[n]);  // dL/dh_t
           const V gha = VP::mul(gn, VP::mul(hp[n], da));      // g h_{t-1} a
           sum_gha = VP::fma(gha, prm.A[n], sum_gha);
           dA[n] = VP::fma(gha, dtv, dA[n]);
           sum_gB = VP::fma(gn, VP::set1(Bv.at(t, n)), sum_gB);
-          dbc[2 * n] += VP::hsum(VP::mul(gn, dtuv));        // dB: g dt u, summed over channels
-          dbc[2 * n + 1] += VP::hsum(VP::mul(dyv, ht[n]));  // dC: dy h_t
+          red[2 * n] = VP::mul(gn, dtuv);        // dB: g dt u, to be summed over channels
+          red[2 * n + 1] = VP::mul(dyv, ht[n]);  // dC: dy h_t
           gc[n] = VP::mul(da, gn);
         }
+        VP::hsum_add(red.data(), 2 * N, dbc);
         // du = dt sum gB + D dy ; ddt = sum g h a A + u sum gB ; ddelta = ddt softplus'
         VP::store(&du[t * kLanes], VP::fma(dtv, sum_gB, VP::mul(prm.D, dyv)));
         const V dd = VP::mul(VP::fma(uv, sum_gB, sum_gha), VP::load(&spg[t * kLanes]));

@@ -67,6 +67,19 @@ struct VecAvx2 {
     return {_mm256_div_ps(_mm256_set1_ps(1.f), _mm256_add_ps(_mm256_set1_ps(1.f), e))};
   }
 
+  // dst[i] += hsum(v[i]) for i < count; eight at a time via a transposing add tree.
+  static void hsum_add(const V* v, int count, float* dst) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(v[i].x, v[i + 1].x), _mm256_hadd_ps(v[i + 2].x, v[i + 3].x));
+      const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(v[i + 4].x, v[i + 5].x), _mm256_hadd_ps(v[i + 6].x, v[i + 7].x));
+      // a = [lo halves of v0..v3 | hi halves of v0..v3], likewise b for v4..v7
+      const __m256 s = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+      _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), s));
+    }
+    for (; i < count; ++i) dst[i] += hsum(v[i]);
+  }
+
   static float hsum(V a) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.x), _mm256_extractf128_ps(a.x, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -28,6 +28,9 @@ struct VecGeneric {
   static V softplus(V a) { MAMBA_LANES(mamba::softplus(a.x[i])); }
   static V sigmoid(V a) { MAMBA_LANES(mamba::sigmoid(a.x[i])); }
 #undef MAMBA_LANES
+  static void hsum_add(const V* v, int count, T* dst) {
+    for (int i = 0; i < count; ++i) dst[i] += hsum(v[i]);
+  }
   static T hsum(V a) {
     T s = T(0);
     for (int i = 0; i < W; ++i) s += a.x[i];
