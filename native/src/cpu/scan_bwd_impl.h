@@ -43,8 +43,8 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
       const int64_t t0 = c * TB;
       const int tn = (int)std::min<int64_t>(TB, L - t0);
       std::copy(h.begin(), h.end(), ckpt.begin() + c * N);
-      load_tile<T>(a.u, a.dtype, a.u_stride, b, d0, t0, tn, nl, u.data());
-      load_tile<T>(a.delta, a.dtype, a.delta_stride, b, d0, t0, tn, nl, dt.data());
+      load_tile<VP>(a.u, a.dtype, a.u_stride, b, d0, t0, tn, nl, u.data());
+      load_tile<VP>(a.delta, a.dtype, a.delta_stride, b, d0, t0, tn, nl, dt.data());
       const BCView<T> Bv = bc_view<T>(a.B, a.bc_dtype, a.B_stride, b, g, t0, tn, N, Bt.data());
       discretise<VP>(a, prm.bias, tn, dt.data(), u.data(), dtu.data());
       for (int t = 0; t < tn; ++t) {
@@ -70,9 +70,9 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
     for (int64_t c = nchunks - 1; c >= 0; --c) {
       const int64_t t0 = c * TB;
       const int tn = (int)std::min<int64_t>(TB, L - t0);
-      load_tile<T>(a.u, a.dtype, a.u_stride, b, d0, t0, tn, nl, u.data());
-      load_tile<T>(a.delta, a.dtype, a.delta_stride, b, d0, t0, tn, nl, dt.data());
-      load_tile<T>(gr.dout, a.dtype, gr.dout_stride, b, d0, t0, tn, nl, dout.data());
+      load_tile<VP>(a.u, a.dtype, a.u_stride, b, d0, t0, tn, nl, u.data());
+      load_tile<VP>(a.delta, a.dtype, a.delta_stride, b, d0, t0, tn, nl, dt.data());
+      load_tile<VP>(gr.dout, a.dtype, gr.dout_stride, b, d0, t0, tn, nl, dout.data());
       const BCView<T> Bv = bc_view<T>(a.B, a.bc_dtype, a.B_stride, b, g, t0, tn, N, Bt.data());
       const BCView<T> Cv = bc_view<T>(a.C, a.bc_dtype, a.C_stride, b, g, t0, tn, N, Ct.data());
       // softplus'(delta + bias), taken before dt overwrites delta.
@@ -99,7 +99,7 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
       }
       // Gate: out = y * silu(z)  =>  dy = dout * silu(z), dz = dout * y * silu'(z).
       if (a.z) {
-        load_tile<T>(a.z, a.dtype, a.z_stride, b, d0, t0, tn, nl, z.data());
+        load_tile<VP>(a.z, a.dtype, a.z_stride, b, d0, t0, tn, nl, z.data());
         for (int t = 0; t < tn; ++t) {
           const V zv = VP::load(&z[t * kLanes]), sg = VP::sigmoid(zv), dov = VP::load(&dout[t * kLanes]);
           const V dsilu = VP::mul(sg, VP::fma(zv, VP::sub(one, sg), one));
@@ -138,9 +138,9 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
         dD = VP::fma(dyv, uv, dD);
         dbias = VP::add(dbias, dd);
       }
-      if (gr.du) store_tile<T>(gr.du, a.dtype, gr.du_stride, b, d0, t0, tn, nl, du.data());
-      if (gr.ddelta) store_tile<T>(gr.ddelta, a.dtype, gr.ddelta_stride, b, d0, t0, tn, nl, ddt.data());
-      if (a.z && gr.dz) store_tile<T>(gr.dz, a.dtype, gr.dz_stride, b, d0, t0, tn, nl, dz.data());
+      if (gr.du) store_tile<VP>(gr.du, a.dtype, gr.du_stride, b, d0, t0, tn, nl, du.data());
+      if (gr.ddelta) store_tile<VP>(gr.ddelta, a.dtype, gr.ddelta_stride, b, d0, t0, tn, nl, ddt.data());
+      if (a.z && gr.dz) store_tile<VP>(gr.dz, a.dtype, gr.dz_stride, b, d0, t0, tn, nl, dz.data());
     }
 
     // gc now holds exp(dt_0 A) g_0 = dL/dh_{-1}, the initial state's gradient.

@@ -63,14 +63,34 @@ void store_state(const typename VP::V* h, int64_t state, int64_t dim, int64_t b,
   }
 }
 
-// Loads a (time x lanes) tile of a (batch, dim, length) tensor.
-template <class T>
-void load_tile(const void* p, int dtype, const int64_t* s, int64_t b, int64_t d0, int64_t t0, int tn, int nl, T* dst) {
-  gather2d<T>(p, dtype, b * s[0] + d0 * s[1] + t0 * s[2], s[2], s[1], tn, nl, kLanes, dst);
+// Loads a (time x lanes) tile of a (batch, dim, length) tensor. Fast path: storage in the compute
+// type, time-contiguous, a full block of channels: 8x8 transposes straight from the rows.
+template <class VP>
+bool direct_rows(int dtype, const int64_t* s, int nl) {
+  using T = typename VP::T;
+  return dtype == (sizeof(T) == 4 ? MAMBA_F32 : MAMBA_F64) && s[2] == 1 && nl == kLanes;
 }
-template <class T>
-void store_tile(void* p, int dtype, const int64_t* s, int64_t b, int64_t d0, int64_t t0, int tn, int nl, const T* src) {
-  scatter2d<T>(p, dtype, b * s[0] + d0 * s[1] + t0 * s[2], s[2], s[1], tn, nl, kLanes, src);
+template <class VP>
+void load_tile(const void* p, int dtype, const int64_t* s, int64_t b, int64_t d0, int64_t t0, int tn, int nl,
+               typename VP::T* dst) {
+  using T = typename VP::T;
+  const int64_t off = b * s[0] + d0 * s[1] + t0 * s[2];
+  int done = 0;
+  if (direct_rows<VP>(dtype, s, nl))
+    for (; done + kLanes <= tn; done += kLanes)
+      VP::transpose8(static_cast<const T*>(p) + off + done, s[1], dst + done * kLanes, kLanes);
+  gather2d<T>(p, dtype, off + done * s[2], s[2], s[1], tn - done, nl, kLanes, dst + done * kLanes);
+}
+template <class VP>
+void store_tile(void* p, int dtype, const int64_t* s, int64_t b, int64_t d0, int64_t t0, int tn, int nl,
+                const typename VP::T* src) {
+  using T = typename VP::T;
+  const int64_t off = b * s[0] + d0 * s[1] + t0 * s[2];
+  int done = 0;
+  if (direct_rows<VP>(dtype, s, nl))
+    for (; done + kLanes <= tn; done += kLanes)
+      VP::transpose8(src + done * kLanes, kLanes, static_cast<T*>(p) + off + done, s[1]);
+  scatter2d<T>(p, dtype, off + done * s[2], s[2], s[1], tn - done, nl, kLanes, src + done * kLanes);
 }
 // A (time x state) window of B or C (batch, groups, state, length): element (t, n) is p[t*st + n*sn].
 template <class T>
@@ -121,8 +141,8 @@ void scan_fwd_block(const ScanProblem& p, int64_t task) {
       y(kFwdChunk * kLanes), Bt(size_t(kFwdChunk) * N), Ct(size_t(kFwdChunk) * N);
   for (int64_t t0 = 0; t0 < a.length; t0 += kFwdChunk) {
     const int tn = (int)std::min<int64_t>(kFwdChunk, a.length - t0);
-    load_tile<T>(a.u, a.dtype, a.u_stride, b, d0, t0, tn, nl, u.data());
-    load_tile<T>(a.delta, a.dtype, a.delta_stride, b, d0, t0, tn, nl, dt.data());
+    load_tile<VP>(a.u, a.dtype, a.u_stride, b, d0, t0, tn, nl, u.data());
+    load_tile<VP>(a.delta, a.dtype, a.delta_stride, b, d0, t0, tn, nl, dt.data());
     const BCView<T> Bv = bc_view<T>(a.B, a.bc_dtype, a.B_stride, b, g, t0, tn, N, Bt.data());
     const BCView<T> Cv = bc_view<T>(a.C, a.bc_dtype, a.C_stride, b, g, t0, tn, N, Ct.data());
     discretise<VP>(a, prm.bias, tn, dt.data(), u.data(), dtu.data());
@@ -138,13 +158,13 @@ void scan_fwd_block(const ScanProblem& p, int64_t task) {
       VP::store(&y[t * kLanes], acc);
     }
     if (a.z) {  // gate: y * silu(z)
-      load_tile<T>(a.z, a.dtype, a.z_stride, b, d0, t0, tn, nl, z.data());
+      load_tile<VP>(a.z, a.dtype, a.z_stride, b, d0, t0, tn, nl, z.data());
       for (int t = 0; t < tn; ++t) {
         const V zv = VP::load(&z[t * kLanes]);
         VP::store(&y[t * kLanes], VP::mul(VP::load(&y[t * kLanes]), VP::mul(zv, VP::sigmoid(zv))));
       }
     }
-    store_tile<T>(p.out->out, a.dtype, p.out->out_stride, b, d0, t0, tn, nl, y.data());
+    store_tile<VP>(p.out->out, a.dtype, p.out->out_stride, b, d0, t0, tn, nl, y.data());
   }
   if (p.out->final_state) store_state<VP>(h.data(), N, a.dim, b, d0, nl, p.out->final_state);
 }

@@ -67,6 +67,27 @@ struct VecAvx2 {
     return {_mm256_div_ps(_mm256_set1_ps(1.f), _mm256_add_ps(_mm256_set1_ps(1.f), e))};
   }
 
+  // 8x8 block transpose: dst[k * dst_ld + j] = src[j * src_ld + k]. Moves (time x channel) tiles
+  // to and from time-contiguous rows without per-element scalar work.
+  static void transpose8(const float* src, int64_t src_ld, float* dst, int64_t dst_ld) {
+    __m256 r[8], t[8];
+    for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + j * src_ld);
+    for (int j = 0; j < 8; j += 2) {
+      t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+      t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+    }
+    for (int j = 0; j < 8; j += 4) {
+      r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
+      r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xEE);
+      r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+      r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; ++k) {
+      _mm256_storeu_ps(dst + k * dst_ld, _mm256_permute2f128_ps(r[k], r[k + 4], 0x20));
+      _mm256_storeu_ps(dst + (k + 4) * dst_ld, _mm256_permute2f128_ps(r[k], r[k + 4], 0x31));
+    }
+  }
+
   // dst[i] += hsum(v[i]) for i < count; eight at a time via a transposing add tree.
   static void hsum_add(const V* v, int count, float* dst) {
     int i = 0;

@@ -28,6 +28,10 @@ struct VecGeneric {
   static V softplus(V a) { MAMBA_LANES(mamba::softplus(a.x[i])); }
   static V sigmoid(V a) { MAMBA_LANES(mamba::sigmoid(a.x[i])); }
 #undef MAMBA_LANES
+  static void transpose8(const T* src, int64_t src_ld, T* dst, int64_t dst_ld) {
+    for (int j = 0; j < W; ++j)
+      for (int k = 0; k < W; ++k) dst[k * dst_ld + j] = src[j * src_ld + k];
+  }
   static void hsum_add(const V* v, int count, T* dst) {
     for (int i = 0; i < count; ++i) dst[i] += hsum(v[i]);
   }
