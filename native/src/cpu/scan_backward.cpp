@@ -17,13 +17,15 @@ using namespace mamba::cpu;
 
 namespace {
 
-// Enough tasks to keep every core busy even for batch 1, groups 1; more splits mean more
-// dB/dC partial tiles (length x state each) to add up.
-int64_t choose_splits(const mamba_scan_args& a, int64_t blocks_per_group) {
+// Enough tasks to keep every core busy even for batch 1, groups 1; but every split adds a
+// dB/dC partial tile (length x state x 2) per (batch, group), so long sequences get fewer.
+int64_t choose_splits(const mamba_scan_args& a, int64_t blocks_per_group, size_t elem) {
   const int64_t hw = std::max<int64_t>(1, std::thread::hardware_concurrency());
   const int64_t target = std::max<int64_t>(16, 2 * hw);
   const int64_t rows = std::max<int64_t>(1, a.batch * a.groups);
-  return std::clamp<int64_t>((target + rows - 1) / rows, 1, blocks_per_group);
+  const int64_t tile_bytes = std::max<int64_t>(1, rows * a.length * a.state * 2 * int64_t(elem));
+  const int64_t by_memory = std::max<int64_t>(1, (int64_t(256) << 20) / tile_bytes);  // ~256 MiB of partials
+  return std::clamp<int64_t>(std::min((target + rows - 1) / rows, by_memory), 1, blocks_per_group);
 }
 
 template <class T>
@@ -83,7 +85,7 @@ MAMBA_API int32_t mamba_scan_bwd_cpu(const mamba_scan_args* args, const mamba_sc
   p.gr = grads;
   p.dim_per_group = args->dim / args->groups;
   p.blocks_per_group = (p.dim_per_group + kLanes - 1) / kLanes;
-  p.splits = choose_splits(*args, p.blocks_per_group);
+  p.splits = choose_splits(*args, p.blocks_per_group, args->dtype == MAMBA_F64 ? sizeof(double) : sizeof(float));
   try {
     if (args->dtype == MAMBA_F64)
       run_backward<double>(p, scan_bwd_task_generic_f64);
