@@ -216,6 +216,9 @@ TEST(ScanCpu, Fp64) {
     c.strided = s.length % 2;
     check_case(c, 31);
   }
+  Case mixed{2, 13, 70, 16, 1};  // fp64 sequences with fp32 B/C
+  mixed.dtype = MAMBA_F64;
+  check_case(mixed, 32);
 }
 
 // The portable kernels, which run when the CPU lacks AVX2/FMA.
@@ -230,10 +233,13 @@ TEST(ScanCpu, GenericKernels) {
 }
 
 // Gradients of the fp64 path against central differences of its own forward, on a tiny shape.
-// loss = sum(out * dout) + sum(final_state * dfinal).
-TEST(ScanCpu, Fp64FiniteDifferences) {
+// loss = sum(out * dout) [+ sum(final_state * dfinal)]. Without dfinal the loss is all fp64 and the
+// check is tight; final_state is stored in fp32, which adds ~1e-7 relative noise to the loss, so
+// that variant uses a larger step and looser bounds (a wrong formula is still off by O(1)).
+void finite_difference_check(bool dfinal, double step, double atol, double rtol) {
   Case c{2, 4, 5, 3, 2};
   c.dtype = c.bc_dtype = MAMBA_F64;
+  c.dfinal = dfinal;
   Problem p(c, 51);
   ASSERT_EQ(p.run_backward(), MAMBA_OK) << mamba_last_error();
   auto loss = [&]() {
@@ -241,30 +247,28 @@ TEST(ScanCpu, Fp64FiniteDifferences) {
     double l = 0;
     const auto o = p.out.values();
     for (size_t i = 0; i < o.size(); ++i) l += o[i] * p.dout[i];
-    for (size_t i = 0; i < p.hT.size(); ++i) l += double(p.hT[i]) * p.dhT32[i];
+    if (dfinal)
+      for (size_t i = 0; i < p.hT.size(); ++i) l += double(p.hT[i]) * p.dhT32[i];
     return l;
   };
-  // Step 1e-3 throughout (fp32 parameters: the step actually taken). final_state is stored in
-  // fp32, which puts ~1e-7 relative noise into the loss, hence the loose-looking tolerances;
-  // a wrong formula is off by O(1).
   auto fd_tensor = [&](mt::Tensor& t, const mt::Tensor& grad, const char* name) {
     for (int64_t i = 0; i < t.numel(); i += 3) {
-      const double x = t.get(i), h = 1e-3;
-      t.set(i, x + h); const double lp = loss();
-      t.set(i, x - h); const double lm = loss();
+      const double x = t.get(i);
+      t.set(i, x + step); const double lp = loss();
+      t.set(i, x - step); const double lm = loss();
       t.set(i, x);
-      EXPECT_NEAR(grad.get(i), (lp - lm) / (2 * h), 5e-4 + 1e-3 * std::fabs(grad.get(i))) << name << "[" << i << "]";
+      EXPECT_NEAR(grad.get(i), (lp - lm) / (2 * step), atol + rtol * std::fabs(grad.get(i))) << name << "[" << i << "]";
     }
   };
-  auto fd_param = [&](float* v, size_t n, const std::vector<float>& grad, const char* name, size_t gstride = 1) {
+  // fp32 parameters: step 1e-3 (float-representable steps matter), divided by the step actually taken.
+  auto fd_param = [&](float* v, size_t n, const std::vector<float>& grad, const char* name) {
     for (size_t i = 0; i < n; i += 2) {
-      const float x = v[i];
-      const float xp = x + 1e-3f, xm = x - 1e-3f;
+      const float x = v[i], xp = x + 1e-3f, xm = x - 1e-3f;
       v[i] = xp; const double lp = loss();
       v[i] = xm; const double lm = loss();
       v[i] = x;
       const double fd = (lp - lm) / (double(xp) - double(xm));
-      EXPECT_NEAR(grad[i * gstride], fd, 5e-4 + 1e-3 * std::fabs(fd)) << name << "[" << i << "]";
+      EXPECT_NEAR(grad[i], fd, std::max(atol, 1e-5) + std::max(rtol, 1e-5) * std::fabs(fd)) << name << "[" << i << "]";
     }
   };
   fd_tensor(p.u, p.du, "u");
@@ -277,6 +281,9 @@ TEST(ScanCpu, Fp64FiniteDifferences) {
   fd_param(p.bias.data(), p.bias.size(), p.dbias, "delta_bias");
   fd_param(p.h0.data(), p.h0.size(), p.dh0, "initial_state");
 }
+
+TEST(ScanCpu, Fp64FiniteDifferences) { finite_difference_check(false, 1e-5, 1e-7, 1e-6); }
+TEST(ScanCpu, Fp64FiniteDifferencesWithFinalStateGrad) { finite_difference_check(true, 1e-3, 5e-4, 1e-3); }
 
 // Two backward runs give bitwise-identical gradients, also with a different thread count.
 TEST(ScanCpu, DeterministicBackward) {
@@ -309,6 +316,17 @@ TEST(ScanCpu, EmptySequence) {
   ASSERT_EQ(p.run_backward(), MAMBA_OK);
   for (size_t i = 0; i < p.dh0.size(); ++i) EXPECT_EQ(p.dh0[i], p.dhT32[i]);
   for (float v : p.dA) EXPECT_EQ(v, 0.f);
+}
+
+// Batch 0: nothing to compute, parameter gradients are zeros.
+TEST(ScanCpu, EmptyBatch) {
+  Case c{0, 6, 10, 4, 2};
+  Problem p(c, 72);
+  ASSERT_EQ(p.run_forward(), MAMBA_OK);
+  ASSERT_EQ(p.run_backward(), MAMBA_OK);
+  for (float v : p.dA) EXPECT_EQ(v, 0.f);
+  for (float v : p.dD) EXPECT_EQ(v, 0.f);
+  for (float v : p.dbias) EXPECT_EQ(v, 0.f);
 }
 
 }  // namespace
