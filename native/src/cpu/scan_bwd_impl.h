@@ -107,7 +107,7 @@ void scan_bwd_task(const ScanProblem& p, const ScanPartials<typename VP::T>& par
           VP::store(&dz[t * kLanes], VP::mul(VP::mul(dov, VP::load(&y[t * kLanes])), dsilu));
         }
       } else {
-        std::copy(dout.begin(), dout.begin() + size_t(tn) * kLanes, dy.begin());
+        for (int i = 0; i < tn * kLanes; ++i) dy[i] = dout[i];
       }
 
       // Adjoint scan through the chunk, newest step first.
