@@ -12,6 +12,7 @@ struct Case {
   int64_t batch, dim, length, state, groups;
   bool z = true, D = true, bias = true, h0 = true, softplus = true, strided = false, dfinal = true;
   int dtype = MAMBA_F32, bc_dtype = MAMBA_F32;
+  double delta_scale = 0.5;  // delta ~ delta_scale * randn with softplus
 };
 
 std::string describe(const Case& c) {
@@ -53,7 +54,7 @@ struct Problem {
     s.batch = c.batch, s.dim = c.dim, s.length = c.length, s.state = c.state, s.groups = c.groups;
     s.softplus = c.softplus;
     s.u = mt::randn(g, nseq);
-    s.delta = c.softplus ? mt::randn(g, nseq, 0.5) : mt::rand01(g, nseq, 0.5, 0.01);
+    s.delta = c.softplus ? mt::randn(g, nseq, c.delta_scale) : mt::rand01(g, nseq, 0.5, 0.01);
     auto Av = mt::rand01(g, c.dim * c.state, -1.0, -0.05);  // A in (-1.05, -0.05]
     s.B = mt::randn(g, nbc);
     s.C = mt::randn(g, nbc);
@@ -163,6 +164,7 @@ struct Shape { int64_t batch, dim, length, state, groups; };
 const Shape kShapes[] = {
     {1, 1, 1, 1, 1},    {2, 3, 37, 4, 1},   {2, 13, 70, 16, 1}, {1, 20, 129, 64, 2},
     {2, 12, 9, 256, 3}, {1, 24, 100, 16, 4}, {3, 17, 65, 1, 1},  {1, 9, 1, 256, 1},
+    {1, 16, 600, 16, 1},  // many backward chunks
 };
 
 Case make(const Shape& s) { return Case{s.batch, s.dim, s.length, s.state, s.groups}; }
@@ -185,6 +187,17 @@ TEST(ScanCpu, Fp32MixedOptions) {
     Case c = make(s);
     c.z = i & 1, c.D = i & 2, c.bias = !(i & 1), c.h0 = i & 4, c.softplus = !(i & 2), c.dfinal = i & 1;
     check_case(c, 3 + i++);
+  }
+}
+
+// Softplus on both sides of its identity branch (x > 20) and deep decays (exp underflow).
+TEST(ScanCpu, Fp32ExtremeDelta) {
+  for (const Shape& s : {Shape{2, 13, 70, 16, 1}, Shape{1, 20, 33, 64, 2}}) {
+    Case c = make(s);
+    c.delta_scale = 25;
+    check_case(c, 12);
+    c.dtype = c.bc_dtype = MAMBA_F64;
+    check_case(c, 13);
   }
 }
 
