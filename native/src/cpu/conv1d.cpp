@@ -50,7 +50,7 @@ void forward(const mamba_conv_args& a, void* out, const int64_t* os) {
     if (a.silu)
       for (auto& v : y) v = mamba::silu(v);
     scatter2d<T>(out, a.dtype, b * os[0] + d * os[1], os[2], 1, (int)a.length, 1, 1, y.data());
-  });
+  }, double(a.batch) * a.dim * a.length * a.width);
 }
 
 template <class T>
@@ -86,7 +86,7 @@ void backward(const mamba_conv_args& a, const void* dout, const int64_t* dos, vo
     }
     for (int k = 0; k < W; ++k) dweight[d * W + k] = float(dw[k]);
     if (dbias) dbias[d] = float(db);
-  });
+  }, 3.0 * a.batch * a.dim * a.length * a.width);
 }
 
 int check_buffer(const void* p, const char* name) {

@@ -36,7 +36,8 @@ void run_backward(const ScanProblem& p, void (*kernel)(const ScanProblem&, const
   std::vector<T> dBC(size_t(tasks * L * N * 2), T(0)), dA(size_t(a.batch * a.dim * N)), dD(size_t(a.batch * a.dim)),
       dbias(size_t(a.batch * a.dim));
   const ScanPartials<T> part{dBC.data(), dA.data(), dD.data(), dbias.data()};
-  parallel_for(tasks, [&](int64_t task) { kernel(p, part, task); });
+  const double updates = 3.0 * a.batch * a.dim * L * N;  // backward costs about three forwards
+  parallel_for(tasks, [&](int64_t task) { kernel(p, part, task); }, updates);
 
   // dB, dC (batch, groups, state, length): add the splits of each (b, g) in order.
   if (gr.dB || gr.dC) {
@@ -56,7 +57,7 @@ void run_backward(const ScanProblem& p, void (*kernel)(const ScanProblem&, const
       if (gr.dC)
         scatter2d<T>(gr.dC, a.bc_dtype, b * gr.dC_stride[0] + g * gr.dC_stride[1], gr.dC_stride[3], gr.dC_stride[2],
                      (int)L, (int)N, (int)N, sumC.data());
-    });
+    }, double(tasks) * L * N);
   }
   // Parameter gradients: sums over the batch, in batch order.
   auto reduce_batch = [&](const std::vector<T>& src, int64_t per_batch, float* dst) {

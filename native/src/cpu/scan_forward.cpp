@@ -22,7 +22,8 @@ MAMBA_API int32_t mamba_scan_fwd_cpu(const mamba_scan_args* args, const mamba_sc
   void (*kernel)(const ScanProblem&, int64_t) =
       args->dtype == MAMBA_F64 ? scan_fwd_task_generic_f64 : use_avx2() ? scan_fwd_task_avx2 : scan_fwd_task_generic;
   try {
-    parallel_for(args->batch * args->groups * p.blocks_per_group, [&](int64_t task) { kernel(p, task); });
+    const double updates = double(args->batch) * args->dim * args->length * args->state;
+    parallel_for(args->batch * args->groups * p.blocks_per_group, [&](int64_t task) { kernel(p, task); }, updates);
   } catch (const std::bad_alloc&) {
     return mamba::fail(MAMBA_ERR_OUT_OF_MEMORY, "mamba_scan_fwd_cpu: out of memory");
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <exception>
 #include <mutex>
 #include <system_error>
@@ -24,9 +25,11 @@ int num_threads() {
   return hw > 0 ? int(hw) : 1;
 }
 
-void parallel_for(int64_t count, const std::function<void(int64_t)>& fn) {
+void parallel_for(int64_t count, const std::function<void(int64_t)>& fn, double work) {
   if (count <= 0) return;
-  const int64_t nthreads = std::min<int64_t>(num_threads(), count);
+  // ~1e5 state updates (tens of microseconds) per thread at least: about what a thread start costs.
+  const double by_work = std::max(1.0, std::floor(work / 1e5));
+  const int64_t nthreads = std::min<int64_t>({num_threads(), count, int64_t(std::min(by_work, 1e6))});
   std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::mutex error_mutex;

@@ -10,6 +10,8 @@ namespace cpu {
 int num_threads();
 // Runs fn(0..count-1) on up to num_threads() threads, the caller included. An exception thrown by
 // a task is rethrown here after all threads have joined.
-void parallel_for(int64_t count, const std::function<void(int64_t)>& fn);
+// `work` (any unit, e.g. state updates) estimates the total cost: small calls, like one decoding
+// step, use fewer threads because starting a thread costs more than they would save.
+void parallel_for(int64_t count, const std::function<void(int64_t)>& fn, double work = 1e30);
 }  // namespace cpu
 }  // namespace mamba
