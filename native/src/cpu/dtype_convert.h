@@ -1,6 +1,7 @@
 // Storage conversions (fp32/fp64/fp16/bf16 <-> compute type) and strided 2-D gather/scatter.
 // Kernels work on small dense fp32/fp64 tiles; these are the only places that see strides and dtypes.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include "mamba_native.h"
@@ -38,7 +39,7 @@ inline uint16_t float_to_half(float f) {
   if (a < 0x38800000u) {                                           // below the smallest normal
     // subnormal: value / 2^-24 rounded to nearest even (float arithmetic rounds that way)
     const float v = bits_to_float(a) * 16777216.f;
-    const float r = __builtin_rintf(v);
+    const float r = std::rint(v);  // ties to even in the default rounding mode
     return uint16_t(sign | uint16_t(r));
   }
   // normal: rebias the exponent and round the 13 dropped mantissa bits to nearest even
