@@ -26,8 +26,17 @@ __device__ __forceinline__ void block_reduce_bc(const float (*red)[Cfg::CH][Cfg:
   for (int i = threadIdx.x; i < tl * NPAD; i += Cfg::THREADS) {
     const int j = i / NPAD, n = i % NPAD;
     if (n >= p.state) continue;
-    float s = 0.f;
-    for (int c = 0; c < nch; ++c) s += red[j][c][n];
+    // Four interleaved chains instead of one: same fixed order every run, a quarter of the latency.
+    float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+    int c = 0;
+    for (; c + 4 <= nch; c += 4) {
+      s0 += red[j][c][n];
+      s1 += red[j][c + 1][n];
+      s2 += red[j][c + 2][n];
+      s3 += red[j][c + 3][n];
+    }
+    for (; c < nch; ++c) s0 += red[j][c][n];
+    const float s = (s0 + s1) + (s2 + s3);
     part[((((int64_t)blockIdx.x * p.batch + b) * p.groups + g) * p.length + t0 + j) * p.state + n] = s;
   }
 }
@@ -133,7 +142,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
         for (int i = 0; i < NPT; ++i) {
           const float Bv = s_B[j][slice * NPT + i], Cv = s_C[j][slice * NPT + i];
           hist[j][i] = h[i];
-          h[i] = exp2f(dt * A2[i]) * h[i] + dtu * Bv;
+          h[i] = exp2_ftz(dt * A2[i]) * h[i] + dtu * Bv;
           y += Cv * h[i];
           contrib[i] = dy * h[i];
         }
@@ -167,7 +176,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
         for (int i = 0; i < NPT; ++i) {
           const float Bv = s_B[j][slice * NPT + i], Cv = s_C[j][slice * NPT + i];
           adj[i] += Cv * dy;
-          const float a = exp2f(dt * A2[i]);
+          const float a = exp2_ftz(dt * A2[i]);
           const float gha = adj[i] * hist[j][i] * a;
           sH += gha * A2[i];
           dA[i] += gha * dt;

@@ -103,7 +103,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p)
       float y = 0.f;
 #pragma unroll
       for (int i = 0; i < NPT; ++i) {
-        h[i] = exp2f(dt * A2[i]) * h[i] + dtu * Bv[i];
+        h[i] = exp2_ftz(dt * A2[i]) * h[i] + dtu * Bv[i];
         if (!CKPT) y += Cv[i] * h[i];
       }
       if (!CKPT) {

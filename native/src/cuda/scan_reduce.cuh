@@ -5,19 +5,20 @@
 
 namespace mamba::cuda {
 
-// out[b, g, n, t] = sum over channel blocks of part[blk, b, g, t, n]. One thread per output,
-// time fastest, so writes to a time-contiguous dB/dC coalesce.
+// out[b, g, n, t] = sum over channel blocks of part[blk, b, g, t, n]. One thread per output, state
+// fastest, so a warp reads 128 contiguous bytes of each partial plane (the reads are the traffic:
+// nblk planes in, one out); the scattered writes to a time-contiguous dB/dC are only 1/nblk of it.
 template <typename BT>
 __global__ void reduce_bc_kernel(const float* part, int nblk, ScanParams p, BT* out,
                                  int64_t s0, int64_t s1, int64_t s2, int64_t s3) {
   const int64_t L = p.length, N = p.state, G = p.groups;
-  const int64_t total = (int64_t)p.batch * G * N * L;
-  const int64_t plane = (int64_t)p.batch * G * L * N;  // one block's partials
+  const int64_t total = (int64_t)p.batch * G * L * N;  // also one block's plane of partials
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t t = i % L, n = (i / L) % N, g = (i / (L * N)) % G, b = i / (L * N * G);
-    const float* src = part + ((b * G + g) * L + t) * N + n;
+    const int64_t n = i % N, t = (i / N) % L, g = (i / (N * L)) % G, b = i / (N * L * G);
+    const float* src = part + i;  // part is laid out (blk, b, g, t, n)
     float acc = 0.f;
-    for (int k = 0; k < nblk; ++k) acc += src[k * plane];
+#pragma unroll 8
+    for (int k = 0; k < nblk; ++k) acc += __ldg(src + k * total);
     store_f(out + b * s0 + g * s1 + n * s2 + t * s3, acc);
   }
 }

@@ -2,6 +2,7 @@
 # Builds the library (CMake, sm_90) and the CUDA test/benchmark programs, then runs the tests, the tests
 # under compute-sanitizer (memcheck, racecheck; quick subset) and the benchmarks. Run from native/.
 # Logs go to $OUT when it is set (the device tool), else to ./build-cuda/logs.
+# FAST=1 (short device budgets): sanitizers get 60 s each, ncu and the PyTorch reference are skipped.
 set -u -o pipefail
 cd "$(dirname "$0")/../.."
 LOG=${OUT:-build-cuda/logs}
@@ -20,16 +21,18 @@ $NV tests/cuda/test_scan_cuda.cu -o build-cuda/test_scan_cuda $LIBS 2>&1 | grep 
 $NV tests/cuda/bench_scan_cuda.cu -o build-cuda/bench_scan_cuda $LIBS 2>&1 | grep -v "^$" &
 wait
 rc=0
+if [ "${FAST:-0}" = 1 ]; then SAN_S=60; else SAN_S=200; fi
 echo "=== tests"
 build-cuda/test_scan_cuda 2>&1 | tee "$LOG/test.log" || rc=1
-echo "=== compute-sanitizer memcheck (quick subset)"
-timeout 150 compute-sanitizer --tool memcheck --leak-check full build-cuda/test_scan_cuda --quick > "$LOG/memcheck.log" 2>&1 || rc=1
-grep -E "SUMMARY|ERROR SUMMARY|FAIL" "$LOG/memcheck.log"
-echo "=== compute-sanitizer racecheck (quick subset)"
-timeout 200 compute-sanitizer --tool racecheck --racecheck-report all build-cuda/test_scan_cuda --quick > "$LOG/racecheck.log" 2>&1 || rc=1
-grep -E "SUMMARY|RACECHECK SUMMARY|FAIL" "$LOG/racecheck.log"
 echo "=== benchmark"
 build-cuda/bench_scan_cuda "$LOG/bench.csv" 2>&1 | tee "$LOG/bench.log" || rc=1
+echo "=== compute-sanitizer memcheck (quick subset)"
+timeout $SAN_S compute-sanitizer --tool memcheck --leak-check full build-cuda/test_scan_cuda --quick > "$LOG/memcheck.log" 2>&1 || rc=1
+grep -E "SUMMARY|ERROR SUMMARY|FAIL" "$LOG/memcheck.log"
+echo "=== compute-sanitizer racecheck (quick subset)"
+timeout $SAN_S compute-sanitizer --tool racecheck --racecheck-report all build-cuda/test_scan_cuda --quick > "$LOG/racecheck.log" 2>&1 || rc=1
+grep -E "SUMMARY|RACECHECK SUMMARY|FAIL" "$LOG/racecheck.log"
+[ "${FAST:-0}" = 1 ] && exit $rc
 echo "=== ncu (fp32 (8,2048,2048,16): forward, checkpoint pass, backward)"
 timeout 120 ncu --clock-control none --section SpeedOfLight --section Occupancy --section WarpStateStats \
   --section LaunchStats -k regex:scan_ -c 3 build-cuda/bench_scan_cuda --profile > "$LOG/ncu.txt" 2>&1
