@@ -67,6 +67,26 @@ struct Scratch {
   }
 };
 
+// Segment end states and dt sums of the time split (none when n_seg == 1).
+void carve_segments(ScanParams& p, Scratch& s) {
+  const size_t bds = (size_t)p.batch * p.dim * p.n_seg;
+  p.seg_h = p.n_seg > 1 ? s.take(bds * scan_geometry(p.state).npad) : nullptr;
+  p.seg_dt = p.n_seg > 1 ? s.take(bds) : nullptr;
+}
+
+// One stream-ordered allocation of `floats` floats (none for 0).
+int alloc_scratch(size_t floats, cudaStream_t st, const char* what, void** mem) {
+  *mem = nullptr;
+  if (floats == 0) return MAMBA_OK;
+  const cudaError_t e = cudaMallocAsync(mem, floats * sizeof(float), st);
+  if (e == cudaSuccess) return MAMBA_OK;
+  (void)cudaGetLastError();
+  *mem = nullptr;
+  const int code = e == cudaErrorMemoryAllocation ? MAMBA_ERR_OUT_OF_MEMORY : MAMBA_ERR_CUDA;
+  return mamba::fail(code, std::string(what) + " (cuda): could not allocate " + std::to_string(floats * sizeof(float)) +
+                               " bytes of scratch: " + cudaGetErrorString(e));
+}
+
 }  // namespace
 }  // namespace mamba::cuda
 
@@ -80,7 +100,19 @@ MAMBA_API int32_t mamba_scan_fwd_cuda(const mamba_scan_args* args, const mamba_s
   p.out = outputs->out; copy3(p.out_s, outputs->out_stride);
   p.final_state = outputs->final_state;
   auto st = static_cast<cudaStream_t>(stream);
-  return dispatch(args, [&](auto t, auto bt) { return launch_scan_fwd<decltype(t), decltype(bt)>(p, st); });
+  plan_segments(p);
+  Scratch sizing;
+  carve_segments(p, sizing);
+  void* mem = nullptr;
+  if (int rc = alloc_scratch(sizing.floats, st, "selective scan forward", &mem)) return rc;
+  Scratch scratch;
+  scratch.base = static_cast<float*>(mem);
+  carve_segments(p, scratch);
+  const int rc = dispatch(args, [&](auto t, auto bt) { return launch_scan_fwd<decltype(t), decltype(bt)>(p, st); });
+  const cudaError_t ef = mem ? cudaFreeAsync(mem, st) : cudaSuccess;
+  if (rc != MAMBA_OK) return rc;
+  MAMBA_CUDA_TRY(ef, "selective scan forward: freeing scratch");
+  return MAMBA_OK;
 }
 
 MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_scan_grads* grads, void* stream) {
@@ -107,7 +139,9 @@ MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_s
   const int nblk = (p.dim_per_group + geo.ch - 1) / geo.ch;
   const size_t bc_part = (size_t)nblk * p.batch * p.groups * p.length * p.state;
   p.n_ckpt = (p.length + geo.bwd_t - 1) / geo.bwd_t;
+  plan_segments(p);
   auto carve = [&](Scratch& s) {
+    carve_segments(p, s);
     p.ckpt = s.take(bd * p.n_ckpt * geo.npad);
     p.part_dA = s.take(bd * geo.npad);
     p.part_dD = s.take(bd);
@@ -119,14 +153,7 @@ MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_s
   carve(sizing);
   Scratch scratch;
   void* mem = nullptr;
-  const cudaError_t e = cudaMallocAsync(&mem, sizing.floats * sizeof(float), st);
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError();
-    const int code = e == cudaErrorMemoryAllocation ? MAMBA_ERR_OUT_OF_MEMORY : MAMBA_ERR_CUDA;
-    return mamba::fail(code, "selective scan backward (cuda): could not allocate " +
-                                 std::to_string(sizing.floats * sizeof(float)) + " bytes of scratch: " +
-                                 cudaGetErrorString(e));
-  }
+  if (int rc = alloc_scratch(sizing.floats, st, "selective scan backward", &mem)) return rc;
   scratch.base = static_cast<float*>(mem);
   carve(scratch);
   const int rc = dispatch(args, [&](auto t, auto bt) { return launch_scan_bwd<decltype(t), decltype(bt)>(p, st); });

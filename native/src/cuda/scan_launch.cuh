@@ -8,9 +8,19 @@
 
 namespace mamba::cuda {
 
+// segs time segments per channel block (scan_fwd_kernel); the backward kernel takes segs = 1.
 template <typename Cfg>
-dim3 scan_grid(const ScanParams& p) {
-  return dim3((p.dim_per_group + Cfg::CH - 1) / Cfg::CH, p.groups, p.batch);
+dim3 scan_grid(const ScanParams& p, int segs) {
+  return dim3((p.dim_per_group + Cfg::CH - 1) / Cfg::CH * segs, p.groups, p.batch);
+}
+
+// Forward-direction pass in mode MODE (kFwdOut or kFwdCkpt), preceded by the segment end-state
+// pass when time is split.
+template <typename T, typename BT, typename Cfg, int MODE>
+void launch_fwd_pass(const ScanParams& p, cudaStream_t stream) {
+  if (p.n_seg > 1)
+    scan_fwd_kernel<T, BT, Cfg, kFwdSegEnd><<<scan_grid<Cfg>(p, p.n_seg - 1), Cfg::THREADS, 0, stream>>>(p);
+  scan_fwd_kernel<T, BT, Cfg, MODE><<<scan_grid<Cfg>(p, p.n_seg), Cfg::THREADS, 0, stream>>>(p);
 }
 
 inline unsigned reduce_blocks(int64_t n) { return (unsigned)std::min<int64_t>((n + 255) / 256, 132 * 16); }
@@ -19,7 +29,7 @@ template <typename T, typename BT>
 int launch_scan_fwd(const ScanParams& p, cudaStream_t stream) {
   with_scan_cfg(p.state, [&](auto cfg) {
     using Cfg = decltype(cfg);
-    scan_fwd_kernel<T, BT, Cfg, false><<<scan_grid<Cfg>(p), Cfg::THREADS, 0, stream>>>(p);
+    launch_fwd_pass<T, BT, Cfg, kFwdOut>(p, stream);
   });
   MAMBA_CUDA_LAUNCHED("selective scan forward kernel");
   return MAMBA_OK;
@@ -31,9 +41,9 @@ int launch_scan_bwd(const ScanParams& p, cudaStream_t stream) {
   int nblk = 0;
   with_scan_cfg(p.state, [&](auto cfg) {
     using Cfg = decltype(cfg);
-    const dim3 grid = scan_grid<Cfg>(p);
+    const dim3 grid = scan_grid<Cfg>(p, 1);
     nblk = (int)grid.x;
-    scan_fwd_kernel<T, BT, Cfg, true><<<grid, Cfg::THREADS, 0, stream>>>(p);
+    launch_fwd_pass<T, BT, Cfg, kFwdCkpt>(p, stream);
     constexpr int smem = BwdSmem<Cfg>::BYTES;
     err = cudaFuncSetAttribute(scan_bwd_kernel<T, BT, Cfg>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err == cudaSuccess) scan_bwd_kernel<T, BT, Cfg><<<grid, Cfg::THREADS, smem, stream>>>(p);

@@ -1,6 +1,7 @@
 // Kernel-side view of a selective-scan call: plain pointers and strides, passed by value to the kernels.
 #pragma once
 #include <stdint.h>
+#include <algorithm>
 
 namespace mamba::cuda {
 
@@ -39,6 +40,13 @@ struct ScanParams {
   float* part_dbias;  // (batch, dim)
   float* part_dB;     // (channel blocks, batch, groups, length, state)
   float* part_dC;     // same
+  // Time segments, for long sequences with few channel blocks: each channel block becomes n_seg
+  // blocks of seg_len steps (a multiple of FWD_T). A first pass stores each segment's end state
+  // scanned from zero (segment 0: from initial_state) and its sum of dt; a segment then starts from
+  // the fold  h = exp2(A2 * sum dt) * h + end  over the segments before it.
+  int n_seg, seg_len;
+  float* seg_h;       // (batch, dim, n_seg, n_pad)
+  float* seg_dt;      // (batch, dim, n_seg)
 };
 
 // Work split for one state size: each channel's state vector is spread over TPC lanes holding NPT
@@ -70,14 +78,26 @@ inline void with_scan_cfg(int n, F&& f) {
 }
 
 // Host-side geometry of the configuration for state size n, to size backward scratch.
-struct ScanGeometry { int npad, ch, bwd_t; };
+struct ScanGeometry { int npad, ch, bwd_t, fwd_t; };
 inline ScanGeometry scan_geometry(int n) {
   ScanGeometry g{};
   with_scan_cfg(n, [&](auto cfg) {
     using Cfg = decltype(cfg);
-    g = ScanGeometry{Cfg::NPAD, Cfg::CH, Cfg::BWD_T};
+    g = ScanGeometry{Cfg::NPAD, Cfg::CH, Cfg::BWD_T, Cfg::FWD_T};
   });
   return g;
+}
+
+// Sets n_seg and seg_len. Segments only when the channel blocks fill at most one block per SM
+// (132 on an H200): then about 4 blocks per SM, each segment at least 4 forward chunks long.
+inline void plan_segments(ScanParams& p) {
+  const ScanGeometry geo = scan_geometry(p.state);
+  const int64_t blocks = (int64_t)((p.dim_per_group + geo.ch - 1) / geo.ch) * p.groups * p.batch;
+  const int want = blocks <= 132 ? (int)std::min<int64_t>(528 / blocks, 64) : 1;
+  int len = (p.length + want - 1) / want;
+  len = std::max(4 * geo.fwd_t, (len + geo.fwd_t - 1) / geo.fwd_t * geo.fwd_t);
+  p.seg_len = len;
+  p.n_seg = (p.length + len - 1) / len;
 }
 
 }  // namespace mamba::cuda

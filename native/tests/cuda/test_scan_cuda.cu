@@ -224,6 +224,10 @@ int main(int argc, char** argv) {
       {"bf16 N=16 strided bc=f32",                  2, 33,  65,  16, 1, BF, F,  true, true, true, false,false,true, true, false},
       {"f16 N=32 bc=f32",                           1, 20,  90,  32, 1, H,  F,  true, true, true, true, true, true, false,false},
       {"f16 N=4 bc=f16 G=2",                        2, 10,  17,   4, 2, H,  H,  true, false,true, false,false,true, false,false},
+      // Few channel blocks and long L: time split into segments (plan_segments), last one partial.
+      {"f32 N=16 L=700 time segments",              1, 40, 700,  16, 1, F,  F,  true, true, true, true, true, true, false,true},
+      {"f32 N=16 L=3000 D=64 time segments",        1, 64,3000,  16, 1, F,  F,  true, true, true, true, true, true, false,true},
+      {"bf16 N=16 L=2100 strided time segments",    1, 48,2100,  16, 2, BF, BF, true, true, true, true, true, true, true, false},
   };
   const ConvCase convs[] = {
       {"conv f32 W=4 silu bias",        2,  7, 50, 4, F,  true,  true,  false},
@@ -231,7 +235,7 @@ int main(int argc, char** argv) {
       {"conv f32 W=8 silu strided L=5", 2, 10,  5, 8, F,  true,  true,  true},
       {"conv bf16 W=4 silu bias",       2, 16, 70, 4, BF, true,  true,  false},
   };
-  const int quick_scan[] = {0, 1, 5, 10};
+  const int quick_scan[] = {0, 1, 5, 10, 14};
   uint64_t seed = 1234;
   if (quick) {
     for (int i : quick_scan) run_scan_case(all[i], seed++);
