@@ -142,10 +142,11 @@ MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_s
   plan_segments(p);
   auto carve = [&](Scratch& s) {
     carve_segments(p, s);
+    p.seg_adj = p.n_seg > 1 ? s.take(bd * p.n_seg * geo.npad) : nullptr;
     p.ckpt = s.take(bd * p.n_ckpt * geo.npad);
-    p.part_dA = s.take(bd * geo.npad);
-    p.part_dD = s.take(bd);
-    p.part_dbias = s.take(bd);
+    p.part_dA = s.take(bd * p.n_seg * geo.npad);
+    p.part_dD = s.take(bd * p.n_seg);
+    p.part_dbias = s.take(bd * p.n_seg);
     p.part_dB = p.dB ? s.take(bc_part) : nullptr;
     p.part_dC = p.dC ? s.take(bc_part) : nullptr;
   };

@@ -4,6 +4,8 @@
 // recurrence  g_t = C_t dy_t + a_{t+1} g_{t+1}  backwards over them. Sums over channels (dB, dC) go
 // through shared memory and per-block partials; sums over batch (dA, dD, dbias) through per-(b, d)
 // partials. Every sum has a fixed order, so the result is bitwise reproducible.
+// With time segments (ScanParams::n_seg) blockIdx.x = segment * channel blocks + channel block; a
+// block starts from the adjoint folded from scan_adj_seg_kernel's end states of later segments.
 #pragma once
 #include "scan_fwd_kernel.cuh"
 
@@ -18,10 +20,10 @@ struct BwdSmem {
   static constexpr int BYTES = FLOATS * 4;
 };
 
-// part[blk, b, g, t0 + j, n] = sum over the block's channels of red[j][c][n], in channel order.
+// part[cb, b, g, t0 + j, n] = sum over the block's channels of red[j][c][n], in channel order.
 template <typename Cfg>
 __device__ __forceinline__ void block_reduce_bc(const float (*red)[Cfg::CH][Cfg::NPAD], float* part, const ScanParams& p,
-                                                int b, int g, int nch, int t0, int tl) {
+                                                int cb, int b, int g, int nch, int t0, int tl) {
   constexpr int NPAD = Cfg::NPAD;
   for (int i = threadIdx.x; i < tl * NPAD; i += Cfg::THREADS) {
     const int j = i / NPAD, n = i % NPAD;
@@ -37,7 +39,7 @@ __device__ __forceinline__ void block_reduce_bc(const float (*red)[Cfg::CH][Cfg:
     }
     for (; c < nch; ++c) s0 += red[j][c][n];
     const float s = (s0 + s1) + (s2 + s3);
-    part[((((int64_t)blockIdx.x * p.batch + b) * p.groups + g) * p.length + t0 + j) * p.state + n] = s;
+    part[((((int64_t)cb * p.batch + b) * p.groups + g) * p.length + t0 + j) * p.state + n] = s;
   }
 }
 
@@ -61,12 +63,16 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
 
   const int b = blockIdx.z, g = blockIdx.y;
   const int c = threadIdx.x / TPC, slice = threadIdx.x % TPC;
-  const int d0 = g * p.dim_per_group + blockIdx.x * CH;
-  const int nch = min(CH, p.dim_per_group - (int)blockIdx.x * CH);
+  const int nchb = (p.dim_per_group + CH - 1) / CH;
+  const int cb = (int)blockIdx.x % nchb, seg = (int)blockIdx.x / nchb;
+  const int d0 = g * p.dim_per_group + cb * CH;
+  const int nch = min(CH, p.dim_per_group - cb * CH);
   const bool live = c < nch;
   const int d = d0 + c;
   const int L = p.length, N = p.state;
   const int64_t bd = (int64_t)b * p.dim + d;
+  const int ts = seg * p.seg_len, te = min(L, ts + p.seg_len);  // this block's steps
+  const bool last_seg = seg == p.n_seg - 1;
   const bool has_z = p.z != nullptr;
   const float* bias = p.delta_bias;
   const bool sp = p.softplus;
@@ -77,8 +83,18 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
     const int n = slice * NPT + i;
     const bool on = live && n < N;
     A2[i] = on ? p.A[d * p.A_s[0] + n * p.A_s[1]] * kLog2e : 0.f;
-    adj[i] = on && p.dfinal_state ? p.dfinal_state[bd * N + n] : 0.f;
+    adj[i] = on && p.dfinal_state && last_seg ? p.dfinal_state[bd * N + n] : 0.f;
     dA[i] = 0.f;
+  }
+  if (!last_seg && live) {  // adjoint entering this segment: fold the later segments, last first
+    const float* ea = p.seg_adj + bd * p.n_seg * NPAD + slice * NPT;
+#pragma unroll
+    for (int i = 0; i < NPT; ++i) adj[i] = ea[(p.n_seg - 1) * NPAD + i];
+    for (int s = p.n_seg - 2; s > seg; --s) {
+      const float sdt = p.seg_dt[bd * p.n_seg + s];
+#pragma unroll
+      for (int i = 0; i < NPT; ++i) adj[i] = exp2_ftz(sdt * A2[i]) * adj[i] + ea[s * NPAD + i];
+    }
   }
   float dD_acc = 0.f, dbias_acc = 0.f;
 
@@ -90,8 +106,8 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
   }
   __syncthreads();
 
-  for (int k = (L + TB - 1) / TB - 1; k >= 0; --k) {
-    const int t0 = k * TB, tl = min(TB, L - t0);
+  for (int k = (te + TB - 1) / TB - 1; k >= ts / TB; --k) {
+    const int t0 = k * TB, tl = min(TB, te - t0);
     // All global loads of the chunk first (one exposed latency), then the shared-memory stores.
     TileRegs<THREADS, CH, TB> ru, rd, rg, rz;
     BCRegs<THREADS, TB, NPAD> rb, rc;
@@ -161,7 +177,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
     }
     __syncthreads();
     if (want_dC) {
-      block_reduce_bc<Cfg>(s_red, p.part_dC, p, b, g, nch, t0, tl);
+      block_reduce_bc<Cfg>(s_red, p.part_dC, p, cb, b, g, nch, t0, tl);
       __syncthreads();
     }
 
@@ -205,7 +221,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
       }
     }
     __syncthreads();
-    if (want_dB) block_reduce_bc<Cfg>(s_red, p.part_dB, p, b, g, nch, t0, tl);
+    if (want_dB) block_reduce_bc<Cfg>(s_red, p.part_dB, p, cb, b, g, nch, t0, tl);
     if (p.du)
       store_tile<THREADS, CH, TB>(static_cast<T*>(p.du), p.du_s, b, d0, nch, t0, tl,
                                   [&](int cc, int t) { return s_du[cc][t]; });
@@ -219,15 +235,16 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
   }
 
   if (!live) return;
+  const int64_t sbd = (int64_t)seg * p.batch * p.dim + bd;  // partials are per (segment, b, d)
 #pragma unroll
   for (int i = 0; i < NPT; ++i) {
     const int n = slice * NPT + i;
-    p.part_dA[bd * NPAD + n] = dA[i];
-    if (n < N && p.dinitial_state && p.initial_state) p.dinitial_state[bd * N + n] = adj[i];
+    p.part_dA[sbd * NPAD + n] = dA[i];
+    if (n < N && p.dinitial_state && p.initial_state && seg == 0) p.dinitial_state[bd * N + n] = adj[i];
   }
   if (slice == 0) {
-    p.part_dD[bd] = dD_acc;
-    p.part_dbias[bd] = dbias_acc;
+    p.part_dD[sbd] = dD_acc;
+    p.part_dbias[sbd] = dbias_acc;
   }
 }
 

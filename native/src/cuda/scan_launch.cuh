@@ -2,13 +2,14 @@
 #pragma once
 #include <algorithm>
 #include "check.cuh"
+#include "scan_adj_seg_kernel.cuh"
 #include "scan_bwd_kernel.cuh"
 #include "scan_launch.h"
 #include "scan_reduce.cuh"
 
 namespace mamba::cuda {
 
-// segs time segments per channel block (scan_fwd_kernel); the backward kernel takes segs = 1.
+// segs time segments per channel block.
 template <typename Cfg>
 dim3 scan_grid(const ScanParams& p, int segs) {
   return dim3((p.dim_per_group + Cfg::CH - 1) / Cfg::CH * segs, p.groups, p.batch);
@@ -41,9 +42,11 @@ int launch_scan_bwd(const ScanParams& p, cudaStream_t stream) {
   int nblk = 0;
   with_scan_cfg(p.state, [&](auto cfg) {
     using Cfg = decltype(cfg);
-    const dim3 grid = scan_grid<Cfg>(p, 1);
-    nblk = (int)grid.x;
-    launch_fwd_pass<T, BT, Cfg, kFwdCkpt>(p, stream);
+    nblk = (int)scan_grid<Cfg>(p, 1).x;
+    const dim3 grid = scan_grid<Cfg>(p, p.n_seg);
+    launch_fwd_pass<T, BT, Cfg, kFwdCkpt>(p, stream);  // also seg_dt, which the folds below use
+    if (p.n_seg > 1)
+      scan_adj_seg_kernel<T, BT, Cfg><<<scan_grid<Cfg>(p, p.n_seg - 1), Cfg::THREADS, 0, stream>>>(p);
     constexpr int smem = BwdSmem<Cfg>::BYTES;
     err = cudaFuncSetAttribute(scan_bwd_kernel<T, BT, Cfg>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err == cudaSuccess) scan_bwd_kernel<T, BT, Cfg><<<grid, Cfg::THREADS, smem, stream>>>(p);
@@ -61,13 +64,14 @@ int launch_scan_bwd(const ScanParams& p, cudaStream_t stream) {
                                                                         p.dC_s[0], p.dC_s[1], p.dC_s[2], p.dC_s[3]);
   }
   const int npad = scan_geometry(p.state).npad;
+  const int sb = p.n_seg * p.batch;  // per-(b, d) partials come per segment too
   if (p.dA) {
-    reduce_batch_kernel<<<reduce_blocks((int64_t)p.dim * p.state), 256, 0, stream>>>(p.part_dA, p.batch, p.dim,
+    reduce_batch_kernel<<<reduce_blocks((int64_t)p.dim * p.state), 256, 0, stream>>>(p.part_dA, sb, p.dim,
                                                                                      p.state, npad, p.dA);
   }
-  if (p.dD) reduce_batch_kernel<<<reduce_blocks(p.dim), 256, 0, stream>>>(p.part_dD, p.batch, p.dim, 1, 1, p.dD);
+  if (p.dD) reduce_batch_kernel<<<reduce_blocks(p.dim), 256, 0, stream>>>(p.part_dD, sb, p.dim, 1, 1, p.dD);
   if (p.ddelta_bias) {
-    reduce_batch_kernel<<<reduce_blocks(p.dim), 256, 0, stream>>>(p.part_dbias, p.batch, p.dim, 1, 1, p.ddelta_bias);
+    reduce_batch_kernel<<<reduce_blocks(p.dim), 256, 0, stream>>>(p.part_dbias, sb, p.dim, 1, 1, p.ddelta_bias);
   }
   MAMBA_CUDA_LAUNCHED("selective scan backward reductions");
   return MAMBA_OK;

@@ -35,9 +35,9 @@ struct ScanParams {
   // Scratch for backward (fp32, owned by the entry point). Checkpoints: states before every
   // backward chunk, (batch, dim, n_ckpt, n_pad). Partials are reduced later in fixed order.
   float* ckpt;        int n_ckpt;
-  float* part_dA;     // (batch, dim, n_pad)
-  float* part_dD;     // (batch, dim)
-  float* part_dbias;  // (batch, dim)
+  float* part_dA;     // (n_seg, batch, dim, n_pad)
+  float* part_dD;     // (n_seg, batch, dim)
+  float* part_dbias;  // (n_seg, batch, dim)
   float* part_dB;     // (channel blocks, batch, groups, length, state)
   float* part_dC;     // same
   // Time segments, for long sequences with few channel blocks: each channel block becomes n_seg
@@ -47,6 +47,7 @@ struct ScanParams {
   int n_seg, seg_len;
   float* seg_h;       // (batch, dim, n_seg, n_pad)
   float* seg_dt;      // (batch, dim, n_seg)
+  float* seg_adj;     // (batch, dim, n_seg, n_pad): backward, see scan_adj_seg_kernel
 };
 
 // Work split for one state size: each channel's state vector is spread over TPC lanes holding NPT
