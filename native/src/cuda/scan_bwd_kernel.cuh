@@ -153,14 +153,14 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
       if (j < tl) {
         const float dt = s_dt[c][j], u = s_u[c][j], dy = s_dy[c][j];
         const float dtu = dt * u;
-        float y = 0.f, contrib[NPT], Bv[NPT], Cv[NPT];
-        read_states<NPT, NPAD>(s_B, j, slice, Bv);  // float4 reads: fewer shared-memory instructions
-        read_states<NPT, NPAD>(s_C, j, slice, Cv);
+        float y = 0.f, contrib[NPT];
+        // Scalar B/C reads: float4 reads here cost registers and made this kernel spill more.
 #pragma unroll
         for (int i = 0; i < NPT; ++i) {
+          const float Bv = s_B[j][slice * NPT + i], Cv = s_C[j][slice * NPT + i];
           hist[j][i] = h[i];
-          h[i] = exp2_ftz(dt * A2[i]) * h[i] + dtu * Bv[i];
-          y += Cv[i] * h[i];
+          h[i] = exp2_ftz(dt * A2[i]) * h[i] + dtu * Bv;
+          y += Cv * h[i];
           contrib[i] = dy * h[i];
         }
         if (want_dC) {
@@ -188,17 +188,16 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_bwd_kernel(ScanParams p)
       if (j < tl) {
         const float dt = s_dt[c][j], u = s_u[c][j], dy = s_dy[c][j];
         const float dtu = dt * u;
-        float sB = 0.f, sH = 0.f, contrib[NPT], Bv[NPT], Cv[NPT];
-        read_states<NPT, NPAD>(s_B, j, slice, Bv);
-        read_states<NPT, NPAD>(s_C, j, slice, Cv);
+        float sB = 0.f, sH = 0.f, contrib[NPT];
 #pragma unroll
         for (int i = 0; i < NPT; ++i) {
-          adj[i] += Cv[i] * dy;
+          const float Bv = s_B[j][slice * NPT + i], Cv = s_C[j][slice * NPT + i];
+          adj[i] += Cv * dy;
           const float a = exp2_ftz(dt * A2[i]);
           const float gha = adj[i] * hist[j][i] * a;
           sH += gha * A2[i];
           dA[i] += gha * dt;
-          sB += adj[i] * Bv[i];
+          sB += adj[i] * Bv;
           contrib[i] = adj[i] * dtu;
           adj[i] *= a;
         }
