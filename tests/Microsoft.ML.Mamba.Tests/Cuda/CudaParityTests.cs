@@ -22,7 +22,7 @@ public class CudaParityTests
         if (kernels == "native") CudaRequirement.NativeCudaOrFail();
         var expected = SafeTensorsFile.Load(Path.Combine(HuggingFaceParityTests.Fixture, "expected.safetensors"));
         var model = MambaForCausalLM.FromPretrained(HuggingFaceParityTests.Fixture, CUDA);
-        model.Backbone.Kernels = kernels == "native" ? new NativeKernels(new ThrowOnFallback()) : new ReferenceKernels();
+        model.Backbone.Kernels = kernels == "native" ? new NativeKernels(new ThrowingKernels()) : new ReferenceKernels();
         model.eval();
         using var _ = no_grad();
         var logits = model.forward(expected["input_ids"].cuda(), null).cpu();
@@ -36,7 +36,7 @@ public class CudaParityTests
     {
         CudaRequirement.NativeCudaOrFail();
         var c = ScanCase.Make(batch, dim, length, state, groups, z, dSkip, deltaBias: true, initial);
-        KernelComparison.ScanMatchesReference(new NativeKernels(new ThrowOnFallback()), CUDA, ScalarType.Float32, c, 6e-4, 2e-3);
+        KernelComparison.ScanMatchesReference(new NativeKernels(new ThrowingKernels()), CUDA, ScalarType.Float32, c, 6e-4, 2e-3);
     }
 
     [Theory]
@@ -46,7 +46,7 @@ public class CudaParityTests
     {
         CudaRequirement.NativeCudaOrFail();
         var c = ScanCase.Make(2, 24, 70, 16, initial: true);
-        KernelComparison.ScanMatchesReference(new NativeKernels(new ThrowOnFallback()), CUDA, dtype, c, 3e-2, 5e-2);
+        KernelComparison.ScanMatchesReference(new NativeKernels(new ThrowingKernels()), CUDA, dtype, c, 3e-2, 5e-2);
     }
 
     [Theory]
@@ -56,7 +56,7 @@ public class CudaParityTests
     public void NativeCudaConvMatchesReference(int batch, int dim, int length, int width, bool silu)
     {
         CudaRequirement.NativeCudaOrFail();
-        KernelComparison.ConvMatchesReference(new NativeKernels(new ThrowOnFallback()), CUDA, ScalarType.Float32,
+        KernelComparison.ConvMatchesReference(new NativeKernels(new ThrowingKernels()), CUDA, ScalarType.Float32,
             batch, dim, length, width, silu, 1e-5, 1e-5);
     }
 
@@ -78,7 +78,7 @@ public class CudaParityTests
             return model.parameters().Select(p => p.grad!.cpu()).Prepend(logits.detach().cpu()).ToArray();
         }
         var cpu = Grads(CPU, new ReferenceKernels());
-        var cuda = Grads(CUDA, new NativeKernels(new ThrowOnFallback()));
+        var cuda = Grads(CUDA, new NativeKernels(new ThrowingKernels()));
         for (int i = 0; i < cpu.Length; i++) TensorData.AssertClose(cuda[i], cpu[i], 1e-3, 1e-4, i == 0 ? "logits" : $"gradient {i}");
     }
 
@@ -96,15 +96,5 @@ public class CudaParityTests
         model.Prefill(ids.narrow(1, 0, 4), null, cache);
         for (int t = 4; t < 9; t++)
             TensorData.AssertClose(model.Step(ids.select(1, t), cache), full.select(1, t), 1e-4, 1e-4, $"step {t}");
-    }
-
-    private sealed class ThrowOnFallback : IMambaKernels
-    {
-        public string Name => "throw";
-        public (Tensor Output, Tensor? FinalState) SelectiveScan(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D,
-            Tensor? z, Tensor? deltaBias, bool deltaSoftplus, Tensor? initialState = null, bool returnFinalState = false) =>
-            throw new InvalidOperationException("native CUDA scan fell back to the reference");
-        public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu) =>
-            throw new InvalidOperationException("native CUDA conv fell back to the reference");
     }
 }

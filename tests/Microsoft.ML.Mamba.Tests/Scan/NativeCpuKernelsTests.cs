@@ -65,15 +65,4 @@ public class NativeCpuKernelsTests
         Assert.IsType<NativeKernels>(MambaKernels.Default);
         Assert.True(NativeKernels.IsAvailable);
     }
-
-    /// <summary>Makes any silent fallback to the reference fail the test.</summary>
-    private sealed class ThrowingKernels : IMambaKernels
-    {
-        public string Name => "throwing";
-        public (Tensor Output, Tensor? FinalState) SelectiveScan(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D,
-            Tensor? z, Tensor? deltaBias, bool deltaSoftplus, Tensor? initialState = null, bool returnFinalState = false) =>
-            throw new InvalidOperationException("the native scan fell back to the reference");
-        public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu) =>
-            throw new InvalidOperationException("the native conv fell back to the reference");
-    }
 }
