@@ -1,0 +1,36 @@
+using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Text;
+
+namespace Microsoft.ML.Mamba.MLNet;
+
+/// <summary>Network configurations for <see cref="MambaModelSize"/> when training from scratch.</summary>
+internal static class MambaModelPresets
+{
+    public static MambaConfig Create(MambaModelSize size, IMambaTokenizer tokenizer)
+    {
+        var (hidden, layers, state) = size switch
+        {
+            MambaModelSize.Tiny => (64, 2, 8),
+            MambaModelSize.Small => (128, 4, 16),
+            _ => (256, 8, 16),
+        };
+        return new MambaConfig
+        {
+            VocabSize = tokenizer.VocabularySize,
+            HiddenSize = hidden,
+            NumHiddenLayers = layers,
+            StateSize = state,
+            Expand = 2,
+            ConvKernel = 4,
+            TimeStepRank = (int)Math.Ceiling(hidden / 16.0),
+            LayerNormEpsilon = 1e-5,
+            UseBias = false,
+            UseConvBias = true,
+            ResidualInFp32 = true,
+            TieWordEmbeddings = true,
+            PadTokenId = tokenizer.PadTokenId,
+            BosTokenId = tokenizer.BosTokenId,
+            EosTokenId = tokenizer.EosTokenId,
+        };
+    }
+}
