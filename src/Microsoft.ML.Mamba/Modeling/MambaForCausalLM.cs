@@ -1,0 +1,45 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Modeling;
+
+/// <summary>A Mamba language model: the backbone plus a vocabulary projection (tied to the embeddings unless the config says not).</summary>
+public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
+{
+    public MambaModel backbone;
+    public Linear? lm_head;
+
+    public MambaConfig Config { get; }
+    public MambaModel Backbone => backbone;
+
+    public MambaForCausalLM(MambaConfig config, Device? device = null) : base(nameof(MambaForCausalLM))
+    {
+        Config = config;
+        backbone = new MambaModel(config, device);
+        if (!config.TieWordEmbeddings)
+            lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: device);
+        RegisterComponents();
+    }
+
+    /// <summary>The matrix that maps hidden states to logits.</summary>
+    public Tensor OutputEmbeddings => lm_head?.weight ?? backbone.embeddings.weight!;
+
+    /// <returns>Logits (batch, length, vocab_size) in fp32.</returns>
+    public override Tensor forward(Tensor inputIds, Tensor? attentionMask) => Logits(backbone.forward(inputIds, attentionMask));
+
+    /// <summary>Runs a prompt, filling <paramref name="cache"/>; returns logits (batch, length, vocab).</summary>
+    public Tensor Prefill(Tensor inputIds, Tensor? attentionMask, MambaCache cache) =>
+        Logits(backbone.Prefill(inputIds, attentionMask, cache));
+
+    /// <summary>One decoding step: token ids (batch) → next-token logits (batch, vocab), fp32.</summary>
+    public Tensor Step(Tensor tokenIds, MambaCache cache) => Logits(backbone.Step(tokenIds, cache));
+
+    private Tensor Logits(Tensor hidden)
+    {
+        using var scope = NewDisposeScope();
+        var weight = OutputEmbeddings;
+        return nn.functional.linear(hidden.to_type(weight.dtype), weight).to_type(ScalarType.Float32)
+            .MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,66 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Modeling;
+
+/// <summary>
+/// A Mamba backbone with a linear head over one pooled vector per sequence: classification
+/// (numLabels logits) or regression (numLabels = 1).
+/// </summary>
+public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, Tensor>
+{
+    public const string NumLabelsKey = "num_labels";
+    public const string PoolingKey = "pooling";
+
+    public MambaModel backbone;
+    public Linear score;
+
+    public MambaConfig Config { get; }
+    public MambaModel Backbone => backbone;
+    public int NumLabels { get; }
+    public SequencePooling Pooling { get; }
+
+    public MambaForSequenceClassification(MambaConfig config, int numLabels,
+        SequencePooling pooling = SequencePooling.LastToken, Device? device = null)
+        : base(nameof(MambaForSequenceClassification))
+    {
+        if (numLabels <= 0) throw new ArgumentOutOfRangeException(nameof(numLabels), numLabels, "must be positive");
+        Config = config;
+        NumLabels = numLabels;
+        Pooling = pooling;
+        backbone = new MambaModel(config, device);
+        score = nn.Linear(config.HiddenSize, numLabels, hasBias: true, device: device);
+        using (no_grad())
+        {
+            nn.init.normal_(score.weight!, 0, config.InitializerRange);
+            score.bias!.zero_();
+        }
+        RegisterComponents();
+    }
+
+    /// <param name="inputIds">(batch, length) int64.</param>
+    /// <param name="attentionMask">(batch, length) 1/0, left or right padding; null = no padding.</param>
+    /// <returns>(batch, numLabels) fp32.</returns>
+    public override Tensor forward(Tensor inputIds, Tensor? attentionMask)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = backbone.forward(inputIds, attentionMask);       // (B, L, H)
+        var pooled = Pool(hidden, attentionMask);
+        return score.forward(pooled.to_type(score.weight!.dtype)).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    private Tensor Pool(Tensor hidden, Tensor? mask)
+    {
+        long batch = hidden.shape[0], length = hidden.shape[1];
+        if (mask is null)
+            return Pooling == SequencePooling.Mean ? hidden.mean(new long[] { 1 }) : hidden.select(1, length - 1);
+        var m = mask.to_type(hidden.dtype);
+        if (Pooling == SequencePooling.Mean)
+            return (hidden * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim: true).clamp_min(1);
+        // Index of the last real token, whichever side the padding is on.
+        var positions = arange(length, device: hidden.device).unsqueeze(0).expand(batch, length);
+        var last = (positions * mask.to_type(ScalarType.Int64)).argmax(1);
+        return hidden[arange(batch, device: hidden.device), last];
+    }
+}

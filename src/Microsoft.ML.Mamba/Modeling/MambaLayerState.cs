@@ -1,0 +1,37 @@
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Modeling;
+
+/// <summary>
+/// What one mixer carries from token to token while decoding: the last conv_kernel inputs of the
+/// causal conv and the SSM state. Its size does not grow with the sequence.
+/// </summary>
+public sealed class MambaLayerState : IDisposable
+{
+    /// <summary>(batch, inner, conv_kernel): the conv's input window, oldest first.</summary>
+    public Tensor ConvState { get; internal set; }
+
+    /// <summary>(batch, inner, state_size), fp32.</summary>
+    public Tensor SsmState { get; internal set; }
+
+    public MambaLayerState(Tensor convState, Tensor ssmState)
+    {
+        ConvState = convState;
+        SsmState = ssmState;
+    }
+
+    /// <summary>Keeps only the given batch rows (e.g. to drop finished sequences).</summary>
+    public void SelectRows(Tensor rows)
+    {
+        var conv = ConvState.index_select(0, rows);
+        var ssm = SsmState.index_select(0, rows);
+        ConvState.Dispose(); SsmState.Dispose();
+        ConvState = conv; SsmState = ssm;
+    }
+
+    public void Dispose()
+    {
+        ConvState.Dispose();
+        SsmState.Dispose();
+    }
+}

@@ -1,0 +1,180 @@
+using Microsoft.ML.Mamba.Scan;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Modeling;
+
+/// <summary>
+/// The selective SSM layer (Gu &amp; Dao 2023, Fig. 3): in_proj → causal depthwise conv → SiLU → x_proj
+/// (Δ, B, C from the input: the "selection") → selective scan with D skip and SiLU(z) gate → out_proj.
+/// Field names match Hugging Face's parameter names. Two ablations of the paper's Table 1 are switches
+/// of <see cref="MambaConfig"/>: a time-invariant SSM and no gate.
+/// </summary>
+public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
+{
+    private readonly int _inner, _state, _dtRank, _convKernel;
+    private readonly bool _selective, _gated;
+
+    public Linear in_proj;
+    public Conv1d conv1d;
+    public Linear? x_proj;
+    public Linear dt_proj;
+    public Linear out_proj;
+    public Parameter A_log;
+    public Parameter D;
+    /// <summary>Time-invariant ablation only: input-independent B and C, (inner, state).</summary>
+    public Parameter? B_lti, C_lti;
+
+    /// <summary>The kernels the scan and conv run on; defaults to <see cref="MambaKernels.Default"/>.</summary>
+    public IMambaKernels? Kernels { get; set; }
+
+    public MambaMixer(MambaConfig config, Device? device = null) : base(nameof(MambaMixer))
+    {
+        _inner = config.InnerSize;
+        _state = config.StateSize;
+        _dtRank = config.DtRank;
+        _convKernel = config.ConvKernel;
+        _selective = !config.TimeInvariantSsm;
+        _gated = !config.Ungated;
+        int hidden = config.HiddenSize;
+        in_proj = nn.Linear(hidden, (_gated ? 2L : 1L) * _inner, hasBias: config.UseBias, device: device);
+        conv1d = nn.Conv1d(_inner, _inner, config.ConvKernel, padding: config.ConvKernel - 1, groups: _inner,
+            bias: config.UseConvBias, device: device);
+        if (_selective)
+            x_proj = nn.Linear(_inner, _dtRank + 2L * _state, hasBias: false, device: device);
+        else
+        {
+            B_lti = new Parameter(randn(_inner, _state, device: device) / Math.Sqrt(_state));
+            C_lti = new Parameter(randn(_inner, _state, device: device) / Math.Sqrt(_state));
+        }
+        dt_proj = nn.Linear(_dtRank, _inner, hasBias: true, device: device);
+        out_proj = nn.Linear(_inner, hidden, hasBias: config.UseBias, device: device);
+        // S4D-real initialisation: A = -(1..N) for every channel, stored as log so A stays negative.
+        A_log = new Parameter(arange(1, _state + 1, dtype: ScalarType.Float32, device: device)
+            .log().unsqueeze(0).repeat(_inner, 1));
+        D = new Parameter(ones(_inner, dtype: ScalarType.Float32, device: device));
+        InitialiseTimeStep(config);
+        RegisterComponents();
+    }
+
+    // Δ's projection: weights uniform in ±rank^-1/2·scale; bias = softplus⁻¹ of a log-uniform
+    // Δ in [dt_min, dt_max] (floored), so Δ starts spread over the range the paper recommends.
+    private void InitialiseTimeStep(MambaConfig config)
+    {
+        using var _ = no_grad();
+        double std = Math.Pow(_dtRank, -0.5) * config.TimeStepScale;
+        if (config.TimeStepInitScheme == "constant") dt_proj.weight!.fill_(std);
+        else nn.init.uniform_(dt_proj.weight!, -std, std);
+        var dt = (rand(_inner) * (Math.Log(config.TimeStepMax) - Math.Log(config.TimeStepMin))
+                  + Math.Log(config.TimeStepMin)).exp().clamp_min(config.TimeStepFloor);
+        var inverseSoftplus = dt + (-(-dt).expm1()).log();
+        dt_proj.bias!.copy_(inverseSoftplus);
+    }
+
+    /// <param name="hidden">(batch, length, hidden_size).</param>
+    /// <param name="attentionMask">(batch, length), 1 for tokens and 0 for padding, or null.</param>
+    public override Tensor forward(Tensor hidden, Tensor? attentionMask) => Run(hidden, attentionMask, null);
+
+    /// <summary>Runs a whole prompt and leaves in <paramref name="state"/> what decoding continues from.</summary>
+    public Tensor Prefill(Tensor hidden, Tensor? attentionMask, MambaLayerState state) => Run(hidden, attentionMask, state);
+
+    /// <summary>Fresh (zero) decoding state for <paramref name="batch"/> sequences.</summary>
+    /// <remarks>The state owns its tensors (outside any dispose scope); dispose it when done.</remarks>
+    public MambaLayerState NewState(long batch, Device device) => new(
+        zeros(batch, _inner, _convKernel, dtype: in_proj.weight!.dtype, device: device).DetachFromDisposeScope(),
+        zeros(batch, _inner, _state, dtype: ScalarType.Float32, device: device).DetachFromDisposeScope());
+
+    private Tensor Run(Tensor hidden, Tensor? attentionMask, MambaLayerState? state)
+    {
+        using var scope = NewDisposeScope();
+        var kernels = Kernels ?? MambaKernels.Default;
+        long batch = hidden.shape[0], length = hidden.shape[1];
+        var xz = in_proj.forward(hidden);                              // (B, L, 2E) or (B, L, E)
+        var x = xz.narrow(-1, 0, _inner).transpose(1, 2);              // (B, E, L), a view
+        Tensor? z = _gated ? xz.narrow(-1, _inner, _inner).transpose(1, 2) : null;
+        // Padding must not leak into real tokens through the conv, nor the conv's bias into the state.
+        Tensor? mask = attentionMask?.unsqueeze(1).to_type(x.dtype);
+        if (mask is not null) x = x * mask;
+        if (state is not null) SaveConvWindow(x, state);
+        x = kernels.CausalConv1d(x, conv1d.weight!.squeeze(1), conv1d.bias, silu: true);
+        if (mask is not null) x = x * mask;
+
+        var (delta, B, C) = SelectionInputs(x, batch, length);
+        var A = -A_log.to_type(ScalarType.Float32).exp();
+        var (y, final) = kernels.SelectiveScan(x, delta, A, B, C, D.to_type(ScalarType.Float32), z,
+            dt_proj.bias!.to_type(ScalarType.Float32), deltaSoftplus: true,
+            returnFinalState: state is not null);
+        if (state is not null)
+        {
+            state.SsmState.Dispose();
+            state.SsmState = final!.to_type(ScalarType.Float32).detach().DetachFromDisposeScope();
+        }
+        return out_proj.forward(y.transpose(1, 2)).MoveToOuterDisposeScope();
+    }
+
+    // Δ (before its bias), B and C for the scan: projections of x when selective, constants otherwise.
+    private (Tensor Delta, Tensor B, Tensor C) SelectionInputs(Tensor x, long batch, long length)
+    {
+        if (!_selective)
+        {
+            // Groups = channels, broadcast over batch and time without copying.
+            var bConst = B_lti!.to_type(x.dtype).view(1, _inner, _state, 1).expand(batch, _inner, _state, length);
+            var cConst = C_lti!.to_type(x.dtype).view(1, _inner, _state, 1).expand(batch, _inner, _state, length);
+            return (zeros(1, 1, 1, dtype: x.dtype, device: x.device).expand(batch, _inner, length), bConst, cConst);
+        }
+        var projected = x_proj!.forward(x.transpose(1, 2));            // (B, L, R + 2N)
+        var dtLow = projected.narrow(-1, 0, _dtRank);
+        var B = projected.narrow(-1, _dtRank, _state).transpose(1, 2);           // (B, N, L)
+        var C = projected.narrow(-1, _dtRank + _state, _state).transpose(1, 2);  // (B, N, L)
+        // Δ's bias is left to the scan, which fuses it with softplus.
+        var delta = nn.functional.linear(dtLow, dt_proj.weight!).transpose(1, 2); // (B, E, L)
+        return (delta, B, C);
+    }
+
+    // The conv's input window for decoding: the last conv_kernel inputs, zeros before the start.
+    private void SaveConvWindow(Tensor x, MambaLayerState state)
+    {
+        long length = x.shape[2];
+        var window = length >= _convKernel
+            ? x.narrow(2, length - _convKernel, _convKernel)
+            : nn.functional.pad(x, new long[] { _convKernel - length, 0 });
+        state.ConvState.Dispose();
+        state.ConvState = window.detach().contiguous().DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// One decoding step: the recurrent form of <see cref="forward"/>, O(1) in the sequence length.
+    /// </summary>
+    /// <param name="hidden">(batch, hidden_size) for the newest token.</param>
+    /// <param name="state">Updated in place.</param>
+    /// <returns>(batch, hidden_size).</returns>
+    public Tensor Step(Tensor hidden, MambaLayerState state)
+    {
+        using var scope = NewDisposeScope();
+        var xz = in_proj.forward(hidden);                              // (B, 2E)
+        var x = xz.narrow(-1, 0, _inner);
+        Tensor? z = _gated ? xz.narrow(-1, _inner, _inner) : null;
+
+        var window = cat(new[] { state.ConvState.narrow(2, 1, _convKernel - 1), x.unsqueeze(-1).to_type(state.ConvState.dtype) }, 2);
+        state.ConvState.Dispose();
+        state.ConvState = window.DetachFromDisposeScope();
+        var conv = (window * conv1d.weight!.squeeze(1)).sum(-1);
+        if (conv1d.bias is not null) conv = conv + conv1d.bias;
+        x = nn.functional.silu(conv);                                   // (B, E)
+
+        var (delta, B, C) = SelectionInputs(x.unsqueeze(-1), x.shape[0], 1);
+        var dt = nn.functional.softplus(delta.squeeze(-1).to_type(ScalarType.Float32) + dt_proj.bias!.to_type(ScalarType.Float32)); // (B, E)
+        var A = -A_log.to_type(ScalarType.Float32).exp();                                            // (E, N)
+        var Bt = B.to_type(ScalarType.Float32).squeeze(-1);   // (B, N) or (B, E, N)
+        var Ct = C.to_type(ScalarType.Float32).squeeze(-1);
+        if (Bt.dim() == 2) { Bt = Bt.unsqueeze(1); Ct = Ct.unsqueeze(1); }
+        var x32 = x.to_type(ScalarType.Float32);
+        var h = (dt.unsqueeze(-1) * A).exp() * state.SsmState + (dt * x32).unsqueeze(-1) * Bt;
+        state.SsmState.Dispose();
+        state.SsmState = h.DetachFromDisposeScope();
+        var y = (h * Ct).sum(-1) + D.to_type(ScalarType.Float32) * x32;
+        if (z is not null) y = y * nn.functional.silu(z.to_type(ScalarType.Float32));
+        return out_proj.forward(y.to_type(hidden.dtype)).MoveToOuterDisposeScope();
+    }
+}

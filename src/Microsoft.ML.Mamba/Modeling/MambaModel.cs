@@ -1,0 +1,91 @@
+using Microsoft.ML.Mamba.Scan;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Modeling;
+
+/// <summary>The Mamba backbone: token embeddings, a stack of <see cref="MambaBlock"/>s and a final RMSNorm.</summary>
+public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
+{
+    public Embedding embeddings;
+    public ModuleList<MambaBlock> layers;
+    public RMSNorm norm_f;
+
+    public MambaConfig Config { get; }
+
+    public MambaModel(MambaConfig config, Device? device = null) : base(nameof(MambaModel))
+    {
+        config.Validate();
+        Config = config;
+        embeddings = nn.Embedding(config.VocabSize, config.HiddenSize, device: device);
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new MambaBlock(config, device)).ToArray());
+        norm_f = new RMSNorm(config.HiddenSize, config.LayerNormEpsilon, device);
+        InitialiseWeights();
+        RegisterComponents();
+    }
+
+    /// <summary>Kernels for every mixer (null = <see cref="MambaKernels.Default"/> at call time).</summary>
+    public IMambaKernels? Kernels
+    {
+        get => layers.Count > 0 ? layers[0].mixer.Kernels : null;
+        set { foreach (var layer in layers) layer.mixer.Kernels = value; }
+    }
+
+    // mamba_ssm's _init_weights: embeddings ~ N(0, initializer_range), linear biases zero (except Δ's),
+    // and out_proj scaled by 1/sqrt(n_layer) so the residual stream's variance does not grow with depth.
+    private void InitialiseWeights()
+    {
+        using var _ = no_grad();
+        nn.init.normal_(embeddings.weight!, 0, Config.InitializerRange);
+        foreach (var layer in layers)
+        {
+            var m = layer.mixer;
+            m.in_proj.bias?.zero_();
+            m.out_proj.bias?.zero_();
+            if (Config.RescalePrenormResidual)
+            {
+                nn.init.kaiming_uniform_(m.out_proj.weight!, Math.Sqrt(5));
+                m.out_proj.weight!.div_(Math.Sqrt(Config.NumHiddenLayers));
+            }
+        }
+    }
+
+    /// <param name="inputIds">(batch, length) int64 token ids.</param>
+    /// <param name="attentionMask">(batch, length), 1 for tokens and 0 for padding, or null.</param>
+    /// <returns>Hidden states (batch, length, hidden_size) after the final norm.</returns>
+    public override Tensor forward(Tensor inputIds, Tensor? attentionMask)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = embeddings.forward(inputIds);
+        foreach (var layer in layers) hidden = layer.forward(hidden, attentionMask);
+        return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A fresh decoding cache for <paramref name="batch"/> sequences.</summary>
+    public MambaCache NewCache(long batch, Device? device = null)
+    {
+        device ??= embeddings.weight!.device;
+        return new MambaCache(layers.Select(l => l.mixer.NewState(batch, device)).ToArray());
+    }
+
+    /// <summary>Runs a prompt (left padding allowed) and fills <paramref name="cache"/>; returns (batch, length, hidden).</summary>
+    public Tensor Prefill(Tensor inputIds, Tensor? attentionMask, MambaCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = embeddings.forward(inputIds);
+        for (int i = 0; i < layers.Count; i++) hidden = layers[i].Prefill(hidden, attentionMask, cache.Layers[i]);
+        cache.Position += inputIds.shape[1];
+        return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>One decoding step: token ids (batch) → hidden states (batch, hidden_size).</summary>
+    public Tensor Step(Tensor tokenIds, MambaCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = embeddings.forward(tokenIds);
+        for (int i = 0; i < layers.Count; i++) hidden = layers[i].Step(hidden, cache.Layers[i]);
+        cache.Position += 1;
+        return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,38 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Scan;
+
+/// <summary>
+/// The seam between the model and its kernels: the mixer calls these two operations and never cares
+/// whether a fused native kernel or the TorchSharp reference runs behind them. Shapes follow
+/// mamba_ssm: (batch, channels, length) for sequences, any strides.
+/// </summary>
+public interface IMambaKernels
+{
+    /// <summary>A short name for logs, e.g. "reference" or "native-cpu".</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// Selective scan. For each batch b, channel d and time t:
+    /// dt = softplus?(delta + deltaBias); h = exp(dt·A)·h + dt·B·u; y = C·h + D·u; out = y·silu(z).
+    /// </summary>
+    /// <param name="u">Input (B, D, L).</param>
+    /// <param name="delta">Δ before its bias (B, D, L).</param>
+    /// <param name="A">State matrix (D, N), negative.</param>
+    /// <param name="B">Input projection (B, N, L), or (B, G, N, L) with D divisible by G.</param>
+    /// <param name="C">Output projection, shaped like <paramref name="B"/>.</param>
+    /// <param name="D">Skip (D), or null.</param>
+    /// <param name="z">Gate (B, D, L), or null for no gate.</param>
+    /// <param name="deltaBias">Bias added to Δ (D), or null.</param>
+    /// <param name="deltaSoftplus">Whether Δ passes through softplus.</param>
+    /// <param name="initialState">State before the first step (B, D, N), or null for zeros.</param>
+    /// <param name="returnFinalState">Whether to return the state after the last step (B, D, N), fp32.</param>
+    /// <returns>The output (B, D, L) in u's dtype, and the final state when asked for.</returns>
+    (Tensor Output, Tensor? FinalState) SelectiveScan(
+        Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias,
+        bool deltaSoftplus, Tensor? initialState = null, bool returnFinalState = false);
+
+    /// <summary>Causal depthwise conv1d: x (B, D, L), weight (D, W), bias (D) or null; optional SiLU.</summary>
+    Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu);
+}

@@ -1,0 +1,95 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Scan;
+
+/// <summary>
+/// The exact math in plain TorchSharp operations, differentiable through autograd. It is the fallback
+/// when no native kernel applies and the oracle the native kernels are tested against. Time is
+/// processed in chunks so the (batch, chunk, channels, state) intermediates stay bounded; under
+/// autograd the graph still keeps every chunk, so training memory grows with length here (the native
+/// kernels recompute states instead).
+/// </summary>
+public sealed class ReferenceKernels : IMambaKernels
+{
+    /// <summary>Time steps per chunk.</summary>
+    public int ChunkSize { get; }
+
+    public ReferenceKernels(int chunkSize = 64)
+    {
+        if (chunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "must be positive");
+        ChunkSize = chunkSize;
+    }
+
+    public string Name => "reference";
+
+    public (Tensor Output, Tensor? FinalState) SelectiveScan(
+        Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias,
+        bool deltaSoftplus, Tensor? initialState = null, bool returnFinalState = false)
+    {
+        ScanShapes.Check(u, delta, A, B, C, D, z, deltaBias, initialState);
+        using var scope = NewDisposeScope();
+        var inputType = u.dtype;
+        // fp64 stays fp64 (tests); everything else computes in fp32 like the kernels.
+        var work = inputType == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        long batch = u.shape[0], dim = u.shape[1], length = u.shape[2], state = A.shape[1];
+
+        var dt = delta.to_type(work);
+        if (deltaBias is not null) dt = dt + deltaBias.to_type(work).unsqueeze(-1);
+        if (deltaSoftplus) dt = nn.functional.softplus(dt); // torch's softplus is linear above 20, as mamba_ssm
+        var uw = u.to_type(work);
+
+        // B and C as (batch, groups, state, length); a chunk is widened to its channels only when needed.
+        var Bg = B.dim() == 3 ? B.unsqueeze(1) : B;
+        var Cg = C.dim() == 3 ? C.unsqueeze(1) : C;
+        long groups = Bg.shape[1];
+        Tensor ChunkOf(Tensor m, long start, long len)
+        {
+            var part = m.narrow(3, start, len).to_type(work).permute(0, 3, 1, 2);   // (batch, len, groups, state)
+            if (groups == 1 || groups == dim) return part;                          // broadcasts as it is
+            return part.unsqueeze(3).expand(batch, len, groups, dim / groups, state).reshape(batch, len, dim, state);
+        }
+        var Aw = A.to_type(work);
+
+        var h = initialState is null
+            ? zeros(batch, dim, state, dtype: work, device: u.device)
+            : initialState.to_type(work);
+        var outputs = new List<Tensor>();
+        for (long start = 0; start < length; start += ChunkSize)
+        {
+            long len = Math.Min(ChunkSize, length - start);
+            // (batch, dim, len) -> (batch, len, dim, 1) so a time step is one slice.
+            var dtC = dt.narrow(2, start, len).permute(0, 2, 1).unsqueeze(-1);
+            var uC = uw.narrow(2, start, len).permute(0, 2, 1).unsqueeze(-1);
+            var bC = ChunkOf(Bg, start, len);                          // (batch, len, dim|1, state)
+            var cC = ChunkOf(Cg, start, len);
+            var decay = (dtC * Aw).exp();                              // (batch, len, dim, state)
+            var drive = dtC * uC * bC;                                 // (batch, len, dim, state)
+            var states = new Tensor[len];
+            for (long t = 0; t < len; t++)
+            {
+                h = addcmul(drive.select(1, t), decay.select(1, t), h, 1);
+                states[t] = h;
+            }
+            var hs = stack(states, 1);                                  // (batch, len, dim, state)
+            outputs.Add((hs * cC).sum(-1).permute(0, 2, 1));            // (batch, dim, len)
+        }
+        var y = cat(outputs, 2);
+        if (D is not null) y = y + uw * D.to_type(work).unsqueeze(-1);
+        if (z is not null) y = y * nn.functional.silu(z.to_type(work));
+        var output = y.to_type(inputType).MoveToOuterDisposeScope();
+        var final = returnFinalState ? h.MoveToOuterDisposeScope() : null;
+        return (output, final);
+    }
+
+    public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu)
+    {
+        using var scope = NewDisposeScope();
+        long dim = x.shape[1], width = weight.shape[^1], length = x.shape[2];
+        var w = weight.reshape(dim, 1, width).to_type(x.dtype);
+        var y = nn.functional.conv1d(x, w, bias?.to_type(x.dtype), padding: width - 1, groups: dim)
+            .narrow(2, 0, length);
+        if (silu) y = nn.functional.silu(y);
+        return y.MoveToOuterDisposeScope();
+    }
+}
