@@ -22,7 +22,6 @@ internal static class MambaModelPresets
             StateSize = state,
             Expand = 2,
             ConvKernel = 4,
-            TimeStepRank = (int)Math.Ceiling(hidden / 16.0),
             LayerNormEpsilon = 1e-5,
             UseBias = false,
             UseConvBias = true,

@@ -76,7 +76,7 @@ public sealed class MambaTransformer : ITransformer, IDisposable
     public IDataView Transform(IDataView input) => new MambaScoredDataView(input, this);
 
     /// <summary>Writes the network alone in the Hugging Face layout (config.json + weights), loadable with <see cref="MambaTrainerOptions.PretrainedModelDirectory"/>.</summary>
-    public void SaveNetwork(string directory) => Network.SavePretrained(directory);
+    public void SaveNetwork(string directory) => MambaCheckpoint.Save(Network, directory);
 
     /// <summary>Releases the network's tensors.</summary>
     public void Dispose() => Network.Dispose();
@@ -87,7 +87,7 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         string directory = Directory.CreateTempSubdirectory("mamba-save-").FullName;
         try
         {
-            Network.SavePretrained(directory);
+            MambaNetworkFiles.Save(Network, directory);
             var networkFiles = Directory.GetFiles(directory).Select(Path.GetFileName).OrderBy(n => n, StringComparer.Ordinal).ToArray();
             _settings.NetworkFiles = networkFiles!;
             _settings.TokenizerFiles = _tokenizerSource.Files.Keys.OrderBy(n => n, StringComparer.Ordinal).ToArray();
@@ -123,7 +123,7 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         {
             foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), ReadStream(NetworkStreamPrefix + name));
             MambaForSequenceClassification network;
-            try { network = MambaForSequenceClassification.FromPretrained(directory, settings.NumberOfClasses, settings.Pooling, device); }
+            try { network = MambaNetworkFiles.Load(directory, settings.NumberOfClasses, settings.Pooling, device); }
             catch (Exception e) when (e is not InvalidDataException)
             {
                 throw new InvalidDataException($"The Mamba network in the model could not be read: {e.Message}", e);
