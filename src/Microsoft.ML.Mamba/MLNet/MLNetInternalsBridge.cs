@@ -26,6 +26,7 @@ internal static class MLNetInternalsBridge
         ConstructorInfo LoadableClassAttributeCtor, Type SignatureLoadModel, ConstructorInfo LoadableClassInfoCtor, MethodInfo AddClass,
         PropertyInfo IsCanceled);
 
+
     /// <summary>Resolves every internal member now; throws <see cref="NotSupportedException"/> naming the missing one.</summary>
     public static void SelfTest() => _ = Resolved.Value;
 
@@ -111,11 +112,8 @@ internal static class MLNetInternalsBridge
         return (SchemaShape)Invoke(() => create.Invoke(null, [schema]))!;
     }
 
-    /// <summary>
-    /// The MLContext behind a trainers catalog (mlContext.X.Trainers), which keeps its environment internal.
-    /// Throws when the environment is not an MLContext (never the case in ML.NET 5.0).
-    /// </summary>
-    public static MLContext GetMLContext(object trainersCatalog)
+    /// <summary>The environment behind a trainers catalog (mlContext.X.Trainers keeps it internal).</summary>
+    public static IHostEnvironment GetEnvironment(object trainersCatalog)
     {
         for (var type = trainersCatalog.GetType(); type is not null; type = type.BaseType)
             foreach (var member in type.GetMembers(Any | BindingFlags.DeclaredOnly))
@@ -126,9 +124,21 @@ internal static class MLNetInternalsBridge
                     PropertyInfo p when typeof(IHostEnvironment).IsAssignableFrom(p.PropertyType) && p.GetIndexParameters().Length == 0 => p.GetValue(trainersCatalog),
                     _ => null,
                 };
-                if (value is MLContext context) return context;
+                if (value is IHostEnvironment env) return env;
             }
-        throw new NotSupportedException($"Could not find the MLContext behind {trainersCatalog.GetType().Name}. Supported: {SupportedVersions}.");
+        throw new NotSupportedException($"Could not find the environment behind {trainersCatalog.GetType().Name}. Supported: {SupportedVersions}.");
+    }
+
+    /// <summary>MLContext.GpuDeviceId and FallbackToCpu as seen through the environment the MLContext hands to its catalogs.</summary>
+    public static (int? GpuDeviceId, bool FallbackToCpu) GetGpuSettings(IHostEnvironment env)
+    {
+        if (env is MLContext context) return (context.GpuDeviceId, context.FallbackToCpu);
+        var internalEnv = Core.GetType("Microsoft.ML.Runtime.IHostEnvironmentInternal");
+        var id = internalEnv?.GetProperty("GpuDeviceId");
+        var fallback = internalEnv?.GetProperty("FallbackToCpu");
+        if (internalEnv is null || id is null || fallback is null || !internalEnv.IsInstanceOfType(env))
+            throw new NotSupportedException($"Could not read GpuDeviceId/FallbackToCpu from the ML.NET environment. Supported: {SupportedVersions}.");
+        return ((int?)id.GetValue(env), (bool)fallback.GetValue(env)!);
     }
 
     private static object? Invoke(Func<object?> call)

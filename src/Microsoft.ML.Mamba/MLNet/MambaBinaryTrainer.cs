@@ -6,8 +6,8 @@ namespace Microsoft.ML.Mamba.MLNet;
 /// </summary>
 public sealed class MambaBinaryTrainer : MambaTrainerBase
 {
-    internal MambaBinaryTrainer(MLContext mlContext, MambaTrainerOptions options)
-        : base(mlContext, options, MambaTask.BinaryClassification)
+    internal MambaBinaryTrainer(Microsoft.ML.Runtime.IHostEnvironment environment, MambaTrainerOptions options)
+        : base(environment, options, MambaTask.BinaryClassification)
     {
     }
 }

@@ -68,9 +68,9 @@ public static class MambaCatalog
         ModelSize = size,
     };
 
-    private static MLContext ContextOf(object catalog)
+    private static IHostEnvironment ContextOf(object catalog)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return MLNetInternalsBridge.GetMLContext(catalog);
+        return MLNetInternalsBridge.GetEnvironment(catalog);
     }
 }

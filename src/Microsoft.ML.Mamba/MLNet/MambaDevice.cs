@@ -10,12 +10,12 @@ internal static class MambaDevice
     /// Training device. Honours <see cref="MLContext.GpuDeviceId"/> (which GPU) and <see cref="MLContext.FallbackToCpu"/>
     /// (CPU instead of an error when a GPU was asked for but CUDA is unavailable). Without a GpuDeviceId, GPU 0 is used when present.
     /// </summary>
-    public static Device ForTraining(MLContext? mlContext)
+    public static Device ForTraining((int? GpuDeviceId, bool FallbackToCpu) settings)
     {
         bool cuda = torch.cuda.is_available();
-        int? id = mlContext?.GpuDeviceId;
+        int? id = settings.GpuDeviceId;
         if (cuda) return new Device(DeviceType.CUDA, id ?? 0);
-        if (id is not null && mlContext is { FallbackToCpu: false })
+        if (id is not null && !settings.FallbackToCpu)
             throw new InvalidOperationException($"MLContext.GpuDeviceId is {id} but CUDA is not available to TorchSharp; set FallbackToCpu = true to train on the CPU.");
         return torch.CPU;
     }

@@ -14,9 +14,8 @@ internal static class MambaModelPresets
             MambaModelSize.Small => (128, 4, 16),
             _ => (256, 8, 16),
         };
-        return new MambaConfig
+        return WithTokenizer(new MambaConfig
         {
-            VocabSize = tokenizer.VocabularySize,
             HiddenSize = hidden,
             NumHiddenLayers = layers,
             StateSize = state,
@@ -27,9 +26,18 @@ internal static class MambaModelPresets
             UseConvBias = true,
             ResidualInFp32 = true,
             TieWordEmbeddings = true,
-            PadTokenId = tokenizer.PadTokenId,
-            BosTokenId = tokenizer.BosTokenId,
-            EosTokenId = tokenizer.EosTokenId,
-        };
+        }, tokenizer);
+    }
+
+    /// <summary>A copy of <paramref name="config"/> with the tokenizer's vocabulary size and special tokens.</summary>
+    public static MambaConfig WithTokenizer(MambaConfig config, IMambaTokenizer tokenizer)
+    {
+        var copy = config.Clone();
+        copy.VocabSize = tokenizer.VocabularySize;
+        copy.PadTokenId = tokenizer.PadTokenId;
+        copy.BosTokenId = tokenizer.BosTokenId;
+        copy.EosTokenId = tokenizer.EosTokenId;
+        copy.Validate();
+        return copy;
     }
 }

@@ -6,8 +6,8 @@ namespace Microsoft.ML.Mamba.MLNet;
 /// </summary>
 public sealed class MambaMulticlassTrainer : MambaTrainerBase
 {
-    internal MambaMulticlassTrainer(MLContext mlContext, MambaTrainerOptions options)
-        : base(mlContext, options, MambaTask.MulticlassClassification)
+    internal MambaMulticlassTrainer(Microsoft.ML.Runtime.IHostEnvironment environment, MambaTrainerOptions options)
+        : base(environment, options, MambaTask.MulticlassClassification)
     {
     }
 }

@@ -50,6 +50,9 @@ internal sealed class MambaNetworkScorer
 
     public int NumberOfClasses { get; init; } = 1;
 
+    /// <summary>Forward passes run so far (lets tests check that scoring is batched).</summary>
+    internal int ForwardPasses;
+
     /// <summary>Scores texts, <paramref name="batchSize"/> rows per forward pass (sorted by length inside the call).</summary>
     public float[][] Score(IReadOnlyList<string> texts, int batchSize)
     {
@@ -65,6 +68,7 @@ internal sealed class MambaNetworkScorer
                 using var scope = torch.NewDisposeScope();
                 var (ids, mask) = PaddedBatch.Create(batch.Select(i => tokens[i]).ToArray(), PadId, FillerId, Device);
                 var output = Network.forward(ids, mask);
+                ForwardPasses++;
                 if (Task == MambaTask.MulticlassClassification) output = nn.functional.softmax(output, -1);
                 else if (Task == MambaTask.Regression) output = output * TargetScale + TargetMean;
                 var values = output.to(torch.float32).cpu().data<float>().ToArray();

@@ -6,8 +6,8 @@ namespace Microsoft.ML.Mamba.MLNet;
 /// </summary>
 public sealed class MambaRegressionTrainer : MambaTrainerBase
 {
-    internal MambaRegressionTrainer(MLContext mlContext, MambaTrainerOptions options)
-        : base(mlContext, options, MambaTask.Regression)
+    internal MambaRegressionTrainer(Microsoft.ML.Runtime.IHostEnvironment environment, MambaTrainerOptions options)
+        : base(environment, options, MambaTask.Regression)
     {
     }
 }

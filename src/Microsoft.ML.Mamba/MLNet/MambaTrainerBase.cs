@@ -13,18 +13,18 @@ namespace Microsoft.ML.Mamba.MLNet;
 /// </summary>
 public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
 {
-    private readonly MLContext _mlContext;
+    private readonly IHostEnvironment _environment;
     private readonly MambaTrainerOptions _options;
 
-    private protected MambaTrainerBase(MLContext mlContext, MambaTrainerOptions options, MambaTask task)
+    private protected MambaTrainerBase(IHostEnvironment environment, MambaTrainerOptions options, MambaTask task)
     {
-        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(environment);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        _mlContext = mlContext;
+        _environment = environment;
         _options = options.Clone();
         Task = task;
-        MambaModelLoader.Register(mlContext); // so this MLContext can load what it saves
+        MambaModelLoader.Register(environment.ComponentCatalog); // so this MLContext can load what it saves
     }
 
     /// <summary>The task this estimator trains for.</summary>
@@ -40,7 +40,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
     public MambaTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var host = ((IHostEnvironment)_mlContext).Register("Mamba");
+        var host = _environment.Register("Mamba");
         int seed = _options.Seed ?? host.Rand.Next();
         var label = LabelInfo.Read(input.Schema, _options.LabelColumnName, Task);
         var reader = new RowTextReader(_options.TextColumnNames, _options.ExtraColumnNames);
@@ -69,7 +69,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
             validation = validation?.Select(e => e with { Target = (e.Target - mean) / scale }).ToList();
         }
 
-        var device = MambaDevice.ForTraining(_mlContext);
+        var device = MambaDevice.ForTraining(MLNetInternalsBridge.GetGpuSettings(_environment));
         torch.manual_seed(seed);
         var network = CreateNetwork(label.NumberOfOutputs, tokenizer);
         network.to(device);
@@ -96,7 +96,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         };
         var scorer = new MambaNetworkScorer(network, tokenizer, Task, _options.MaxSequenceLength, mean, scale, device);
         var loop = new MambaTrainingLoop(network, Task, _options, device, scorer.PadId, scorer.FillerId, new Random(seed), channel,
-            () => MLNetInternalsBridge.IsCanceled(host));
+            () => _options.CancellationToken.IsCancellationRequested || MLNetInternalsBridge.IsCanceled(host));
         var history = loop.Run(train, validation);
         return new MambaTransformer(settings, network, tokenizerSource, device, history);
     }
@@ -122,7 +122,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
                 throw new InvalidOperationException($"The checkpoint in '{directory}' has {network.Config.VocabSize} embeddings but the tokenizer has {tokenizer.VocabularySize} tokens: choose the checkpoint's own tokenizer.");
             return network;
         }
-        var config = MambaModelPresets.Create(_options.ModelSize, tokenizer);
+        var config = _options.NetworkConfig is { } custom ? MambaModelPresets.WithTokenizer(custom, tokenizer) : MambaModelPresets.Create(_options.ModelSize, tokenizer);
         return new MambaForSequenceClassification(config, outputs, _options.Pooling);
     }
 

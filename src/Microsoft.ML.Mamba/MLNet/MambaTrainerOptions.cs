@@ -31,6 +31,12 @@ public class MambaTrainerOptions
     public MambaModelSize ModelSize { get; set; } = MambaModelSize.Tiny;
 
     /// <summary>
+    /// An explicit network shape for training from scratch, used instead of <see cref="ModelSize"/>. Its vocabulary
+    /// size and special tokens are replaced by the tokenizer's.
+    /// </summary>
+    public MambaConfig? NetworkConfig { get; set; }
+
+    /// <summary>
     /// A Hugging Face Mamba checkpoint folder (config.json + model.safetensors) to fine-tune; null trains from scratch.
     /// </summary>
     public string? PretrainedModelDirectory { get; set; }
@@ -85,6 +91,13 @@ public class MambaTrainerOptions
 
     /// <summary>Write a progress line to MLContext.Log every this-many steps.</summary>
     public int LogEveryNumberOfSteps { get; set; } = 20;
+
+    /// <summary>
+    /// Stops training before the next batch (throwing <see cref="OperationCanceledException"/>). ML.NET's own
+    /// cancellation (the internal CancelExecution that AutoML uses on its MLContext) is honoured as well;
+    /// ML.NET 5.0 does not make <c>MLContext.CancelExecution</c> public, so applications use this token.
+    /// </summary>
+    public CancellationToken CancellationToken { get; set; }
 
     /// <summary>Optional callback after every step and epoch, for progress bars.</summary>
     public IProgress<MambaTrainingProgress>? Progress { get; set; }

@@ -92,11 +92,13 @@ public sealed class MambaTransformer : ITransformer, IDisposable
             _settings.NetworkFiles = networkFiles!;
             _settings.TokenizerFiles = _tokenizerSource.Files.Keys.OrderBy(n => n, StringComparer.Ordinal).ToArray();
             _settings.Tokenizer = _tokenizerSource.Kind;
-            MLNetInternalsBridge.SaveBinaryStream(ctx, SettingsStream, w => w.Write(Encoding.UTF8.GetBytes(_settings.ToJson())));
+            // Each stream is a length-prefixed blob (Int32 length, then the bytes).
+            static Action<BinaryWriter> Blob(byte[] bytes) => w => { w.Write(bytes.Length); w.Write(bytes); };
+            MLNetInternalsBridge.SaveBinaryStream(ctx, SettingsStream, Blob(Encoding.UTF8.GetBytes(_settings.ToJson())));
             foreach (var name in networkFiles)
-                MLNetInternalsBridge.SaveBinaryStream(ctx, NetworkStreamPrefix + name, w => w.Write(File.ReadAllBytes(Path.Combine(directory, name!))));
+                MLNetInternalsBridge.SaveBinaryStream(ctx, NetworkStreamPrefix + name, Blob(File.ReadAllBytes(Path.Combine(directory, name!))));
             foreach (var (name, bytes) in _tokenizerSource.Files)
-                MLNetInternalsBridge.SaveBinaryStream(ctx, TokenizerStreamPrefix + name, w => w.Write(bytes));
+                MLNetInternalsBridge.SaveBinaryStream(ctx, TokenizerStreamPrefix + name, Blob(bytes));
         }
         finally { Directory.Delete(directory, recursive: true); }
     }
@@ -108,7 +110,21 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         byte[] ReadStream(string name)
         {
             byte[]? bytes = null;
-            if (!MLNetInternalsBridge.TryLoadBinaryStream(ctx, name, r => bytes = r.ReadBytes((int)(r.BaseStream.Length - r.BaseStream.Position))) || bytes is null)
+            bool found;
+            try
+            {
+                found = MLNetInternalsBridge.TryLoadBinaryStream(ctx, name, r =>
+                {
+                    int length = r.ReadInt32();
+                    bytes = r.ReadBytes(length);
+                    if (length < 0 || bytes.Length != length) throw new EndOfStreamException();
+                });
+            }
+            catch (Exception e) when (e is EndOfStreamException or IOException)
+            {
+                throw new InvalidDataException($"The model entry '{name}' is truncated or damaged.", e);
+            }
+            if (!found || bytes is null)
                 throw new InvalidDataException($"The model has no '{name}' entry: it is damaged or was not saved by Microsoft.ML.Mamba.");
             return bytes;
         }

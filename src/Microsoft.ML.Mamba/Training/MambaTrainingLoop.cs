@@ -60,7 +60,7 @@ internal sealed class MambaTrainingLoop
             double lossSum = 0; int lossCount = 0;
             foreach (var batch in LengthBucketBatcher.MakeBatches(lengths, _options.BatchSize, _random))
             {
-                if (_isCanceled()) throw new OperationCanceledException("Mamba training was cancelled through MLContext.CancelExecution().");
+                if (_isCanceled()) throw new OperationCanceledException("Mamba training was cancelled.", _options.CancellationToken);
                 double lr = schedule.At(step);
                 foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
 
