@@ -17,6 +17,20 @@ public static class MambaModelLoader
         Register(mlContext.ComponentCatalog);
     }
 
+    /// <summary>Registers the loader, then loads a model saved with <c>mlContext.Model.Save</c>.</summary>
+    public static ITransformer Load(MLContext mlContext, string path, out DataViewSchema inputSchema)
+    {
+        Register(mlContext);
+        return mlContext.Model.Load(path, out inputSchema);
+    }
+
+    /// <summary>Registers the loader, then loads a model saved with <c>mlContext.Model.Save</c>.</summary>
+    public static ITransformer Load(MLContext mlContext, Stream stream, out DataViewSchema inputSchema)
+    {
+        Register(mlContext);
+        return mlContext.Model.Load(stream, out inputSchema);
+    }
+
     internal static void Register(ComponentCatalog catalog)
     {
         MLNetInternalsBridge.SelfTest();

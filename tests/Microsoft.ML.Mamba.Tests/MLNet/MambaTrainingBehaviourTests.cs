@@ -106,11 +106,14 @@ public class MambaTrainingBehaviourTests
     public void BinaryClassificationOnTextPlusExtraColumnsGivesProbabilities()
     {
         var ml = new MLContext(seed: 3);
-        var rows = TopicRows.Make(160, 3);
-        var data = ml.Data.LoadFromEnumerable(rows.Select(r => new { r.Text, r.Amount, Category = r.Topic == "food" ? "yes" : "no", Label = r.Flag }));
+        // The label shows only in the extra Category column, so the model must read it from the sequence.
+        var random = new Random(3);
+        var rows = TopicRows.Make(160, 3).Select(r => (Row: r, Label: random.Next(2) == 1)).ToList();
+        var data = ml.Data.LoadFromEnumerable(rows.Select(x => new { x.Row.Text, x.Row.Amount, Category = x.Label ? "red" : "blue", x.Label }));
         var options = Quick(epochs: 3);
         options.ExtraColumnNames = ["Amount", "Category"];
         options.MaxSequenceLength = 64;
+        options.Pooling = Microsoft.ML.Mamba.Modeling.SequencePooling.Mean;
         var trainer = ml.BinaryClassification.Trainers.Mamba(options);
         var model = trainer.Fit(data);
         var scored = model.Transform(data);
@@ -170,7 +173,8 @@ public class MambaTrainingBehaviourTests
     {
         var ml = new MLContext(seed: 1);
         var empty = ml.Data.LoadFromEnumerable(new List<TopicRow>());
-        var data = ml.Transforms.Conversion.MapValueToKey("Label", nameof(TopicRow.Topic), keyData: ml.Data.LoadFromEnumerable(TopicRows.Make(30, 1))).Fit(empty).Transform(empty);
+        var keys = ml.Data.LoadFromEnumerable(TopicRows.Topics.Select(t => new { Topic = t }));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label", nameof(TopicRow.Topic), keyData: keys).Fit(empty).Transform(empty);
         var error = Assert.Throws<InvalidOperationException>(() => ml.MulticlassClassification.Trainers.Mamba(Quick()).Fit(data));
         Assert.Contains("nothing to train on", error.Message);
     }
