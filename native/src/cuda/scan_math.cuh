@@ -1,0 +1,29 @@
+// Pointwise math of the selective scan, shared by forward and backward so both see the same numbers.
+// Uses the hardware exp/log/divide approximations (a few ulp): these run once per element, next to
+// N exp2 per element in the scan, and accurate libm versions cost more than the scan step itself.
+#pragma once
+#include <cuda_runtime.h>
+
+namespace mamba::cuda {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+// Softplus as mamba_ssm does it: identity above 20, where log1p(exp(x)) == x in fp32 anyway.
+// Below -5, log1p(e) = e - e^2/2 + O(e^3) avoids log(1 + tiny) cancellation.
+__device__ __forceinline__ float softplus(float x) {
+  if (x > 20.f) return x;
+  const float e = __expf(x);
+  return x < -5.f ? e * (1.f - 0.5f * e) : __logf(1.f + e);
+}
+__device__ __forceinline__ float sigmoid(float x) { return __fdividef(1.f, 1.f + __expf(-x)); }
+// d softplus / dx = sigmoid(x); exactly 1 on the identity branch.
+__device__ __forceinline__ float softplus_grad(float x) { return x > 20.f ? 1.f : sigmoid(x); }
+__device__ __forceinline__ float silu(float x) { return x * sigmoid(x); }
+// d silu / dx = s * (1 + x * (1 - s)).
+__device__ __forceinline__ float silu_grad(float x) {
+  const float s = sigmoid(x);
+  return s * (1.f + x * (1.f - s));
+}
+
+}  // namespace mamba::cuda
