@@ -24,7 +24,7 @@ internal sealed class MambaTokenizerSource
         if (kind != MambaTokenizerKind.HuggingFace) return new MambaTokenizerSource(kind);
         if (path is null) throw new ArgumentException("A Hugging Face tokenizer needs TokenizerPath or PretrainedModelDirectory.");
         string directory = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
-        string[] wanted = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"];
+        string[] wanted = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt"];
         var files = wanted.Select(n => Path.Combine(directory, n)).Where(File.Exists)
             .ToDictionary(p => Path.GetFileName(p), File.ReadAllBytes);
         if (files.Count == 0) throw new FileNotFoundException($"No tokenizer files (tokenizer.json, vocab.json/merges.txt) in '{directory}'.");

@@ -117,7 +117,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
     {
         if (_options.PretrainedModelDirectory is { } directory)
         {
-            var network = MambaCheckpoint.LoadForClassification(directory, outputs, _options.Pooling);
+            var network = MambaForSequenceClassification.FromPretrained(directory, outputs, _options.Pooling);
             if (network.Config.VocabSize < tokenizer.VocabularySize)
                 throw new InvalidOperationException($"The checkpoint in '{directory}' has {network.Config.VocabSize} embeddings but the tokenizer has {tokenizer.VocabularySize} tokens: choose the checkpoint's own tokenizer.");
             return network;

@@ -75,8 +75,8 @@ public sealed class MambaTransformer : ITransformer, IDisposable
     /// <summary>Adds the prediction columns; rows are scored lazily, <see cref="ScoringBatchSize"/> at a time.</summary>
     public IDataView Transform(IDataView input) => new MambaScoredDataView(input, this);
 
-    /// <summary>Writes the network alone in the Hugging Face layout (config.json + weights), loadable with <see cref="MambaTrainerOptions.PretrainedModelDirectory"/>.</summary>
-    public void SaveNetwork(string directory) => MambaCheckpoint.Save(Network, directory);
+    /// <summary>Writes the network alone in the Hugging Face layout (config.json with num_labels and pooling, model.safetensors), loadable with <see cref="MambaTrainerOptions.PretrainedModelDirectory"/>.</summary>
+    public void SaveNetwork(string directory) => Network.SavePretrained(directory);
 
     /// <summary>Releases the network's tensors.</summary>
     public void Dispose() => Network.Dispose();
@@ -87,7 +87,7 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         string directory = Directory.CreateTempSubdirectory("mamba-save-").FullName;
         try
         {
-            MambaNetworkFiles.Save(Network, directory);
+            Network.SavePretrained(directory);
             var networkFiles = Directory.GetFiles(directory).Select(Path.GetFileName).OrderBy(n => n, StringComparer.Ordinal).ToArray();
             _settings.NetworkFiles = networkFiles!;
             _settings.TokenizerFiles = _tokenizerSource.Files.Keys.OrderBy(n => n, StringComparer.Ordinal).ToArray();
@@ -139,7 +139,7 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         {
             foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), ReadStream(NetworkStreamPrefix + name));
             MambaForSequenceClassification network;
-            try { network = MambaNetworkFiles.Load(directory, settings.NumberOfClasses, settings.Pooling, device); }
+            try { network = MambaForSequenceClassification.FromPretrained(directory, settings.NumberOfClasses, settings.Pooling, device); }
             catch (Exception e) when (e is not InvalidDataException)
             {
                 throw new InvalidDataException($"The Mamba network in the model could not be read: {e.Message}", e);

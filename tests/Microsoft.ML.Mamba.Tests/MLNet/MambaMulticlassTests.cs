@@ -109,7 +109,7 @@ public class MambaMulticlassTests(TrainedTopicModel trained) : IClassFixture<Tra
         Assert.ThrowsAny<Exception>(() => fresh.Model.Load(new MemoryStream(bytes[..(bytes.Length / 2)]), out _));
 
         // Weights replaced by garbage.
-        var damaged = RewriteEntry(bytes, "Mamba.Network.model.torchsharp.bin", _ => [1, 2, 3, 4]);
+        var damaged = RewriteEntry(bytes, "Mamba.Network.model.safetensors", _ => [1, 2, 3, 4]);
         // ML.NET wraps loader exceptions (TargetInvocationException); ours is inside.
         var error = Innermost<InvalidDataException>(Assert.ThrowsAny<Exception>(() => fresh.Model.Load(new MemoryStream(damaged), out _)));
         Assert.Contains("could not be read", error.Message);

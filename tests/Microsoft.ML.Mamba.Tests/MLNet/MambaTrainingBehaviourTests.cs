@@ -113,7 +113,6 @@ public class MambaTrainingBehaviourTests
         var options = Quick(epochs: 3);
         options.ExtraColumnNames = ["Amount", "Category"];
         options.MaxSequenceLength = 64;
-        options.Pooling = Microsoft.ML.Mamba.Modeling.SequencePooling.Mean;
         var trainer = ml.BinaryClassification.Trainers.Mamba(options);
         var model = trainer.Fit(data);
         var scored = model.Transform(data);
