@@ -53,3 +53,35 @@ public class MambaCheckpointTests
         Assert.Contains("101 embeddings", error.Message); // the fixture has vocab_size 101, bytes need 259
     }
 }
+
+/// <summary>A Hugging Face tokenizer's files travel inside the saved model.</summary>
+public class MambaHuggingFaceTokenizerPersistenceTests
+{
+    [Fact]
+    public void AModelWithAHuggingFaceTokenizerReloadsWithoutTheOriginalFiles()
+    {
+        string directory = Directory.CreateTempSubdirectory("mamba-hf-tokenizer-").FullName;
+        var ml = new MLContext(seed: 3);
+        var data = ml.Data.LoadFromEnumerable(TopicRows.Make(16, 3).Select(r => new { Text = "hello world " + r.Text, Label = r.Flag }));
+        var stream = new MemoryStream();
+        float[] before;
+        try
+        {
+            Microsoft.ML.Mamba.Tests.Text.TinyByteLevelBpeFiles.WriteTokenizerJson(directory);
+            var options = new MambaTrainerOptions
+            {
+                TextColumnNames = ["Text"], NumberOfEpochs = 1, BatchSize = 8, MaxSequenceLength = 32,
+                Tokenizer = MambaTokenizerKind.HuggingFace, TokenizerPath = directory,
+                NetworkConfig = TrainedTopicModel.TinyNetwork(),
+            };
+            var model = ml.BinaryClassification.Trainers.Mamba(options).Fit(data);
+            before = model.Transform(data).GetColumn<float>("Score").ToArray();
+            ml.Model.Save(model, data.Schema, stream);
+        }
+        finally { Directory.Delete(directory, recursive: true); }
+
+        stream.Position = 0;
+        var loaded = MambaModelLoader.Load(new MLContext(seed: 9), stream, out _);
+        Assert.Equal(before, loaded.Transform(data).GetColumn<float>("Score").ToArray());
+    }
+}
