@@ -1,0 +1,40 @@
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Mamba.MLNet;
+
+/// <summary>
+/// Makes ML.NET able to load models that contain a <see cref="MambaTransformer"/>. Call
+/// <c>MambaModelLoader.Register(mlContext)</c> once per MLContext before <c>mlContext.Model.Load</c>
+/// (the Mamba trainers do it for the MLContext they were created from).
+/// </summary>
+public static class MambaModelLoader
+{
+    /// <summary>Registers the Mamba transformer's loader in <paramref name="mlContext"/>'s component catalog.</summary>
+    /// <exception cref="NotSupportedException">This ML.NET version is not supported (the message names the supported ones).</exception>
+    public static void Register(MLContext mlContext)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        Register(mlContext.ComponentCatalog);
+    }
+
+    /// <summary>Registers the loader, then loads a model saved with <c>mlContext.Model.Save</c>.</summary>
+    public static ITransformer Load(MLContext mlContext, string path, out DataViewSchema inputSchema)
+    {
+        Register(mlContext);
+        return mlContext.Model.Load(path, out inputSchema);
+    }
+
+    /// <summary>Registers the loader, then loads a model saved with <c>mlContext.Model.Save</c>.</summary>
+    public static ITransformer Load(MLContext mlContext, Stream stream, out DataViewSchema inputSchema)
+    {
+        Register(mlContext);
+        return mlContext.Model.Load(stream, out inputSchema);
+    }
+
+    internal static void Register(ComponentCatalog catalog)
+    {
+        MLNetInternalsBridge.SelfTest();
+        var create = typeof(MambaTransformer).GetMethod(nameof(MambaTransformer.Create), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+        MLNetInternalsBridge.RegisterLoader(catalog, typeof(MambaTransformer), MambaTransformer.LoaderSignature, create);
+    }
+}

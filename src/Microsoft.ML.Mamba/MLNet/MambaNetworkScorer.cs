@@ -1,0 +1,81 @@
+using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Text;
+using Microsoft.ML.Mamba.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.MLNet;
+
+/// <summary>
+/// Turns row texts into model outputs in batches: tokenize, truncate, right-pad with a mask, one forward pass
+/// per batch. Outputs per row: class probabilities (multiclass), the logit (binary) or the value (regression).
+/// </summary>
+internal sealed class MambaNetworkScorer
+{
+    private readonly object _lock = new();
+
+    public MambaNetworkScorer(MambaForSequenceClassification network, IMambaTokenizer tokenizer, MambaTask task,
+        int maxSequenceLength, float targetMean, float targetScale, Device device)
+    {
+        Network = network; Tokenizer = tokenizer; Task = task; MaxSequenceLength = maxSequenceLength;
+        TargetMean = targetMean; TargetScale = targetScale; Device = device;
+        PadId = tokenizer.PadTokenId ?? 0;
+        FillerId = tokenizer.BosTokenId ?? tokenizer.EosTokenId ?? PadId;
+    }
+
+    public MambaForSequenceClassification Network { get; }
+    public IMambaTokenizer Tokenizer { get; }
+    public MambaTask Task { get; }
+    public int MaxSequenceLength { get; }
+    /// <summary>Regression targets are standardised for training; predictions are mapped back with these.</summary>
+    public float TargetMean { get; }
+    public float TargetScale { get; }
+    public Device Device { get; }
+    public int PadId { get; }
+    /// <summary>Token fed for an empty text, so every row has a last token to pool.</summary>
+    public int FillerId { get; }
+
+    /// <summary>Token ids of a text, keeping the first <see cref="MaxSequenceLength"/> tokens.</summary>
+    public int[] Tokenize(string text)
+    {
+        var ids = Tokenizer.Encode(text);
+        int n = Math.Min(ids.Count, MaxSequenceLength);
+        var result = new int[n];
+        for (int i = 0; i < n; i++) result[i] = ids[i];
+        return result;
+    }
+
+    /// <summary>Width of one output row: the class count for multiclass, else 1.</summary>
+    public int OutputWidth => Task == MambaTask.MulticlassClassification ? NumberOfClasses : 1;
+
+    public int NumberOfClasses { get; init; } = 1;
+
+    /// <summary>Forward passes run so far (lets tests check that scoring is batched).</summary>
+    internal int ForwardPasses;
+
+    /// <summary>Scores texts, <paramref name="batchSize"/> rows per forward pass (sorted by length inside the call).</summary>
+    public float[][] Score(IReadOnlyList<string> texts, int batchSize)
+    {
+        var tokens = texts.Select(Tokenize).ToArray();
+        var results = new float[tokens.Length][];
+        var batches = LengthBucketBatcher.MakeBatches(tokens.Select(t => t.Length).ToArray(), batchSize, null);
+        lock (_lock)
+        {
+            Network.eval();
+            using var noGrad = torch.no_grad();
+            foreach (var batch in batches)
+            {
+                using var scope = torch.NewDisposeScope();
+                var (ids, mask) = PaddedBatch.Create(batch.Select(i => tokens[i]).ToArray(), PadId, FillerId, Device);
+                var output = Network.forward(ids, mask);
+                ForwardPasses++;
+                if (Task == MambaTask.MulticlassClassification) output = nn.functional.softmax(output, -1);
+                else if (Task == MambaTask.Regression) output = output * TargetScale + TargetMean;
+                var values = output.to(torch.float32).cpu().data<float>().ToArray();
+                int width = (int)output.shape[1];
+                for (int b = 0; b < batch.Length; b++) results[batch[b]] = values.AsSpan(b * width, width).ToArray();
+            }
+        }
+        return results;
+    }
+}

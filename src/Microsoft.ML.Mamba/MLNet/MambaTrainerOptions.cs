@@ -1,0 +1,125 @@
+using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Training;
+
+namespace Microsoft.ML.Mamba.MLNet;
+
+/// <summary>
+/// Everything a Mamba estimator can be told. The simple catalog overloads fill in the column names and a few
+/// knobs; the rest keep these defaults, which suit a small model trained from scratch on CPU.
+/// </summary>
+public class MambaTrainerOptions
+{
+    /// <summary>The label column: a key (multiclass), a boolean (binary) or a single (regression).</summary>
+    public string LabelColumnName { get; set; } = "Label";
+
+    /// <summary>Text columns, written into the sequence in this order.</summary>
+    public string[] TextColumnNames { get; set; } = ["Text"];
+
+    /// <summary>
+    /// Other scalar columns (numbers, booleans, categorical text) written into the sequence as <c>name: value</c>
+    /// fields after the text columns. See <see cref="Text.RowTextFormatter"/> for how values are written.
+    /// </summary>
+    public string[] ExtraColumnNames { get; set; } = [];
+
+    /// <summary>Name of the output score column.</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>Name of the output predicted-label column (classification only).</summary>
+    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+
+    /// <summary>Network size when training from scratch.</summary>
+    public MambaModelSize ModelSize { get; set; } = MambaModelSize.Tiny;
+
+    /// <summary>
+    /// An explicit network shape for training from scratch, used instead of <see cref="ModelSize"/>. Its vocabulary
+    /// size and special tokens are replaced by the tokenizer's.
+    /// </summary>
+    public MambaConfig? NetworkConfig { get; set; }
+
+    /// <summary>
+    /// A Hugging Face Mamba checkpoint folder (config.json + model.safetensors) to fine-tune; null trains from scratch.
+    /// </summary>
+    public string? PretrainedModelDirectory { get; set; }
+
+    /// <summary>Keep the token embeddings fixed while fine-tuning.</summary>
+    public bool FreezeEmbeddings { get; set; }
+
+    /// <summary>Keep the lowest this-many Mamba layers fixed while fine-tuning.</summary>
+    public int FrozenLayerCount { get; set; }
+
+    /// <summary>How rows become token ids.</summary>
+    public MambaTokenizerKind Tokenizer { get; set; } = MambaTokenizerKind.Bytes;
+
+    /// <summary>tokenizer.json (or its folder) for <see cref="MambaTokenizerKind.HuggingFace"/>; defaults to the checkpoint folder.</summary>
+    public string? TokenizerPath { get; set; }
+
+    /// <summary>Longest token sequence fed to the network; longer rows keep their first tokens (the rest is dropped).</summary>
+    public int MaxSequenceLength { get; set; } = 256;
+
+    /// <summary>How a sequence becomes one vector for the classification head.</summary>
+    public SequencePooling Pooling { get; set; } = SequencePooling.LastToken;
+
+    /// <summary>Rows per optimisation step (and per forward pass when scoring).</summary>
+    public int BatchSize { get; set; } = 32;
+
+    /// <summary>Passes over the training set.</summary>
+    public int NumberOfEpochs { get; set; } = 3;
+
+    /// <summary>Peak learning rate of AdamW, reached after the warm-up.</summary>
+    public double LearningRate { get; set; } = 1e-3;
+
+    /// <summary>AdamW weight decay; never applied to A_log, D, norms and biases.</summary>
+    public double WeightDecay { get; set; } = 0.01;
+
+    /// <summary>Share of all steps spent warming the learning rate up linearly from zero.</summary>
+    public double WarmupFraction { get; set; } = 0.1;
+
+    /// <summary>How the learning rate falls after the warm-up.</summary>
+    public LearningRateDecay Decay { get; set; } = LearningRateDecay.Cosine;
+
+    /// <summary>Gradients are rescaled when their global norm exceeds this; 0 turns clipping off.</summary>
+    public double MaxGradientNorm { get; set; } = 1.0;
+
+    /// <summary>Optional held-out rows (same columns) scored after each epoch; enables early stopping.</summary>
+    public IDataView? ValidationSet { get; set; }
+
+    /// <summary>Epochs without a better validation loss before training stops; 0 never stops early. The best epoch's weights are kept.</summary>
+    public int EarlyStoppingPatience { get; set; } = 2;
+
+    /// <summary>Seed for weight initialisation and shuffling; null draws it from the MLContext's seed.</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>Write a progress line to MLContext.Log every this-many steps.</summary>
+    public int LogEveryNumberOfSteps { get; set; } = 20;
+
+    /// <summary>
+    /// Stops training before the next batch (throwing <see cref="OperationCanceledException"/>). ML.NET's own
+    /// cancellation (the internal CancelExecution that AutoML uses on its MLContext) is honoured as well;
+    /// ML.NET 5.0 does not make <c>MLContext.CancelExecution</c> public, so applications use this token.
+    /// </summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>Optional callback after every step and epoch, for progress bars.</summary>
+    public IProgress<MambaTrainingProgress>? Progress { get; set; }
+
+    /// <summary>Checks the settings and throws <see cref="ArgumentException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        static void Check(bool ok, string name, string why) { if (!ok) throw new ArgumentException($"{name} {why}", name); }
+        Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), "must name a column.");
+        Check(TextColumnNames is { Length: > 0 } || ExtraColumnNames is { Length: > 0 }, nameof(TextColumnNames), "or ExtraColumnNames must name at least one input column.");
+        Check(MaxSequenceLength >= 1, nameof(MaxSequenceLength), "must be at least 1.");
+        Check(BatchSize >= 1, nameof(BatchSize), "must be at least 1.");
+        Check(NumberOfEpochs >= 1, nameof(NumberOfEpochs), "must be at least 1.");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), "must be a positive number.");
+        Check(WeightDecay >= 0, nameof(WeightDecay), "must not be negative.");
+        Check(WarmupFraction >= 0 && WarmupFraction < 1, nameof(WarmupFraction), "must be in [0, 1).");
+        Check(MaxGradientNorm >= 0, nameof(MaxGradientNorm), "must not be negative.");
+        Check(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), "must not be negative.");
+        Check(FrozenLayerCount >= 0, nameof(FrozenLayerCount), "must not be negative.");
+        Check(Tokenizer != MambaTokenizerKind.HuggingFace || TokenizerPath is not null || PretrainedModelDirectory is not null,
+            nameof(TokenizerPath), "is needed for a Hugging Face tokenizer when no checkpoint folder is given.");
+    }
+
+    internal MambaTrainerOptions Clone() => (MambaTrainerOptions)MemberwiseClone();
+}

@@ -1,0 +1,152 @@
+using System.Text;
+using Microsoft.ML.Data;
+using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Training;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+
+namespace Microsoft.ML.Mamba.MLNet;
+
+/// <summary>
+/// A trained Mamba sequence model as an ML.NET transformer: reads the text (and extra) columns of each row and
+/// adds <c>Score</c> (class probabilities / logit / value), <c>Probability</c> (binary) and <c>PredictedLabel</c>
+/// (a key carrying the training label's key values, or a boolean). <see cref="Transform"/> scores rows in
+/// batches; <c>PredictionEngine</c> scores one row at a time. Save it with <c>mlContext.Model.Save</c>; before
+/// <c>mlContext.Model.Load</c> in a new process call <see cref="MambaModelLoader.Register(MLContext)"/>.
+/// </summary>
+public sealed class MambaTransformer : ITransformer, IDisposable
+{
+    internal const string LoaderSignature = "MambaSequenceTransformer";
+    private const string ModelSignature = "MAMBASEQ";
+    private const uint ModelVersion = 0x00010001;
+    private const string SettingsStream = "Mamba.Settings.json";
+    private const string NetworkStreamPrefix = "Mamba.Network.";
+    private const string TokenizerStreamPrefix = "Mamba.Tokenizer.";
+
+    private readonly MambaTransformerSettings _settings;
+    private readonly MambaTokenizerSource _tokenizerSource;
+
+    internal MambaTransformer(MambaTransformerSettings settings, MambaForSequenceClassification network, MambaTokenizerSource tokenizerSource,
+        torch.Device device, TrainingHistory? history)
+    {
+        _settings = settings;
+        _tokenizerSource = tokenizerSource;
+        TrainingHistory = history;
+        TextReader = new RowTextReader(settings.TextColumnNames, settings.ExtraColumnNames);
+        Outputs = new MambaOutputColumns(settings.Task, settings.NumberOfClasses, settings.ClassNames, settings.ScoreColumnName, settings.PredictedLabelColumnName);
+        Scorer = new MambaNetworkScorer(network, tokenizerSource.Create(), settings.Task, settings.MaxSequenceLength, settings.TargetMean, settings.TargetScale, device)
+        { NumberOfClasses = settings.NumberOfClasses };
+    }
+
+    /// <summary>What the model predicts.</summary>
+    public MambaTask Task => _settings.Task;
+    /// <summary>Text columns read from each row.</summary>
+    public IReadOnlyList<string> TextColumnNames => _settings.TextColumnNames;
+    /// <summary>Extra scalar columns written into each row's text as <c>name: value</c>.</summary>
+    public IReadOnlyList<string> ExtraColumnNames => _settings.ExtraColumnNames;
+    /// <summary>Class names (the label's key values), in key order; null for binary, regression or labels without key values.</summary>
+    public IReadOnlyList<string>? ClassNames => _settings.ClassNames;
+    /// <summary>Tokens kept per row; longer rows are cut to their first tokens.</summary>
+    public int MaxSequenceLength => _settings.MaxSequenceLength;
+    /// <summary>The network (backbone plus classification or regression head).</summary>
+    public MambaForSequenceClassification Network => Scorer.Network;
+    /// <summary>Losses from training; null for a transformer loaded from a file.</summary>
+    public TrainingHistory? TrainingHistory { get; }
+    /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
+    public int ScoringBatchSize { get => _settings.ScoringBatchSize; set => _settings.ScoringBatchSize = Math.Max(1, value); }
+
+    internal RowTextReader TextReader { get; }
+    internal MambaOutputColumns Outputs { get; }
+    internal MambaNetworkScorer Scorer { get; }
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => true;
+
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        TextReader.Resolve(inputSchema);
+        return Outputs.MakeSchema(inputSchema);
+    }
+
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new MambaRowToRowMapper(this, inputSchema);
+
+    /// <summary>Adds the prediction columns; rows are scored lazily, <see cref="ScoringBatchSize"/> at a time.</summary>
+    public IDataView Transform(IDataView input) => new MambaScoredDataView(input, this);
+
+    /// <summary>Writes the network alone in the Hugging Face layout (config.json with num_labels and pooling, model.safetensors), loadable with <see cref="MambaTrainerOptions.PretrainedModelDirectory"/>.</summary>
+    public void SaveNetwork(string directory) => Network.SavePretrained(directory);
+
+    /// <summary>Releases the network's tensors.</summary>
+    public void Dispose() => Network.Dispose();
+
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        MLNetInternalsBridge.BeginSave(ctx, ModelSignature, ModelVersion, LoaderSignature, typeof(MambaTransformer));
+        string directory = Directory.CreateTempSubdirectory("mamba-save-").FullName;
+        try
+        {
+            Network.SavePretrained(directory);
+            var networkFiles = Directory.GetFiles(directory).Select(Path.GetFileName).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+            _settings.NetworkFiles = networkFiles!;
+            _settings.TokenizerFiles = _tokenizerSource.Files.Keys.OrderBy(n => n, StringComparer.Ordinal).ToArray();
+            _settings.Tokenizer = _tokenizerSource.Kind;
+            // Each stream is a length-prefixed blob (Int32 length, then the bytes).
+            static Action<BinaryWriter> Blob(byte[] bytes) => w => { w.Write(bytes.Length); w.Write(bytes); };
+            MLNetInternalsBridge.SaveBinaryStream(ctx, SettingsStream, Blob(Encoding.UTF8.GetBytes(_settings.ToJson())));
+            foreach (var name in networkFiles)
+                MLNetInternalsBridge.SaveBinaryStream(ctx, NetworkStreamPrefix + name, Blob(File.ReadAllBytes(Path.Combine(directory, name!))));
+            foreach (var (name, bytes) in _tokenizerSource.Files)
+                MLNetInternalsBridge.SaveBinaryStream(ctx, TokenizerStreamPrefix + name, Blob(bytes));
+        }
+        finally { Directory.Delete(directory, recursive: true); }
+    }
+
+    /// <summary>Called by ML.NET's model loader (registered by <see cref="MambaModelLoader"/>); <paramref name="ctx"/> is its ModelLoadContext.</summary>
+    internal static MambaTransformer Create(IHostEnvironment env, object ctx)
+    {
+        MLNetInternalsBridge.BeginLoad(ctx, ModelSignature, ModelVersion, LoaderSignature, typeof(MambaTransformer));
+        byte[] ReadStream(string name)
+        {
+            byte[]? bytes = null;
+            bool found;
+            try
+            {
+                found = MLNetInternalsBridge.TryLoadBinaryStream(ctx, name, r =>
+                {
+                    int length = r.ReadInt32();
+                    bytes = r.ReadBytes(length);
+                    if (length < 0 || bytes.Length != length) throw new EndOfStreamException();
+                });
+            }
+            catch (Exception e) when (e is EndOfStreamException or IOException)
+            {
+                throw new InvalidDataException($"The model entry '{name}' is truncated or damaged.", e);
+            }
+            if (!found || bytes is null)
+                throw new InvalidDataException($"The model has no '{name}' entry: it is damaged or was not saved by Microsoft.ML.Mamba.");
+            return bytes;
+        }
+
+        var settings = MambaTransformerSettings.FromJson(Encoding.UTF8.GetString(ReadStream(SettingsStream)));
+        if (settings.FormatVersion > MambaTransformerSettings.CurrentFormatVersion)
+            throw new InvalidDataException($"The model was saved by a newer Microsoft.ML.Mamba (format {settings.FormatVersion}); this one reads up to {MambaTransformerSettings.CurrentFormatVersion}.");
+        var tokenizerFiles = settings.TokenizerFiles.ToDictionary(n => n, n => ReadStream(TokenizerStreamPrefix + n));
+        var device = MambaDevice.ForInference();
+        string directory = Directory.CreateTempSubdirectory("mamba-load-").FullName;
+        try
+        {
+            foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), ReadStream(NetworkStreamPrefix + name));
+            MambaForSequenceClassification network;
+            try { network = MambaForSequenceClassification.FromPretrained(directory, settings.NumberOfClasses, settings.Pooling, device); }
+            catch (Exception e) when (e is not InvalidDataException)
+            {
+                throw new InvalidDataException($"The Mamba network in the model could not be read: {e.Message}", e);
+            }
+            network.eval();
+            return new MambaTransformer(settings, network, new MambaTokenizerSource(settings.Tokenizer, tokenizerFiles), device, null);
+        }
+        finally { Directory.Delete(directory, recursive: true); }
+    }
+}
