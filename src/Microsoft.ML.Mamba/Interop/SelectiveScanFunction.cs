@@ -53,7 +53,7 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
         Tensor? Defined(int i) => gradOutputs.Count > i && !gradOutputs[i].IsInvalid ? gradOutputs[i] : null;
         var dout = Defined(0) ?? zeros(inputs[0]!.shape, dtype: inputs[0]!.dtype, device: inputs[0]!.device);
         var grads = NativeScan.Backward(inputs, settings, dout, Defined(1));
-        var result = new List<Tensor>(grads) { null! }; // no gradient for the settings argument
+        var result = new List<Tensor>(grads!) { null! }; // null: no gradient (absent input, settings argument)
         return result;
     }
 
