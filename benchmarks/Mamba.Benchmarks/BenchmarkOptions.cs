@@ -42,6 +42,8 @@ public sealed class BenchmarkOptions
     public int Warmup { get; private set; }
     /// <summary>The reference takes seconds per call at large shapes: it gets at most this many timed reps.</summary>
     public int ReferenceReps { get; private set; } = 3;
+    /// <summary>Untimed reference runs (scan calls or training steps) before timing; 0 saves minutes on big problems.</summary>
+    public int ReferenceWarmup { get; private set; } = 1;
     public bool SkipReference { get; private set; }
     public bool SkipMemory { get; private set; }
 
@@ -63,15 +65,18 @@ public sealed class BenchmarkOptions
     public static readonly string Usage = """
         usage:
           Mamba.Benchmarks scan  [--device cpu|cuda] [--shapes BxDxLxN,...] [--dtypes fp32,bf16] [--reps N]
-                                 [--warmup N] [--reference-reps N] [--no-reference] [--no-memory]
+                                 [--warmup N] [--reference-reps N] [--reference-warmup N] [--no-reference] [--no-memory]
                                  [--gpu-name NAME] [--out FILE]
           Mamba.Benchmarks train [--device cpu|cuda] [--dtype fp32|bf16] [--batch N] [--length N] [--layers N]
                                  [--hidden N] [--vocab N] [--steps N] [--warmup-steps N] [--lr X]
-                                 [--compare-reference] [--reference-steps N] [--gpu-name NAME] [--out FILE]
+                                 [--compare-reference] [--reference-steps N] [--reference-warmup N]
+                                 [--gpu-name NAME] [--out FILE]
         defaults: scan on cuda: shapes 4x1536x1024x16,8x2048x2048x16,1x1024x8192x16, fp32 and bf16, 20 reps;
-                  scan on cpu: shapes 1x1536x1024x16,4x768x512x16, fp32, 5 reps; reference at most 3 reps.
+                  scan on cpu: shapes 1x1536x1024x16,4x768x512x16, fp32, 5 reps; warm-up 3 (cuda) or 1 (cpu);
+                  reference: at most 3 reps after 1 warm-up. --out appends the markdown to FILE.
                   train: Mamba-130M sizes (24 layers, hidden 768, vocab 50280, state 16, expand 2), AdamW;
-                  batch 8 x length 1024 on cuda, 1 x 256 on cpu; 10 timed steps on cuda, 3 on cpu.
+                  batch 8 x length 1024 on cuda, 1 x 256 on cpu; 2 warm-up steps, then 10 timed steps on cuda,
+                  3 on cpu; reference (with --compare-reference): 1 warm-up step, 2 timed steps.
         """;
 
     public static BenchmarkOptions Parse(string[] args)
@@ -106,6 +111,7 @@ public sealed class BenchmarkOptions
                 case "--reps": reps = PositiveInt(a); break;
                 case "--warmup": warmup = int.Parse(Next(a)); break;
                 case "--reference-reps": o.ReferenceReps = PositiveInt(a); break;
+                case "--reference-warmup": o.ReferenceWarmup = int.Parse(Next(a)); break;
                 case "--no-reference": o.SkipReference = true; break;
                 case "--no-memory": o.SkipMemory = true; break;
                 case "--batch": batch = PositiveInt(a); break;

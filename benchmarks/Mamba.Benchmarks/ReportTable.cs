@@ -18,10 +18,10 @@ public static class ReportTable
         sb.AppendLine();
         foreach (var line in MachineInfo.Describe(o)) sb.AppendLine(line);
         sb.AppendLine($"- Inputs: contiguous u, Δ, z (B,D,L), B, C (B,N,L); z gate, D skip, Δ bias and softplus on; A = -(1..N); Δ = softplus⁻¹(U(log 0.01, log 0.1)).");
-        sb.AppendLine($"- Times: median of the timed reps after warm-up ({o.Warmup} for native, {Math.Min(o.Warmup, 1)} for reference); the reference is capped at {o.ReferenceReps} reps (it takes seconds at large shapes).");
+        sb.AppendLine($"- Times: median of the timed reps after warm-up ({o.Warmup} for native, {o.ReferenceWarmup} for reference); the reference is capped at {o.ReferenceReps} reps (it takes seconds at large shapes).");
         sb.AppendLine("  fwd = forward under no_grad; fwd+bwd = forward with autograd + torch.autograd.grad for all 8 inputs; bwd = measured directly inside fwd+bwd, between a synchronisation after the forward and one after the backward.");
         if (o.IsCuda) sb.AppendLine("  CUDA: torch.cuda.synchronize(device) before starting and before reading the clock.");
-        sb.AppendLine($"- fwd GB/s = {ScanInputs.ForwardBytesFormula} / that row's fwd time.");
+        sb.AppendLine($"- fwd GB/s = {ScanInputs.ForwardBytesFormula} / fwd time / 1e9, each row with its own fwd time (the native row is the kernel's effective bandwidth).");
         sb.AppendLine(o.IsCuda
             ? "- Peak extra memory: one fwd+bwd in a child process per kernel; growth of device used memory (cudaMemGetInfo) after the inputs exist, i.e. PyTorch caching-allocator **reserved** memory at the peak, including the output and input gradients."
             : "- Peak extra memory: one fwd+bwd in a child process per kernel; peak resident set (VmHWM, reset via /proc/self/clear_refs after creating the inputs) minus VmRSS before, including the output and input gradients.");
@@ -55,7 +55,7 @@ public static class ReportTable
         sb.AppendLine();
         foreach (var line in MachineInfo.Describe(o)) sb.AppendLine(line);
         sb.AppendLine($"- Model: {o.Layers} layers, hidden {o.Hidden}, vocab {o.Vocab}, state 16, expand 2 (24/768/50280 = Mamba-130M sizes); batch {o.Batch} × length {o.Length}; AdamW lr {o.LearningRate.ToString(s_inv)}.");
-        sb.AppendLine($"- A step = forward + loss + backward + optimizer step, synchronised; {o.WarmupSteps} warm-up steps (not timed) per kernel, then the timed steps; tokens/s = batch × length × timed steps / their seconds.");
+        sb.AppendLine($"- A step = forward + loss + backward + optimizer step, synchronised; untimed warm-up steps ({o.WarmupSteps} native, {(o.CompareReference ? o.ReferenceWarmup.ToString() : "-")} reference), then the timed steps; tokens/s = batch × length × timed steps / their seconds.");
         foreach (var note in notes) sb.AppendLine($"- {note}");
         sb.AppendLine();
         sb.AppendLine("| layers | batch × length | dtype | kernel | timed steps | s/step (mean) | steps/s | tokens/s | loss (last step) |");

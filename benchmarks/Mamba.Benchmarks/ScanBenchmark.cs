@@ -38,8 +38,13 @@ public static class ScanBenchmark
                 : ScanTiming.Failed(native.Name, nativeMissing);
             var referenceTiming = o.SkipReference
                 ? ScanTiming.Failed(MambaKernels.Reference.Name, "skipped (--no-reference)")
-                : Measure(MambaKernels.Reference, inputs, dout, clock, Math.Min(o.Warmup, 1), Math.Min(o.Reps, o.ReferenceReps));
+                : Measure(MambaKernels.Reference, inputs, dout, clock, o.ReferenceWarmup, Math.Min(o.Reps, o.ReferenceReps));
 
+            // Partial results on stderr, so a run cut short by a time limit still leaves numbers.
+            foreach (var t in new[] { nativeTiming, referenceTiming })
+                Console.Error.WriteLine(t.Failure is null
+                    ? $"  {t.Kernel}: fwd {t.ForwardMs:F3} ms, fwd+bwd {t.ForwardBackwardMs:F3} ms, bwd {t.BackwardMs:F3} ms (median of {t.Reps})"
+                    : $"  {t.Kernel}: n/a ({t.Failure})");
             Console.Error.WriteLine($"scan {shape} {dtypeName}: memory probes ...");
             var timeout = TimeSpan.FromSeconds(300);
             ProbeResult Probe(string kernel, bool skip, string? why) => skip
@@ -48,6 +53,7 @@ public static class ScanBenchmark
             var nativeMemory = Probe("native", o.SkipMemory || nativeMissing is not null, o.SkipMemory ? "skipped (--no-memory)" : "native kernels unavailable");
             var referenceMemory = Probe("reference", o.SkipMemory || o.SkipReference, o.SkipMemory ? "skipped (--no-memory)" : "skipped (--no-reference)");
 
+            Console.Error.WriteLine($"  peak extra MiB: native {nativeMemory.Describe()}, reference {referenceMemory.Describe()}");
             rows.Add(new ScanRow(shape, dtype, nativeTiming, nativeMemory));
             rows.Add(new ScanRow(shape, dtype, referenceTiming, referenceMemory));
         }

@@ -63,7 +63,7 @@ public sealed class ScanInputs : IDisposable
         return element * (4 * sequence + 2 * projection);
     }
 
-    public const string ForwardBytesFormula = "bytes = elem_size × (4·B·D·L [u, Δ, z read; out written] + 2·B·N·L [B, C read])";
+    public const string ForwardBytesFormula = "elem_size × (4·B·D·L [u, Δ, z read; out written] + 2·B·N·L [B, C read]) bytes";
 
     public void Dispose()
     {

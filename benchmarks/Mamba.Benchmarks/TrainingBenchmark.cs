@@ -29,7 +29,7 @@ public static class TrainingBenchmark
             ? Train(o, new NativeKernels(), dtype, o.WarmupSteps, o.Steps, notes)
             : TrainingResult.Failed("native", dtype, nativeMissing));
         if (o.CompareReference)
-            results.Add(Train(o, MambaKernels.Reference, dtype, Math.Min(o.WarmupSteps, 1), o.ReferenceSteps, notes));
+            results.Add(Train(o, MambaKernels.Reference, dtype, o.ReferenceWarmup, o.ReferenceSteps, notes));
         else
             notes.Add("Reference kernels not run (pass --compare-reference).");
         return results;
@@ -40,9 +40,11 @@ public static class TrainingBenchmark
         Console.Error.WriteLine($"train {kernels.Name}: building the model ...");
         MambaForCausalLM? model = null;
         optim.Optimizer? optimizer = null;
+        var batches = new List<Tensor>();
         try
         {
             manual_seed(0);
+            if (o.IsCuda) cuda.manual_seed_all(0);
             var config = new MambaConfig
             {
                 NumHiddenLayers = o.Layers, HiddenSize = o.Hidden, VocabSize = o.Vocab, StateSize = 16, Expand = 2,
@@ -59,15 +61,20 @@ public static class TrainingBenchmark
             model.Backbone.Kernels = kernels;
             model.train();
             optimizer = optim.AdamW(model.parameters(), lr: o.LearningRate);
-            var generator = new Generator(42, o.Device);
+            // Token batches are made up front (on the CPU generator, so every device sees the same data)
+            // and copied to the device before timing.
+            var generator = new Generator(42);
+            for (int i = 0; i < warmup + steps; i++)
+                batches.Add(randint(0, o.Vocab, new long[] { o.Batch, o.Length }, dtype: ScalarType.Int64, generator: generator).to(o.Device));
             var clock = new DeviceClock(o.Device);
             double lastLoss = double.NaN;
 
-            for (int i = 0; i < warmup; i++) lastLoss = Step(model, optimizer, o, generator);
+            for (int i = 0; i < warmup; i++) lastLoss = Step(model, optimizer, o, batches[i]);
             Console.Error.WriteLine($"train {kernels.Name}: {warmup} warm-up steps done, timing {steps} ...");
             clock.Start();
-            for (int i = 0; i < steps; i++) lastLoss = Step(model, optimizer, o, generator);
+            for (int i = 0; i < steps; i++) lastLoss = Step(model, optimizer, o, batches[warmup + i]);
             double seconds = clock.ElapsedMs() / 1000;
+            Console.Error.WriteLine($"train {kernels.Name}: {steps} steps in {seconds:F2} s, loss {lastLoss:F4}");
             return new TrainingResult(kernels.Name, dtype, steps, seconds, lastLoss, (long)o.Batch * o.Length, null);
         }
         catch (Exception e)
@@ -76,6 +83,7 @@ public static class TrainingBenchmark
         }
         finally
         {
+            foreach (var b in batches) b.Dispose();
             (optimizer as IDisposable)?.Dispose();
             model?.Dispose();
             GC.Collect();
@@ -83,11 +91,10 @@ public static class TrainingBenchmark
         }
     }
 
-    /// <summary>One optimiser step on a fresh batch of random tokens; returns the loss (which synchronises).</summary>
-    private static double Step(MambaForCausalLM model, optim.Optimizer optimizer, BenchmarkOptions o, Generator generator)
+    /// <summary>One optimiser step on a batch of token ids (B, L); returns the loss (reading it synchronises).</summary>
+    private static double Step(MambaForCausalLM model, optim.Optimizer optimizer, BenchmarkOptions o, Tensor ids)
     {
         using var scope = NewDisposeScope();
-        var ids = randint(0, o.Vocab, new long[] { o.Batch, o.Length }, dtype: ScalarType.Int64, device: o.Device, generator: generator);
         optimizer.zero_grad();
         var logits = model.forward(ids, null);                                  // (B, L, V) fp32
         var predicted = logits.narrow(1, 0, o.Length - 1).reshape(-1, o.Vocab);
