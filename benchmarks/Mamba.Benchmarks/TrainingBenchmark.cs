@@ -1,0 +1,127 @@
+using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Scan;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mamba.Benchmarks;
+
+/// <summary>One kernel's training run: timed steps and their seconds, or why it could not run.</summary>
+public sealed record TrainingResult(string Kernel, ScalarType DType, int Steps, double Seconds, double LastLoss, long TokensPerStep, string? Failure)
+{
+    public double TokensPerSecond => TokensPerStep * Steps / Seconds;
+
+    public static TrainingResult Failed(string kernel, ScalarType dtype, string why) =>
+        new(kernel, dtype, 0, double.NaN, double.NaN, 0, why);
+}
+
+/// <summary>
+/// The <c>train</c> subcommand: steps of a Mamba causal LM on random tokens (the data does not change
+/// the work done), with the native kernels and, with --compare-reference, the reference kernels.
+/// </summary>
+public static class TrainingBenchmark
+{
+    public static List<TrainingResult> Run(BenchmarkOptions o, List<string> notes)
+    {
+        var results = new List<TrainingResult>();
+        var dtype = o.TrainDType;
+        string? nativeMissing = MachineInfo.NativeUnavailableReason(o.IsCuda);
+        results.Add(nativeMissing is null
+            ? Train(o, new NativeKernels(), dtype, o.WarmupSteps, o.Steps, notes)
+            : TrainingResult.Failed("native", dtype, nativeMissing));
+        if (o.CompareReference)
+            results.Add(Train(o, MambaKernels.Reference, dtype, o.ReferenceWarmup, o.ReferenceSteps, notes));
+        else
+            notes.Add("Reference kernels not run (pass --compare-reference).");
+        return results;
+    }
+
+    private static TrainingResult Train(BenchmarkOptions o, IMambaKernels kernels, ScalarType dtype, int warmup, int steps, List<string> notes)
+    {
+        Console.Error.WriteLine($"train {kernels.Name}: building the model ...");
+        MambaForCausalLM? model = null;
+        optim.Optimizer? optimizer = null;
+        var batches = new List<Tensor>();
+        try
+        {
+            manual_seed(0);
+            if (o.IsCuda) cuda.manual_seed_all(0);
+            var config = new MambaConfig
+            {
+                NumHiddenLayers = o.Layers, HiddenSize = o.Hidden, VocabSize = o.Vocab, StateSize = 16, Expand = 2,
+            };
+            model = new MambaForCausalLM(config, o.Device);
+            if (dtype != ScalarType.Float32)
+            {
+                CastKeepingSsmParametersFp32(model, dtype);
+                string counts = string.Join(", ", model.parameters().GroupBy(p => p.dtype)
+                    .Select(g => $"{g.Sum(p => p.numel()):N0} {BenchmarkOptions.DTypeName(g.Key)}"));
+                string note = $"{BenchmarkOptions.DTypeName(dtype)}: parameters and AdamW state in {BenchmarkOptions.DTypeName(dtype)} (no fp32 master weights), A_log and D kept fp32; parameter elements: {counts}.";
+                if (!notes.Contains(note)) notes.Add(note);
+            }
+            model.Backbone.Kernels = kernels;
+            model.train();
+            optimizer = optim.AdamW(model.parameters(), lr: o.LearningRate);
+            // Token batches are made up front (on the CPU generator, so every device sees the same data)
+            // and copied to the device before timing.
+            var generator = new Generator(42);
+            for (int i = 0; i < warmup + steps; i++)
+                batches.Add(randint(0, o.Vocab, new long[] { o.Batch, o.Length }, dtype: ScalarType.Int64, generator: generator).to(o.Device));
+            var clock = new DeviceClock(o.Device);
+            double lastLoss = double.NaN;
+
+            for (int i = 0; i < warmup; i++) lastLoss = Step(model, optimizer, o, batches[i]);
+            Console.Error.WriteLine($"train {kernels.Name}: {warmup} warm-up steps done, timing {steps} ...");
+            clock.Start();
+            for (int i = 0; i < steps; i++) lastLoss = Step(model, optimizer, o, batches[warmup + i]);
+            double seconds = clock.ElapsedMs() / 1000;
+            Console.Error.WriteLine($"train {kernels.Name}: {steps} steps in {seconds:F2} s, loss {lastLoss:F4}");
+            return new TrainingResult(kernels.Name, dtype, steps, seconds, lastLoss, (long)o.Batch * o.Length, null);
+        }
+        catch (Exception e)
+        {
+            return TrainingResult.Failed(kernels.Name, dtype, e.GetType().Name + ": " + e.Message.Split('\n')[0]);
+        }
+        finally
+        {
+            foreach (var b in batches) b.Dispose();
+            (optimizer as IDisposable)?.Dispose();
+            model?.Dispose();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+    }
+
+    /// <summary>One optimiser step on a batch of token ids (B, L); returns the loss (reading it synchronises).</summary>
+    private static double Step(MambaForCausalLM model, optim.Optimizer optimizer, BenchmarkOptions o, Tensor ids)
+    {
+        using var scope = NewDisposeScope();
+        optimizer.zero_grad();
+        var logits = model.forward(ids, null);                                  // (B, L, V) fp32
+        var predicted = logits.narrow(1, 0, o.Length - 1).reshape(-1, o.Vocab);
+        var targets = ids.narrow(1, 1, o.Length - 1).reshape(-1);
+        var loss = nn.functional.cross_entropy(predicted, targets);
+        loss.backward();
+        optimizer.step();
+        return loss.item<float>();
+    }
+
+    // Casts every submodule but leaves the mixers' own parameters (A_log, D) in fp32, as mamba_ssm
+    // training does: they feed exp() and the skip term, where bf16 would lose the decay's precision.
+    private static void CastKeepingSsmParametersFp32(MambaForCausalLM model, ScalarType dtype)
+    {
+        var backbone = model.Backbone;
+        backbone.embeddings.to(dtype);
+        backbone.norm_f.to(dtype);
+        model.lm_head?.to(dtype);
+        foreach (var layer in backbone.layers)
+        {
+            layer.norm.to(dtype);
+            var m = layer.mixer;
+            m.in_proj.to(dtype);
+            m.conv1d.to(dtype);
+            m.x_proj?.to(dtype);
+            m.dt_proj.to(dtype);
+            m.out_proj.to(dtype);
+        }
+    }
+}
