@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -42,4 +43,20 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
         return nn.functional.linear(hidden.to_type(weight.dtype), weight).to_type(ScalarType.Float32)
             .MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Loads a Hugging Face Mamba checkpoint directory (config.json + model.safetensors, or the sharded
+    /// model.safetensors.index.json form), also in the original mamba_ssm naming.
+    /// </summary>
+    public static MambaForCausalLM FromPretrained(string directory, Device? device = null)
+    {
+        var config = HuggingFaceCheckpoint.ReadConfig(directory);
+        var model = new MambaForCausalLM(config);
+        HuggingFaceCheckpoint.Load(model, directory, optional: _ => false);
+        if (device is not null) model.to(device);
+        return model;
+    }
+
+    /// <summary>Writes config.json and model.safetensors in the Hugging Face layout.</summary>
+    public void SavePretrained(string directory) => HuggingFaceCheckpoint.Save(this, Config, directory);
 }

@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -62,5 +63,30 @@ public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, 
         var positions = arange(length, device: hidden.device).unsqueeze(0).expand(batch, length);
         var last = (positions * mask.to_type(ScalarType.Int64)).argmax(1);
         return hidden[arange(batch, device: hidden.device), last];
+    }
+
+    /// <summary>
+    /// Loads the backbone from a Hugging Face Mamba checkpoint directory. The head is loaded too when the
+    /// directory holds a saved classifier (score.weight), otherwise it starts fresh.
+    /// </summary>
+    public static MambaForSequenceClassification FromPretrained(string directory, int numLabels,
+        SequencePooling pooling = SequencePooling.LastToken, Device? device = null)
+    {
+        var config = HuggingFaceCheckpoint.ReadConfig(directory);
+        var model = new MambaForSequenceClassification(config, numLabels, pooling);
+        HuggingFaceCheckpoint.Load(model, directory, optional: name => name.StartsWith("score.", StringComparison.Ordinal),
+            ignore: name => name == "lm_head.weight");
+        if (device is not null) model.to(device);
+        return model;
+    }
+
+    /// <summary>Writes config.json (with num_labels and pooling) and model.safetensors.</summary>
+    public void SavePretrained(string directory)
+    {
+        var config = Config.Clone();
+        config.Extra ??= new();
+        config.Extra[NumLabelsKey] = System.Text.Json.JsonSerializer.SerializeToElement(NumLabels);
+        config.Extra[PoolingKey] = System.Text.Json.JsonSerializer.SerializeToElement(Pooling.ToString());
+        HuggingFaceCheckpoint.Save(this, config, directory);
     }
 }

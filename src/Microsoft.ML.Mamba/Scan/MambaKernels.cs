@@ -1,12 +1,12 @@
 namespace Microsoft.ML.Mamba.Scan;
 
 /// <summary>
-/// Chooses the kernels a model runs with. Today that is the TorchSharp reference everywhere; the native
-/// fused kernels register here when the native library loads.
+/// Chooses the kernels a model runs with: the fused native kernels, which hand whatever they cannot run
+/// to the TorchSharp reference (logging why, once).
 /// </summary>
 public static class MambaKernels
 {
-    private static IMambaKernels s_default = new ReferenceKernels();
+    private static IMambaKernels s_default = new NativeKernels();
 
     /// <summary>The kernels new mixers use unless told otherwise.</summary>
     public static IMambaKernels Default

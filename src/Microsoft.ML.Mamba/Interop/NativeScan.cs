@@ -1,0 +1,113 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Interop;
+
+/// <summary>
+/// Fills the C ABI structs from tensors and calls the CPU or CUDA entry point. Tensor order everywhere:
+/// u, delta, A, B, C, D, z, deltaBias, initialState (optional ones null).
+/// </summary>
+internal static unsafe class NativeScan
+{
+    public static void Forward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor output, Tensor final)
+    {
+        var args = MakeArgs(inputs, settings);
+        var outputs = new NativeScanOutputs { @out = TorchSharpNative.DataPointer(output), final_state = TorchSharpNative.DataPointer(final) };
+        Strides(output, outputs.out_stride, 3);
+        int status = output.device_type == DeviceType.CUDA
+            ? NativeMethods.mamba_scan_fwd_cuda(&args, &outputs, IntPtr.Zero)
+            : NativeMethods.mamba_scan_fwd_cpu(&args, &outputs);
+        NativeMethods.Check(status, "selective scan forward");
+    }
+
+    /// <returns>Gradients in input order (null where the input was null).</returns>
+    public static Tensor?[] Backward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor dout, Tensor? dfinal)
+    {
+        var args = MakeArgs(inputs, settings);
+        Tensor u = inputs[0]!, A = inputs[2]!, B = inputs[3]!, C = inputs[4]!;
+        Tensor? D = inputs[5], z = inputs[6], deltaBias = inputs[7], initial = inputs[8];
+        var f32 = ScalarType.Float32;
+        var du = empty(u.shape, dtype: u.dtype, device: u.device);
+        var ddelta = empty(u.shape, dtype: u.dtype, device: u.device);
+        var dA = empty(A.shape, dtype: f32, device: u.device);
+        var dB = empty(B.shape, dtype: B.dtype, device: u.device);
+        var dC = empty(C.shape, dtype: C.dtype, device: u.device);
+        Tensor? dD = D is null ? null : empty(D.shape, dtype: f32, device: u.device);
+        Tensor? dz = z is null ? null : empty(z.shape, dtype: z.dtype, device: u.device);
+        Tensor? dBias = deltaBias is null ? null : empty(deltaBias.shape, dtype: f32, device: u.device);
+        Tensor? dInitial = initial is null ? null : empty(initial.shape, dtype: f32, device: u.device);
+        var dfinalContiguous = dfinal?.to_type(f32).contiguous();
+
+        var grads = new NativeScanGrads
+        {
+            dout = TorchSharpNative.DataPointer(dout),
+            dfinal_state = TorchSharpNative.DataPointer(dfinalContiguous, IntPtr.Zero),
+            du = TorchSharpNative.DataPointer(du),
+            ddelta = TorchSharpNative.DataPointer(ddelta),
+            dA = TorchSharpNative.DataPointer(dA),
+            dB = TorchSharpNative.DataPointer(dB),
+            dC = TorchSharpNative.DataPointer(dC),
+            dD = TorchSharpNative.DataPointer(dD, IntPtr.Zero),
+            dz = TorchSharpNative.DataPointer(dz, IntPtr.Zero),
+            ddelta_bias = TorchSharpNative.DataPointer(dBias, IntPtr.Zero),
+            dinitial_state = TorchSharpNative.DataPointer(dInitial, IntPtr.Zero),
+        };
+        Strides(dout, grads.dout_stride, 3);
+        Strides(du, grads.du_stride, 3);
+        Strides(ddelta, grads.ddelta_stride, 3);
+        GroupStrides(dB, grads.dB_stride);
+        GroupStrides(dC, grads.dC_stride);
+        if (dz is not null) Strides(dz, grads.dz_stride, 3);
+        int status = u.device_type == DeviceType.CUDA
+            ? NativeMethods.mamba_scan_bwd_cuda(&args, &grads, IntPtr.Zero)
+            : NativeMethods.mamba_scan_bwd_cpu(&args, &grads);
+        NativeMethods.Check(status, "selective scan backward");
+        GC.KeepAlive(dfinalContiguous);
+        return new[] { du, ddelta, dA, dB, dC, dD, dz, dBias, dInitial };
+    }
+
+    private static NativeScanArgs MakeArgs(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings)
+    {
+        Tensor u = inputs[0]!, delta = inputs[1]!, A = inputs[2]!, B = inputs[3]!, C = inputs[4]!;
+        Tensor? D = inputs[5], z = inputs[6], deltaBias = inputs[7], initial = inputs[8];
+        var args = new NativeScanArgs
+        {
+            batch = u.shape[0], dim = u.shape[1], length = u.shape[2], state = A.shape[1],
+            groups = B.dim() == 4 ? B.shape[1] : 1,
+            dtype = (int)TorchSharpNative.DType(u),
+            bc_dtype = (int)TorchSharpNative.DType(B),
+            delta_softplus = settings.DeltaSoftplus ? 1 : 0,
+            deterministic = settings.Deterministic ? 1 : 0,
+            u = TorchSharpNative.DataPointer(u),
+            delta = TorchSharpNative.DataPointer(delta),
+            A = TorchSharpNative.DataPointer(A),
+            B = TorchSharpNative.DataPointer(B),
+            C = TorchSharpNative.DataPointer(C),
+            D = TorchSharpNative.DataPointer(D, IntPtr.Zero),
+            z = TorchSharpNative.DataPointer(z, IntPtr.Zero),
+            delta_bias = TorchSharpNative.DataPointer(deltaBias, IntPtr.Zero),
+            initial_state = TorchSharpNative.DataPointer(initial, IntPtr.Zero),
+        };
+        Strides(u, args.u_stride, 3);
+        Strides(delta, args.delta_stride, 3);
+        Strides(A, args.A_stride, 2);
+        GroupStrides(B, args.B_stride);
+        GroupStrides(C, args.C_stride);
+        if (z is not null) Strides(z, args.z_stride, 3);
+        return args;
+    }
+
+    private static void Strides(Tensor t, long* target, int rank)
+    {
+        var strides = t.stride();
+        for (int i = 0; i < rank; i++) target[i] = strides[i];
+    }
+
+    // B and C may be (batch, state, length): one group, so the group axis gets stride 0.
+    private static void GroupStrides(Tensor t, long* target)
+    {
+        var s = t.stride();
+        if (t.dim() == 4) { for (int i = 0; i < 4; i++) target[i] = s[i]; return; }
+        target[0] = s[0]; target[1] = 0; target[2] = s[1]; target[3] = s[2];
+    }
+}

@@ -1,0 +1,57 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Interop;
+
+/// <summary>
+/// The fused native selective scan as a TorchSharp autograd function. Forward writes only the output
+/// and the final state; backward hands the saved inputs back to the native kernel, which recomputes
+/// the states instead of reading them from memory.
+/// </summary>
+/// <remarks>
+/// apply(u, delta, A, B, C, D?, z?, deltaBias?, initialState?, ScanSettings) → [output, finalState].
+/// Optional tensors may be null; backward returns one gradient (or null) per argument.
+/// </remarks>
+internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<SelectiveScanFunction>
+{
+    public sealed record ScanSettings(bool DeltaSoftplus, bool Deterministic);
+
+    private const int TensorArguments = 9;
+
+    public override string Name => "MambaSelectiveScan";
+
+    public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var inputs = new Tensor?[TensorArguments];
+        for (int i = 0; i < TensorArguments; i++) inputs[i] = vars[i] as Tensor;
+        var settings = (ScanSettings)vars[TensorArguments];
+        var (u, _, _, _, _, _, _, _, _) = Unpack(inputs);
+        long batch = u.shape[0], dim = u.shape[1], state = inputs[2]!.shape[1];
+
+        var output = empty(u.shape, dtype: u.dtype, device: u.device);
+        var final = empty(new[] { batch, dim, state }, dtype: ScalarType.Float32, device: u.device);
+        NativeScan.Forward(inputs, settings, output, final);
+
+        // Only tensors can be saved for autograd; remember which optional ones were there.
+        ctx.save_for_backward(inputs.Where(t => t is not null).Select(t => t!).ToList());
+        ctx.save_data("present", inputs.Select(t => t is not null).ToArray());
+        ctx.save_data("settings", settings);
+        return new List<Tensor> { output, final };
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
+    {
+        var present = (bool[])ctx.get_data("present");
+        var settings = (ScanSettings)ctx.get_data("settings");
+        var saved = ctx.get_saved_variables();
+        var inputs = new Tensor?[TensorArguments];
+        for (int i = 0, k = 0; i < TensorArguments; i++) inputs[i] = present[i] ? saved[k++] : null;
+
+        var grads = NativeScan.Backward(inputs, settings, gradOutputs[0], gradOutputs.Count > 1 ? gradOutputs[1] : null);
+        var result = new List<Tensor>(grads) { null! }; // no gradient for the settings argument
+        return result;
+    }
+
+    private static (Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias, Tensor? initial)
+        Unpack(Tensor?[] t) => (t[0]!, t[1]!, t[2]!, t[3]!, t[4]!, t[5], t[6], t[7], t[8]);
+}

@@ -1,0 +1,71 @@
+using Microsoft.ML.Mamba.Interop;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Scan;
+
+/// <summary>
+/// The fused native kernels (libmamba_native: CPU always, CUDA when built with nvcc). Whatever they
+/// cannot run (library missing, no CUDA build, fp64, state size over 256, conv wider than 8) goes to the
+/// reference implementation, with one logged warning per reason.
+/// </summary>
+public sealed class NativeKernels : IMambaKernels
+{
+    private readonly IMambaKernels _fallback;
+
+    public NativeKernels(IMambaKernels? fallback = null) => _fallback = fallback ?? new ReferenceKernels();
+
+    public string Name => "native";
+
+    /// <summary>Backward without atomics, bitwise reproducible (CUDA; the CPU kernels always are).</summary>
+    public bool Deterministic { get; set; }
+
+    /// <summary>Whether libmamba_native loaded in this process.</summary>
+    public static bool IsAvailable => NativeLibraryLoader.IsLoaded;
+
+    /// <summary>Whether the loaded library has CUDA kernels.</summary>
+    public static bool HasCuda => NativeLibraryLoader.HasCuda;
+
+    public (Tensor Output, Tensor? FinalState) SelectiveScan(
+        Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias,
+        bool deltaSoftplus, Tensor? initialState = null, bool returnFinalState = false)
+    {
+        ScanShapes.Check(u, delta, A, B, C, D, z, deltaBias, initialState);
+        string? reason = WhyNot(u.device_type, u.dtype) ?? (A.shape[1] > 256 ? "state size over 256" : null)
+            ?? (B.dtype != C.dtype ? "B and C of different dtypes" : null);
+        if (reason is not null)
+        {
+            MambaLog.WarningOnce("scan:" + reason, $"native selective scan not used ({reason}); using the reference implementation");
+            return _fallback.SelectiveScan(u, delta, A, B, C, D, z, deltaBias, deltaSoftplus, initialState, returnFinalState);
+        }
+        var f32 = ScalarType.Float32;
+        // Small per-channel tensors go in as contiguous fp32, as the C ABI asks; big ones keep their strides.
+        Tensor? Small(Tensor? t) => t?.to_type(f32).contiguous();
+        var delta2 = delta.dtype == u.dtype ? delta : delta.to_type(u.dtype);
+        var z2 = z is null || z.dtype == u.dtype ? z : z.to_type(u.dtype);
+        var results = SelectiveScanFunction.apply(u, delta2, A.to_type(f32), B, C, Small(D), z2, Small(deltaBias),
+            Small(initialState), new SelectiveScanFunction.ScanSettings(deltaSoftplus, Deterministic));
+        return (results[0], returnFinalState ? results[1] : null);
+    }
+
+    public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu)
+    {
+        string? reason = WhyNot(x.device_type, x.dtype) ?? (weight.shape[^1] > 8 ? "conv width over 8" : null);
+        if (reason is not null)
+        {
+            MambaLog.WarningOnce("conv:" + reason, $"native causal conv1d not used ({reason}); using the reference implementation");
+            return _fallback.CausalConv1d(x, weight, bias, silu);
+        }
+        var f32 = ScalarType.Float32;
+        return CausalConv1dFunction.apply(x, weight.to_type(f32).contiguous(), bias?.to_type(f32).contiguous(), silu)[0];
+    }
+
+    private static string? WhyNot(DeviceType device, ScalarType dtype)
+    {
+        if (!NativeLibraryLoader.IsLoaded) return $"libmamba_native unavailable: {NativeLibraryLoader.FailureReason}";
+        if (device == DeviceType.CUDA && !NativeLibraryLoader.HasCuda) return "libmamba_native was built without CUDA";
+        if (device is not (DeviceType.CPU or DeviceType.CUDA)) return $"device {device}";
+        if (dtype == ScalarType.Float64 || !TorchSharpNative.IsSupported(dtype)) return $"dtype {dtype}";
+        return null;
+    }
+}
