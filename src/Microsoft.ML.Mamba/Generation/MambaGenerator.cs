@@ -88,7 +88,11 @@ public sealed class MambaGenerator
         try
         {
             await foreach (var piece in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                // Pieces already queued must not outlive a cancellation either.
+                cancellationToken.ThrowIfCancellationRequested();
                 yield return piece;
+            }
         }
         finally
         {

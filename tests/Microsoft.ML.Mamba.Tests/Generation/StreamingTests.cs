@@ -1,10 +1,11 @@
 using Microsoft.ML.Mamba.Generation;
+using Microsoft.ML.Mamba.Text;
 
 namespace Microsoft.ML.Mamba.Tests.Generation;
 
 public class StreamingTests
 {
-    private static readonly TestByteTokenizer Bytes = new();
+    private static readonly IMambaTokenizer Bytes = MambaTokenizers.Bytes();
 
     [Fact]
     public void DetokenizerNeverSplitsAMultiByteCharacter()
