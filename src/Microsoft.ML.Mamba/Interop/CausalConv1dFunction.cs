@@ -25,6 +25,7 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
             ? NativeMethods.mamba_conv1d_fwd_cuda(&args, TorchSharpNative.DataPointer(output), outStride, IntPtr.Zero)
             : NativeMethods.mamba_conv1d_fwd_cpu(&args, TorchSharpNative.DataPointer(output), outStride);
         NativeMethods.Check(status, "causal conv1d forward");
+        ctx.set_materialize_grads(false); // see SelectiveScanFunction
         ctx.save_for_backward(bias is null ? new List<Tensor> { x, weight } : new List<Tensor> { x, weight, bias });
         ctx.save_data("silu", silu);
         return new List<Tensor> { output };
@@ -36,7 +37,7 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
         Tensor x = saved[0], weight = saved[1];
         Tensor? bias = saved.Count > 2 ? saved[2] : null;
         bool silu = (bool)ctx.get_data("silu");
-        var dout = gradOutputs[0];
+        var dout = gradOutputs[0].IsInvalid ? zeros_like(x) : gradOutputs[0];
         var dx = empty(x.shape, dtype: x.dtype, device: x.device);
         var dweight = empty(weight.shape, dtype: ScalarType.Float32, device: x.device);
         Tensor? dbias = bias is null ? null : empty(bias.shape, dtype: ScalarType.Float32, device: x.device);

@@ -32,6 +32,9 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
         var final = empty(new[] { batch, dim, state }, dtype: ScalarType.Float32, device: u.device);
         NativeScan.Forward(inputs, settings, output, final);
 
+        // Unused outputs (usually the final state) get no gradient rather than a materialised zero:
+        // TorchSharp would build that zero from a cached tensor that our callers' dispose scopes free.
+        ctx.set_materialize_grads(false);
         // Only tensors can be saved for autograd; remember which optional ones were there.
         ctx.save_for_backward(inputs.Where(t => t is not null).Select(t => t!).ToList());
         ctx.save_data("present", inputs.Select(t => t is not null).ToArray());
@@ -47,8 +50,10 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
         var inputs = new Tensor?[TensorArguments];
         for (int i = 0, k = 0; i < TensorArguments; i++) inputs[i] = present[i] ? saved[k++] : null;
 
-        var grads = NativeScan.Backward(inputs, settings, gradOutputs[0], gradOutputs.Count > 1 ? gradOutputs[1] : null);
-        var result = new List<Tensor>(grads) { null! }; // no gradient for the settings argument
+        Tensor? Defined(int i) => gradOutputs.Count > i && !gradOutputs[i].IsInvalid ? gradOutputs[i] : null;
+        var dout = Defined(0) ?? zeros(inputs[0]!.shape, dtype: inputs[0]!.dtype, device: inputs[0]!.device);
+        var grads = NativeScan.Backward(inputs, settings, dout, Defined(1));
+        var result = new List<Tensor>(grads!) { null! }; // null: no gradient (absent input, settings argument)
         return result;
     }
 

@@ -24,13 +24,21 @@ internal sealed partial class HuggingFaceBpeTokenizer : IMambaTokenizer
         EosTokenId = definition.EosTokenId;
 
         // Added tokens are cut out whole by the pre-tokenizer, and the rest is split with the GPT-2 pattern
-        // that Hugging Face's ByteLevel pre-tokenizer applies.
+        // that Hugging Face's ByteLevel pre-tokenizer applies. The pre-tokenizer tries added tokens in dictionary
+        // order and takes the first that matches, whereas Hugging Face takes the longest (GPT-NeoX has added
+        // tokens for runs of 2 to 24 spaces), so longer tokens are put first.
+        var addedTokens = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (token, id) in definition.AddedTokens.OrderByDescending(item => item.Key.Length).ThenBy(item => item.Key, StringComparer.Ordinal))
+        {
+            addedTokens.Add(token, id);
+        }
+
         var options = new BpeOptions(definition.Vocabulary)
         {
             Merges = definition.Merges,
             ByteLevel = true,
-            SpecialTokens = definition.AddedTokens,
-            PreTokenizer = new RegexPreTokenizer(Gpt2Pattern(), definition.AddedTokens),
+            SpecialTokens = addedTokens,
+            PreTokenizer = new RegexPreTokenizer(Gpt2Pattern(), addedTokens),
         };
         _tokenizer = BpeTokenizer.Create(options);
     }

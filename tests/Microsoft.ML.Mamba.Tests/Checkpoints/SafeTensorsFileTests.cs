@@ -99,8 +99,9 @@ public class SafeTensorsFileTests : IDisposable
         string path = _temp.File("odd-shapes.safetensors");
 
         SafeTensorsFile.Save(path, tensors);
-        var loaded = SafeTensorsFile.Load(path);
+        var loaded = SafeTensorsFile.Load(path, torch.CPU);
 
+        Assert.All(loaded.Values, tensor => Assert.Equal(DeviceType.CPU, tensor.device_type));
         Assert.Equal(new long[] { 0, 4 }, loaded["empty"].shape);
         Assert.Equal(new long[] { 2, 0 }, loaded["empty_bf16"].shape);
         Assert.Equal(torch.ScalarType.BFloat16, loaded["empty_bf16"].dtype);

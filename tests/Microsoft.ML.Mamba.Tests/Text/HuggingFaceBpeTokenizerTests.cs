@@ -39,6 +39,34 @@ public class HuggingFaceBpeTokenizerTests : IDisposable
     }
 
     [Fact]
+    public void LongestAddedTokenWinsLikeHuggingFace()
+    {
+        // Written shortest first, so a first-match search would split four spaces into two pairs.
+        WriteTokenizerJson(_temp.Path, extraAddedTokens: ["  ", "    "]);
+        var tokenizer = MambaTokenizers.FromHuggingFace(_temp.Path);
+
+        Assert.Equal(['a', 268, 'b', 268, 267, 'c'], tokenizer.Encode("a    b      c"));
+        Assert.Equal("a    b      c", tokenizer.Decode(tokenizer.Encode("a    b      c")));
+    }
+
+    [Fact]
+    public void SpecialTokenThatLivesInVocabJsonIsMatchedWhole()
+    {
+        WriteVocabAndMerges(_temp.Path);
+        File.Delete(_temp.File("added_tokens.json"));
+        var vocabulary = Vocabulary();
+        vocabulary["<|endoftext|>"] = vocabulary.Count;
+        File.WriteAllText(_temp.File("vocab.json"), System.Text.Json.JsonSerializer.Serialize(vocabulary));
+        File.WriteAllText(_temp.File("special_tokens_map.json"), """{"eos_token":"<|endoftext|>"}""");
+
+        var tokenizer = MambaTokenizers.FromHuggingFace(_temp.Path);
+
+        Assert.Equal(265, tokenizer.EosTokenId);
+        Assert.Equal([Hello, 265, SpaceWorld], tokenizer.Encode("hello<|endoftext|> world"));
+        Assert.Null(tokenizer.PadTokenId);
+    }
+
+    [Fact]
     public void KnowsItsSizeAndSpecialIds()
     {
         string file = WriteTokenizerJson(_temp.Path);

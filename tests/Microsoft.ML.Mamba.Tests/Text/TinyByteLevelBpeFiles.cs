@@ -52,10 +52,20 @@ internal static class TinyByteLevelBpeFiles
     }
 
     /// <summary>Writes tokenizer.json; merges as "a b" strings or, like newer files, as ["a", "b"] pairs.</summary>
-    public static string WriteTokenizerJson(string directory, bool mergesAsPairs = false, string normalizer = """{"type":"NFC"}""")
+    /// <param name="directory">Where to write it.</param>
+    /// <param name="mergesAsPairs">Whether merges are written as pairs.</param>
+    /// <param name="normalizer">The normalizer's JSON.</param>
+    /// <param name="extraAddedTokens">More added tokens (ids from 267 up), written first, such as GPT-NeoX's space runs.</param>
+    public static string WriteTokenizerJson(string directory, bool mergesAsPairs = false, string normalizer = """{"type":"NFC"}""", string[]? extraAddedTokens = null)
     {
         var json = new StringBuilder();
         json.Append("""{"version":"1.0","truncation":null,"padding":null,"added_tokens":[""");
+        int extraId = Padding + 1;
+        foreach (string token in extraAddedTokens ?? [])
+        {
+            json.Append($$"""{"id":{{extraId++}},"content":{{JsonSerializer.Serialize(token)}},"single_word":false,"lstrip":false,"rstrip":false,"normalized":true,"special":false},""");
+        }
+
         json.Append($$"""{"id":{{EndOfText}},"content":"<|endoftext|>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true},""");
         json.Append($$"""{"id":{{Padding}},"content":"<|padding|>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}],""");
         json.Append($$"""

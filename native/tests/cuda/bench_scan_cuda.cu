@@ -1,0 +1,151 @@
+// Times the CUDA selective scan forward and backward on Mamba-sized shapes.
+// Usage: bench_scan_cuda [results.csv]   Prints a table; the CSV feeds bench_reference.py.
+//        bench_scan_cuda --profile        One fp32 (8,2048,2048,16) forward and backward, for ncu.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include "test_util.cuh"
+
+namespace {
+
+__device__ inline void put(float* p, float v) { *p = v; }
+__device__ inline void put(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// Deterministic pseudo-random fill in [lo, hi), without a host round trip.
+template <typename T>
+__global__ void fill_kernel(T* p, size_t n, uint64_t seed, float lo, float hi) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+    x ^= x >> 31; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 29;
+    const float r = (float)(x >> 40) / (float)(1ull << 24);
+    put(p + i, lo + (hi - lo) * r);
+  }
+}
+__global__ void fill_A(float* A, int dim, int state) {  // S4D-real initialisation: A[d, n] = -(n + 1)
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < dim * state; i += gridDim.x * blockDim.x) A[i] = -(float)(i % state + 1);
+}
+
+void* dalloc(size_t bytes) {
+  void* p;
+  CHECK_CUDA(cudaMalloc(&p, bytes));
+  return p;
+}
+
+template <typename T>
+void fill(void* p, size_t n, uint64_t seed, float lo, float hi) {
+  fill_kernel<T><<<1024, 256>>>(static_cast<T*>(p), n, seed, lo, hi);
+  CHECK_CUDA(cudaGetLastError());
+}
+
+void fill_any(int dt, void* p, size_t n, uint64_t seed, float lo, float hi) {
+  if (dt == MAMBA_F32) fill<float>(p, n, seed, lo, hi);
+  else fill<__nv_bfloat16>(p, n, seed, lo, hi);
+}
+
+template <typename F>
+float median_ms(F&& f, int warmup, int iters) {
+  cudaEvent_t a, b;
+  CHECK_CUDA(cudaEventCreate(&a));
+  CHECK_CUDA(cudaEventCreate(&b));
+  for (int i = 0; i < warmup; ++i) f();
+  std::vector<float> ms;
+  for (int i = 0; i < iters; ++i) {
+    CHECK_CUDA(cudaEventRecord(a));
+    f();
+    CHECK_CUDA(cudaEventRecord(b));
+    CHECK_CUDA(cudaEventSynchronize(b));
+    float t;
+    CHECK_CUDA(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+void must(int rc, const char* what) {
+  if (rc != MAMBA_OK) {
+    std::fprintf(stderr, "%s failed: %d %s\n", what, rc, mamba_last_error());
+    std::exit(1);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool profile = argc > 1 && std::string(argv[1]) == "--profile";
+  FILE* csv = argc > 1 && !profile ? std::fopen(argv[1], "w") : nullptr;
+  cudaDeviceProp prop{};
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  std::printf("GPU: %s, %d SMs, %.0f MB L2\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6);
+  std::printf("selective scan with z, D, delta_bias, softplus; groups=1; deterministic backward; median of 30\n");
+  std::printf("%-22s %-5s %9s %9s %9s %9s %12s\n", "(B,D,L,N)", "dtype", "fwd ms", "fwd GB/s", "bwd ms", "bwd GB/s",
+              "bwd extra MB");
+  if (csv) std::fprintf(csv, "B,D,L,N,dtype,fwd_ms,bwd_ms,fwd_gbs,bwd_gbs,extra_mb\n");
+  cudaMemPool_t pool;
+  CHECK_CUDA(cudaDeviceGetDefaultMemPool(&pool, 0));
+  const int shapes[][4] = {{4, 1536, 1024, 16}, {8, 2048, 2048, 16}, {1, 1024, 8192, 16}};
+  for (int dt : {MAMBA_F32, MAMBA_BF16}) {
+    for (const auto& s : shapes) {
+      if (profile && (dt != MAMBA_F32 || s[0] != 8)) continue;
+      const int B = s[0], D = s[1], L = s[2], N = s[3];
+      const size_t bdl = (size_t)B * D * L, bnl = (size_t)B * N * L, es = dtype_size(dt);
+      void *u = dalloc(bdl * es), *delta = dalloc(bdl * es), *z = dalloc(bdl * es), *out = dalloc(bdl * es);
+      void *dout = dalloc(bdl * es), *du = dalloc(bdl * es), *ddelta = dalloc(bdl * es), *dz = dalloc(bdl * es);
+      void *Bm = dalloc(bnl * es), *Cm = dalloc(bnl * es), *dB = dalloc(bnl * es), *dC = dalloc(bnl * es);
+      float *A = (float*)dalloc(D * N * 4), *Dv = (float*)dalloc(D * 4), *bias = (float*)dalloc(D * 4);
+      float *dA = (float*)dalloc(D * N * 4), *dD = (float*)dalloc(D * 4), *dbias = (float*)dalloc(D * 4);
+      fill_any(dt, u, bdl, 1, -1, 1); fill_any(dt, delta, bdl, 2, -1, 1); fill_any(dt, z, bdl, 3, -1, 1);
+      fill_any(dt, dout, bdl, 4, -1, 1); fill_any(dt, Bm, bnl, 5, -1, 1); fill_any(dt, Cm, bnl, 6, -1, 1);
+      fill<float>(Dv, D, 7, 0.5f, 1.5f); fill<float>(bias, D, 8, -4.5f, -3.5f);  // dt ~ 0.005 .. 0.05
+      fill_A<<<256, 256>>>(A, D, N);
+      CHECK_CUDA(cudaDeviceSynchronize());
+
+      mamba_scan_args a{};
+      a.batch = B; a.dim = D; a.length = L; a.state = N; a.groups = 1;
+      a.dtype = dt; a.bc_dtype = dt; a.delta_softplus = 1; a.deterministic = 1;
+      const int64_t xs[3] = {(int64_t)D * L, L, 1}, bs[4] = {(int64_t)N * L, (int64_t)N * L, L, 1};
+      a.u = u; a.delta = delta; a.z = z; a.B = Bm; a.C = Cm; a.A = A; a.D = Dv; a.delta_bias = bias;
+      std::copy(xs, xs + 3, a.u_stride); std::copy(xs, xs + 3, a.delta_stride); std::copy(xs, xs + 3, a.z_stride);
+      std::copy(bs, bs + 4, a.B_stride); std::copy(bs, bs + 4, a.C_stride);
+      a.A_stride[0] = N; a.A_stride[1] = 1;
+      mamba_scan_outputs o{};
+      o.out = out; std::copy(xs, xs + 3, o.out_stride);
+      mamba_scan_grads g{};
+      g.dout = dout; g.du = du; g.ddelta = ddelta; g.dz = dz; g.dB = dB; g.dC = dC; g.dA = dA; g.dD = dD;
+      g.ddelta_bias = dbias;
+      std::copy(xs, xs + 3, g.dout_stride); std::copy(xs, xs + 3, g.du_stride);
+      std::copy(xs, xs + 3, g.ddelta_stride); std::copy(xs, xs + 3, g.dz_stride);
+      std::copy(bs, bs + 4, g.dB_stride); std::copy(bs, bs + 4, g.dC_stride);
+
+      if (profile) {
+        must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward");
+        must(mamba_scan_bwd_cuda(&a, &g, nullptr), "backward");
+        CHECK_CUDA(cudaDeviceSynchronize());
+        return 0;
+      }
+      const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward"); }, 3, 30);
+      uint64_t zero = 0, high = 0;
+      CHECK_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero));
+      const float bwd = median_ms([&] { must(mamba_scan_bwd_cuda(&a, &g, nullptr), "backward"); }, 3, 30);
+      CHECK_CUDA(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high));
+      // Compulsory traffic: every input read once, every output written once.
+      const double fwd_bytes = 4.0 * bdl * es + 2.0 * bnl * es;
+      const double bwd_bytes = 7.0 * bdl * es + 4.0 * bnl * es;
+      const double fwd_gbs = fwd_bytes / (fwd * 1e6), bwd_gbs = bwd_bytes / (bwd * 1e6);
+      char shape[64];
+      std::snprintf(shape, sizeof shape, "(%d,%d,%d,%d)", B, D, L, N);
+      const char* dname = dt == MAMBA_F32 ? "fp32" : "bf16";
+      std::printf("%-22s %-5s %9.3f %9.0f %9.3f %9.0f %12.1f\n", shape, dname, fwd, fwd_gbs, bwd, bwd_gbs, high / 1e6);
+      if (csv) std::fprintf(csv, "%d,%d,%d,%d,%s,%.4f,%.4f,%.0f,%.0f,%.1f\n", B, D, L, N, dname, fwd, bwd, fwd_gbs,
+                            bwd_gbs, high / 1e6);
+      for (void* p : {u, delta, z, out, dout, du, ddelta, dz, Bm, Cm, dB, dC}) cudaFree(p);
+      for (float* p : {A, Dv, bias, dA, dD, dbias}) cudaFree(p);
+      CHECK_CUDA(cudaMemPoolTrimTo(pool, 0));
+    }
+  }
+  if (csv) std::fclose(csv);
+  return 0;
+}
