@@ -12,13 +12,14 @@ using static TorchSharp.torch;
 int tokens = IntArg("--tokens", 64), promptLength = IntArg("--prompt", 512), layers = IntArg("--layers", 24);
 int[] batches = StringArg("--batches", "1,16").Split(',').Select(int.Parse).ToArray();
 if (IntArg("--threads", 0) is > 0 and var threads) set_num_threads(threads);
+string allocator = GlibcAllocator.KeepLargeBuffers();
 
 var config = new MambaConfig { NumHiddenLayers = layers };   // the defaults are mamba-130m's shape
 manual_seed(0);
 var model = new MambaForCausalLM(config);
 model.eval();
 long parameters = model.parameters().Sum(p => p.numel());
-Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}");
+Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}; {allocator}");
 Console.WriteLine($"Model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}, vocab {config.VocabSize}, " +
                   $"{parameters / 1e6:F1}M parameters ({parameters * 4 / 1e6:F0} MB fp32), random weights, device CPU");
 

@@ -1,7 +1,7 @@
 // Trains a small Mamba language model on the King James Bible and generates from it.
 //
 //   dotnet run -c Release --project examples/TextGeneration -- [--steps 2000] [--minutes 3] [--hidden 128] [--layers 4]
-//       [--block 64] [--batch 32] [--lr 3e-3] [--tokenizer bytes|gpt2] [--seed 0] [--threads N]
+//       [--block 64] [--batch 16] [--lr 5e-3] [--tokenizer bytes|gpt2] [--seed 0] [--threads N]
 //
 // On first use it runs fetch-kjv.sh, which takes the text from Debian's bible-kjv-text package into data/ (not committed).
 using System.Diagnostics;
@@ -12,10 +12,11 @@ using Microsoft.ML.Mamba.Text;
 using static TorchSharp.torch;
 
 int steps = IntArg("--steps", 2000), hidden = IntArg("--hidden", 128), layers = IntArg("--layers", 4);
-int blockLength = IntArg("--block", 64), batchSize = IntArg("--batch", 32), seed = IntArg("--seed", 0);
-double minutes = double.Parse(StringArg("--minutes", "3")), learningRate = double.Parse(StringArg("--lr", "3e-3"));
+int blockLength = IntArg("--block", 64), batchSize = IntArg("--batch", 16), seed = IntArg("--seed", 0);
+double minutes = double.Parse(StringArg("--minutes", "3")), learningRate = double.Parse(StringArg("--lr", "5e-3"));
 string tokenizerName = StringArg("--tokenizer", "bytes");
 if (IntArg("--threads", 0) is > 0 and var threads) set_num_threads(threads);
+string allocator = GlibcAllocator.KeepLargeBuffers();
 
 string exampleDir = FindExampleDirectory();
 string corpus = Path.Combine(exampleDir, "data", "kjv.txt");
@@ -36,7 +37,7 @@ var config = new MambaConfig
 };
 var model = new MambaForCausalLM(config);
 Console.WriteLine($"Model: {layers} layers, hidden {hidden}, state 16, vocab {config.VocabSize}, " +
-                  $"{model.parameters().Sum(p => p.numel()) / 1e6:F2}M parameters; CPU, {get_num_threads()} threads");
+                  $"{model.parameters().Sum(p => p.numel()) / 1e6:F2}M parameters; CPU, {get_num_threads()} threads; {allocator}");
 
 var options = new LanguageModelTrainingOptions
 {

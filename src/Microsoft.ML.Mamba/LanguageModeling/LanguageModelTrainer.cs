@@ -46,6 +46,7 @@ public sealed class LanguageModelTrainer
         var random = new Random(_options.Seed);
         var clock = Stopwatch.StartNew();
         double recentLoss = 0, lastLoss = double.NaN; int recentCount = 0, step = 0; long tokens = 0;
+        var lastReport = TimeSpan.Zero;
         _model.train();
         while (step < totalSteps)
         {
@@ -70,10 +71,10 @@ public sealed class LanguageModelTrainer
                 step++;
                 tokens += (long)batch.Length * train.BlockLength;
                 recentLoss += loss; recentCount++; lastLoss = loss;
-                if (step % 10 == 0 || step == totalSteps)
+                if (step % 10 == 0 || step == totalSteps || clock.Elapsed - lastReport > TimeSpan.FromSeconds(20))
                 {
                     _options.Progress?.Report(new LanguageModelTrainingProgress(step, totalSteps, recentLoss / recentCount, tokens / clock.Elapsed.TotalSeconds));
-                    recentLoss = 0; recentCount = 0;
+                    recentLoss = 0; recentCount = 0; lastReport = clock.Elapsed;
                 }
             }
         }
