@@ -21,10 +21,11 @@ public sealed class MambaLayerState : IDisposable
     }
 
     /// <summary>Keeps only the given batch rows (e.g. to drop finished sequences).</summary>
+    /// <remarks>Safe inside a dispose scope: the new state tensors are owned by the state, not the scope.</remarks>
     public void SelectRows(Tensor rows)
     {
-        var conv = ConvState.index_select(0, rows);
-        var ssm = SsmState.index_select(0, rows);
+        var conv = ConvState.index_select(0, rows).DetachFromDisposeScope();
+        var ssm = SsmState.index_select(0, rows).DetachFromDisposeScope();
         ConvState.Dispose(); SsmState.Dispose();
         ConvState = conv; SsmState = ssm;
     }

@@ -1,0 +1,123 @@
+using Microsoft.ML.Mamba.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Generation;
+
+/// <summary>
+/// Token-level batched generation: prompts of different lengths are left-padded and masked into one
+/// <see cref="MambaForCausalLM.Prefill"/>, then every step feeds each row's newest token to
+/// <see cref="MambaForCausalLM.Step"/>. Finished rows leave the batch (<see cref="MambaCache.SelectRows"/>), so the
+/// cost of a step follows the rows still running. Each step reads the chosen tokens back to the host once.
+/// </summary>
+public sealed class GenerationLoop
+{
+    private readonly MambaForCausalLM _model;
+
+    /// <param name="model">The language model; its weights decide the device.</param>
+    public GenerationLoop(MambaForCausalLM model) => _model = model ?? throw new ArgumentNullException(nameof(model));
+
+    /// <summary>Called for each new token of a row (original row index, token id); return true to stop that row (a stop string).</summary>
+    public delegate bool TokenCallback(int row, int tokenId);
+
+    /// <summary>Generates after each prompt.</summary>
+    /// <param name="prompts">Token ids, at least one per prompt.</param>
+    /// <param name="options">Sampling and length settings.</param>
+    /// <param name="stopTokenIds">Ids that end a row; they are not added to its output.</param>
+    /// <param name="onToken">Optional per-token hook (streaming, stop strings).</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
+    public IReadOnlyList<GeneratedSequence> Run(
+        IReadOnlyList<IReadOnlyList<int>> prompts,
+        SamplingOptions options,
+        IReadOnlyCollection<int>? stopTokenIds = null,
+        TokenCallback? onToken = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var results = prompts.Select(p => new GeneratedSequence(p ?? throw new ArgumentNullException(nameof(prompts)))).ToArray();
+        if (results.Any(r => r.PromptIds.Count == 0))
+            throw new ArgumentException("Every prompt needs at least one token (start empty prompts with a BOS token).", nameof(prompts));
+        if (results.Length == 0 || options.MaxNewTokens == 0) return results;
+        var stops = new HashSet<int>(stopTokenIds ?? []);
+        foreach (var id in options.StopTokenIds) stops.Add(id);
+
+        using var _ = no_grad();
+        var device = _model.Backbone.norm_f.weight.device;   // a field: no new tensor handle, unlike a module's weight getter
+        int batch = results.Length;
+        using var sampler = new TokenSampler(options, batch, _model.Config.VocabSize, device);
+        using var cache = _model.Backbone.NewCache(batch, device);
+        var active = Enumerable.Range(0, batch).ToList();   // original row of each batch row
+        Tensor? logits = null;
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            logits = Prefill(results, sampler, cache, device);
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                var next = sampler.Next(logits);
+                logits.Dispose();
+                logits = null;
+                var chosen = next.cpu().data<long>().ToArray();
+
+                var keep = new List<int>(active.Count);
+                for (int i = 0; i < active.Count; i++)
+                {
+                    var row = results[active[i]];
+                    int token = (int)chosen[i];
+                    if (stops.Contains(token)) { row.FinishReason = FinishReason.StopToken; continue; }
+                    row.Tokens.Add(token);
+                    if (onToken?.Invoke(active[i], token) == true) { row.FinishReason = FinishReason.StopString; continue; }
+                    if (row.Tokens.Count >= options.MaxNewTokens) { row.FinishReason = FinishReason.MaxNewTokens; continue; }
+                    keep.Add(i);
+                }
+                if (keep.Count == 0) break;
+                if (keep.Count < active.Count)
+                {
+                    var rows = tensor(keep.Select(i => (long)i).ToArray(), device: device);
+                    cache.SelectRows(rows);
+                    sampler.KeepRows(keep, rows);
+                    next = next.index_select(0, rows);
+                    active = keep.Select(i => active[i]).ToList();
+                }
+                logits = _model.Step(next, cache).DetachFromDisposeScope();
+            }
+        }
+        finally
+        {
+            logits?.Dispose();
+        }
+        return results;
+    }
+
+    // Left padding keeps every prompt's last token in the last column, whose logits start decoding.
+    private Tensor Prefill(GeneratedSequence[] rows, TokenSampler sampler, MambaCache cache, Device device)
+    {
+        using var scope = NewDisposeScope();
+        int batch = rows.Length, length = rows.Max(r => r.PromptIds.Count);
+        var ids = new long[batch * length];
+        var mask = new long[batch * length];
+        bool padded = false;
+        for (int r = 0; r < batch; r++)
+        {
+            var prompt = rows[r].PromptIds;
+            int offset = length - prompt.Count;
+            padded |= offset > 0;
+            for (int t = 0; t < prompt.Count; t++)
+            {
+                ids[r * length + offset + t] = prompt[t];
+                mask[r * length + offset + t] = 1;
+            }
+        }
+        var idsTensor = tensor(ids, new long[] { batch, length }, device: device);
+        var maskTensor = padded ? tensor(mask, new long[] { batch, length }, device: device) : null;
+        sampler.ObservePrompt(idsTensor, maskTensor);
+        // Only the last position's logits are needed: projecting the whole prompt onto the vocabulary would cost length × vocab.
+        var last = _model.Backbone.Prefill(idsTensor, maskTensor, cache).select(1, length - 1);
+        var weight = _model.OutputEmbeddings;
+        return nn.functional.linear(last.to_type(weight.dtype), weight).to_type(ScalarType.Float32).DetachFromDisposeScope();
+    }
+}

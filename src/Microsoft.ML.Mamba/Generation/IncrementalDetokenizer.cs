@@ -1,0 +1,109 @@
+using System.Text;
+using Microsoft.ML.Mamba.Text;
+
+namespace Microsoft.ML.Mamba.Generation;
+
+/// <summary>
+/// Turns one row's tokens, as they arrive, into text pieces that are safe to show: a UTF-8 character split over
+/// several tokens is held back until it is complete, and text that might be the start of a stop string is held
+/// back until it is known not to be one. The pieces concatenate to <see cref="Text"/>.
+/// </summary>
+public sealed class IncrementalDetokenizer
+{
+    // A UTF-8 character spans at most 4 bytes; past this many held tokens the bytes are invalid for good, so they are let out.
+    private const int MaxHeldTokens = 8;
+    private const char Replacement = '\uFFFD';
+
+    private readonly IMambaTokenizer _tokenizer;
+    private readonly IReadOnlyList<string> _stopStrings;
+    private readonly int _longestStop;
+    private readonly List<int> _held = [];
+    private readonly StringBuilder _text = new();
+    private int _emitted;
+
+    /// <param name="tokenizer">Decodes the tokens.</param>
+    /// <param name="stopStrings">Texts that end generation; the text is cut just before the first one.</param>
+    public IncrementalDetokenizer(IMambaTokenizer tokenizer, IReadOnlyList<string>? stopStrings = null)
+    {
+        _tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
+        _stopStrings = stopStrings ?? [];
+        _longestStop = _stopStrings.Count == 0 ? 0 : _stopStrings.Max(s => s.Length);
+    }
+
+    /// <summary>True once the text contains a stop string; later tokens are ignored.</summary>
+    public bool StopStringFound { get; private set; }
+
+    /// <summary>All text decoded so far (cut at a stop string), including what is still held back.</summary>
+    public string Text => _text.ToString();
+
+    /// <summary>Adds one token; returns the text that became safe to show (often empty).</summary>
+    public string Push(int tokenId)
+    {
+        if (StopStringFound) return "";
+        _held.Add(tokenId);
+        string decoded = _tokenizer.Decode(_held);
+        // A trailing U+FFFD usually means a character whose remaining bytes are still to come.
+        if (decoded.Length > 0 && decoded[^1] == Replacement && _held.Count < MaxHeldTokens) return "";
+        _held.Clear();
+        Append(decoded);
+        return TakeSafe(final: false);
+    }
+
+    /// <summary>Releases everything still held back (generation is over).</summary>
+    public string Finish()
+    {
+        if (!StopStringFound && _held.Count > 0)
+        {
+            Append(_tokenizer.Decode(_held));
+            _held.Clear();
+        }
+        return TakeSafe(final: true);
+    }
+
+    private void Append(string decoded)
+    {
+        int searchFrom = Math.Max(0, _text.Length - _longestStop + 1);
+        _text.Append(decoded);
+        if (_longestStop == 0) return;
+        // Only the new text and the few characters before it can hold a stop string that was not there before.
+        string tail = _text.ToString(searchFrom, _text.Length - searchFrom);
+        int cut = -1;
+        foreach (var stop in _stopStrings)
+        {
+            int at = tail.IndexOf(stop, StringComparison.Ordinal);
+            if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+        }
+        if (cut >= 0)
+        {
+            _text.Length = searchFrom + cut;
+            StopStringFound = true;
+        }
+    }
+
+    private string TakeSafe(bool final)
+    {
+        int end = _text.Length;
+        if (!final && !StopStringFound) end -= LongestSuffixThatStartsAStop();
+        if (end <= _emitted) return "";
+        string piece = _text.ToString(_emitted, end - _emitted);
+        _emitted = end;
+        return piece;
+    }
+
+    private int LongestSuffixThatStartsAStop()
+    {
+        int best = 0;
+        foreach (var stop in _stopStrings)
+            for (int n = Math.Min(stop.Length - 1, _text.Length - _emitted); n > best; n--)
+                if (EndsWith(stop.AsSpan(0, n))) { best = n; break; }
+        return best;
+    }
+
+    private bool EndsWith(ReadOnlySpan<char> s)
+    {
+        int start = _text.Length - s.Length;
+        for (int i = 0; i < s.Length; i++)
+            if (_text[start + i] != s[i]) return false;
+        return true;
+    }
+}

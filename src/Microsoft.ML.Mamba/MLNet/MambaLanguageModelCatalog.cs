@@ -1,0 +1,52 @@
+using System.Reflection;
+using Microsoft.ML.Mamba.Generation;
+using Microsoft.ML.Mamba.MLNet;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML;
+
+/// <summary><c>mlContext.Transforms.Text.MambaLanguageModel(...)</c>: train a Mamba language model and generate text in a pipeline.</summary>
+public static class MambaLanguageModelCatalog
+{
+    /// <summary>Trains a small Mamba language model from scratch on <paramref name="trainingColumnName"/> (UTF-8 byte tokens) and generates greedily.</summary>
+    /// <param name="catalog">mlContext.Transforms.Text.</param>
+    /// <param name="outputColumnName">The generated-text column.</param>
+    /// <param name="promptColumnName">The prompt column read when transforming.</param>
+    /// <param name="trainingColumnName">The text learnt from.</param>
+    /// <param name="maxSteps">Optimizer steps.</param>
+    /// <param name="maxNewTokens">Tokens generated per prompt.</param>
+    public static MambaLanguageModelEstimator MambaLanguageModel(this TransformsCatalog.TextTransforms catalog,
+        string outputColumnName = "GeneratedText", string promptColumnName = "Prompt", string trainingColumnName = "Text",
+        int maxSteps = 200, int maxNewTokens = 64)
+    {
+        var options = new MambaLanguageModelOptions
+        {
+            OutputColumnName = outputColumnName, PromptColumnName = promptColumnName, TrainingColumnName = trainingColumnName,
+            Generation = SamplingOptions.Greedy(maxNewTokens),
+        };
+        options.Training.MaxSteps = maxSteps;
+        return MambaLanguageModel(catalog, options);
+    }
+
+    /// <summary>A Mamba language model with every setting, including fine-tuning a Hugging Face checkpoint.</summary>
+    public static MambaLanguageModelEstimator MambaLanguageModel(this TransformsCatalog.TextTransforms catalog, MambaLanguageModelOptions options) =>
+        new(ContextOf(catalog), options);
+
+    // ML.NET keeps a catalog's environment internal; the MLContext is found by its type (falls back to a new one).
+    private static MLContext ContextOf(object catalog)
+    {
+        const BindingFlags any = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance;
+        for (var type = catalog.GetType(); type is not null; type = type.BaseType)
+            foreach (var member in type.GetMembers(any | BindingFlags.DeclaredOnly))
+            {
+                object? value = member switch
+                {
+                    FieldInfo f when typeof(IHostEnvironment).IsAssignableFrom(f.FieldType) => f.GetValue(catalog),
+                    PropertyInfo p when typeof(IHostEnvironment).IsAssignableFrom(p.PropertyType) && p.GetIndexParameters().Length == 0 => p.GetValue(catalog),
+                    _ => null,
+                };
+                if (value is MLContext context) return context;
+            }
+        return new MLContext();
+    }
+}

@@ -1,0 +1,64 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Mamba.LanguageModeling;
+using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Text;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.MLNet;
+
+/// <summary>
+/// Trains (from scratch, or fine-tunes a Hugging Face checkpoint) a Mamba causal language model on a text column;
+/// the fitted <see cref="MambaLanguageModelTransformer"/> writes a generated continuation for a prompt column.
+/// Create it with <c>mlContext.Transforms.Text.MambaLanguageModel(...)</c>.
+/// </summary>
+public sealed class MambaLanguageModelEstimator : IEstimator<MambaLanguageModelTransformer>
+{
+    private readonly MLContext _context;
+    private readonly MambaLanguageModelOptions _options;
+
+    internal MambaLanguageModelEstimator(MLContext context, MambaLanguageModelOptions options)
+    {
+        _context = context ?? throw new ArgumentNullException(nameof(context));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+    }
+
+    /// <summary>Checks the prompt column and adds the output column (both text).</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
+        PromptMapping.Estimator(_context, _options.PromptColumnName, _options.OutputColumnName, p => p ?? "").GetOutputSchema(inputSchema);
+
+    /// <summary>Reads every row of the training column, trains, and returns the generating transformer.</summary>
+    public MambaLanguageModelTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var column = input.Schema.GetColumnOrNull(_options.TrainingColumnName)
+            ?? throw new ArgumentOutOfRangeException(nameof(input), $"The training column '{_options.TrainingColumnName}' is not in the data.");
+        if (column.Type is not TextDataViewType)
+            throw new ArgumentOutOfRangeException(nameof(input), $"The training column '{_options.TrainingColumnName}' must be text, not {column.Type}.");
+        var texts = input.GetColumn<string>(_options.TrainingColumnName).ToList();
+
+        string? checkpoint = _options.PretrainedModelDirectory;
+        var tokenizer = _options.Tokenizer
+            ?? (checkpoint is not null && File.Exists(Path.Combine(checkpoint, "tokenizer.json")) ? MambaTokenizers.FromHuggingFace(checkpoint) : MambaTokenizers.Bytes());
+        var model = checkpoint is not null ? MambaForCausalLM.FromPretrained(checkpoint) : NewModel(tokenizer);
+        if (model.Config.VocabSize < tokenizer.VocabularySize)
+            throw new InvalidOperationException($"The model's vocabulary ({model.Config.VocabSize}) is smaller than the tokenizer's ({tokenizer.VocabularySize}).");
+
+        var blocks = TokenBlocks.FromTexts(texts, tokenizer, _options.Training.BlockLength);
+        var (train, validation) = _options.ValidationFraction > 0 ? blocks.Split(_options.ValidationFraction) : (blocks, null);
+        var trainer = new LanguageModelTrainer(model, _options.Training);
+        var result = trainer.Train(train);
+        double? perplexity = validation is { Count: > 0 } ? Math.Exp(trainer.Loss(validation)) : null;
+        return new MambaLanguageModelTransformer(_context, model, tokenizer, _options.PromptColumnName, _options.OutputColumnName,
+            _options.Generation.Clone(), result, perplexity);
+    }
+
+    private MambaForCausalLM NewModel(IMambaTokenizer tokenizer)
+    {
+        manual_seed(_options.Seed);
+        return new MambaForCausalLM(new MambaConfig
+        {
+            VocabSize = tokenizer.VocabularySize, HiddenSize = _options.HiddenSize, NumHiddenLayers = _options.NumberOfLayers,
+            StateSize = _options.StateSize, PadTokenId = tokenizer.PadTokenId, BosTokenId = tokenizer.BosTokenId, EosTokenId = tokenizer.EosTokenId,
+        });
+    }
+}

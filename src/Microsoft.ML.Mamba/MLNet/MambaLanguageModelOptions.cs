@@ -1,0 +1,50 @@
+using Microsoft.ML.Mamba.Generation;
+using Microsoft.ML.Mamba.LanguageModeling;
+using Microsoft.ML.Mamba.Text;
+
+namespace Microsoft.ML.Mamba.MLNet;
+
+/// <summary>Settings of <c>mlContext.Transforms.Text.MambaLanguageModel(options)</c>.</summary>
+public sealed class MambaLanguageModelOptions
+{
+    /// <summary>The text column the model learns from (one document per row). Default "Text".</summary>
+    public string TrainingColumnName { get; set; } = "Text";
+
+    /// <summary>The text column holding prompts when transforming. Default "Prompt".</summary>
+    public string PromptColumnName { get; set; } = "Prompt";
+
+    /// <summary>The text column written with each prompt's continuation. Default "GeneratedText".</summary>
+    public string OutputColumnName { get; set; } = "GeneratedText";
+
+    /// <summary>
+    /// A Hugging Face checkpoint directory (config.json + safetensors) to fine-tune; null trains a new model of
+    /// <see cref="HiddenSize"/>, <see cref="NumberOfLayers"/> and <see cref="StateSize"/>.
+    /// </summary>
+    public string? PretrainedModelDirectory { get; set; }
+
+    /// <summary>
+    /// The tokenizer. Null: the checkpoint directory's Hugging Face tokenizer when it has one, else UTF-8 bytes.
+    /// </summary>
+    public IMambaTokenizer? Tokenizer { get; set; }
+
+    /// <summary>Width of a new model. Default 128.</summary>
+    public int HiddenSize { get; set; } = 128;
+
+    /// <summary>Layers of a new model. Default 4.</summary>
+    public int NumberOfLayers { get; set; } = 4;
+
+    /// <summary>SSM state size of a new model. Default 16.</summary>
+    public int StateSize { get; set; } = 16;
+
+    /// <summary>Training settings (block length, batch size, steps, learning rate, time limit...).</summary>
+    public LanguageModelTrainingOptions Training { get; set; } = new();
+
+    /// <summary>Share of the text kept aside to measure perplexity; 0 = none. Default 0.02.</summary>
+    public double ValidationFraction { get; set; } = 0.02;
+
+    /// <summary>How the transformer generates (changeable later on the transformer). Default: greedy, 64 tokens.</summary>
+    public SamplingOptions Generation { get; set; } = SamplingOptions.Greedy(64);
+
+    /// <summary>Seeds the new model's weights. Default 0.</summary>
+    public int Seed { get; set; }
+}

@@ -1,0 +1,60 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Mamba.Generation;
+using Microsoft.ML.Mamba.MLNet;
+
+namespace Microsoft.ML.Mamba.Tests.MLNet;
+
+public class MambaLanguageModelTests
+{
+    private sealed class Document { public string Text { get; set; } = ""; }
+    private sealed class PromptRow { public string Prompt { get; set; } = ""; }
+    private sealed class QuestionRow { public string Question { get; set; } = "x"; }
+    private sealed class Continuation { public string Prompt { get; set; } = ""; public string GeneratedText { get; set; } = ""; }
+
+    private static MambaLanguageModelTransformer Train(MLContext ml, int steps)
+    {
+        var documents = Enumerable.Range(0, 60).Select(_ => new Document { Text = "the cat sat on the mat. " }).ToList();
+        var options = new MambaLanguageModelOptions
+        {
+            HiddenSize = 32, NumberOfLayers = 2, StateSize = 8, ValidationFraction = 0.1, Seed = 1,
+            Generation = SamplingOptions.Greedy(12),
+        };
+        options.Training.BlockLength = 24;
+        options.Training.BatchSize = 8;
+        options.Training.MaxSteps = steps;
+        options.Training.LearningRate = 1e-2;
+        options.Training.WarmupSteps = 5;
+        return ml.Transforms.Text.MambaLanguageModel(options).Fit(ml.Data.LoadFromEnumerable(documents));
+    }
+
+    [Fact]
+    public void FitLearnsTheTextAndTransformWritesTheContinuation()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = Train(ml, steps: 40);
+        Assert.Equal(40, model.TrainingResult!.Steps);
+        Assert.True(model.TrainingResult.FinalLoss < 1.5, $"final training loss {model.TrainingResult.FinalLoss:F3}");
+        Assert.True(model.ValidationPerplexity < 4, $"validation perplexity {model.ValidationPerplexity:F2}");
+
+        var prompts = ml.Data.LoadFromEnumerable(new[] { new PromptRow { Prompt = "the cat s" }, new PromptRow { Prompt = "on the" } });
+        var rows = ml.Data.CreateEnumerable<Continuation>(model.Transform(prompts), reuseRowObject: false).ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(model.Generator.Generate("the cat s", model.Sampling).Text, rows[0].GeneratedText);
+        Assert.StartsWith("at on", rows[0].GeneratedText);
+
+        var engine = ml.Model.CreatePredictionEngine<PromptRow, Continuation>(model);
+        Assert.Equal(rows[1].GeneratedText, engine.Predict(new PromptRow { Prompt = "on the" }).GeneratedText);
+    }
+
+    [Fact]
+    public void SchemaIsCheckedAndPersistenceSaysItIsNotThereYet()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = Train(ml, steps: 2);
+        var data = ml.Data.LoadFromEnumerable(new[] { new PromptRow { Prompt = "a" } });
+        var schema = model.GetOutputSchema(data.Schema);
+        Assert.IsType<TextDataViewType>(schema["GeneratedText"].Type);
+        Assert.ThrowsAny<Exception>(() => model.GetOutputSchema(ml.Data.LoadFromEnumerable(new[] { new QuestionRow() }).Schema));
+        Assert.Throws<NotSupportedException>(() => ml.Model.Save(model, data.Schema, new MemoryStream()));
+    }
+}
