@@ -13,6 +13,7 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
 
     public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
     {
+        DeferredDisposal.Advance();
         var x = (Tensor)vars[0];
         var weight = (Tensor)vars[1];
         var bias = vars[2] as Tensor;
@@ -33,6 +34,7 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
+        DeferredDisposal.Advance();
         var saved = ctx.get_saved_variables();
         Tensor x = saved[0], weight = saved[1];
         Tensor? bias = saved.Count > 2 ? saved[2] : null;
@@ -53,6 +55,8 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
             : NativeMethods.mamba_conv1d_bwd_cpu(&args, TorchSharpNative.DataPointer(dout), doutStride,
                 TorchSharpNative.DataPointer(dx), dxStride, TorchSharpNative.DataPointer(dweight), dbiasPtr);
         NativeMethods.Check(status, "causal conv1d backward");
+        DeferredDisposal.Now(saved.Concat(gradOutputs).Append(dout)); // see DeferredDisposal
+        DeferredDisposal.Later(new[] { dx, dweight, dbias });
         return new List<Tensor> { dx, dweight, dbias!, null! };
     }
 

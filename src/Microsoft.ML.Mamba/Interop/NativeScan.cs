@@ -62,7 +62,7 @@ internal static unsafe class NativeScan
             ? NativeMethods.mamba_scan_bwd_cuda(&args, &grads, IntPtr.Zero)
             : NativeMethods.mamba_scan_bwd_cpu(&args, &grads);
         NativeMethods.Check(status, "selective scan backward");
-        GC.KeepAlive(dfinalContiguous);
+        if (!ReferenceEquals(dfinalContiguous, dfinal)) dfinalContiguous?.Dispose();
         return new[] { du, ddelta, dA, dB, dC, dD, dz, dBias, dInitial };
     }
 

@@ -22,6 +22,7 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
 
     public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
     {
+        DeferredDisposal.Advance();
         var inputs = new Tensor?[TensorArguments];
         for (int i = 0; i < TensorArguments; i++) inputs[i] = vars[i] as Tensor;
         var settings = (ScanSettings)vars[TensorArguments];
@@ -44,6 +45,7 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
+        DeferredDisposal.Advance();
         var present = (bool[])ctx.get_data("present");
         var settings = (ScanSettings)ctx.get_data("settings");
         var saved = ctx.get_saved_variables();
@@ -53,8 +55,10 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
         Tensor? Defined(int i) => gradOutputs.Count > i && !gradOutputs[i].IsInvalid ? gradOutputs[i] : null;
         var dout = Defined(0) ?? zeros(inputs[0]!.shape, dtype: inputs[0]!.dtype, device: inputs[0]!.device);
         var grads = NativeScan.Backward(inputs, settings, dout, Defined(1));
-        var result = new List<Tensor>(grads!) { null! }; // null: no gradient (absent input, settings argument)
-        return result;
+        // Our handles on the saved inputs and incoming gradients end here; the returned ones a little later.
+        DeferredDisposal.Now(saved.Concat(gradOutputs).Append(dout));
+        DeferredDisposal.Later(grads);
+        return new List<Tensor>(grads!) { null! }; // null: no gradient (absent input, settings argument)
     }
 
     private static (Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias, Tensor? initial)

@@ -47,10 +47,13 @@ internal static class KernelComparison
         var gy = randn(new long[] { batch, dim, length }, generator: gen);
         (Tensor, Tensor, Tensor, Tensor) Run(IMambaKernels k, Device d, ScalarType t)
         {
-            var xi = x.to(t, d).requires_grad_(true); var wi = w.to(d).requires_grad_(true); var bi = b.to(d).requires_grad_(true);
+            // Fresh leaves every run: .to() on the same device returns the tensor itself, which would share .grad.
+            Tensor Leaf(Tensor source, ScalarType type) => source.to(type, d).detach().clone().requires_grad_(true);
+            var xi = Leaf(x, t); var wi = Leaf(w, ScalarType.Float32); var bi = Leaf(b, ScalarType.Float32);
             var y = k.CausalConv1d(xi, wi, bi, silu);
             (y.to_type(ScalarType.Float32) * gy.to(d)).sum().backward();
-            return (y.detach().cpu().to_type(ScalarType.Float32), xi.grad!.cpu().to_type(ScalarType.Float32), wi.grad!.cpu(), bi.grad!.cpu());
+            Tensor Copy(Tensor g) => g.detach().cpu().to_type(ScalarType.Float32).clone();
+            return (Copy(y), Copy(xi.grad!), Copy(wi.grad!), Copy(bi.grad!));
         }
         var e = Run(new ReferenceKernels(), CPU, ScalarType.Float32);
         var a = Run(kernels, device, dtype);
