@@ -22,6 +22,20 @@ public class StreamingTests
     }
 
     [Fact]
+    public void DetokenizerHoldsGpt2ByteTokensUntilTheCharacterIsWhole()
+    {
+        var gpt2 = MambaTokenizers.Gpt2();
+        const string text = "Grüße 😀 and 漢字 too";
+        var ids = gpt2.Encode(text);
+        Assert.True(ids.Count < System.Text.Encoding.UTF8.GetByteCount(text));   // real BPE merges, yet...
+        var detokenizer = new IncrementalDetokenizer(gpt2);
+        var pieces = ids.Select(detokenizer.Push).Append(detokenizer.Finish()).ToList();
+        Assert.DoesNotContain(pieces, p => p.Contains('\uFFFD'));              // ...the emoji spans several tokens
+        Assert.Contains(pieces, p => p.Length == 0);
+        Assert.Equal(text, string.Concat(pieces));
+    }
+
+    [Fact]
     public void DetokenizerHoldsBackWhatMightStartAStopStringAndCutsAtIt()
     {
         var detokenizer = new IncrementalDetokenizer(Bytes, ["\n\n", "END"]);
