@@ -2,7 +2,7 @@
 // Decode speed is measured through the real generation loop (sampling, host read-back, batch bookkeeping included):
 // the time of N+1 generated tokens minus the time of 1, so prefill and the first token cancel out.
 //
-//   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N] [--layers 24]
+//   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N] [--layers 24] [--device cpu|cuda]
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Mamba.Generation;
@@ -16,12 +16,13 @@ string allocator = GlibcAllocator.KeepLargeBuffers();
 
 var config = new MambaConfig { NumHiddenLayers = layers };   // the defaults are mamba-130m's shape
 manual_seed(0);
-var model = new MambaForCausalLM(config);
+var device = StringArg("--device", "cpu") == "cuda" ? CUDA : CPU;
+var model = new MambaForCausalLM(config, device);
 model.eval();
 long parameters = model.parameters().Sum(p => p.numel());
 Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}; {allocator}");
 Console.WriteLine($"Model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}, vocab {config.VocabSize}, " +
-                  $"{parameters / 1e6:F1}M parameters ({parameters * 4 / 1e6:F0} MB fp32), random weights, device CPU");
+                  $"{parameters / 1e6:F1}M parameters ({parameters * 4 / 1e6:F0} MB fp32), random weights, device {device}");
 
 var loop = new GenerationLoop(model);
 var random = new Random(1);

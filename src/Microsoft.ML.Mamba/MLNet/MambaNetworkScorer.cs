@@ -45,9 +45,7 @@ internal sealed class MambaNetworkScorer
         return result;
     }
 
-    /// <summary>Width of one output row: the class count for multiclass, else 1.</summary>
-    public int OutputWidth => Task == MambaTask.MulticlassClassification ? NumberOfClasses : 1;
-
+    /// <summary>Classes of a multiclass head (1 otherwise).</summary>
     public int NumberOfClasses { get; init; } = 1;
 
     /// <summary>Forward passes run so far (lets tests check that scoring is batched).</summary>
