@@ -54,7 +54,7 @@ double BareSteps(int batch)
 {
     using var _ = no_grad();
     using var cache = model.Backbone.NewCache(batch);
-    var token = zeros(batch, dtype: ScalarType.Int64);
+    var token = zeros(batch, dtype: ScalarType.Int64, device: device);
     var watch = Stopwatch.StartNew();
     for (int i = 0; i < tokens; i++)
         using (NewDisposeScope())
