@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -132,8 +133,5 @@ public sealed class LanguageModelTrainer
         return peak * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress))));
     }
 
-    // SSM dynamics (A_log, D), norm gains and biases are not pulled towards zero.
-    private static bool NoDecay(string name) =>
-        name.EndsWith("A_log", StringComparison.Ordinal) || name.EndsWith(".D", StringComparison.Ordinal) ||
-        name.Contains("norm", StringComparison.Ordinal) || name.EndsWith("bias", StringComparison.Ordinal);
+    private static bool NoDecay(string name) => ParameterGroups.IsExcludedFromWeightDecay(name);
 }

@@ -1,7 +1,5 @@
-using System.Reflection;
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.MLNet;
-using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML;
 
@@ -29,24 +27,11 @@ public static class MambaLanguageModelCatalog
     }
 
     /// <summary>A Mamba language model with every setting, including fine-tuning a Hugging Face checkpoint.</summary>
-    public static MambaLanguageModelEstimator MambaLanguageModel(this TransformsCatalog.TextTransforms catalog, MambaLanguageModelOptions options) =>
-        new(ContextOf(catalog), options);
-
-    // ML.NET keeps a catalog's environment internal; the MLContext is found by its type (falls back to a new one).
-    private static MLContext ContextOf(object catalog)
+    public static MambaLanguageModelEstimator MambaLanguageModel(this TransformsCatalog.TextTransforms catalog, MambaLanguageModelOptions options)
     {
-        const BindingFlags any = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance;
-        for (var type = catalog.GetType(); type is not null; type = type.BaseType)
-            foreach (var member in type.GetMembers(any | BindingFlags.DeclaredOnly))
-            {
-                object? value = member switch
-                {
-                    FieldInfo f when typeof(IHostEnvironment).IsAssignableFrom(f.FieldType) => f.GetValue(catalog),
-                    PropertyInfo p when typeof(IHostEnvironment).IsAssignableFrom(p.PropertyType) && p.GetIndexParameters().Length == 0 => p.GetValue(catalog),
-                    _ => null,
-                };
-                if (value is MLContext context) return context;
-            }
-        return new MLContext();
+        ArgumentNullException.ThrowIfNull(catalog);
+        // So this MLContext can load what it saves, as the Mamba trainers do.
+        MambaModelLoader.Register(MLNetInternalsBridge.GetEnvironment(catalog).ComponentCatalog);
+        return new(options);
     }
 }

@@ -13,18 +13,14 @@ namespace Microsoft.ML.Mamba.MLNet;
 /// </summary>
 public sealed class MambaLanguageModelEstimator : IEstimator<MambaLanguageModelTransformer>
 {
-    private readonly MLContext _context;
     private readonly MambaLanguageModelOptions _options;
 
-    internal MambaLanguageModelEstimator(MLContext context, MambaLanguageModelOptions options)
-    {
-        _context = context ?? throw new ArgumentNullException(nameof(context));
+    internal MambaLanguageModelEstimator(MambaLanguageModelOptions options) =>
         _options = options ?? throw new ArgumentNullException(nameof(options));
-    }
 
     /// <summary>Checks the prompt column and adds the output column (both text).</summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
-        PromptMapping.Estimator(_context, _options.PromptColumnName, _options.OutputColumnName, p => p ?? "").GetOutputSchema(inputSchema);
+        PromptMapping.Estimator(new MLContext(), _options.PromptColumnName, _options.OutputColumnName, p => p ?? "").GetOutputSchema(inputSchema);
 
     /// <summary>Reads every row of the training column, trains, and returns the generating transformer.</summary>
     public MambaLanguageModelTransformer Fit(IDataView input)
@@ -37,8 +33,8 @@ public sealed class MambaLanguageModelEstimator : IEstimator<MambaLanguageModelT
         var texts = input.GetColumn<string>(_options.TrainingColumnName).ToList();
 
         string? checkpoint = _options.PretrainedModelDirectory;
-        var tokenizer = _options.Tokenizer
-            ?? (checkpoint is not null && File.Exists(Path.Combine(checkpoint, "tokenizer.json")) ? MambaTokenizers.FromHuggingFace(checkpoint) : MambaTokenizers.Bytes());
+        var tokenizerSource = MambaTokenizerSource.FromOptions(_options.Tokenizer, _options.TokenizerPath ?? checkpoint);
+        var tokenizer = tokenizerSource.Create();
         var model = checkpoint is not null ? MambaForCausalLM.FromPretrained(checkpoint) : NewModel(tokenizer);
         if (model.Config.VocabSize < tokenizer.VocabularySize)
             throw new InvalidOperationException($"The model's vocabulary ({model.Config.VocabSize}) is smaller than the tokenizer's ({tokenizer.VocabularySize}).");
@@ -48,17 +44,13 @@ public sealed class MambaLanguageModelEstimator : IEstimator<MambaLanguageModelT
         var trainer = new LanguageModelTrainer(model, _options.Training);
         var result = trainer.Train(train);
         double? perplexity = validation is { Count: > 0 } ? Math.Exp(trainer.Loss(validation)) : null;
-        return new MambaLanguageModelTransformer(_context, model, tokenizer, _options.PromptColumnName, _options.OutputColumnName,
+        return new MambaLanguageModelTransformer(model, tokenizerSource, _options.PromptColumnName, _options.OutputColumnName,
             _options.Generation.Clone(), result, perplexity);
     }
 
     private MambaForCausalLM NewModel(IMambaTokenizer tokenizer)
     {
         manual_seed(_options.Seed);
-        return new MambaForCausalLM(new MambaConfig
-        {
-            VocabSize = tokenizer.VocabularySize, HiddenSize = _options.HiddenSize, NumHiddenLayers = _options.NumberOfLayers,
-            StateSize = _options.StateSize, PadTokenId = tokenizer.PadTokenId, BosTokenId = tokenizer.BosTokenId, EosTokenId = tokenizer.EosTokenId,
-        });
+        return new MambaForCausalLM(MambaModelPresets.Create(_options.ModelSize, tokenizer));
     }
 }

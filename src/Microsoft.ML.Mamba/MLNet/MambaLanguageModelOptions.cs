@@ -1,6 +1,5 @@
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.LanguageModeling;
-using Microsoft.ML.Mamba.Text;
 
 namespace Microsoft.ML.Mamba.MLNet;
 
@@ -18,23 +17,21 @@ public sealed class MambaLanguageModelOptions
 
     /// <summary>
     /// A Hugging Face checkpoint directory (config.json + safetensors) to fine-tune; null trains a new model of
-    /// <see cref="HiddenSize"/>, <see cref="NumberOfLayers"/> and <see cref="StateSize"/>.
+    /// <see cref="ModelSize"/>.
     /// </summary>
     public string? PretrainedModelDirectory { get; set; }
 
     /// <summary>
-    /// The tokenizer. Null: the checkpoint directory's Hugging Face tokenizer when it has one, else UTF-8 bytes.
+    /// The tokenizer (saved with the model). Default <see cref="MambaTokenizerKind.Bytes"/>; use
+    /// <see cref="MambaTokenizerKind.HuggingFace"/> with a checkpoint's own tokenizer.json.
     /// </summary>
-    public IMambaTokenizer? Tokenizer { get; set; }
+    public MambaTokenizerKind Tokenizer { get; set; } = MambaTokenizerKind.Bytes;
 
-    /// <summary>Width of a new model. Default 128.</summary>
-    public int HiddenSize { get; set; } = 128;
+    /// <summary>A Hugging Face tokenizer.json or its folder; defaults to <see cref="PretrainedModelDirectory"/>.</summary>
+    public string? TokenizerPath { get; set; }
 
-    /// <summary>Layers of a new model. Default 4.</summary>
-    public int NumberOfLayers { get; set; } = 4;
-
-    /// <summary>SSM state size of a new model. Default 16.</summary>
-    public int StateSize { get; set; } = 16;
+    /// <summary>Shape of a new model (ignored when fine-tuning a checkpoint). Default <see cref="MambaModelSize.Small"/>.</summary>
+    public MambaModelSize ModelSize { get; set; } = MambaModelSize.Small;
 
     /// <summary>Training settings (block length, batch size, steps, learning rate, time limit...).</summary>
     public LanguageModelTrainingOptions Training { get; set; } = new();

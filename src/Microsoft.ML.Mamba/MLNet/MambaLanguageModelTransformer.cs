@@ -2,7 +2,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.LanguageModeling;
 using Microsoft.ML.Mamba.Modeling;
-using Microsoft.ML.Mamba.Text;
+using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Mamba.MLNet;
 
@@ -12,25 +12,36 @@ namespace Microsoft.ML.Mamba.MLNet;
 /// <c>Transform</c> and <c>PredictionEngine</c>.
 /// </summary>
 /// <remarks>
-/// Not yet savable with <c>mlContext.Model.Save</c>: that waits for the shared ML.NET persistence bridge.
-/// Until then save the network with <see cref="SavePretrained"/> and rebuild with
-/// <see cref="MambaLanguageModelOptions.PretrainedModelDirectory"/> (or <see cref="MambaGenerator"/> directly).
+/// Saves with <c>mlContext.Model.Save</c> (network, tokenizer, column names and <see cref="Sampling"/>); before
+/// <c>mlContext.Model.Load</c> in a new process call <see cref="MambaModelLoader.Register(MLContext)"/>.
 /// </remarks>
 public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
 {
+    internal const string LoaderSignature = "MambaLanguageModel";
+    private const string ModelSignature = "MAMBALMG";
+    private const uint ModelVersion = 0x00010001;
+    private const string SettingsStream = "Mamba.LanguageModel.Settings.json";
+    private const string NetworkStreamPrefix = "Mamba.Network.";
+    private const string TokenizerStreamPrefix = "Mamba.Tokenizer.";
+
     private readonly ITransformer _mapping;
+    private readonly MambaTokenizerSource _tokenizerSource;
     private readonly object _lock = new();
 
-    internal MambaLanguageModelTransformer(MLContext context, MambaForCausalLM model, IMambaTokenizer tokenizer,
+    internal MambaLanguageModelTransformer(MambaForCausalLM model, MambaTokenizerSource tokenizerSource,
         string promptColumnName, string outputColumnName, SamplingOptions sampling,
         LanguageModelTrainingResult? training, double? validationPerplexity)
     {
-        Generator = new MambaGenerator(model, tokenizer);
+        _tokenizerSource = tokenizerSource;
+        model.eval();
+        Generator = new MambaGenerator(model, tokenizerSource.Create());
         PromptColumnName = promptColumnName;
         OutputColumnName = outputColumnName;
         Sampling = sampling;
         TrainingResult = training;
         ValidationPerplexity = validationPerplexity;
+        // The mapping is plumbing only (never saved itself), so a private MLContext hosts it.
+        var context = new MLContext();
         var estimator = PromptMapping.Estimator(context, promptColumnName, outputColumnName, Continue);
         _mapping = estimator.Fit(context.Data.LoadFromEnumerable(Array.Empty<PromptMapping.Input>(), PromptMapping.InputSchema(promptColumnName)));
     }
@@ -68,9 +79,69 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     /// <summary>Writes the network in the Hugging Face layout (config.json + model.safetensors).</summary>
     public void SavePretrained(string directory) => Generator.Model.SavePretrained(directory);
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) => throw new NotSupportedException(
-        "Saving a Mamba language model with mlContext.Model.Save is not supported yet; use SavePretrained(directory) and " +
-        "MambaLanguageModelOptions.PretrainedModelDirectory to reload it.");
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        MLNetInternalsBridge.BeginSave(ctx, ModelSignature, ModelVersion, LoaderSignature, typeof(MambaLanguageModelTransformer));
+        string directory = Directory.CreateTempSubdirectory("mamba-save-").FullName;
+        try
+        {
+            SavePretrained(directory);
+            var networkFiles = Directory.GetFiles(directory).Select(f => Path.GetFileName(f)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+            var settings = new MambaLanguageModelSettings
+            {
+                PromptColumnName = PromptColumnName, OutputColumnName = OutputColumnName, Sampling = Sampling,
+                Tokenizer = _tokenizerSource.Kind, NetworkFiles = networkFiles,
+                TokenizerFiles = _tokenizerSource.Files.Keys.OrderBy(n => n, StringComparer.Ordinal).ToArray(),
+            };
+            // Each stream is a length-prefixed blob, as MambaTransformer writes them.
+            static Action<BinaryWriter> Blob(byte[] bytes) => w => { w.Write(bytes.Length); w.Write(bytes); };
+            MLNetInternalsBridge.SaveBinaryStream(ctx, SettingsStream, Blob(System.Text.Encoding.UTF8.GetBytes(settings.ToJson())));
+            foreach (var name in networkFiles)
+                MLNetInternalsBridge.SaveBinaryStream(ctx, NetworkStreamPrefix + name, Blob(File.ReadAllBytes(Path.Combine(directory, name))));
+            foreach (var (name, bytes) in _tokenizerSource.Files)
+                MLNetInternalsBridge.SaveBinaryStream(ctx, TokenizerStreamPrefix + name, Blob(bytes));
+        }
+        finally { Directory.Delete(directory, recursive: true); }
+    }
+
+    /// <summary>Called by ML.NET's model loader (registered by <see cref="MambaModelLoader"/>); <paramref name="ctx"/> is its ModelLoadContext.</summary>
+    internal static MambaLanguageModelTransformer Create(IHostEnvironment env, object ctx)
+    {
+        MLNetInternalsBridge.BeginLoad(ctx, ModelSignature, ModelVersion, LoaderSignature, typeof(MambaLanguageModelTransformer));
+        byte[] Read(string name)
+        {
+            byte[]? bytes = null;
+            bool found;
+            try
+            {
+                found = MLNetInternalsBridge.TryLoadBinaryStream(ctx, name, r =>
+                {
+                    int length = r.ReadInt32();
+                    bytes = r.ReadBytes(length);
+                    if (length < 0 || bytes.Length != length) throw new EndOfStreamException();
+                });
+            }
+            catch (Exception e) when (e is EndOfStreamException or IOException)
+            {
+                throw new InvalidDataException($"The model entry '{name}' is truncated or damaged.", e);
+            }
+            return found && bytes is not null ? bytes
+                : throw new InvalidDataException($"The model has no '{name}' entry: it is damaged or was not saved by Microsoft.ML.Mamba.");
+        }
+
+        var settings = MambaLanguageModelSettings.FromJson(System.Text.Encoding.UTF8.GetString(Read(SettingsStream)));
+        if (settings.FormatVersion > MambaLanguageModelSettings.CurrentFormatVersion)
+            throw new InvalidDataException($"The model was saved by a newer Microsoft.ML.Mamba (format {settings.FormatVersion}); this one reads up to {MambaLanguageModelSettings.CurrentFormatVersion}.");
+        var tokenizer = new MambaTokenizerSource(settings.Tokenizer, settings.TokenizerFiles.ToDictionary(n => n, n => Read(TokenizerStreamPrefix + n)));
+        string directory = Directory.CreateTempSubdirectory("mamba-load-").FullName;
+        try
+        {
+            foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), Read(NetworkStreamPrefix + name));
+            var model = MambaForCausalLM.FromPretrained(directory, MambaDevice.ForInference());
+            return new MambaLanguageModelTransformer(model, tokenizer, settings.PromptColumnName, settings.OutputColumnName, settings.Sampling, null, null);
+        }
+        finally { Directory.Delete(directory, recursive: true); }
+    }
 
     /// <summary>Releases the network's tensors.</summary>
     public void Dispose() => Generator.Model.Dispose();

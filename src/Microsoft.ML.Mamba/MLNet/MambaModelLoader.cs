@@ -3,7 +3,7 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Mamba.MLNet;
 
 /// <summary>
-/// Makes ML.NET able to load models that contain a <see cref="MambaTransformer"/>. Call
+/// Makes ML.NET able to load models that contain a <see cref="MambaTransformer"/> or a <see cref="MambaLanguageModelTransformer"/>. Call
 /// <c>MambaModelLoader.Register(mlContext)</c> once per MLContext before <c>mlContext.Model.Load</c>
 /// (the Mamba trainers do it for the MLContext they were created from).
 /// </summary>
@@ -36,5 +36,7 @@ public static class MambaModelLoader
         MLNetInternalsBridge.SelfTest();
         var create = typeof(MambaTransformer).GetMethod(nameof(MambaTransformer.Create), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
         MLNetInternalsBridge.RegisterLoader(catalog, typeof(MambaTransformer), MambaTransformer.LoaderSignature, create);
+        var createLanguageModel = typeof(MambaLanguageModelTransformer).GetMethod(nameof(MambaLanguageModelTransformer.Create), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+        MLNetInternalsBridge.RegisterLoader(catalog, typeof(MambaLanguageModelTransformer), MambaLanguageModelTransformer.LoaderSignature, createLanguageModel);
     }
 }

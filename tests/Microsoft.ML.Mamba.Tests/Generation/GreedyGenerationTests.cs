@@ -11,7 +11,7 @@ public class GreedyGenerationTests
     public void GreedyEqualsArgmaxOfTheFullForwardEachStep()
     {
         var model = GenerationModels.Tiny(11);
-        var generated = new GenerationLoop(model).Run([Prompts[0]], SamplingOptions.Greedy(12))[0];
+        var generated = new GenerationLoop(model).Run([Prompts[0]], SamplingOptions.Greedy(12), cancellationToken: TestContext.Current.CancellationToken)[0];
         Assert.Equal(GenerationModels.GreedyByFullForward(model, Prompts[0], 12), generated.TokenIds);
         Assert.Equal(FinishReason.MaxNewTokens, generated.FinishReason);
     }
@@ -21,10 +21,10 @@ public class GreedyGenerationTests
     {
         var model = GenerationModels.Tiny(12);
         var loop = new GenerationLoop(model);
-        var batch = loop.Run(Prompts, SamplingOptions.Greedy(10));
+        var batch = loop.Run(Prompts, SamplingOptions.Greedy(10), cancellationToken: TestContext.Current.CancellationToken);
         for (int r = 0; r < Prompts.Length; r++)
         {
-            Assert.Equal(loop.Run([Prompts[r]], SamplingOptions.Greedy(10))[0].TokenIds, batch[r].TokenIds);
+            Assert.Equal(loop.Run([Prompts[r]], SamplingOptions.Greedy(10), cancellationToken: TestContext.Current.CancellationToken)[0].TokenIds, batch[r].TokenIds);
             Assert.Equal(GenerationModels.GreedyByFullForward(model, Prompts[r], 10), batch[r].TokenIds);
         }
     }
@@ -34,11 +34,11 @@ public class GreedyGenerationTests
     {
         var model = GenerationModels.Tiny(13);
         var loop = new GenerationLoop(model);
-        var free = loop.Run(Prompts, SamplingOptions.Greedy(10));
+        var free = loop.Run(Prompts, SamplingOptions.Greedy(10), cancellationToken: TestContext.Current.CancellationToken);
         int stop = free[0].TokenIds[3];   // row 0 meets it at step 4 at the latest
         var options = SamplingOptions.Greedy(10);
         options.StopTokenIds = [stop];
-        var stopped = loop.Run(Prompts, options);
+        var stopped = loop.Run(Prompts, options, cancellationToken: TestContext.Current.CancellationToken);
         for (int r = 0; r < Prompts.Length; r++)
         {
             int at = free[r].TokenIds.ToList().IndexOf(stop);
@@ -62,13 +62,13 @@ public class GreedyGenerationTests
         // Stop tokens drop rows from the batch at different steps; the survivors must be unaffected.
         var model = GenerationModels.Tiny(14);
         var loop = new GenerationLoop(model);
-        var free = loop.Run(Prompts, SamplingOptions.Greedy(12));
+        var free = loop.Run(Prompts, SamplingOptions.Greedy(12), cancellationToken: TestContext.Current.CancellationToken);
         var options = SamplingOptions.Greedy(12);
         options.StopTokenIds = [free[1].TokenIds[1], free[2].TokenIds[5]];
-        var stopped = loop.Run(Prompts, options);
+        var stopped = loop.Run(Prompts, options, cancellationToken: TestContext.Current.CancellationToken);
         for (int r = 0; r < Prompts.Length; r++)
         {
-            var alone = loop.Run([Prompts[r]], options)[0];
+            var alone = loop.Run([Prompts[r]], options, cancellationToken: TestContext.Current.CancellationToken)[0];
             Assert.Equal(alone.TokenIds, stopped[r].TokenIds);
             Assert.Equal(alone.FinishReason, stopped[r].FinishReason);
         }
@@ -83,7 +83,7 @@ public class GreedyGenerationTests
         var model = GenerationModels.Tiny(15);
         var options = SamplingOptions.Greedy(max);
         options.StopAtEndOfSequence = false;
-        var result = new GenerationLoop(model).Run(Prompts, options);
+        var result = new GenerationLoop(model).Run(Prompts, options, cancellationToken: TestContext.Current.CancellationToken);
         Assert.All(result, r => Assert.Equal(max, r.TokenIds.Count));
     }
 
@@ -93,11 +93,11 @@ public class GreedyGenerationTests
         var model = GenerationModels.Tiny(16);
         var options = SamplingOptions.Greedy(12);
         options.RepetitionPenalty = 3f;
-        var batch = new GenerationLoop(model).Run(Prompts, options);
+        var batch = new GenerationLoop(model).Run(Prompts, options, cancellationToken: TestContext.Current.CancellationToken);
         for (int r = 0; r < Prompts.Length; r++)
             Assert.Equal(GenerationModels.GreedyByFullForward(model, Prompts[r], 12, 3f), batch[r].TokenIds);
         // And it matters: without it the continuation differs for at least one prompt.
-        var plain = new GenerationLoop(model).Run(Prompts, SamplingOptions.Greedy(12));
+        var plain = new GenerationLoop(model).Run(Prompts, SamplingOptions.Greedy(12), cancellationToken: TestContext.Current.CancellationToken);
         Assert.Contains(Enumerable.Range(0, Prompts.Length), r => !plain[r].TokenIds.SequenceEqual(batch[r].TokenIds));
     }
 
@@ -107,10 +107,10 @@ public class GreedyGenerationTests
         var model = GenerationModels.Tiny(17);
         var loop = new GenerationLoop(model);
         var options = new SamplingOptions { Seed = 1, TopK = 5, TopP = 0.9f, RepetitionPenalty = 1.2f, MaxNewTokens = 40 };
-        loop.Run(Prompts, options);   // warm-up: lazily created tensors (if any) do not count
+        loop.Run(Prompts, options, cancellationToken: TestContext.Current.CancellationToken);   // warm-up: lazily created tensors (if any) do not count
         long before = LiveTensorsOnThisThread();
         options.StopTokenIds = [1, 2];
-        loop.Run(Prompts, options);
+        loop.Run(Prompts, options, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(before, LiveTensorsOnThisThread());
     }
 

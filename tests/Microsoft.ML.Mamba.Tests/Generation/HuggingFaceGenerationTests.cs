@@ -17,13 +17,13 @@ public class HuggingFaceGenerationTests
         var model = MambaForCausalLM.FromPretrained(HuggingFaceParityTests.Fixture);
         var loop = new GenerationLoop(model);
 
-        var alone = loop.Run([prompt], SamplingOptions.Greedy(hf.Length - prompt.Length))[0];
+        var alone = loop.Run([prompt], SamplingOptions.Greedy(hf.Length - prompt.Length), cancellationToken: TestContext.Current.CancellationToken)[0];
         Assert.Equal(hf, prompt.Concat(alone.TokenIds));
 
         // Left-padded next to a longer prompt (and a shorter one that stops early), the result is the same.
         var options = SamplingOptions.Greedy(hf.Length - prompt.Length);
         int[] longer = [5, 17, 33, 2, 90, 64, 11, 3, 8, 41, 77], shorter = [9, 9];
-        var batch = loop.Run([longer, prompt, shorter], options);
+        var batch = loop.Run([longer, prompt, shorter], options, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(hf, prompt.Concat(batch[1].TokenIds));
     }
 }

@@ -70,9 +70,9 @@ public class SamplingTests
         var model = GenerationModels.Tiny(21);
         var loop = new GenerationLoop(model);
         SamplingOptions Options(int seed) => new() { Seed = seed, Temperature = 1.2f, TopP = 0.95f, MaxNewTokens = 16 };
-        var a = loop.Run(Prompts, Options(42));
-        var b = loop.Run(Prompts, Options(42));
-        var c = loop.Run(Prompts, Options(43));
+        var a = loop.Run(Prompts, Options(42), cancellationToken: TestContext.Current.CancellationToken);
+        var b = loop.Run(Prompts, Options(42), cancellationToken: TestContext.Current.CancellationToken);
+        var c = loop.Run(Prompts, Options(43), cancellationToken: TestContext.Current.CancellationToken);
         for (int r = 0; r < Prompts.Length; r++) Assert.Equal(a[r].TokenIds, b[r].TokenIds);
         Assert.Contains(Enumerable.Range(0, Prompts.Length), r => !a[r].TokenIds.SequenceEqual(c[r].TokenIds));
     }
@@ -83,12 +83,12 @@ public class SamplingTests
         var model = GenerationModels.Tiny(22);
         var loop = new GenerationLoop(model);
         var options = new SamplingOptions { Seed = 100, Temperature = 1f, TopK = 20, RepetitionPenalty = 1.3f, MaxNewTokens = 15, StopTokenIds = [4] };
-        var batch = loop.Run(Prompts, options);
+        var batch = loop.Run(Prompts, options, cancellationToken: TestContext.Current.CancellationToken);
         for (int r = 0; r < Prompts.Length; r++)
         {
             var alone = options.Clone();
             alone.Seed = 100 + r;
-            var single = loop.Run([Prompts[r]], alone)[0];
+            var single = loop.Run([Prompts[r]], alone, cancellationToken: TestContext.Current.CancellationToken)[0];
             Assert.Equal(single.TokenIds, batch[r].TokenIds);
             Assert.Equal(single.FinishReason, batch[r].FinishReason);
         }

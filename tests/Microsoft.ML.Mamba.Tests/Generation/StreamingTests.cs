@@ -22,6 +22,20 @@ public class StreamingTests
     }
 
     [Fact]
+    public void DetokenizerHoldsGpt2ByteTokensUntilTheCharacterIsWhole()
+    {
+        var gpt2 = MambaTokenizers.Gpt2();
+        const string text = "Grüße 😀 and 漢字 too";
+        var ids = gpt2.Encode(text);
+        Assert.True(ids.Count < System.Text.Encoding.UTF8.GetByteCount(text));   // real BPE merges, yet...
+        var detokenizer = new IncrementalDetokenizer(gpt2);
+        var pieces = ids.Select(detokenizer.Push).Append(detokenizer.Finish()).ToList();
+        Assert.DoesNotContain(pieces, p => p.Contains('\uFFFD'));              // ...the emoji spans several tokens
+        Assert.Contains(pieces, p => p.Length == 0);
+        Assert.Equal(text, string.Concat(pieces));
+    }
+
+    [Fact]
     public void DetokenizerHoldsBackWhatMightStartAStopStringAndCutsAtIt()
     {
         var detokenizer = new IncrementalDetokenizer(Bytes, ["\n\n", "END"]);
@@ -45,7 +59,7 @@ public class StreamingTests
         var options = new SamplingOptions { Seed = 5, MaxNewTokens = 60, StopAtEndOfSequence = false };
         var pieces = new List<string>();
         await foreach (var piece in generator.StreamAsync("Grüße, ", options, TestContext.Current.CancellationToken)) pieces.Add(piece);
-        var whole = generator.Generate("Grüße, ", options);
+        var whole = generator.Generate("Grüße, ", options, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(60, whole.TokenIds.Count);
         Assert.Equal(whole.Text, string.Concat(pieces));
         Assert.Equal(Bytes.Decode(whole.TokenIds), whole.Text);
@@ -57,10 +71,10 @@ public class StreamingTests
     {
         var generator = new MambaGenerator(GenerationModels.Tiny(32, vocab: Bytes.VocabularySize), Bytes);
         var options = SamplingOptions.Greedy(40);
-        var free = generator.Generate(["abc", "x"], options);
+        var free = generator.Generate(["abc", "x"], options, cancellationToken: TestContext.Current.CancellationToken);
         string stop = free[0].Text.Substring(4, 2);
         options.StopStrings = [stop];
-        var stopped = generator.Generate(["abc", "x"], options);
+        var stopped = generator.Generate(["abc", "x"], options, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(FinishReason.StopString, stopped[0].FinishReason);
         Assert.Equal(free[0].Text[..free[0].Text.IndexOf(stop, StringComparison.Ordinal)], stopped[0].Text);
         Assert.True(stopped[0].TokenIds.Count < free[0].TokenIds.Count);

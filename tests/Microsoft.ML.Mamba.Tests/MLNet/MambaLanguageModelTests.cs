@@ -16,7 +16,7 @@ public class MambaLanguageModelTests
         var documents = Enumerable.Range(0, 60).Select(_ => new Document { Text = "the cat sat on the mat. " }).ToList();
         var options = new MambaLanguageModelOptions
         {
-            HiddenSize = 32, NumberOfLayers = 2, StateSize = 8, ValidationFraction = 0.1, Seed = 1,
+            ModelSize = MambaModelSize.Tiny, ValidationFraction = 0.1, Seed = 1,
             Generation = SamplingOptions.Greedy(12),
         };
         options.Training.BlockLength = 24;
@@ -39,7 +39,7 @@ public class MambaLanguageModelTests
         var prompts = ml.Data.LoadFromEnumerable(new[] { new PromptRow { Prompt = "the cat s" }, new PromptRow { Prompt = "on the" } });
         var rows = ml.Data.CreateEnumerable<Continuation>(model.Transform(prompts), reuseRowObject: false).ToList();
         Assert.Equal(2, rows.Count);
-        Assert.Equal(model.Generator.Generate("the cat s", model.Sampling).Text, rows[0].GeneratedText);
+        Assert.Equal(model.Generator.Generate("the cat s", model.Sampling, cancellationToken: TestContext.Current.CancellationToken).Text, rows[0].GeneratedText);
         Assert.StartsWith("at on", rows[0].GeneratedText);
 
         var engine = ml.Model.CreatePredictionEngine<PromptRow, Continuation>(model);
@@ -47,14 +47,32 @@ public class MambaLanguageModelTests
     }
 
     [Fact]
-    public void SchemaIsCheckedAndPersistenceSaysItIsNotThereYet()
+    public void SchemaIsChecked()
     {
         var ml = new MLContext(seed: 1);
         var model = Train(ml, steps: 2);
         var data = ml.Data.LoadFromEnumerable(new[] { new PromptRow { Prompt = "a" } });
-        var schema = model.GetOutputSchema(data.Schema);
-        Assert.IsType<TextDataViewType>(schema["GeneratedText"].Type);
+        Assert.IsType<TextDataViewType>(model.GetOutputSchema(data.Schema)["GeneratedText"].Type);
         Assert.ThrowsAny<Exception>(() => model.GetOutputSchema(ml.Data.LoadFromEnumerable(new[] { new QuestionRow() }).Schema));
-        Assert.Throws<NotSupportedException>(() => ml.Model.Save(model, data.Schema, new MemoryStream()));
+    }
+
+    [Fact]
+    public void SavesAndLoadsWithMLContextModel()
+    {
+        var ml = new MLContext(seed: 1);
+        var model = Train(ml, steps: 10);
+        model.Sampling = new SamplingOptions { Temperature = 0.9f, TopK = 5, Seed = 3, MaxNewTokens = 10, StopStrings = ["."] };
+        var prompts = ml.Data.LoadFromEnumerable(new[] { new PromptRow { Prompt = "the cat s" }, new PromptRow { Prompt = "mat" } });
+        var before = ml.Data.CreateEnumerable<Continuation>(model.Transform(prompts), reuseRowObject: false).Select(r => r.GeneratedText).ToList();
+
+        using var stream = new MemoryStream();
+        ml.Model.Save(model, prompts.Schema, stream);
+        stream.Position = 0;
+        var fresh = new MLContext(seed: 2);
+        var loaded = Assert.IsType<MambaLanguageModelTransformer>(MambaModelLoader.Load(fresh, stream, out _));
+        Assert.Equal(10, loaded.Sampling.MaxNewTokens);
+        Assert.Equal(["."], loaded.Sampling.StopStrings);
+        var after = fresh.Data.CreateEnumerable<Continuation>(loaded.Transform(prompts), reuseRowObject: false).Select(r => r.GeneratedText).ToList();
+        Assert.Equal(before, after);
     }
 }
