@@ -1,0 +1,39 @@
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
+
+/// <summary>The flags both examples share: variants, training sizes, optimiser, seed, device, output file.</summary>
+public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingOptions Options, Device Device, string DeviceName,
+    string ResultsPath, int Threads)
+{
+    /// <summary>Reads the shared flags, with defaults taken from <paramref name="defaults"/> (the preset's).</summary>
+    public static CommonFlags Read(CommandLineFlags flags, TrainingOptions defaults, string defaultResultsPath)
+    {
+        var variants = ModelVariant.ParseList(flags.String("variants", "mamba,time-invariant,ungated",
+            $"comma-separated list of {string.Join(", ", ModelVariant.All.Select(v => v.Name))}, or all"));
+        var options = defaults with
+        {
+            Steps = flags.Int("steps", defaults.Steps, "training steps per variant"),
+            BatchSize = flags.Int("batch", defaults.BatchSize, "training batch size"),
+            TrainLength = flags.Int("train-length", defaults.TrainLength, "training sequence length"),
+            LearningRate = flags.Double("lr", defaults.LearningRate, "Adam learning rate (constant)"),
+            Seed = flags.Int("seed", defaults.Seed, "seed for weights and data"),
+            EvalSequences = flags.Int("eval-sequences", defaults.EvalSequences, "sequences scored per evaluation"),
+            EvalBatchSize = flags.Int("eval-batch", defaults.EvalBatchSize, "largest evaluation batch"),
+            LogEvery = flags.Int("log-every", defaults.LogEvery, "print the loss every N steps (0 = never)"),
+            Layers = flags.Int("layers", defaults.Layers, "Mamba layers"),
+            ModelDimension = flags.Int("model-dim", defaults.ModelDimension, "model (hidden) dimension"),
+            StateSize = flags.Int("state-size", defaults.StateSize, "SSM state size N"),
+            ReferenceScanChunk = flags.Int("scan-chunk", defaults.ReferenceScanChunk, "reference-scan chunk while training (speed only)"),
+        };
+        string deviceName = flags.String("device", "auto", "auto (cuda when available), cpu, cuda or cuda:N");
+        int threads = flags.Int("threads", 0, "CPU threads for libtorch (0 = libtorch's default)");
+        string results = flags.String("results", defaultResultsPath, "markdown file the results table is written to");
+        if (options.Steps < 0 || options.BatchSize <= 0 || options.EvalSequences <= 0 || options.EvalBatchSize <= 0)
+            throw new ArgumentException("--steps must be ≥ 0 and --batch, --eval-sequences, --eval-batch positive");
+        if (!(options.LearningRate > 0)) throw new ArgumentException("--lr must be positive");
+        var device = DeviceChoice.Resolve(deviceName);
+        if (threads > 0) TorchSharp.torch.set_num_threads(threads);
+        return new CommonFlags(variants, options, device, device.type.ToString().ToLowerInvariant(), results, threads);
+    }
+}

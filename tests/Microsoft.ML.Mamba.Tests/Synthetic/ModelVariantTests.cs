@@ -1,0 +1,41 @@
+using Microsoft.ML.Mamba.Examples.SyntheticTasks;
+using Microsoft.ML.Mamba.Modeling;
+
+namespace Microsoft.ML.Mamba.Tests.Synthetic;
+
+public class ModelVariantTests
+{
+    [Fact]
+    public void ConfigIsThePapersTwoLayerDimension64Model()
+    {
+        var config = ModelVariant.Mamba.Config(vocabSize: 16);
+        Assert.Equal((16, 2, 64), (config.VocabSize, config.NumHiddenLayers, config.HiddenSize));
+        Assert.False(config.TimeInvariantSsm);
+        Assert.False(config.Ungated);
+    }
+
+    [Fact]
+    public void SwitchesReachTheMixer()
+    {
+        MambaMixer Mixer(ModelVariant v) => new MambaForCausalLM(v.Config(16, layers: 1, modelDimension: 8, stateSize: 4)).Backbone.layers[0].mixer;
+        var selective = Mixer(ModelVariant.Mamba);
+        Assert.NotNull(selective.x_proj);                                  // Δ, B, C computed from the input
+        Assert.Equal(2 * 16, selective.in_proj.weight!.shape[0]);          // x and the gate z
+        var timeInvariant = Mixer(ModelVariant.TimeInvariant);
+        Assert.Null(timeInvariant.x_proj);
+        Assert.NotNull(timeInvariant.B_lti);
+        Assert.Equal(16, Mixer(ModelVariant.NoGate).in_proj.weight!.shape[0]); // no z
+        var neither = Mixer(ModelVariant.TimeInvariantUngated);
+        Assert.Null(neither.x_proj);
+        Assert.Equal(16, neither.in_proj.weight!.shape[0]);
+    }
+
+    [Fact]
+    public void ParsesNamesListsAndAll()
+    {
+        Assert.Same(ModelVariant.TimeInvariant, ModelVariant.Parse("Time-Invariant"));
+        Assert.Equal(new[] { ModelVariant.Mamba, ModelVariant.NoGate }, ModelVariant.ParseList("mamba, ungated"));
+        Assert.Equal(4, ModelVariant.ParseList("all").Count);
+        Assert.Throws<ArgumentException>(() => ModelVariant.Parse("s4"));
+    }
+}
