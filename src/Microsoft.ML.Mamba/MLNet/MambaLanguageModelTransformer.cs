@@ -21,8 +21,6 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     private const string ModelSignature = "MAMBALMG";
     private const uint ModelVersion = 0x00010001;
     private const string SettingsStream = "Mamba.LanguageModel.Settings.json";
-    private const string NetworkStreamPrefix = "Mamba.Network.";
-    private const string TokenizerStreamPrefix = "Mamba.Tokenizer.";
 
     private readonly ITransformer _mapping;
     private readonly MambaTokenizerSource _tokenizerSource;
@@ -93,13 +91,7 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
                 Tokenizer = _tokenizerSource.Kind, NetworkFiles = networkFiles,
                 TokenizerFiles = _tokenizerSource.Files.Keys.OrderBy(n => n, StringComparer.Ordinal).ToArray(),
             };
-            // Each stream is a length-prefixed blob, as MambaTransformer writes them.
-            static Action<BinaryWriter> Blob(byte[] bytes) => w => { w.Write(bytes.Length); w.Write(bytes); };
-            MLNetInternalsBridge.SaveBinaryStream(ctx, SettingsStream, Blob(System.Text.Encoding.UTF8.GetBytes(settings.ToJson())));
-            foreach (var name in networkFiles)
-                MLNetInternalsBridge.SaveBinaryStream(ctx, NetworkStreamPrefix + name, Blob(File.ReadAllBytes(Path.Combine(directory, name))));
-            foreach (var (name, bytes) in _tokenizerSource.Files)
-                MLNetInternalsBridge.SaveBinaryStream(ctx, TokenizerStreamPrefix + name, Blob(bytes));
+            ModelZipEntries.WriteAll(ctx, SettingsStream, settings.ToJson(), directory, networkFiles!, _tokenizerSource.Files);
         }
         finally { Directory.Delete(directory, recursive: true); }
     }
@@ -108,35 +100,14 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     internal static MambaLanguageModelTransformer Create(IHostEnvironment env, object ctx)
     {
         MLNetInternalsBridge.BeginLoad(ctx, ModelSignature, ModelVersion, LoaderSignature, typeof(MambaLanguageModelTransformer));
-        byte[] Read(string name)
-        {
-            byte[]? bytes = null;
-            bool found;
-            try
-            {
-                found = MLNetInternalsBridge.TryLoadBinaryStream(ctx, name, r =>
-                {
-                    int length = r.ReadInt32();
-                    bytes = r.ReadBytes(length);
-                    if (length < 0 || bytes.Length != length) throw new EndOfStreamException();
-                });
-            }
-            catch (Exception e) when (e is EndOfStreamException or IOException)
-            {
-                throw new InvalidDataException($"The model entry '{name}' is truncated or damaged.", e);
-            }
-            return found && bytes is not null ? bytes
-                : throw new InvalidDataException($"The model has no '{name}' entry: it is damaged or was not saved by Microsoft.ML.Mamba.");
-        }
-
-        var settings = MambaLanguageModelSettings.FromJson(System.Text.Encoding.UTF8.GetString(Read(SettingsStream)));
+        var settings = MambaLanguageModelSettings.FromJson(System.Text.Encoding.UTF8.GetString(ModelZipEntries.Read(ctx, SettingsStream)));
         if (settings.FormatVersion > MambaLanguageModelSettings.CurrentFormatVersion)
             throw new InvalidDataException($"The model was saved by a newer Microsoft.ML.Mamba (format {settings.FormatVersion}); this one reads up to {MambaLanguageModelSettings.CurrentFormatVersion}.");
-        var tokenizer = new MambaTokenizerSource(settings.Tokenizer, settings.TokenizerFiles.ToDictionary(n => n, n => Read(TokenizerStreamPrefix + n)));
+        var tokenizer = new MambaTokenizerSource(settings.Tokenizer, settings.TokenizerFiles.ToDictionary(n => n, n => ModelZipEntries.Read(ctx, ModelZipEntries.TokenizerPrefix + n)));
         string directory = Directory.CreateTempSubdirectory("mamba-load-").FullName;
         try
         {
-            foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), Read(NetworkStreamPrefix + name));
+            foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), ModelZipEntries.Read(ctx, ModelZipEntries.NetworkPrefix + name));
             var model = MambaForCausalLM.FromPretrained(directory, MambaDevice.ForInference());
             return new MambaLanguageModelTransformer(model, tokenizer, settings.PromptColumnName, settings.OutputColumnName, settings.Sampling, null, null);
         }

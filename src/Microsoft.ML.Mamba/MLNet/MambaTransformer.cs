@@ -20,8 +20,6 @@ public sealed class MambaTransformer : ITransformer, IDisposable
     private const string ModelSignature = "MAMBASEQ";
     private const uint ModelVersion = 0x00010001;
     private const string SettingsStream = "Mamba.Settings.json";
-    private const string NetworkStreamPrefix = "Mamba.Network.";
-    private const string TokenizerStreamPrefix = "Mamba.Tokenizer.";
 
     private readonly MambaTransformerSettings _settings;
     private readonly MambaTokenizerSource _tokenizerSource;
@@ -92,13 +90,7 @@ public sealed class MambaTransformer : ITransformer, IDisposable
             _settings.NetworkFiles = networkFiles!;
             _settings.TokenizerFiles = _tokenizerSource.Files.Keys.OrderBy(n => n, StringComparer.Ordinal).ToArray();
             _settings.Tokenizer = _tokenizerSource.Kind;
-            // Each stream is a length-prefixed blob (Int32 length, then the bytes).
-            static Action<BinaryWriter> Blob(byte[] bytes) => w => { w.Write(bytes.Length); w.Write(bytes); };
-            MLNetInternalsBridge.SaveBinaryStream(ctx, SettingsStream, Blob(Encoding.UTF8.GetBytes(_settings.ToJson())));
-            foreach (var name in networkFiles)
-                MLNetInternalsBridge.SaveBinaryStream(ctx, NetworkStreamPrefix + name, Blob(File.ReadAllBytes(Path.Combine(directory, name!))));
-            foreach (var (name, bytes) in _tokenizerSource.Files)
-                MLNetInternalsBridge.SaveBinaryStream(ctx, TokenizerStreamPrefix + name, Blob(bytes));
+            ModelZipEntries.WriteAll(ctx, SettingsStream, _settings.ToJson(), directory, networkFiles!, _tokenizerSource.Files);
         }
         finally { Directory.Delete(directory, recursive: true); }
     }
@@ -107,37 +99,15 @@ public sealed class MambaTransformer : ITransformer, IDisposable
     internal static MambaTransformer Create(IHostEnvironment env, object ctx)
     {
         MLNetInternalsBridge.BeginLoad(ctx, ModelSignature, ModelVersion, LoaderSignature, typeof(MambaTransformer));
-        byte[] ReadStream(string name)
-        {
-            byte[]? bytes = null;
-            bool found;
-            try
-            {
-                found = MLNetInternalsBridge.TryLoadBinaryStream(ctx, name, r =>
-                {
-                    int length = r.ReadInt32();
-                    bytes = r.ReadBytes(length);
-                    if (length < 0 || bytes.Length != length) throw new EndOfStreamException();
-                });
-            }
-            catch (Exception e) when (e is EndOfStreamException or IOException)
-            {
-                throw new InvalidDataException($"The model entry '{name}' is truncated or damaged.", e);
-            }
-            if (!found || bytes is null)
-                throw new InvalidDataException($"The model has no '{name}' entry: it is damaged or was not saved by Microsoft.ML.Mamba.");
-            return bytes;
-        }
-
-        var settings = MambaTransformerSettings.FromJson(Encoding.UTF8.GetString(ReadStream(SettingsStream)));
+        var settings = MambaTransformerSettings.FromJson(Encoding.UTF8.GetString(ModelZipEntries.Read(ctx, SettingsStream)));
         if (settings.FormatVersion > MambaTransformerSettings.CurrentFormatVersion)
             throw new InvalidDataException($"The model was saved by a newer Microsoft.ML.Mamba (format {settings.FormatVersion}); this one reads up to {MambaTransformerSettings.CurrentFormatVersion}.");
-        var tokenizerFiles = settings.TokenizerFiles.ToDictionary(n => n, n => ReadStream(TokenizerStreamPrefix + n));
+        var tokenizerFiles = settings.TokenizerFiles.ToDictionary(n => n, n => ModelZipEntries.Read(ctx, ModelZipEntries.TokenizerPrefix + n));
         var device = MambaDevice.ForInference();
         string directory = Directory.CreateTempSubdirectory("mamba-load-").FullName;
         try
         {
-            foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), ReadStream(NetworkStreamPrefix + name));
+            foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), ModelZipEntries.Read(ctx, ModelZipEntries.NetworkPrefix + name));
             MambaForSequenceClassification network;
             try { network = MambaForSequenceClassification.FromPretrained(directory, settings.NumberOfClasses, settings.Pooling, device); }
             catch (Exception e) when (e is not InvalidDataException)
