@@ -39,10 +39,12 @@ return ExampleEntryPoint.Run(() =>
     var options = common.Options;
     var testLengths = Enumerable.Range(minExponent, maxExponent - minExponent + 1).Select(e => 1 << e).ToArray();
     Console.WriteLine($"induction heads: vocabulary {vocab}; train at {options.TrainLength}, {options.Steps} steps × batch {options.BatchSize}, " +
-                      $"lr {options.LearningRate}; test at {string.Join(", ", testLengths)}; device {common.DeviceName}");
+                      $"lr {options.LearningRate}; test at {string.Join(", ", testLengths)}; device {common.DeviceName}" +
+                      (options.ChecksDuringTraining() is { } rules ? $"; {rules}" : ""));
 
     var headers = new List<string> { "Variant", "Architecture / layer" };
     headers.AddRange(testLengths.Select(n => n == options.TrainLength ? $"{n} (train)" : n.ToString()));
+    headers.Add("Steps run");
     headers.Add("Train time");
     var table = new MarkdownTable(headers.ToArray());
     foreach (var variant in common.Variants)
@@ -57,6 +59,7 @@ return ExampleEntryPoint.Run(() =>
             Console.WriteLine($"{variant.Name}: length {length,8}  accuracy {MarkdownTable.Percent(accuracy)}%  ({RunReport.Duration(clock.Elapsed - started)})");
             row.Add(MarkdownTable.Percent(accuracy));
         }
+        row.Add(result.StepsCell);
         row.Add(RunReport.Duration(result.TrainTime));
         table.AddRow(row.ToArray());
         result.Model.Dispose();

@@ -33,9 +33,10 @@ return ExampleEntryPoint.Run(() =>
     var task = new SelectiveCopyingTask(vocab, dataTokens);
     var options = common.Options;
     Console.WriteLine($"selective copying: length {options.TrainLength}, {dataTokens} data tokens, vocabulary {vocab}; " +
-                      $"{options.Steps} steps × batch {options.BatchSize}, lr {options.LearningRate}; device {common.DeviceName}");
+                      $"{options.Steps} steps × batch {options.BatchSize}, lr {options.LearningRate}; device {common.DeviceName}" +
+                      (options.ChecksDuringTraining() is { } rules ? $"; {rules}" : ""));
 
-    var table = new MarkdownTable("Variant", "Architecture / layer", "Accuracy (%)", "Final train loss", "Train time");
+    var table = new MarkdownTable("Variant", "Architecture / layer", "Accuracy (%)", "Final train loss", "Steps run", "Train time");
     foreach (var variant in common.Variants)
     {
         var result = SyntheticTrainer.Train(task, variant, options, common.Device, Console.Out);
@@ -43,7 +44,7 @@ return ExampleEntryPoint.Run(() =>
             new Random(SyntheticTrainer.EvaluationSeed(options.Seed, options.TrainLength)), common.Device);
         Console.WriteLine($"{variant.Name}: accuracy {MarkdownTable.Percent(accuracy)}%");
         table.AddRow(variant.Name, variant.Description, MarkdownTable.Percent(accuracy), result.FinalLoss.ToString("F4"),
-            RunReport.Duration(result.TrainTime));
+            result.StepsCell, RunReport.Duration(result.TrainTime));
         result.Model.Dispose();
     }
 

@@ -47,6 +47,15 @@ public sealed class CommandLineFlags
             ? v : throw new ArgumentException($"--{name} expects a number, got '{text}'");
     }
 
+    /// <summary>A number that may be left out: null when it is (or is given as "none"); --help shows its default as "none".</summary>
+    public double? OptionalDouble(string name, string help)
+    {
+        string text = String(name, "none", help);
+        if (string.Equals(text, "none", StringComparison.OrdinalIgnoreCase)) return null;
+        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
+            ? v : throw new ArgumentException($"--{name} expects a number, got '{text}'");
+    }
+
     /// <summary>Throws if a flag was given that no call above asked for.</summary>
     public void RejectUnknown()
     {

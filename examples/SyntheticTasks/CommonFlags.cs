@@ -25,13 +25,31 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
             ModelDimension = flags.Int("model-dim", defaults.ModelDimension, "model (hidden) dimension"),
             StateSize = flags.Int("state-size", defaults.StateSize, "SSM state size N"),
             ReferenceScanChunk = flags.Int("scan-chunk", defaults.ReferenceScanChunk, "reference-scan chunk while training (speed only)"),
+            EvalEvery = flags.Int("eval-every", defaults.EvalEvery,
+                "every N steps, log accuracy on a fixed validation set at the training length (0 = never)"),
+            ValidationSequences = flags.Int("val-sequences", defaults.ValidationSequences,
+                "sequences in that validation set (own seed, separate from training and test data)"),
         };
+        double? timeLimitMinutes = flags.OptionalDouble("time-limit-minutes",
+            "stop training each variant after this many minutes (checked every step); evaluation and the report still run");
+        double? targetPercent = flags.OptionalDouble("target-accuracy",
+            "stop training once validation accuracy reaches this percent (needs --eval-every)");
         string deviceName = flags.String("device", "auto", "auto (cuda when available), cpu, cuda or cuda:N");
         int threads = flags.Int("threads", 0, "CPU threads for libtorch (0 = libtorch's default)");
         string results = flags.String("results", defaultResultsPath, "markdown file the results table is written to");
         if (options.Steps < 0 || options.BatchSize <= 0 || options.EvalSequences <= 0 || options.EvalBatchSize <= 0)
             throw new ArgumentException("--steps must be ≥ 0 and --batch, --eval-sequences, --eval-batch positive");
         if (!(options.LearningRate > 0)) throw new ArgumentException("--lr must be positive");
+        if (options.EvalEvery < 0 || options.ValidationSequences <= 0)
+            throw new ArgumentException("--eval-every must be ≥ 0 and --val-sequences positive");
+        if (timeLimitMinutes is { } minutes && !(minutes > 0)) throw new ArgumentException("--time-limit-minutes must be positive");
+        if (targetPercent is { } percent && !(percent > 0 && percent <= 100)) throw new ArgumentException("--target-accuracy is a percentage in (0, 100]");
+        if (targetPercent is not null && options.EvalEvery == 0) throw new ArgumentException("--target-accuracy needs --eval-every N to check it");
+        options = options with
+        {
+            TimeLimit = timeLimitMinutes is { } m ? TimeSpan.FromMinutes(m) : null,
+            TargetAccuracy = targetPercent / 100,
+        };
         var device = DeviceChoice.Resolve(deviceName);
         if (threads > 0) TorchSharp.torch.set_num_threads(threads);
         return new CommonFlags(variants, options, device, device.type.ToString().ToLowerInvariant(), results, threads);

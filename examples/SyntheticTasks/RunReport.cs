@@ -21,7 +21,9 @@ public static class RunReport
         text.Append(CultureInfo.InvariantCulture,
             $"- model: {options.Layers} layers, model dimension {options.ModelDimension}, state size {options.StateSize}, expand 2, conv width 4\n");
         text.Append(CultureInfo.InvariantCulture,
-            $"- training: {options.Steps} steps × batch {options.BatchSize} at length {options.TrainLength}, Adam, constant lr {options.LearningRate.ToString("G", CultureInfo.InvariantCulture)}, seed {options.Seed}, fresh data every step\n");
+            $"- training: {(options.MayStopEarly ? "up to " : "")}{options.Steps} steps × batch {options.BatchSize} at length {options.TrainLength}, Adam, constant lr {options.LearningRate.ToString("G", CultureInfo.InvariantCulture)}, seed {options.Seed}, fresh data every step\n");
+        if (options.ChecksDuringTraining() is { } checks)
+            text.Append(CultureInfo.InvariantCulture, $"- during training: {checks} (\"Steps run\" says where each variant stopped)\n");
         text.Append(CultureInfo.InvariantCulture, $"- evaluation: {options.EvalSequences} fresh sequences per cell\n");
         text.Append(CultureInfo.InvariantCulture, $"- wall time: {wallTime.TotalMinutes:F1} min for the whole run\n\n");
         if (notes is not null) text.Append(notes.TrimEnd()).Append("\n\n");

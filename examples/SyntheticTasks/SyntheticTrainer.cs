@@ -15,39 +15,90 @@ public static class SyntheticTrainer
     /// <summary>Evaluation batches hold at most this many tokens, so very long test sequences use smaller batches.</summary>
     public const long EvalTokensPerBatch = 1 << 18;
 
-    /// <summary>Builds the variant's model (weights seeded by <see cref="TrainingOptions.Seed"/>) and trains it.</summary>
+    /// <summary>
+    /// Builds the variant's model (weights seeded by <see cref="TrainingOptions.Seed"/>) and trains it for
+    /// <see cref="TrainingOptions.Steps"/> steps, or until the time limit or the validation target stops it first.
+    /// </summary>
     public static TrainingResult Train(ISyntheticTask task, ModelVariant variant, TrainingOptions options, Device device, TextWriter? log = null)
     {
         torch.random.manual_seed(options.Seed);
         var config = variant.Config(task.VocabSize, options.Layers, options.ModelDimension, options.StateSize);
         var model = new MambaForCausalLM(config, device);
         var evaluationKernels = model.Backbone.Kernels;
-        if (MambaKernels.Default is ReferenceKernels) model.Backbone.Kernels = new ReferenceKernels(options.ReferenceScanChunk);
+        var trainingKernels = MambaKernels.Default is ReferenceKernels ? new ReferenceKernels(options.ReferenceScanChunk) : evaluationKernels;
+        model.Backbone.Kernels = trainingKernels;
         model.train();
         using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
         var data = new Random(options.Seed);
         var recentLosses = new Queue<double>();
         var clock = Stopwatch.StartNew();
+        var stop = StopReason.AllSteps;
+        int stepsRun = 0;
+        double? validation = null;
+        var lastLog = (Step: 0, Time: TimeSpan.Zero);
         for (int step = 1; step <= options.Steps; step++)
         {
-            using var scope = NewDisposeScope();
-            var (inputs, targets) = task.Sample(data, options.BatchSize, options.TrainLength).ToTensors(device);
-            optimizer.zero_grad();
-            var loss = Loss(model.forward(inputs, null), targets);
-            loss.backward();
-            optimizer.step();
+            using (var scope = NewDisposeScope())
+            {
+                var (inputs, targets) = task.Sample(data, options.BatchSize, options.TrainLength).ToTensors(device);
+                optimizer.zero_grad();
+                var loss = Loss(model.forward(inputs, null), targets);
+                loss.backward();
+                optimizer.step();
 
-            double value = loss.item<float>();
-            if (!double.IsFinite(value)) throw new InvalidOperationException($"{variant.Name}: loss became {value} at step {step}");
-            recentLosses.Enqueue(value);
-            if (recentLosses.Count > 50) recentLosses.Dequeue();
-            if (log is not null && options.LogEvery > 0 && (step % options.LogEvery == 0 || step == options.Steps))
-                log.WriteLine($"  [{variant.Name}] step {step,6}/{options.Steps}  loss {recentLosses.Average():F4}  ({clock.Elapsed.TotalSeconds:F0} s)");
+                double value = loss.item<float>();
+                if (!double.IsFinite(value)) throw new InvalidOperationException($"{variant.Name}: loss became {value} at step {step}");
+                recentLosses.Enqueue(value);
+                if (recentLosses.Count > 50) recentLosses.Dequeue();
+            }
+            stepsRun = step;
+
+            bool validated = options.EvalEvery > 0 && step % options.EvalEvery == 0;
+            if (validated)
+            {
+                model.Backbone.Kernels = evaluationKernels;   // no autograd here, so the default chunking is the faster one
+                validation = ValidationAccuracy(model, task, options, device);
+                model.Backbone.Kernels = trainingKernels;
+                model.train();
+                if (options.TargetAccuracy is { } target && validation >= target) stop = StopReason.TargetAccuracy;
+            }
+            if (stop == StopReason.AllSteps && step < options.Steps && options.TimeLimit is { } limit && clock.Elapsed >= limit)
+                stop = StopReason.TimeLimit;
+
+            bool last = step == options.Steps || stop != StopReason.AllSteps;
+            if (log is not null && (validated || (options.LogEvery > 0 && (step % options.LogEvery == 0 || last))))
+            {
+                // Steps per second since the previous line, validation included: what predicts how far a time limit gets.
+                var now = clock.Elapsed;
+                double stepsPerSecond = (step - lastLog.Step) / Math.Max((now - lastLog.Time).TotalSeconds, 1e-9);
+                lastLog = (step, now);
+                string accuracy = validated ? $"  val {MarkdownTable.Percent(validation!.Value),5}%" : "";
+                log.WriteLine($"  [{variant.Name}] step {step,6}/{options.Steps}  loss {recentLosses.Average():F4}{accuracy}  " +
+                              $"{stepsPerSecond:F1} steps/s  ({now.TotalSeconds:F0} s)");
+                log.Flush();   // output is often piped to a file on a remote machine; show progress as it happens
+            }
+            if (stop != StopReason.AllSteps) break;
         }
         model.eval();
         model.Backbone.Kernels = evaluationKernels;   // without autograd the default chunking is the faster one
-        return new TrainingResult(variant, model, options.Steps, recentLosses.Average(), clock.Elapsed);
+        var result = new TrainingResult(variant, model, stepsRun, options.Steps, stop, validation,
+            recentLosses.Count > 0 ? recentLosses.Average() : double.NaN, clock.Elapsed);
+        if (log is not null)
+        {
+            log.WriteLine($"  [{variant.Name}] {result.Summary}");
+            log.Flush();
+        }
+        return result;
     }
+
+    /// <summary>
+    /// Accuracy on <see cref="TrainingOptions.ValidationSequences"/> sequences at the training length. The same
+    /// sequences at every check, so successive values are comparable; they come from their own seed, so checking
+    /// neither consumes the training data (runs with and without checks train on the same batches) nor sees test data.
+    /// </summary>
+    public static double ValidationAccuracy(MambaForCausalLM model, ISyntheticTask task, TrainingOptions options, Device device) =>
+        Accuracy(model, task, options.TrainLength, options.ValidationSequences, options.EvalBatchSize,
+            new Random(ValidationSeed(options.Seed)), device);
 
     /// <summary>Cross-entropy over the scored positions; <see cref="SyntheticBatch.Ignore"/> marks the rest.</summary>
     public static Tensor Loss(Tensor logits, Tensor targets) =>
@@ -80,4 +131,10 @@ public static class SyntheticTrainer
 
     /// <summary>The evaluation data's seed: separate from training data, different for each length, reproducible.</summary>
     public static int EvaluationSeed(int seed, int length) => unchecked(seed * 7919 + length * 31 + 104729);
+
+    /// <summary>
+    /// The validation data's seed: the evaluation formula at length 0, which no test uses. It differs from every test
+    /// seed (31 is odd, so distinct lengths give distinct seeds) and from the training seed (7918·seed is even, 104729 odd).
+    /// </summary>
+    public static int ValidationSeed(int seed) => EvaluationSeed(seed, 0);
 }

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
 
 /// <summary>How one model is trained and evaluated on a synthetic task.</summary>
@@ -26,4 +28,33 @@ public sealed record TrainingOptions
     /// length 256). Ignored when faster kernels are the default.
     /// </summary>
     public int ReferenceScanChunk { get; init; } = 4;
+
+    /// <summary>
+    /// Stop training a model after this much wall time (checked after every step, periodic validation included),
+    /// even if <see cref="Steps"/> are not all done; null = no limit. Lets a run on a machine that kills long
+    /// commands still evaluate and write its results.
+    /// </summary>
+    public TimeSpan? TimeLimit { get; init; }
+    /// <summary>Measure accuracy on a small validation set every this many steps (0 = never).</summary>
+    public int EvalEvery { get; init; }
+    /// <summary>Sequences in that validation set, drawn at <see cref="TrainLength"/>.</summary>
+    public int ValidationSequences { get; init; } = 64;
+    /// <summary>Stop training once validation accuracy (a fraction, 0–1) reaches this; null = never. Needs <see cref="EvalEvery"/>.</summary>
+    public double? TargetAccuracy { get; init; }
+
+    /// <summary>Whether training may end before <see cref="Steps"/> (a time limit or a validation target is set).</summary>
+    public bool MayStopEarly => TimeLimit is not null || TargetAccuracy is not null;
+
+    /// <summary>The time limit and validation checks, in words, or null when there are none.</summary>
+    public string? ChecksDuringTraining()
+    {
+        var rules = new List<string>();
+        if (TimeLimit is { } limit)
+            rules.Add(string.Create(CultureInfo.InvariantCulture, $"at most {limit.TotalMinutes:G4} min of training per variant"));
+        if (EvalEvery > 0)
+            rules.Add(string.Create(CultureInfo.InvariantCulture,
+                $"validation accuracy on {ValidationSequences} sequences every {EvalEvery} steps") +
+                (TargetAccuracy is { } target ? string.Create(CultureInfo.InvariantCulture, $", stop once it reaches {100 * target:G4}%") : ""));
+        return rules.Count == 0 ? null : string.Join("; ", rules);
+    }
 }
