@@ -24,7 +24,7 @@
 #endif
 
 /* Bumped whenever a signature in this header changes; C# checks it before calling anything else. */
-#define MAMBA_ABI_VERSION 1
+#define MAMBA_ABI_VERSION 2
 
 enum mamba_status {
   MAMBA_OK = 0,
@@ -125,6 +125,52 @@ MAMBA_API int32_t mamba_conv1d_bwd_cpu(const mamba_conv_args* args, const void* 
 MAMBA_API int32_t mamba_conv1d_fwd_cuda(const mamba_conv_args* args, void* out, const int64_t out_stride[3], void* stream);
 MAMBA_API int32_t mamba_conv1d_bwd_cuda(const mamba_conv_args* args, const void* dout, const int64_t dout_stride[3],
                                         void* dx, const int64_t dx_stride[3], float* dweight, float* dbias, void* stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * One decoding step of the Mamba mixer, fused: everything between in_proj and out_proj for one new
+ * token per sequence. For each batch b and channel d (E = dim, R = dt_rank, N = state):
+ *   window     = conv_state[b,d,1:] ++ x[b,d]                       (conv_state updated in place)
+ *   xc[d]      = silu(conv_bias[d] + sum_k conv_weight[d,k] * window[k])
+ *   p[j]       = sum_d x_proj_weight[j,d] * xc[d]                   j < R + 2N: (dt_low | B | C)
+ *   dt         = softplus(sum_r dt_proj_weight[d,r] * p[r] + dt_bias[d])
+ *   h[n]       = exp(dt * A[d,n]) * h[n] + dt * B[n] * xc[d],  A = -exp(A_log)   (ssm_state in place)
+ *   out[b,d]   = (sum_n C[n] * h[n] + D[d] * xc[d]) * (z ? silu(z[b,d]) : 1)
+ * This is the recurrent form of the scan above (Gu & Dao 2023, Sec. 3.3) for decoding; the reference
+ * is MambaMixer.Step in TorchSharp. x, z, out, conv_state, x_proj_weight and dt_proj_weight share
+ * `dtype`; everything else is fp32, and so is all arithmetic.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct mamba_step_args {
+  int64_t batch, dim, state, dt_rank, width;  /* 1 <= state <= 256, 1 <= width <= 8 */
+  int32_t dtype;                              /* enum mamba_dtype: f32, f16 or bf16 */
+  int32_t reserved;                           /* 0 */
+  const void* x;        int64_t x_stride[2];  /* (batch, dim): the conv input half of in_proj */
+  const void* z;        int64_t z_stride[2];  /* (batch, dim) gate, or NULL */
+  void* conv_state;     int64_t conv_state_stride[3]; /* (batch, dim, width), oldest input first */
+  const float* conv_weight;                   /* (dim, width) contiguous */
+  const float* conv_bias;                     /* (dim) or NULL */
+  const void* x_proj_weight;                  /* (dt_rank + 2 * state, dim) contiguous */
+  const void* dt_proj_weight;                 /* (dim, dt_rank) contiguous */
+  const float* dt_bias;                       /* (dim) or NULL */
+  const float* A_log;                         /* (dim, state) contiguous */
+  const float* D;                             /* (dim) or NULL */
+  float* ssm_state;                           /* (batch, dim, state) contiguous */
+  float* workspace;                           /* batch * (dim + dt_rank + 2 * state) floats, on the device */
+  void* out;            int64_t out_stride[2]; /* (batch, dim) */
+} mamba_step_args;
+
+MAMBA_API int32_t mamba_decode_step_cpu(const mamba_step_args* args);
+MAMBA_API int32_t mamba_decode_step_cuda(const mamba_step_args* args, void* stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * RMSNorm of rows, forward only (decoding runs without autograd; training uses TorchSharp's ops):
+ *   out[r,:] = x[r,:] / sqrt(mean(x[r,:]^2) + eps) * weight
+ * x, weight and out share `dtype`; the mean is accumulated in fp32. Rows have element strides; the
+ * last axis is contiguous.
+ * ------------------------------------------------------------------------------------------- */
+MAMBA_API int32_t mamba_rms_norm_cpu(int64_t rows, int64_t size, int32_t dtype, const void* x, int64_t x_row_stride,
+                                     const void* weight, float eps, void* out, int64_t out_row_stride);
+MAMBA_API int32_t mamba_rms_norm_cuda(int64_t rows, int64_t size, int32_t dtype, const void* x, int64_t x_row_stride,
+                                      const void* weight, float eps, void* out, int64_t out_row_stride, void* stream);
 
 /* Number of threads the CPU kernels use (0 = hardware concurrency). */
 MAMBA_API void mamba_set_num_threads(int32_t threads);

@@ -21,8 +21,12 @@ std::atomic<int> requested_threads{0};
 int num_threads() {
   const int n = requested_threads.load();
   if (n > 0) return n;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? int(hw) : 1;
+  // Read once: glibc answers hardware_concurrency() by reading /sys (~7 us), too slow for per-token calls.
+  static const int hardware = [] {
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw > 0 ? int(hw) : 1;
+  }();
+  return hardware;
 }
 
 void parallel_for(int64_t count, const std::function<void(int64_t)>& fn, double work) {
