@@ -6,7 +6,7 @@ namespace Microsoft.ML.Mamba.Interop;
 internal static unsafe partial class NativeMethods
 {
     public const string Library = "mamba_native";
-    public const int AbiVersion = 1;
+    public const int AbiVersion = 2;
 
     [LibraryImport(Library)] public static partial int mamba_abi_version();
     [LibraryImport(Library)] public static partial int mamba_has_cuda();
@@ -24,6 +24,14 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial int mamba_conv1d_fwd_cuda(NativeConvArgs* args, IntPtr output, long* outStride, IntPtr stream);
     [LibraryImport(Library)] public static partial int mamba_conv1d_bwd_cuda(NativeConvArgs* args, IntPtr dout, long* doutStride,
         IntPtr dx, long* dxStride, IntPtr dweight, IntPtr dbias, IntPtr stream);
+
+    [LibraryImport(Library)] public static partial int mamba_decode_step_cpu(NativeStepArgs* args);
+    [LibraryImport(Library)] public static partial int mamba_decode_step_cuda(NativeStepArgs* args, IntPtr stream);
+
+    [LibraryImport(Library)] public static partial int mamba_rms_norm_cpu(long rows, long size, int dtype, IntPtr x, long xRowStride,
+        IntPtr weight, float eps, IntPtr output, long outRowStride);
+    [LibraryImport(Library)] public static partial int mamba_rms_norm_cuda(long rows, long size, int dtype, IntPtr x, long xRowStride,
+        IntPtr weight, float eps, IntPtr output, long outRowStride, IntPtr stream);
 
     /// <summary>Throws <see cref="MambaNativeException"/> with the native message when a call failed.</summary>
     public static void Check(int status, string operation)

@@ -71,3 +71,23 @@ internal unsafe struct NativeConvArgs
     public IntPtr weight;
     public IntPtr bias;
 }
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NativeStepArgs
+{
+    public long batch, dim, state, dt_rank, width;
+    public int dtype, reserved;
+    public IntPtr x; public fixed long x_stride[2];
+    public IntPtr z; public fixed long z_stride[2];
+    public IntPtr conv_state; public fixed long conv_state_stride[3];
+    public IntPtr conv_weight;
+    public IntPtr conv_bias;
+    public IntPtr x_proj_weight;
+    public IntPtr dt_proj_weight;
+    public IntPtr dt_bias;
+    public IntPtr A_log;
+    public IntPtr D;
+    public IntPtr ssm_state;
+    public IntPtr workspace;
+    public IntPtr @out; public fixed long out_stride[2];
+}

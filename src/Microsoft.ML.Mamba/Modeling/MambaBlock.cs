@@ -26,7 +26,13 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, Tensor>
         Residual(hidden, normed => mixer.Prefill(normed, attentionMask, state));
 
     /// <summary>One decoding step on (batch, hidden_size).</summary>
-    public Tensor Step(Tensor hidden, MambaLayerState state) => Residual(hidden, normed => mixer.Step(normed, state));
+    public Tensor Step(Tensor hidden, MambaLayerState state)
+    {
+        using var scope = NewDisposeScope();
+        var residual = _residualInFp32 ? hidden.to_type(ScalarType.Float32) : hidden;
+        // The mixer adds the residual itself: at one token per call, every launch saved counts.
+        return mixer.Step(norm.forward(hidden.to_type(norm.weight.dtype)), state, residual).MoveToOuterDisposeScope();
+    }
 
     private Tensor Residual(Tensor hidden, Func<Tensor, Tensor> mix)
     {

@@ -144,37 +144,27 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
     }
 
     /// <summary>
-    /// One decoding step: the recurrent form of <see cref="forward"/>, O(1) in the sequence length.
+    /// One decoding step: the recurrent form of <see cref="forward"/>, O(1) in the sequence length. Everything
+    /// between in_proj and out_proj is one fused kernel call (<see cref="IMambaKernels.DecodeStep"/>).
     /// </summary>
     /// <param name="hidden">(batch, hidden_size) for the newest token.</param>
     /// <param name="state">Updated in place.</param>
-    /// <returns>(batch, hidden_size).</returns>
-    public Tensor Step(Tensor hidden, MambaLayerState state)
+    /// <param name="residual">(batch, hidden_size) to add to the output, or null.</param>
+    /// <returns>(batch, hidden_size): out_proj of the step, plus <paramref name="residual"/> when given.</returns>
+    public Tensor Step(Tensor hidden, MambaLayerState state, Tensor? residual = null)
     {
         using var scope = NewDisposeScope();
-        var xz = in_proj.forward(hidden);                              // (B, 2E)
+        var kernels = Kernels ?? MambaKernels.Default;
+        var xz = in_proj.forward(hidden);                              // (B, 2E) or (B, E)
         var x = xz.narrow(-1, 0, _inner);
         Tensor? z = _gated ? xz.narrow(-1, _inner, _inner) : null;
-
-        var window = cat(new[] { state.ConvState.narrow(2, 1, _convKernel - 1), x.unsqueeze(-1).to_type(state.ConvState.dtype) }, 2);
-        state.ConvState.Dispose();
-        state.ConvState = window.DetachFromDisposeScope();
-        var conv = (window * conv1d.weight!.squeeze(1)).sum(-1);
-        if (conv1d.bias is not null) conv = conv + conv1d.bias;
-        x = nn.functional.silu(conv);                                   // (B, E)
-
-        var (delta, B, C) = SelectionInputs(x.unsqueeze(-1), x.shape[0], 1);
-        var dt = nn.functional.softplus(delta.squeeze(-1).to_type(ScalarType.Float32) + dt_proj.bias!.to_type(ScalarType.Float32)); // (B, E)
-        var A = -A_log.to_type(ScalarType.Float32).exp();                                            // (E, N)
-        var Bt = B.to_type(ScalarType.Float32).squeeze(-1);   // (B, N) or (B, E, N)
-        var Ct = C.to_type(ScalarType.Float32).squeeze(-1);
-        if (Bt.dim() == 2) { Bt = Bt.unsqueeze(1); Ct = Ct.unsqueeze(1); }
-        var x32 = x.to_type(ScalarType.Float32);
-        var h = (dt.unsqueeze(-1) * A).exp() * state.SsmState + (dt * x32).unsqueeze(-1) * Bt;
-        state.SsmState.Dispose();
-        state.SsmState = h.DetachFromDisposeScope();
-        var y = (h * Ct).sum(-1) + D.to_type(ScalarType.Float32) * x32;
-        if (z is not null) y = y * nn.functional.silu(z.to_type(ScalarType.Float32));
-        return out_proj.forward(y.to_type(hidden.dtype)).MoveToOuterDisposeScope();
+        var weights = new DecodeStepWeights(conv1d.weight!, conv1d.bias, x_proj?.weight, dt_proj.weight!, dt_proj.bias,
+            A_log, D, B_lti, C_lti);
+        var y = kernels.DecodeStep(x, z, state.ConvState, state.SsmState, weights).to_type(hidden.dtype);
+        // residual + y·Wᵀ as one addmm launch when the dtypes allow it (no bias: Mamba's default).
+        if (residual is not null && out_proj.bias is null && residual.dtype == y.dtype && out_proj.weight!.dtype == y.dtype)
+            return addmm(residual, y, out_proj.weight.t(), 1, 1).MoveToOuterDisposeScope();
+        var mixed = out_proj.forward(y);
+        return (residual is null ? mixed : residual + mixed).MoveToOuterDisposeScope();
     }
 }

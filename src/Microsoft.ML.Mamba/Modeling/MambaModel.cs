@@ -25,11 +25,15 @@ public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Kernels for every mixer (null = <see cref="MambaKernels.Default"/> at call time).</summary>
+    /// <summary>Kernels for every mixer and norm (null = <see cref="MambaKernels.Default"/> at call time).</summary>
     public IMambaKernels? Kernels
     {
-        get => layers.Count > 0 ? layers[0].mixer.Kernels : null;
-        set { foreach (var layer in layers) layer.mixer.Kernels = value; }
+        get => layers.Count > 0 ? layers[0].mixer.Kernels : norm_f.Kernels;
+        set
+        {
+            foreach (var layer in layers) { layer.mixer.Kernels = value; layer.norm.Kernels = value; }
+            norm_f.Kernels = value;
+        }
     }
 
     // mamba_ssm's _init_weights: embeddings ~ N(0, initializer_range), linear biases zero (except Δ's),

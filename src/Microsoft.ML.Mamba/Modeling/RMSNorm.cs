@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Scan;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,6 +11,10 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
     private readonly double _eps;
     public Parameter weight;
 
+    /// <summary>Kernels to run on (null = <see cref="MambaKernels.Default"/>): the native one serves decoding, where
+    /// this norm is a large share of the per-token launches; training always uses TorchSharp's ops.</summary>
+    public IMambaKernels? Kernels { get; set; }
+
     public RMSNorm(long size, double eps = 1e-5, Device? device = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(RMSNorm))
     {
@@ -18,11 +23,5 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var x32 = x.to_type(ScalarType.Float32);
-        var normed = x32 * (x32.pow(2).mean(new long[] { -1 }, keepdim: true) + _eps).rsqrt();
-        return (weight * normed.to_type(x.dtype)).MoveToOuterDisposeScope();
-    }
+    public override Tensor forward(Tensor x) => (Kernels ?? MambaKernels.Default).RmsNorm(x, weight, _eps);
 }

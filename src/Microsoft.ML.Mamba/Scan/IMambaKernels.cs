@@ -35,4 +35,19 @@ public interface IMambaKernels
 
     /// <summary>Causal depthwise conv1d: x (B, D, L), weight (D, W), bias (D) or null; optional SiLU.</summary>
     Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu);
+
+    /// <summary>
+    /// One decoding step of the mixer, everything between in_proj and out_proj: conv window update, conv and
+    /// SiLU, x_proj and dt_proj (the selection), state update, C projection, D skip and SiLU(z) gate.
+    /// </summary>
+    /// <param name="x">The conv input half of in_proj's output for the new token (batch, E); views are fine.</param>
+    /// <param name="z">The gate half (batch, E), or null for an ungated mixer.</param>
+    /// <param name="convState">(batch, E, W), oldest input first; updated in place.</param>
+    /// <param name="ssmState">(batch, E, N) fp32; updated in place.</param>
+    /// <param name="weights">The mixer's parameters the step reads.</param>
+    /// <returns>(batch, E) in x's dtype, for out_proj.</returns>
+    Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights);
+
+    /// <summary>RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight, with the mean in fp32.</summary>
+    Tensor RmsNorm(Tensor x, Tensor weight, double eps);
 }

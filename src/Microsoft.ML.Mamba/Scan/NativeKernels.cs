@@ -60,6 +60,49 @@ public sealed class NativeKernels : IMambaKernels
         return CausalConv1dFunction.apply(x, weight.to_type(f32).contiguous(), bias?.to_type(f32).contiguous(), silu)[0];
     }
 
+    public Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights)
+    {
+        var f32 = ScalarType.Float32;
+        string? reason = WhyNot(x.device_type, x.dtype)
+            ?? (weights.Selective ? null : "time-invariant mixer")
+            ?? (ssmState.size(2) > 256 ? "state size over 256" : null)
+            ?? (convState.size(2) > 8 ? "conv width over 8" : null)
+            ?? (is_grad_enabled() && x.requires_grad ? "autograd (the native step has no backward)" : null)
+            ?? (convState.dtype != x.dtype || weights.XProjWeight!.dtype != x.dtype || weights.DtProjWeight.dtype != x.dtype
+                || (z is not null && z.dtype != x.dtype) ? "x, z, conv state, x_proj and dt_proj of different dtypes" : null)
+            ?? (ssmState.dtype != f32 || !ssmState.is_contiguous() ? "SSM state not contiguous fp32" : null);
+        if (reason is not null)
+        {
+            MambaLog.WarningOnce("step:" + reason, $"native decode step not used ({reason}); using the reference implementation");
+            return _fallback.DecodeStep(x, z, convState, ssmState, weights);
+        }
+        using var scope = NewDisposeScope();
+        var output = NativeDecodeStep.Run(x, z, convState, ssmState, SmallF32(weights.ConvWeight)!, SmallF32(weights.ConvBias),
+            Contiguous(weights.XProjWeight!), Contiguous(weights.DtProjWeight), SmallF32(weights.DtBias),
+            SmallF32(weights.ALog)!, SmallF32(weights.D));
+        return output.MoveToOuterDisposeScope();
+    }
+
+    public Tensor RmsNorm(Tensor x, Tensor weight, double eps)
+    {
+        // Training differentiates through TorchSharp's ops by design: that is not a fallback, so no warning.
+        if (is_grad_enabled() && (x.requires_grad || weight.requires_grad)) return MambaKernels.Reference.RmsNorm(x, weight, eps);
+        string? reason = WhyNot(x.device_type, x.dtype) ?? (weight.dtype != x.dtype ? "weight and input of different dtypes" : null);
+        if (reason is not null)
+        {
+            MambaLog.WarningOnce("norm:" + reason, $"native RMSNorm not used ({reason}); using the reference implementation");
+            return _fallback.RmsNorm(x, weight, eps);
+        }
+        using var scope = NewDisposeScope();
+        return NativeDecodeStep.RmsNorm(Contiguous(x), Contiguous(weight), eps).MoveToOuterDisposeScope();
+    }
+
+    // The C ABI takes small per-channel tensors as contiguous fp32; most already are, and then no copy is made.
+    private static Tensor? SmallF32(Tensor? t) =>
+        t is null || (t.dtype == ScalarType.Float32 && t.is_contiguous()) ? t : t.to_type(ScalarType.Float32).contiguous();
+
+    private static Tensor Contiguous(Tensor t) => t.is_contiguous() ? t : t.contiguous();
+
     private static string? WhyNot(DeviceType device, ScalarType dtype)
     {
         if (!NativeLibraryLoader.IsLoaded) return $"libmamba_native unavailable: {NativeLibraryLoader.FailureReason}";

@@ -82,12 +82,16 @@ public class CudaParityTests
         for (int i = 0; i < cpu.Length; i++) TensorData.AssertClose(cuda[i], cpu[i], 1e-3, 1e-4, i == 0 ? "logits" : $"gradient {i}");
     }
 
-    [Fact]
-    public void RecurrentStepsOnCudaEqualTheFullForward()
+    [Theory]
+    [InlineData("reference")]
+    [InlineData("native")]
+    public void RecurrentStepsOnCudaEqualTheFullForward(string kernels)
     {
         CudaRequirement.DeviceOrSkip();
+        if (kernels == "native") CudaRequirement.NativeCudaOrFail();
         manual_seed(3);
         var model = new MambaForCausalLM(TinyConfigs.Tiny(), CUDA);
+        model.Backbone.Kernels = kernels == "native" ? new NativeKernels(new ThrowingKernels()) : new ReferenceKernels();
         model.eval();
         using var _ = no_grad();
         var ids = randint(0, 37, new long[] { 2, 9 }).cuda();
@@ -96,5 +100,25 @@ public class CudaParityTests
         model.Prefill(ids.narrow(1, 0, 4), null, cache);
         for (int t = 4; t < 9; t++)
             TensorData.AssertClose(model.Step(ids.select(1, t), cache), full.select(1, t), 1e-4, 1e-4, $"step {t}");
+    }
+
+    [Theory]
+    [MemberData(nameof(DecodeStepComparison.OddShapes), MemberType = typeof(DecodeStepComparison))]
+    public void NativeCudaDecodeStepMatchesReference(int batch, int inner, int state, int rank, int width, bool gated,
+        bool dSkip, bool convBias, bool strided)
+    {
+        CudaRequirement.NativeCudaOrFail();
+        DecodeStepComparison.StepMatchesReference(new NativeKernels(new ThrowingKernels()), CUDA, ScalarType.Float32, batch,
+            inner, state, rank, width, gated, dSkip, convBias, strided, 1e-4, 1e-5);
+    }
+
+    [Fact]
+    public void NativeCudaDecodeStepBf16AndRmsNormMatchReference()
+    {
+        CudaRequirement.NativeCudaOrFail();
+        var native = new NativeKernels(new ThrowingKernels());
+        DecodeStepComparison.StepMatchesReference(native, CUDA, ScalarType.BFloat16, 2, 40, 16, 4, 4, true, true, true, true, 3e-2, 5e-2);
+        DecodeStepComparison.RmsNormMatchesReference(native, CUDA, ScalarType.Float32, 1e-5, 1e-6);
+        DecodeStepComparison.RmsNormMatchesReference(native, CUDA, ScalarType.BFloat16, 2e-2, 2e-2);
     }
 }

@@ -14,4 +14,10 @@ internal sealed class ThrowingKernels : IMambaKernels
 
     public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu) =>
         throw new InvalidOperationException("the native conv fell back to the reference");
+
+    public Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights) =>
+        throw new InvalidOperationException("the native decode step fell back to the reference");
+
+    public Tensor RmsNorm(Tensor x, Tensor weight, double eps) =>
+        throw new InvalidOperationException("the native RMSNorm fell back to the reference");
 }

@@ -1,0 +1,87 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Interop;
+
+/// <summary>
+/// Calls the fused decode step (mamba_decode_step_*) and the decoding RMSNorm (mamba_rms_norm_*). The
+/// caller (NativeKernels) has checked devices and dtypes; this only fills the C structs. Both run without
+/// autograd: decoding needs no backward.
+/// </summary>
+internal static unsafe class NativeDecodeStep
+{
+    /// <remarks>x and z (batch, E) and convState (batch, E, W) may have any strides; convWeight is fp32 contiguous
+    /// (E, 1, W) or (E, W); the other small tensors are fp32 contiguous; ssmState is (batch, E, N) fp32 contiguous.</remarks>
+    public static Tensor Run(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, Tensor convWeight, Tensor? convBias,
+        Tensor xProjWeight, Tensor dtProjWeight, Tensor? dtBias, Tensor aLog, Tensor? D)
+    {
+        // size(i)/stride(i) rather than shape/stride(): each of those allocates an array through a slower
+        // native call (~2 us), which adds up at one call per layer per token.
+        long batch = x.size(0), dim = x.size(1), state = ssmState.size(2), rank = dtProjWeight.size(1);
+        var output = empty(batch, dim, dtype: x.dtype, device: x.device);
+        var workspace = Workspace(batch * (dim + rank + 2 * state), x);
+        var args = new NativeStepArgs
+        {
+            batch = batch, dim = dim, state = state, dt_rank = rank, width = convState.size(2),
+            dtype = (int)TorchSharpNative.DType(x),
+            x = TorchSharpNative.DataPointer(x),
+            z = TorchSharpNative.DataPointer(z, IntPtr.Zero),
+            conv_state = TorchSharpNative.DataPointer(convState),
+            conv_weight = TorchSharpNative.DataPointer(convWeight),
+            conv_bias = TorchSharpNative.DataPointer(convBias, IntPtr.Zero),
+            x_proj_weight = TorchSharpNative.DataPointer(xProjWeight),
+            dt_proj_weight = TorchSharpNative.DataPointer(dtProjWeight),
+            dt_bias = TorchSharpNative.DataPointer(dtBias, IntPtr.Zero),
+            A_log = TorchSharpNative.DataPointer(aLog),
+            D = TorchSharpNative.DataPointer(D, IntPtr.Zero),
+            ssm_state = TorchSharpNative.DataPointer(ssmState),
+            workspace = TorchSharpNative.DataPointer(workspace),
+            @out = TorchSharpNative.DataPointer(output),
+        };
+        Copy(x, args.x_stride, 2);
+        if (z is not null) Copy(z, args.z_stride, 2);
+        Copy(convState, args.conv_state_stride, 3);
+        Copy(output, args.out_stride, 2);
+        int status = x.device_type == DeviceType.CUDA
+            ? NativeMethods.mamba_decode_step_cuda(&args, IntPtr.Zero)
+            : NativeMethods.mamba_decode_step_cpu(&args);
+        NativeMethods.Check(status, "decode step");
+        return output;
+    }
+
+    // One scratch buffer per thread and device, grown as needed and reused by every layer and token: steps
+    // run in order on the device's default stream, so a step never overwrites scratch another still reads.
+    [ThreadStatic] private static Dictionary<(DeviceType, int), Tensor>? s_workspaces;
+
+    private static Tensor Workspace(long floats, Tensor like)
+    {
+        s_workspaces ??= new();
+        var key = (like.device_type, like.device_index);
+        if (s_workspaces.TryGetValue(key, out var buffer) && buffer.numel() >= floats) return buffer;
+        buffer?.Dispose();
+        buffer = empty(Math.Max(floats, 1 << 14), dtype: ScalarType.Float32, device: like.device).DetachFromDisposeScope();
+        s_workspaces[key] = buffer;
+        return buffer;
+    }
+
+    /// <remarks>x is contiguous and normalised over its last axis; weight (size) is contiguous, of x's dtype.</remarks>
+    public static Tensor RmsNorm(Tensor x, Tensor weight, double eps)
+    {
+        long size = x.size((int)x.dim() - 1), rows = x.numel() / size;
+        var output = empty_like(x);
+        var xPtr = TorchSharpNative.DataPointer(x);
+        var wPtr = TorchSharpNative.DataPointer(weight);
+        var outPtr = TorchSharpNative.DataPointer(output);
+        int dtype = (int)TorchSharpNative.DType(x);
+        int status = x.device_type == DeviceType.CUDA
+            ? NativeMethods.mamba_rms_norm_cuda(rows, size, dtype, xPtr, size, wPtr, (float)eps, outPtr, size, IntPtr.Zero)
+            : NativeMethods.mamba_rms_norm_cpu(rows, size, dtype, xPtr, size, wPtr, (float)eps, outPtr, size);
+        NativeMethods.Check(status, "rms norm");
+        return output;
+    }
+
+    private static void Copy(Tensor t, long* target, int rank)
+    {
+        for (int i = 0; i < rank; i++) target[i] = t.stride(i);
+    }
+}
