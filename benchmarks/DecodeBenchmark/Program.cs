@@ -2,27 +2,33 @@
 // Decode speed is measured through the real generation loop (sampling, host read-back, batch bookkeeping included):
 // the time of N+1 generated tokens minus the time of 1, so prefill and the first token cancel out.
 //
-//   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N] [--layers 24] [--device cpu|cuda]
+//   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N] [--layers 24] [--hidden 768]
+//       [--device cpu|cuda] [--dtype fp32|bf16]
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.Modeling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 int tokens = IntArg("--tokens", 64), promptLength = IntArg("--prompt", 512), layers = IntArg("--layers", 24);
+int hidden = IntArg("--hidden", 768);   // smaller hidden sizes show the per-token overhead apart from the arithmetic
 int[] batches = StringArg("--batches", "1,16").Split(',').Select(int.Parse).ToArray();
 if (IntArg("--threads", 0) is > 0 and var threads) set_num_threads(threads);
 string allocator = GlibcAllocator.KeepLargeBuffers();
 
-var config = new MambaConfig { NumHiddenLayers = layers };   // the defaults are mamba-130m's shape
+var config = new MambaConfig { NumHiddenLayers = layers, HiddenSize = hidden };   // the defaults are mamba-130m's shape
 manual_seed(0);
 var device = StringArg("--device", "cpu") == "cuda" ? CUDA : CPU;
 var model = new MambaForCausalLM(config, device);
+string dtypeName = StringArg("--dtype", "fp32");
+if (dtypeName == "bf16") model.to(ScalarType.BFloat16);
+else if (dtypeName != "fp32") throw new ArgumentException($"--dtype must be fp32 or bf16, not '{dtypeName}'");
 model.eval();
 long parameters = model.parameters().Sum(p => p.numel());
 Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}; {allocator}");
 Console.WriteLine($"Model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}, vocab {config.VocabSize}, " +
-                  $"{parameters / 1e6:F1}M parameters ({parameters * 4 / 1e6:F0} MB fp32), random weights, device {device}");
+                  $"{parameters / 1e6:F1}M parameters ({parameters * 4 / 1e6:F0} MB fp32), random weights, {dtypeName}, device {device}");
 
 var loop = new GenerationLoop(model);
 var random = new Random(1);
