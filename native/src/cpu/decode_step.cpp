@@ -21,6 +21,7 @@
 #include "common/errors.h"
 #include "cpu/cpu_features.h"
 #include "cpu/dtype_convert.h"
+#include "cpu/fast_exp2.h"
 #include "cpu/scan_validate.h"
 #include "cpu/thread_pool.h"
 
@@ -39,28 +40,7 @@ constexpr double kStateWork = 1.6;  // per state update (b, d, n), plus half tha
 constexpr double kMacWork = 0.1;    // per multiply-add of a projection
 constexpr double kConvWork = 1.0;   // per channel and tap of the conv, plus 2 for the SiLU
 
-// The approximations below select with integer masks on the float bits instead of float compares:
-// GCC keeps float compares as branches under its default -ftrapping-math, which blocks vectorising.
-inline int32_t float_bits(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
-inline float bits_float(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
-
-// 2^x with x clamped to [-127, 127]: round with the 1.5 * 2^23 shifter, degree-7 polynomial for the
-// fraction, 2^i in the exponent bits (0 at -127). Same polynomial as mamba::fast_exp2 (~1e-7 relative).
-inline float exp2_approx(float x) {
-  const int32_t u = float_bits(x), mag = u & 0x7fffffff, lim = 0x42fe0000;  // 127.f
-  x = bits_float((u & int32_t(0x80000000u)) | (mag > lim ? lim : mag));     // NaN -> +-127
-  const float shifter = 12582912.f;
-  const float j = x + shifter, f = x - (j - shifter);
-  float p = 1.5252733e-5f;
-  p = p * f + 1.5403530e-4f;
-  p = p * f + 1.3333558e-3f;
-  p = p * f + 9.6181291e-3f;
-  p = p * f + 5.5504109e-2f;
-  p = p * f + 2.4022651e-1f;
-  p = p * f + 6.9314718e-1f;
-  p = p * f + 1.f;
-  return p * bits_float(int32_t(uint32_t(float_bits(j) - 0x4B400000 + 127) << 23));
-}
+// The approximations below select with integer masks on the float bits, as exp2_approx (fast_exp2.h) does.
 
 // softplus(x) = max(x, 0) + log1p(exp(-|x|)), log1p(e) = 2 atanh(e / (2 + e)) as an odd series
 // (as VecGeneric / VecAvx2); identity above 20 like mamba::softplus.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include "common/scan_math.h"
+#include "cpu/fast_exp2.h"
 
 namespace mamba {
 namespace cpu {
@@ -44,28 +45,8 @@ struct VecGeneric {
   }
 
  private:
-  // Same polynomial as mamba::fast_exp2, but branch- and call-free so the lane loop vectorises
-  // with baseline SSE2: adding 1.5 * 2^23 rounds x to an integer held in the low mantissa bits.
-  static float exp2_1(float x) {
-    x = x < -127.f ? -127.f : x;
-    x = x > 127.f ? 127.f : x;
-    const float shifter = 12582912.f;
-    const float j = x + shifter, f = x - (j - shifter);
-    float p = 1.5252733e-5f;
-    p = p * f + 1.5403530e-4f;
-    p = p * f + 1.3333558e-3f;
-    p = p * f + 9.6181291e-3f;
-    p = p * f + 5.5504109e-2f;
-    p = p * f + 2.4022651e-1f;
-    p = p * f + 6.9314718e-1f;
-    p = p * f + 1.f;
-    int32_t ji;
-    std::memcpy(&ji, &j, 4);
-    const uint32_t bits = uint32_t(ji - 0x4B400000 + 127) << 23;  // 2^round(x); 0 at x = -127
-    float scale;
-    std::memcpy(&scale, &bits, 4);
-    return p * scale;
-  }
+  // Branch-free (fast_exp2.h) so the lane loops vectorise with baseline SSE2.
+  static float exp2_1(float x) { return exp2_approx(x); }
   static double exp2_1(double x) { return std::exp2(x); }  // fp64 path is the accurate one
 
   // fp32 softplus/sigmoid as in VecAvx2 (vectorisable, no libm calls); fp64 uses libm.
