@@ -21,7 +21,7 @@
 #include "common/errors.h"
 #include "cpu/cpu_features.h"
 #include "cpu/dtype_convert.h"
-#include "cpu/fast_exp2.h"
+#include "cpu/fast_math.h"
 #include "cpu/scan_validate.h"
 #include "cpu/thread_pool.h"
 
@@ -39,27 +39,6 @@ constexpr float kLog2e = 1.44269504f;
 constexpr double kStateWork = 1.6;  // per state update (b, d, n), plus half that per (d, n) for A
 constexpr double kMacWork = 0.1;    // per multiply-add of a projection
 constexpr double kConvWork = 1.0;   // per channel and tap of the conv, plus 2 for the SiLU
-
-// The approximations below select with integer masks on the float bits, as exp2_approx (fast_exp2.h) does.
-
-// softplus(x) = max(x, 0) + log1p(exp(-|x|)), log1p(e) = 2 atanh(e / (2 + e)) as an odd series
-// (as VecGeneric / VecAvx2); identity above 20 like mamba::softplus.
-inline float softplus_approx(float x) {
-  const int32_t u = float_bits(x);
-  const float e = exp2_approx(-bits_float(u & 0x7fffffff) * kLog2e);
-  const float s = e / (2.f + e), s2 = s * s;
-  float p = 1.f / 15.f;
-  p = p * s2 + 1.f / 13.f;
-  p = p * s2 + 1.f / 11.f;
-  p = p * s2 + 1.f / 9.f;
-  p = p * s2 + 1.f / 7.f;
-  p = p * s2 + 1.f / 5.f;
-  p = p * s2 + 1.f / 3.f;
-  p = p * s2 + 1.f;
-  const float r = bits_float(u & ~(u >> 31)) + 2.f * s * p;  // max(x, 0) + ...
-  const int32_t big = -int32_t(u > 0x41a00000);                // x > 20 (false for every x < 0)
-  return bits_float((u & big) | (float_bits(r) & ~big));
-}
 
 inline float silu_approx(float x) { return x / (1.f + exp2_approx(-x * kLog2e)); }
 

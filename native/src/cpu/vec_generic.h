@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include "common/scan_math.h"
-#include "cpu/fast_exp2.h"
+#include "cpu/fast_math.h"
 
 namespace mamba {
 namespace cpu {
@@ -45,25 +45,12 @@ struct VecGeneric {
   }
 
  private:
-  // Branch-free (fast_exp2.h) so the lane loops vectorise with baseline SSE2.
+  // Branch-free (fast_math.h) so the lane loops vectorise with baseline SSE2.
   static float exp2_1(float x) { return exp2_approx(x); }
   static double exp2_1(double x) { return std::exp2(x); }  // fp64 path is the accurate one
 
   // fp32 softplus/sigmoid as in VecAvx2 (vectorisable, no libm calls); fp64 uses libm.
-  static float softplus_1(float x) {
-    const float e = exp2_1(-(x < 0 ? -x : x) * 1.44269504f);
-    const float s = e / (2.f + e), s2 = s * s;
-    float p = 1.f / 15.f;
-    p = p * s2 + 1.f / 13.f;
-    p = p * s2 + 1.f / 11.f;
-    p = p * s2 + 1.f / 9.f;
-    p = p * s2 + 1.f / 7.f;
-    p = p * s2 + 1.f / 5.f;
-    p = p * s2 + 1.f / 3.f;
-    p = p * s2 + 1.f;
-    const float r = (x > 0 ? x : 0.f) + 2.f * s * p;
-    return x > 20.f ? x : r;
-  }
+  static float softplus_1(float x) { return softplus_approx(x); }
   static double softplus_1(double x) { return mamba::softplus(x); }
   static float sigmoid_1(float x) { return 1.f / (1.f + exp2_1(-x * 1.44269504f)); }
   static double sigmoid_1(double x) { return mamba::sigmoid(x); }

@@ -1,6 +1,6 @@
-// 2^x for the CPU kernels' fp32 paths, branch-free so loops over it vectorise at any ISA level.
+// 2^x and softplus for the CPU kernels' fp32 paths, branch-free so loops over them vectorise at any ISA level.
 // GCC keeps float compares as branches under its default -ftrapping-math, which blocks vectorising,
-// so the clamp selects with integer masks on the float bits instead.
+// so these select with integer masks on the float bits instead.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -29,6 +29,25 @@ inline float exp2_approx(float x) {
   p = p * f + 6.9314718e-1f;
   p = p * f + 1.f;
   return p * bits_float(int32_t(uint32_t(float_bits(j) - 0x4B400000 + 127) << 23));
+}
+
+// softplus(x) = max(x, 0) + log1p(exp(-|x|)), log1p(e) = 2 atanh(e / (2 + e)) as an odd series
+// (as VecAvx2); identity above 20 like mamba::softplus.
+inline float softplus_approx(float x) {
+  const int32_t u = float_bits(x);
+  const float e = exp2_approx(-bits_float(u & 0x7fffffff) * 1.44269504f);
+  const float s = e / (2.f + e), s2 = s * s;
+  float p = 1.f / 15.f;
+  p = p * s2 + 1.f / 13.f;
+  p = p * s2 + 1.f / 11.f;
+  p = p * s2 + 1.f / 9.f;
+  p = p * s2 + 1.f / 7.f;
+  p = p * s2 + 1.f / 5.f;
+  p = p * s2 + 1.f / 3.f;
+  p = p * s2 + 1.f;
+  const float r = bits_float(u & ~(u >> 31)) + 2.f * s * p;  // max(x, 0) + ...
+  const int32_t big = -int32_t(u > 0x41a00000);                // x > 20 (false for every x < 0)
+  return bits_float((u & big) | (float_bits(r) & ~big));
 }
 
 }  // namespace
