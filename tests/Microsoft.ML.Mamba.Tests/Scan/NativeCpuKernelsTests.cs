@@ -9,11 +9,7 @@ namespace Microsoft.ML.Mamba.Tests.Scan;
 /// <summary>The fused native CPU kernels through TorchSharp autograd, against the reference.</summary>
 public class NativeCpuKernelsTests
 {
-    private static NativeKernels Native()
-    {
-        Assert.True(NativeKernels.IsAvailable, "libmamba_native should be built and copied next to the tests by dotnet build");
-        return new NativeKernels(fallback: new ThrowingKernels());
-    }
+    private static NativeKernels Native() => NativeUnderTest.Kernels();
 
     [Theory]
     [MemberData(nameof(KernelComparison.OddShapes), MemberType = typeof(KernelComparison))]

@@ -7,11 +7,7 @@ namespace Microsoft.ML.Mamba.Tests.Scan;
 /// <summary>The fused native CPU decode step and RMSNorm against the TorchSharp reference.</summary>
 public class NativeDecodeStepTests
 {
-    private static NativeKernels Native()
-    {
-        Assert.True(NativeKernels.IsAvailable, "libmamba_native should be built and copied next to the tests by dotnet build");
-        return new NativeKernels(fallback: new ThrowingKernels());
-    }
+    private static NativeKernels Native() => NativeUnderTest.Kernels();
 
     [Theory]
     [MemberData(nameof(DecodeStepComparison.OddShapes), MemberType = typeof(DecodeStepComparison))]
