@@ -7,7 +7,7 @@ using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 return ExampleEntryPoint.Run(() =>
 {
     var clock = Stopwatch.StartNew();
-    var flags = new CommandLineFlags(args);
+    var flags = new CommandLineFlags(args, CommonFlags.Switches);
     var preset = PresetFlag.Parse(flags.String("preset", "cpu", "cpu (reduced, minutes on CPU) or paper (Appendix E.1 sizes, GPU)"));
     bool paper = preset == Preset.Paper;
     // Paper: vocabulary 16, train at 256, test at 2^6 … 2^20, lr 1e-3 for Mamba (Appendix E.1). The CPU preset trains
@@ -41,11 +41,12 @@ return ExampleEntryPoint.Run(() =>
     Console.WriteLine($"induction heads: vocabulary {vocab}; train at {options.TrainLength}, {options.Steps} steps × batch {options.BatchSize}, " +
                       $"lr {options.LearningRate}; test at {string.Join(", ", testLengths)}; device {common.DeviceName}" +
                       (options.ChecksDuringTraining() is { } rules ? $"; {rules}" : ""));
+    TrainingCheckpoint.CheckBeforeTraining(task, common.Variants, options, Console.Out);   // a mismatch fails here, before any training
 
     var headers = new List<string> { "Variant", "Architecture / layer" };
     headers.AddRange(testLengths.Select(n => n == options.TrainLength ? $"{n} (train)" : n.ToString()));
     headers.Add("Steps run");
-    headers.Add("Train time");
+    headers.Add(RunReport.TrainTimeHeader(options));
     var table = new MarkdownTable(headers.ToArray());
     foreach (var variant in common.Variants)
     {
@@ -60,7 +61,7 @@ return ExampleEntryPoint.Run(() =>
             row.Add(MarkdownTable.Percent(accuracy));
         }
         row.Add(result.StepsCell);
-        row.Add(RunReport.Duration(result.TrainTime));
+        row.Add(RunReport.Duration(result.TotalTrainTime));
         table.AddRow(row.ToArray());
         result.Model.Dispose();
     }

@@ -6,7 +6,7 @@ using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 return ExampleEntryPoint.Run(() =>
 {
     var clock = Stopwatch.StartNew();
-    var flags = new CommandLineFlags(args);
+    var flags = new CommandLineFlags(args, CommonFlags.Switches);
     var preset = PresetFlag.Parse(flags.String("preset", "cpu", "cpu (reduced, minutes on CPU) or paper (Appendix E.1 sizes, GPU)"));
     bool paper = preset == Preset.Paper;
     // Paper: length 4096, 16 data tokens, vocabulary 16; 400K steps of batch 64 at lr 1e-4 (Appendix E.1). The CPU
@@ -35,8 +35,9 @@ return ExampleEntryPoint.Run(() =>
     Console.WriteLine($"selective copying: length {options.TrainLength}, {dataTokens} data tokens, vocabulary {vocab}; " +
                       $"{options.Steps} steps × batch {options.BatchSize}, lr {options.LearningRate}; device {common.DeviceName}" +
                       (options.ChecksDuringTraining() is { } rules ? $"; {rules}" : ""));
+    TrainingCheckpoint.CheckBeforeTraining(task, common.Variants, options, Console.Out);   // a mismatch fails here, before any training
 
-    var table = new MarkdownTable("Variant", "Architecture / layer", "Accuracy (%)", "Final train loss", "Steps run", "Train time");
+    var table = new MarkdownTable("Variant", "Architecture / layer", "Accuracy (%)", "Final train loss", "Steps run", RunReport.TrainTimeHeader(options));
     foreach (var variant in common.Variants)
     {
         var result = SyntheticTrainer.Train(task, variant, options, common.Device, Console.Out);
@@ -44,7 +45,7 @@ return ExampleEntryPoint.Run(() =>
             new Random(SyntheticTrainer.EvaluationSeed(options.Seed, options.TrainLength)), common.Device);
         Console.WriteLine($"{variant.Name}: accuracy {MarkdownTable.Percent(accuracy)}%");
         table.AddRow(variant.Name, variant.Description, MarkdownTable.Percent(accuracy), result.FinalLoss.ToString("F4"),
-            result.StepsCell, RunReport.Duration(result.TrainTime));
+            result.StepsCell, RunReport.Duration(result.TotalTrainTime));
         result.Model.Dispose();
     }
 

@@ -4,7 +4,8 @@ namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
 
 /// <summary>
 /// Minimal "--name value" / "--name=value" parsing for the examples. Every flag read is remembered with its
-/// default so <see cref="Usage"/> can list them, and <see cref="RejectUnknown"/> catches typos.
+/// default so <see cref="Usage"/> can list them, and <see cref="RejectUnknown"/> catches typos. Switches (flags
+/// without a value, such as --resume) must be named to the constructor so the parser knows not to expect a value.
 /// </summary>
 public sealed class CommandLineFlags
 {
@@ -13,8 +14,12 @@ public sealed class CommandLineFlags
 
     public bool HelpRequested { get; }
 
-    public CommandLineFlags(IReadOnlyList<string> args)
+    /// <param name="args">The command line.</param>
+    /// <param name="switches">Names (without "--") of the flags that take no value: "--name" alone means true,
+    /// "--name=false" false. Read them with <see cref="Switch"/>.</param>
+    public CommandLineFlags(IReadOnlyList<string> args, IEnumerable<string>? switches = null)
     {
+        var switchNames = new HashSet<string>(switches ?? Array.Empty<string>(), StringComparer.OrdinalIgnoreCase);
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
@@ -22,6 +27,7 @@ public sealed class CommandLineFlags
             if (!arg.StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"unexpected argument '{arg}' (flags look like --name value)");
             int eq = arg.IndexOf('=');
             if (eq > 0) _values[arg[2..eq]] = arg[(eq + 1)..];
+            else if (switchNames.Contains(arg[2..])) _values[arg[2..]] = "true";
             else if (i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal)) _values[arg[2..]] = args[++i];
             else throw new ArgumentException($"flag '{arg}' needs a value");
         }
@@ -54,6 +60,14 @@ public sealed class CommandLineFlags
         if (string.Equals(text, "none", StringComparison.OrdinalIgnoreCase)) return null;
         return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)
             ? v : throw new ArgumentException($"--{name} expects a number, got '{text}'");
+    }
+
+    /// <summary>A flag without a value (named to the constructor as a switch): true when given; --help shows "off".</summary>
+    public bool Switch(string name, string help)
+    {
+        string text = String(name, "off", help);
+        if (string.Equals(text, "off", StringComparison.OrdinalIgnoreCase)) return false;
+        return bool.TryParse(text, out bool v) ? v : throw new ArgumentException($"--{name} takes no value (or =true / =false), got '{text}'");
     }
 
     /// <summary>Throws if a flag was given that no call above asked for.</summary>

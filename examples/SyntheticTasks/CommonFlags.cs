@@ -6,6 +6,9 @@ namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
 public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingOptions Options, Device Device, string DeviceName,
     string ResultsPath, int Threads)
 {
+    /// <summary>The shared flags that take no value; pass them to <see cref="CommandLineFlags"/>'s constructor.</summary>
+    public static IReadOnlyList<string> Switches { get; } = new[] { "resume" };
+
     /// <summary>Reads the shared flags, with defaults taken from <paramref name="defaults"/> (the preset's).</summary>
     public static CommonFlags Read(CommandLineFlags flags, TrainingOptions defaults, string defaultResultsPath)
     {
@@ -34,6 +37,12 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
             "stop training each variant after this many minutes (checked every step); evaluation and the report still run");
         double? targetPercent = flags.OptionalDouble("target-accuracy",
             "stop training once validation accuracy reaches this percent (needs --eval-every)");
+        string checkpointDirectory = flags.String("checkpoint-dir", "none",
+            "save each variant's model, Adam state and progress to DIR/<variant>/ when its training ends (see --resume)");
+        int checkpointEvery = flags.Int("checkpoint-every", 0,
+            "with --checkpoint-dir, also save every N steps, overwriting (0 = only at the end)");
+        bool resume = flags.Switch("resume",
+            "continue each variant from its checkpoint in --checkpoint-dir up to --steps (one without a checkpoint starts fresh)");
         string deviceName = flags.String("device", "auto", "auto (cuda when available), cpu, cuda or cuda:N");
         int threads = flags.Int("threads", 0, "CPU threads for libtorch (0 = libtorch's default)");
         string results = flags.String("results", defaultResultsPath, "markdown file the results table is written to");
@@ -45,10 +54,18 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
         if (timeLimitMinutes is { } minutes && !(minutes > 0)) throw new ArgumentException("--time-limit-minutes must be positive");
         if (targetPercent is { } percent && !(percent > 0 && percent <= 100)) throw new ArgumentException("--target-accuracy is a percentage in (0, 100]");
         if (targetPercent is not null && options.EvalEvery == 0) throw new ArgumentException("--target-accuracy needs --eval-every N to check it");
+        bool checkpoints = !string.Equals(checkpointDirectory, "none", StringComparison.OrdinalIgnoreCase);
+        if (checkpoints && string.IsNullOrWhiteSpace(checkpointDirectory)) throw new ArgumentException("--checkpoint-dir needs a folder");
+        if (checkpointEvery < 0) throw new ArgumentException("--checkpoint-every must be ≥ 0");
+        if (checkpointEvery > 0 && !checkpoints) throw new ArgumentException("--checkpoint-every needs --checkpoint-dir DIR");
+        if (resume && !checkpoints) throw new ArgumentException("--resume needs --checkpoint-dir DIR (the folder of the run to continue)");
         options = options with
         {
             TimeLimit = timeLimitMinutes is { } m ? TimeSpan.FromMinutes(m) : null,
             TargetAccuracy = targetPercent / 100,
+            CheckpointDirectory = checkpoints ? checkpointDirectory : null,
+            CheckpointEvery = checkpointEvery,
+            Resume = resume,
         };
         var device = DeviceChoice.Resolve(deviceName);
         if (threads > 0) TorchSharp.torch.set_num_threads(threads);

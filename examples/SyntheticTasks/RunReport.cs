@@ -24,12 +24,21 @@ public static class RunReport
             $"- training: {(options.MayStopEarly ? "up to " : "")}{options.Steps} steps × batch {options.BatchSize} at length {options.TrainLength}, Adam, constant lr {options.LearningRate.ToString("G", CultureInfo.InvariantCulture)}, seed {options.Seed}, fresh data every step\n");
         if (options.ChecksDuringTraining() is { } checks)
             text.Append(CultureInfo.InvariantCulture, $"- during training: {checks} (\"Steps run\" says where each variant stopped)\n");
+        if (options.CheckpointsInWords() is { } checkpoints)
+            text.Append(CultureInfo.InvariantCulture, $"- checkpoints: {checkpoints}\n");
         text.Append(CultureInfo.InvariantCulture, $"- evaluation: {options.EvalSequences} fresh sequences per cell\n");
-        text.Append(CultureInfo.InvariantCulture, $"- wall time: {wallTime.TotalMinutes:F1} min for the whole run\n\n");
+        text.Append(CultureInfo.InvariantCulture,
+            $"- wall time: {wallTime.TotalMinutes:F1} min for the whole {(options.Resume ? "invocation (this command)" : "run")}\n\n");
         if (notes is not null) text.Append(notes.TrimEnd()).Append("\n\n");
         text.Append(table);
         return text.ToString();
     }
+
+    /// <summary>
+    /// The header of the train-time column: "Train time", or with --resume "Train time (all invocations)", since the
+    /// column then adds the training time of the earlier invocations (<see cref="TrainingResult.TotalTrainTime"/>).
+    /// </summary>
+    public static string TrainTimeHeader(TrainingOptions options) => options.Resume ? "Train time (all invocations)" : "Train time";
 
     /// <summary>The command that reproduces the run from the repository root.</summary>
     public static string CommandLine(string task, IReadOnlyList<string> args) =>

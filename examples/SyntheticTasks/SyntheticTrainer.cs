@@ -18,25 +18,38 @@ public static class SyntheticTrainer
     /// <summary>
     /// Builds the variant's model (weights seeded by <see cref="TrainingOptions.Seed"/>) and trains it for
     /// <see cref="TrainingOptions.Steps"/> steps, or until the time limit or the validation target stops it first.
+    /// With <see cref="TrainingOptions.Resume"/> and a checkpoint for the variant, the model, Adam's state and the
+    /// progress come from the checkpoint instead and training continues at the step after the saved one; with
+    /// <see cref="TrainingOptions.CheckpointDirectory"/> the checkpoint is (re)written when training ends.
     /// </summary>
     public static TrainingResult Train(ISyntheticTask task, ModelVariant variant, TrainingOptions options, Device device, TextWriter? log = null)
     {
+        var checkpoint = TrainingCheckpoint.ReadForTraining(task, variant, options);
         torch.random.manual_seed(options.Seed);
         var config = variant.Config(task.VocabSize, options.Layers, options.ModelDimension, options.StateSize);
-        var model = new MambaForCausalLM(config, device);
+        var model = checkpoint is null ? new MambaForCausalLM(config, device) : checkpoint.LoadModel(config, device);
         var evaluationKernels = model.Backbone.Kernels;
         var trainingKernels = MambaKernels.Default is ReferenceKernels ? new ReferenceKernels(options.ReferenceScanChunk) : evaluationKernels;
         model.Backbone.Kernels = trainingKernels;
         model.train();
         using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
-        var data = new Random(options.Seed);
-        var recentLosses = new Queue<double>();
+        checkpoint?.LoadOptimizer(optimizer, model);
+        int stepsBefore = checkpoint?.StepsDone ?? 0;
+        var earlierTime = TimeSpan.FromSeconds(checkpoint?.TrainingSeconds ?? 0);
+        int invocations = (checkpoint?.Invocations ?? 0) + 1;
+        var data = new Random(TrainingDataSeed(options.Seed, stepsBefore));
+        var recentLosses = new Queue<double>(checkpoint?.RecentLosses ?? Array.Empty<double>());
         var clock = Stopwatch.StartNew();
         var stop = StopReason.AllSteps;
-        int stepsRun = 0;
-        double? validation = null;
-        var lastLog = (Step: 0, Time: TimeSpan.Zero);
-        for (int step = 1; step <= options.Steps; step++)
+        int stepsRun = stepsBefore;
+        double? validation = checkpoint?.ValidationAccuracy;
+        // A checkpoint that already met the target (say, a resumed run whose earlier invocation reached it) trains no further.
+        bool targetMetBefore = checkpoint is not null && options.TargetAccuracy is { } earlierTarget && validation >= earlierTarget;
+        if (targetMetBefore) stop = StopReason.TargetAccuracy;
+        var lastLog = (Step: stepsBefore, Time: TimeSpan.Zero);
+        TrainingCheckpoint Progress(int steps, string stoppedBy) => TrainingCheckpoint.Describe(task, variant, options, steps,
+            earlierTime + clock.Elapsed, invocations, validation, stoppedBy, recentLosses);
+        for (int step = stepsBefore + 1; !targetMetBefore && step <= options.Steps; step++)
         {
             using (var scope = NewDisposeScope())
             {
@@ -77,12 +90,24 @@ public static class SyntheticTrainer
                               $"{stepsPerSecond:F1} steps/s  ({now.TotalSeconds:F0} s)");
                 log.Flush();   // output is often piped to a file on a remote machine; show progress as it happens
             }
+            // Periodic checkpoint, so a run killed from outside (a machine's time limit per command) keeps its progress.
+            if (!last && options.CheckpointDirectory is { } periodicRoot && options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0)
+                TrainingCheckpoint.Save(periodicRoot, variant, model, optimizer, Progress(step, TrainingCheckpoint.InProgress));
             if (stop != StopReason.AllSteps) break;
+        }
+        var trainTime = clock.Elapsed;
+        if (options.CheckpointDirectory is { } root && (checkpoint is null || stepsRun > stepsBefore))
+        {
+            TrainingCheckpoint.Save(root, variant, model, optimizer, Progress(stepsRun, TrainingCheckpoint.Name(stop)) with
+            {
+                TrainingSeconds = (earlierTime + trainTime).TotalSeconds,
+            });
+            log?.WriteLine($"  [{variant.Name}] checkpoint at step {stepsRun} saved to {TrainingCheckpoint.VariantDirectory(root, variant)}");
         }
         model.eval();
         model.Backbone.Kernels = evaluationKernels;   // without autograd the default chunking is the faster one
         var result = new TrainingResult(variant, model, stepsRun, options.Steps, stop, validation,
-            recentLosses.Count > 0 ? recentLosses.Average() : double.NaN, clock.Elapsed);
+            recentLosses.Count > 0 ? recentLosses.Average() : double.NaN, trainTime, stepsBefore, earlierTime);
         if (log is not null)
         {
             log.WriteLine($"  [{variant.Name}] {result.Summary}");
@@ -90,6 +115,25 @@ public static class SyntheticTrainer
         }
         return result;
     }
+
+    /// <summary>
+    /// The seed of the training data stream when training starts after <paramref name="stepsDone"/> steps: the seed
+    /// itself for a fresh run (so runs without checkpoints are exactly as before), and a seed derived from both for a
+    /// resumed one.
+    /// </summary>
+    /// <remarks>
+    /// A resumed run does not replay the interrupted stream (that would mean generating every batch already trained
+    /// on); it starts a fresh <see cref="Random"/> instead. So a run interrupted and resumed at step n sees different
+    /// but equally fresh random data from step n + 1 on than one run straight through; the model, Adam's state and
+    /// the step count continue exactly. The derived seed is <c>V − 62·n</c> with V = <see cref="ValidationSeed"/>(seed)
+    /// (int arithmetic, wrapping): each resume step gets its own; it is never ± the training seed (V − 62·n ∓ seed is
+    /// 7918·seed + 104729 − 62·n or 7920·seed + 104729 − 62·n, both odd), nor the validation seed or an evaluation
+    /// seed V + 31·L (the difference 31·(L + 2n) is not 0 for lengths and step counts in range). <see cref="Random"/>
+    /// also folds a negative seed onto its absolute value; a folded seed 62·n − V can meet V + 31·L only when 31
+    /// divides V, which it does not for seed 0, the default (V = 104729 = 31·3378 + 11), nor for most others.
+    /// </remarks>
+    public static int TrainingDataSeed(int seed, int stepsDone) =>
+        stepsDone == 0 ? seed : unchecked(ValidationSeed(seed) - 62 * stepsDone);
 
     /// <summary>
     /// Accuracy on <see cref="TrainingOptions.ValidationSequences"/> sequences at the training length. The same

@@ -42,6 +42,19 @@ public sealed record TrainingOptions
     /// <summary>Stop training once validation accuracy (a fraction, 0–1) reaches this; null = never. Needs <see cref="EvalEvery"/>.</summary>
     public double? TargetAccuracy { get; init; }
 
+    /// <summary>
+    /// Where each variant's checkpoint goes (DIR/variant-name/, see <see cref="TrainingCheckpoint"/>): written when its
+    /// training ends, whatever ended it, and every <see cref="CheckpointEvery"/> steps; null = no checkpoints.
+    /// </summary>
+    public string? CheckpointDirectory { get; init; }
+    /// <summary>Also save the checkpoint every this many steps, overwriting the previous one (0 = only at the end).</summary>
+    public int CheckpointEvery { get; init; }
+    /// <summary>
+    /// Continue each variant from its checkpoint in <see cref="CheckpointDirectory"/> up to <see cref="Steps"/> (a
+    /// variant without one starts fresh). Without it an existing checkpoint is an error rather than overwritten.
+    /// </summary>
+    public bool Resume { get; init; }
+
     /// <summary>Whether training may end before <see cref="Steps"/> (a time limit or a validation target is set).</summary>
     public bool MayStopEarly => TimeLimit is not null || TargetAccuracy is not null;
 
@@ -56,5 +69,17 @@ public sealed record TrainingOptions
                 $"validation accuracy on {ValidationSequences} sequences every {EvalEvery} steps") +
                 (TargetAccuracy is { } target ? string.Create(CultureInfo.InvariantCulture, $", stop once it reaches {100 * target:G4}%") : ""));
         return rules.Count == 0 ? null : string.Join("; ", rules);
+    }
+
+    /// <summary>The checkpoint settings, in words, or null when there are none.</summary>
+    public string? CheckpointsInWords()
+    {
+        if (CheckpointDirectory is not { } directory) return null;
+        string every = CheckpointEvery > 0 ? string.Create(CultureInfo.InvariantCulture, $" and every {CheckpointEvery} steps") : "";
+        string text = $"saved to `{Path.Combine(directory, "<variant>")}` when each variant's training ends{every}";
+        if (Resume)
+            text += "; resumed from there where one existed (\"Steps run\" counts the steps of earlier invocations + this one's, " +
+                    "\"Train time\" is the total over all invocations; the time limit applies to this invocation only)";
+        return text;
     }
 }
