@@ -4,9 +4,8 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Interop;
 
 /// <summary>
-/// Calls the fused decode step (mamba_decode_step_*) and the decoding RMSNorm (mamba_rms_norm_*). The
-/// caller (NativeKernels) has checked devices and dtypes; this only fills the C structs. Both run without
-/// autograd: decoding needs no backward.
+/// Calls the fused decode step (mamba_decode_step_*). The caller (NativeKernels) has checked devices and
+/// dtypes; this only fills the C struct. It runs without autograd: decoding needs no backward.
 /// </summary>
 internal static unsafe class NativeDecodeStep
 {
@@ -62,22 +61,6 @@ internal static unsafe class NativeDecodeStep
         buffer = empty(Math.Max(floats, 1 << 14), dtype: ScalarType.Float32, device: like.device).DetachFromDisposeScope();
         s_workspaces[key] = buffer;
         return buffer;
-    }
-
-    /// <remarks>x is contiguous and normalised over its last axis; weight (size) is contiguous, of x's dtype.</remarks>
-    public static Tensor RmsNorm(Tensor x, Tensor weight, double eps)
-    {
-        long size = x.size((int)x.dim() - 1), rows = x.numel() / size;
-        var output = empty_like(x);
-        var xPtr = TorchSharpNative.DataPointer(x);
-        var wPtr = TorchSharpNative.DataPointer(weight);
-        var outPtr = TorchSharpNative.DataPointer(output);
-        int dtype = (int)TorchSharpNative.DType(x);
-        int status = x.device_type == DeviceType.CUDA
-            ? NativeMethods.mamba_rms_norm_cuda(rows, size, dtype, xPtr, size, wPtr, (float)eps, outPtr, size, IntPtr.Zero)
-            : NativeMethods.mamba_rms_norm_cpu(rows, size, dtype, xPtr, size, wPtr, (float)eps, outPtr, size);
-        NativeMethods.Check(status, "rms norm");
-        return output;
     }
 
     private static void Copy(Tensor t, long* target, int rank)

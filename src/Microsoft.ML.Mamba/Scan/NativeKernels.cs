@@ -94,7 +94,7 @@ public sealed class NativeKernels : IMambaKernels
             return _fallback.RmsNorm(x, weight, eps);
         }
         using var scope = NewDisposeScope();
-        return NativeDecodeStep.RmsNorm(Contiguous(x), Contiguous(weight), eps).MoveToOuterDisposeScope();
+        return NativeRmsNorm.Run(Contiguous(x), Contiguous(weight), eps).MoveToOuterDisposeScope();
     }
 
     // The C ABI takes small per-channel tensors as contiguous fp32; most already are, and then no copy is made.
