@@ -62,6 +62,7 @@ public sealed class NativeKernels : IMambaKernels
 
     public Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights)
     {
+        DecodeStepShapes.Check(x, z, convState, ssmState, weights);
         var f32 = ScalarType.Float32;
         string? reason = WhyNot(x.device_type, x.dtype)
             ?? (weights.Selective ? null : "time-invariant mixer")
@@ -85,6 +86,7 @@ public sealed class NativeKernels : IMambaKernels
 
     public Tensor RmsNorm(Tensor x, Tensor weight, double eps)
     {
+        DecodeStepShapes.CheckRmsNorm(x, weight);
         // Training differentiates through TorchSharp's ops by design: that is not a fallback, so no warning.
         if (is_grad_enabled() && (x.requires_grad || weight.requires_grad)) return MambaKernels.Reference.RmsNorm(x, weight, eps);
         string? reason = WhyNot(x.device_type, x.dtype) ?? (weight.dtype != x.dtype ? "weight and input of different dtypes" : null);

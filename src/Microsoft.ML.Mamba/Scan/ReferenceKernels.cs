@@ -93,11 +93,15 @@ public sealed class ReferenceKernels : IMambaKernels
         return y.MoveToOuterDisposeScope();
     }
 
-    public Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights) =>
-        ReferenceDecodeStep.Run(x, z, convState, ssmState, weights);
+    public Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights)
+    {
+        DecodeStepShapes.Check(x, z, convState, ssmState, weights);
+        return ReferenceDecodeStep.Run(x, z, convState, ssmState, weights);
+    }
 
     public Tensor RmsNorm(Tensor x, Tensor weight, double eps)
     {
+        DecodeStepShapes.CheckRmsNorm(x, weight);
         using var scope = NewDisposeScope();
         var x32 = x.to_type(ScalarType.Float32);
         var normed = x32 * (x32.pow(2).mean(new long[] { -1 }, keepdim: true) + eps).rsqrt();

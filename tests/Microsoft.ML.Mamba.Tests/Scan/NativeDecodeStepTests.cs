@@ -38,4 +38,21 @@ public class NativeDecodeStepTests
         var expected = MambaKernels.Reference.DecodeStep(ones(1, 4), null, zeros(1, 4, 2), zeros(1, 4, 3), weights);
         TensorData.AssertClose(y, expected, 0, 0, "time-invariant step");
     }
+
+    [Fact]
+    public void MismatchedShapesAreRejectedBeforeTheKernelRuns()
+    {
+        // The native kernel trusts the sizes it is given, so a wrong state or weight must fail with a message, not
+        // read or write out of bounds.
+        var w = new DecodeStepWeights(ones(4, 1, 2), null, zeros(1 + 2 * 3, 4), ones(4, 1), null, zeros(4, 3), null);
+        using var _ = no_grad();
+        var native = Native();
+        var wrongBatch = Assert.Throws<ArgumentException>(() => native.DecodeStep(ones(2, 4), null, zeros(2, 4, 2), zeros(1, 4, 3), w));
+        Assert.Contains("ssmState", wrongBatch.Message);
+        var wrongXProj = w with { XProjWeight = zeros(5, 4) };
+        var error = Assert.Throws<ArgumentException>(() => native.DecodeStep(ones(1, 4), null, zeros(1, 4, 2), zeros(1, 4, 3), wrongXProj));
+        Assert.Contains("x_proj", error.Message);
+        var norm = Assert.Throws<ArgumentException>(() => native.RmsNorm(ones(2, 8), ones(7), 1e-5));
+        Assert.Contains("weight", norm.Message);
+    }
 }
