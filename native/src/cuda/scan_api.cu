@@ -4,6 +4,7 @@
 #include "check.cuh"
 #include "dtype.cuh"
 #include "scan_launch.h"
+#include "scratch.cuh"
 
 namespace mamba::cuda {
 namespace {
@@ -56,35 +57,11 @@ int dispatch(const mamba_scan_args* a, Launch&& launch) {
   }
 }
 
-// Scratch of the backward: one stream-ordered allocation, carved into aligned pieces.
-struct Scratch {
-  float* base = nullptr;
-  size_t floats = 0;
-  float* take(size_t n) {
-    float* r = base ? base + floats : nullptr;
-    floats += (n + 63) / 64 * 64;  // 256-byte alignment for every piece
-    return r;
-  }
-};
-
 // Segment end states and dt sums of the time split (none when n_seg == 1).
 void carve_segments(ScanParams& p, Scratch& s) {
   const size_t bds = (size_t)p.batch * p.dim * p.n_seg;
   p.seg_h = p.n_seg > 1 ? s.take(bds * scan_geometry(p.state).npad) : nullptr;
   p.seg_dt = p.n_seg > 1 ? s.take(bds) : nullptr;
-}
-
-// One stream-ordered allocation of `floats` floats (none for 0).
-int alloc_scratch(size_t floats, cudaStream_t st, const char* what, void** mem) {
-  *mem = nullptr;
-  if (floats == 0) return MAMBA_OK;
-  const cudaError_t e = cudaMallocAsync(mem, floats * sizeof(float), st);
-  if (e == cudaSuccess) return MAMBA_OK;
-  (void)cudaGetLastError();
-  *mem = nullptr;
-  const int code = e == cudaErrorMemoryAllocation ? MAMBA_ERR_OUT_OF_MEMORY : MAMBA_ERR_CUDA;
-  return mamba::fail(code, std::string(what) + " (cuda): could not allocate " + std::to_string(floats * sizeof(float)) +
-                               " bytes of scratch: " + cudaGetErrorString(e));
 }
 
 }  // namespace

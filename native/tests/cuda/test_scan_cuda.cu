@@ -147,7 +147,8 @@ void run_scan_case(const ScanCase& c, uint64_t seed) {
 struct ConvCase {
   const char* name;
   int B, D, L, W, dtype;
-  bool silu, bias, strided;
+  bool silu, bias, strided;  // strided: x and dout as padded (batch, length, dim) views
+  bool mixed;                // out and dx in the other layout than x and dout
 };
 
 void run_conv_case(const ConvCase& c, uint64_t seed) {
@@ -158,7 +159,9 @@ void run_conv_case(const ConvCase& c, uint64_t seed) {
   r.x = rng.normal(n); r.w = rng.normal((size_t)c.D * c.W, 0.5); r.bias = rng.normal(c.D, 0.3); r.dout = rng.normal(n);
   ScanCase shape{c.name, c.B, c.D, c.L, 1, 1, c.dtype, c.dtype};
   shape.strided = c.strided;
-  Tensor x = bdl(shape, c.dtype), out = bdl(shape, c.dtype), dout = bdl(shape, c.dtype), dx = bdl(shape, c.dtype);
+  ScanCase other = shape;
+  other.strided = c.mixed ? !c.strided : c.strided;
+  Tensor x = bdl(shape, c.dtype), out = bdl(other, c.dtype), dout = bdl(shape, c.dtype), dx = bdl(other, c.dtype);
   Tensor w = f32({c.D, c.W}), b = f32({c.D}), dw = f32({c.D, c.W}), db = f32({c.D});
   x->upload(r.x); w->upload(r.w); b->upload(r.bias); dout->upload(r.dout);
   r.run();
@@ -230,10 +233,17 @@ int main(int argc, char** argv) {
       {"bf16 N=16 L=2100 strided time segments",    1, 48,2100,  16, 2, BF, BF, true, true, true, true, true, true, true, false},
   };
   const ConvCase convs[] = {
-      {"conv f32 W=4 silu bias",        2,  7, 50, 4, F,  true,  true,  false},
-      {"conv f32 W=1 plain",            1,  3,  9, 1, F,  false, false, false},
-      {"conv f32 W=8 silu strided L=5", 2, 10,  5, 8, F,  true,  true,  true},
-      {"conv bf16 W=4 silu bias",       2, 16, 70, 4, BF, true,  true,  false},
+      {"conv f32 W=4 silu bias",                   2,  7,   50, 4, F,  true,  true,  false, false},
+      {"conv f32 W=1 plain",                       1,  3,    9, 1, F,  false, false, false, false},
+      {"conv f32 W=8 silu strided L=5",            2, 10,    5, 8, F,  true,  true,  true,  false},
+      {"conv bf16 W=4 silu bias",                  2, 16,   70, 4, BF, true,  true,  false, false},
+      // Several time and channel tiles (64 x 32), a partial last tile of each, both layouts.
+      {"conv f32 W=4 silu L=200 D=70 strided",     2, 70,  200, 4, F,  true,  true,  true,  false},
+      {"conv f32 W=3 L=129 D=33 mixed layouts",    3, 33,  129, 3, F,  true,  false, false, true},
+      {"conv bf16 W=4 strided->contiguous L=300",  2, 40,  300, 4, BF, true,  true,  true,  true},
+      {"conv f16 W=2 silu L=65",                   1, 32,   65, 2, H,  true,  true,  false, false},
+      // 9 x 16 (sequence, time tile) pairs > 128 partial slots: blocks add several pairs each.
+      {"conv f32 W=4 B=9 L=1000 strided",          9, 36, 1000, 4, F,  true,  true,  true,  false},
   };
   const int quick_scan[] = {0, 1, 5, 10, 14};
   uint64_t seed = 1234;
@@ -241,6 +251,7 @@ int main(int argc, char** argv) {
     for (int i : quick_scan) run_scan_case(all[i], seed++);
     run_conv_case(convs[0], seed++);
     run_conv_case(convs[2], seed++);
+    run_conv_case(convs[5], seed++);
   } else {
     for (const auto& c : all) run_scan_case(c, seed++);
     for (const auto& c : convs) run_conv_case(c, seed++);
