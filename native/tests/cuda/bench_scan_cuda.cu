@@ -1,5 +1,7 @@
 // Times the CUDA selective scan forward and backward on Mamba-sized shapes.
 // Usage: bench_scan_cuda [results.csv]   Prints a table; the CSV feeds bench_reference.py.
+//        Rows marked BLD pass (batch, length, dim) views, the layout Mamba's in_proj produces; the CSV
+//        has the (batch, dim, length) rows only. Then the causal conv1d, both layouts.
 //        bench_scan_cuda --profile        One fp32 (8,2048,2048,16) forward and backward, for ncu.
 #include <algorithm>
 #include <cstdio>
@@ -72,6 +74,35 @@ void must(int rc, const char* what) {
   }
 }
 
+// Causal conv1d (width 4, SiLU, bias) at the 130M training shape, (batch, dim, length) and BLD layouts.
+void bench_conv() {
+  std::printf("\ncausal conv1d, width 4, SiLU, bias; backward = dx + dweight + dbias; median of 30\n");
+  std::printf("%-22s %-5s %9s %9s %9s %9s\n", "(B,D,L)", "dtype", "fwd ms", "fwd GB/s", "bwd ms", "bwd GB/s");
+  const int B = 8, D = 1536, L = 1024, W = 4;
+  for (int dt : {MAMBA_F32, MAMBA_BF16}) {
+    for (bool bld : {false, true}) {
+      const size_t n = (size_t)B * D * L, es = dtype_size(dt);
+      void *x = dalloc(n * es), *out = dalloc(n * es), *dout = dalloc(n * es), *dx = dalloc(n * es);
+      float *w = (float*)dalloc(D * W * 4), *bias = (float*)dalloc(D * 4), *dw = (float*)dalloc(D * W * 4),
+            *db = (float*)dalloc(D * 4);
+      fill_any(dt, x, n, 11, -1, 1); fill_any(dt, dout, n, 12, -1, 1);
+      fill<float>(w, D * W, 13, -0.5f, 0.5f); fill<float>(bias, D, 14, -0.5f, 0.5f);
+      const int64_t st[3] = {(int64_t)D * L, bld ? 1 : L, bld ? D : 1};
+      mamba_conv_args a{};
+      a.batch = B; a.dim = D; a.length = L; a.width = W; a.dtype = dt; a.silu = 1;
+      a.x = x; std::copy(st, st + 3, a.x_stride); a.weight = w; a.bias = bias;
+      const float fwd = median_ms([&] { must(mamba_conv1d_fwd_cuda(&a, out, st, nullptr), "conv forward"); }, 3, 30);
+      const float bwd = median_ms([&] { must(mamba_conv1d_bwd_cuda(&a, dout, st, dx, st, dw, db, nullptr), "conv backward"); }, 3, 30);
+      char shape[64];
+      std::snprintf(shape, sizeof shape, "(%d,%d,%d)%s", B, D, L, bld ? " BLD" : "");
+      std::printf("%-22s %-5s %9.3f %9.0f %9.3f %9.0f\n", shape, dt == MAMBA_F32 ? "fp32" : "bf16", fwd,
+                  2.0 * n * es / (fwd * 1e6), bwd, 3.0 * n * es / (bwd * 1e6));
+      for (void* p : {x, out, dout, dx}) cudaFree(p);
+      for (float* p : {w, bias, dw, db}) cudaFree(p);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,10 +117,12 @@ int main(int argc, char** argv) {
   if (csv) std::fprintf(csv, "B,D,L,N,dtype,fwd_ms,bwd_ms,fwd_gbs,bwd_gbs,extra_mb\n");
   cudaMemPool_t pool;
   CHECK_CUDA(cudaDeviceGetDefaultMemPool(&pool, 0));
-  const int shapes[][4] = {{4, 1536, 1024, 16}, {8, 2048, 2048, 16}, {1, 1024, 8192, 16}};
+  const int shapes[][5] = {{4, 1536, 1024, 16, 0}, {8, 2048, 2048, 16, 0}, {1, 1024, 8192, 16, 0},
+                           {8, 1536, 1024, 16, 0}, {8, 1536, 1024, 16, 1}};  // last: 130M training, both layouts
   for (int dt : {MAMBA_F32, MAMBA_BF16}) {
     for (const auto& s : shapes) {
-      if (profile && (dt != MAMBA_F32 || s[0] != 8)) continue;
+      if (profile && (dt != MAMBA_F32 || s[0] != 8 || s[1] != 2048)) continue;
+      const bool bld = s[4] != 0;
       const int B = s[0], D = s[1], L = s[2], N = s[3];
       const size_t bdl = (size_t)B * D * L, bnl = (size_t)B * N * L, es = dtype_size(dt);
       void *u = dalloc(bdl * es), *delta = dalloc(bdl * es), *z = dalloc(bdl * es), *out = dalloc(bdl * es);
@@ -106,7 +139,8 @@ int main(int argc, char** argv) {
       mamba_scan_args a{};
       a.batch = B; a.dim = D; a.length = L; a.state = N; a.groups = 1;
       a.dtype = dt; a.bc_dtype = dt; a.delta_softplus = 1; a.deterministic = 1;
-      const int64_t xs[3] = {(int64_t)D * L, L, 1}, bs[4] = {(int64_t)N * L, (int64_t)N * L, L, 1};
+      const int64_t xs[3] = {(int64_t)D * L, bld ? 1 : L, bld ? D : 1};
+      const int64_t bs[4] = {(int64_t)N * L, (int64_t)N * L, bld ? 1 : L, bld ? N : 1};
       a.u = u; a.delta = delta; a.z = z; a.B = Bm; a.C = Cm; a.A = A; a.D = Dv; a.delta_bias = bias;
       std::copy(xs, xs + 3, a.u_stride); std::copy(xs, xs + 3, a.delta_stride); std::copy(xs, xs + 3, a.z_stride);
       std::copy(bs, bs + 4, a.B_stride); std::copy(bs, bs + 4, a.C_stride);
@@ -136,10 +170,10 @@ int main(int argc, char** argv) {
       const double bwd_bytes = 7.0 * bdl * es + 4.0 * bnl * es;
       const double fwd_gbs = fwd_bytes / (fwd * 1e6), bwd_gbs = bwd_bytes / (bwd * 1e6);
       char shape[64];
-      std::snprintf(shape, sizeof shape, "(%d,%d,%d,%d)", B, D, L, N);
+      std::snprintf(shape, sizeof shape, "(%d,%d,%d,%d)%s", B, D, L, N, bld ? " BLD" : "");
       const char* dname = dt == MAMBA_F32 ? "fp32" : "bf16";
       std::printf("%-22s %-5s %9.3f %9.0f %9.3f %9.0f %12.1f\n", shape, dname, fwd, fwd_gbs, bwd, bwd_gbs, high / 1e6);
-      if (csv) std::fprintf(csv, "%d,%d,%d,%d,%s,%.4f,%.4f,%.0f,%.0f,%.1f\n", B, D, L, N, dname, fwd, bwd, fwd_gbs,
+      if (csv && !bld) std::fprintf(csv, "%d,%d,%d,%d,%s,%.4f,%.4f,%.0f,%.0f,%.1f\n", B, D, L, N, dname, fwd, bwd, fwd_gbs,
                             bwd_gbs, high / 1e6);
       for (void* p : {u, delta, z, out, dout, du, ddelta, dz, Bm, Cm, dB, dC}) cudaFree(p);
       for (float* p : {A, Dv, bias, dA, dD, dbias}) cudaFree(p);
@@ -147,5 +181,6 @@ int main(int argc, char** argv) {
     }
   }
   if (csv) std::fclose(csv);
+  bench_conv();
   return 0;
 }
