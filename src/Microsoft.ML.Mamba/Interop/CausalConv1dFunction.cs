@@ -18,7 +18,7 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
         var weight = (Tensor)vars[1];
         var bias = vars[2] as Tensor;
         bool silu = (bool)vars[3];
-        var output = empty(x.shape, dtype: x.dtype, device: x.device);
+        var output = TensorLayout.EmptyLike(x);
         var args = MakeArgs(x, weight, bias, silu);
         long* outStride = stackalloc long[3];
         Strides(output, outStride);
@@ -40,7 +40,7 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
         Tensor? bias = saved.Count > 2 ? saved[2] : null;
         bool silu = (bool)ctx.get_data("silu");
         var dout = gradOutputs[0].IsInvalid ? zeros_like(x) : gradOutputs[0];
-        var dx = empty(x.shape, dtype: x.dtype, device: x.device);
+        var dx = TensorLayout.EmptyLike(x);
         var dweight = empty(weight.shape, dtype: ScalarType.Float32, device: x.device);
         Tensor? dbias = bias is null ? null : empty(bias.shape, dtype: ScalarType.Float32, device: x.device);
         var args = MakeArgs(x, weight, bias, silu);

@@ -27,13 +27,14 @@ internal static unsafe class NativeScan
         Tensor u = inputs[0]!, A = inputs[2]!, B = inputs[3]!, C = inputs[4]!;
         Tensor? D = inputs[5], z = inputs[6], deltaBias = inputs[7], initial = inputs[8];
         var f32 = ScalarType.Float32;
-        var du = empty(u.shape, dtype: u.dtype, device: u.device);
-        var ddelta = empty(u.shape, dtype: u.dtype, device: u.device);
+        // Gradients in their inputs' memory order, so autograd's transposes back to (batch, length, channels) are free.
+        var du = TensorLayout.EmptyLike(u);
+        var ddelta = TensorLayout.EmptyLike(inputs[1]!, u.dtype);
         var dA = empty(A.shape, dtype: f32, device: u.device);
-        var dB = empty(B.shape, dtype: B.dtype, device: u.device);
-        var dC = empty(C.shape, dtype: C.dtype, device: u.device);
+        var dB = TensorLayout.EmptyLike(B);
+        var dC = TensorLayout.EmptyLike(C);
         Tensor? dD = D is null ? null : empty(D.shape, dtype: f32, device: u.device);
-        Tensor? dz = z is null ? null : empty(z.shape, dtype: z.dtype, device: u.device);
+        Tensor? dz = z is null ? null : TensorLayout.EmptyLike(z);
         Tensor? dBias = deltaBias is null ? null : empty(deltaBias.shape, dtype: f32, device: u.device);
         Tensor? dInitial = initial is null ? null : empty(initial.shape, dtype: f32, device: u.device);
         var dfinalContiguous = dfinal?.to_type(f32).contiguous();

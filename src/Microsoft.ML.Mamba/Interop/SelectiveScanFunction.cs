@@ -29,7 +29,7 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
         var (u, _, _, _, _, _, _, _, _) = Unpack(inputs);
         long batch = u.shape[0], dim = u.shape[1], state = inputs[2]!.shape[1];
 
-        var output = empty(u.shape, dtype: u.dtype, device: u.device);
+        var output = TensorLayout.EmptyLike(u);
         var final = empty(new[] { batch, dim, state }, dtype: ScalarType.Float32, device: u.device);
         NativeScan.Forward(inputs, settings, output, final);
 

@@ -91,8 +91,11 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
         var kernels = Kernels ?? MambaKernels.Default;
         long batch = hidden.shape[0], length = hidden.shape[1];
         var xz = in_proj.forward(hidden);                              // (B, L, 2E) or (B, L, E)
-        var x = xz.narrow(-1, 0, _inner).transpose(1, 2);              // (B, E, L), a view
-        Tensor? z = _gated ? xz.narrow(-1, _inner, _inner).transpose(1, 2) : null;
+        // chunk, not two narrows: its backward writes both gradient halves into one tensor (a concatenation),
+        // where each narrow's backward would zero-fill a full (B, L, 2E) tensor and add the two.
+        var halves = _gated ? xz.chunk(2, -1) : new[] { xz };
+        var x = halves[0].transpose(1, 2);                             // (B, E, L), a view
+        Tensor? z = _gated ? halves[1].transpose(1, 2) : null;
         // Padding must not leak into real tokens through the conv, nor the conv's bias into the state.
         Tensor? mask = attentionMask?.unsqueeze(1).to_type(x.dtype);
         if (mask is not null) x = x * mask;
@@ -124,9 +127,10 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
             return (zeros(1, 1, 1, dtype: x.dtype, device: x.device).expand(batch, _inner, length), bConst, cConst);
         }
         var projected = x_proj!.forward(x.transpose(1, 2));            // (B, L, R + 2N)
-        var dtLow = projected.narrow(-1, 0, _dtRank);
-        var B = projected.narrow(-1, _dtRank, _state).transpose(1, 2);           // (B, N, L)
-        var C = projected.narrow(-1, _dtRank + _state, _state).transpose(1, 2);  // (B, N, L)
+        var parts = projected.split(new long[] { _dtRank, _state, _state }, -1);  // one concatenating backward
+        var dtLow = parts[0];
+        var B = parts[1].transpose(1, 2);                              // (B, N, L)
+        var C = parts[2].transpose(1, 2);                              // (B, N, L)
         // Δ's bias is left to the scan, which fuses it with softplus.
         var delta = nn.functional.linear(dtLow, dt_proj.weight!).transpose(1, 2); // (B, E, L)
         return (delta, B, C);

@@ -1,0 +1,27 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Interop;
+
+/// <summary>
+/// Output allocation that keeps the input's memory order. Mamba's in_proj yields (batch, length, channels)
+/// tensors, and the mixer views them as (batch, channels, length). An output in that same channel-fastest
+/// order turns back into a contiguous (batch, length, channels) tensor for the next linear layer, where a
+/// (batch, channels, length) output would cost a transposing copy there, and another one in the backward.
+/// </summary>
+internal static class TensorLayout
+{
+    /// <summary>
+    /// An uninitialised tensor of <paramref name="like"/>'s shape (rank 3, (batch, channels, length)), channel-fastest
+    /// when <paramref name="like"/> is (its channel stride is 1 and its time stride is not) and it is on a CUDA
+    /// device, else contiguous. The CUDA kernels read and write both orders coalesced; the CPU kernels work per
+    /// channel row, so they keep the contiguous order.
+    /// </summary>
+    public static Tensor EmptyLike(Tensor like, ScalarType? dtype = null)
+    {
+        var type = dtype ?? like.dtype;
+        if (like.dim() == 3 && like.device_type == DeviceType.CUDA && like.size(2) > 1 && like.stride(1) == 1 && like.stride(2) != 1)
+            return empty(like.size(0), like.size(2), like.size(1), dtype: type, device: like.device).transpose(1, 2);
+        return empty(like.shape, dtype: type, device: like.device);
+    }
+}
