@@ -58,6 +58,8 @@ public sealed class BenchmarkOptions
     public bool CompareReference { get; private set; }
     public int ReferenceSteps { get; private set; } = 2;
     public double LearningRate { get; private set; } = 1e-4;
+    /// <summary>After the timed steps, this many more steps with a device sync between phases (0 = none).</summary>
+    public int PhaseSteps { get; private set; }
 
     // probe (child process)
     public string? ProbeKernel { get; private set; }
@@ -70,13 +72,15 @@ public sealed class BenchmarkOptions
           Mamba.Benchmarks train [--device cpu|cuda] [--dtype fp32|bf16] [--batch N] [--length N] [--layers N]
                                  [--hidden N] [--vocab N] [--steps N] [--warmup-steps N] [--lr X]
                                  [--compare-reference] [--reference-steps N] [--reference-warmup N]
-                                 [--gpu-name NAME] [--out FILE]
+                                 [--phases N] [--gpu-name NAME] [--out FILE]
         defaults: scan on cuda: shapes 4x1536x1024x16,8x2048x2048x16,1x1024x8192x16, fp32 and bf16, 20 reps;
                   scan on cpu: shapes 1x1536x1024x16,4x768x512x16, fp32, 5 reps; warm-up 3 (cuda) or 1 (cpu);
                   reference: at most 3 reps after 1 warm-up. --out appends the markdown to FILE.
                   train: Mamba-130M sizes (24 layers, hidden 768, vocab 50280, state 16, expand 2), AdamW;
                   batch 8 x length 1024 on cuda, 1 x 256 on cpu; 2 warm-up steps, then 10 timed steps on cuda,
                   3 on cpu; reference (with --compare-reference): 1 warm-up step, 2 timed steps.
+                  --phases N: N more steps, synchronised between forward, loss, backward and optimiser, whose
+                  mean milliseconds go to stderr and the notes (where a step's time goes; slower than unsynchronised).
         """;
 
     public static BenchmarkOptions Parse(string[] args)
@@ -124,6 +128,7 @@ public sealed class BenchmarkOptions
                 case "--lr": o.LearningRate = double.Parse(Next(a), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--compare-reference": o.CompareReference = true; break;
                 case "--reference-steps": o.ReferenceSteps = PositiveInt(a); break;
+                case "--phases": o.PhaseSteps = PositiveInt(a); break;
                 case "--probe": o.Command = "probe"; o.ProbeKernel = Next(a); break;
                 case "-h" or "--help": o.Command = "help"; break;
                 default: throw new ArgumentException($"unknown option '{a}'");

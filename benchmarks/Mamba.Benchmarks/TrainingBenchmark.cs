@@ -75,6 +75,12 @@ public static class TrainingBenchmark
             for (int i = 0; i < steps; i++) lastLoss = Step(model, optimizer, o, batches[warmup + i]);
             double seconds = clock.ElapsedMs() / 1000;
             Console.Error.WriteLine($"train {kernels.Name}: {steps} steps in {seconds:F2} s, loss {lastLoss:F4}");
+            if (o.PhaseSteps > 0)
+            {
+                string phases = TimePhases(model, optimizer, o, batches[^1], clock);
+                Console.Error.WriteLine($"train {kernels.Name}: {phases}");
+                notes.Add($"{kernels.Name}, {BenchmarkOptions.DTypeName(dtype)}: {phases}");
+            }
             return new TrainingResult(kernels.Name, dtype, steps, seconds, lastLoss, (long)o.Batch * o.Length, null);
         }
         catch (Exception e)
@@ -103,6 +109,33 @@ public static class TrainingBenchmark
         loss.backward();
         optimizer.step();
         return loss.item<float>();
+    }
+
+    // The same step as Step, with a device sync after each phase; returns the mean ms of each phase.
+    private static string TimePhases(MambaForCausalLM model, optim.Optimizer optimizer, BenchmarkOptions o, Tensor ids, DeviceClock clock)
+    {
+        var ms = new double[4];
+        for (int i = 0; i < o.PhaseSteps; i++)
+        {
+            using var scope = NewDisposeScope();
+            clock.Start();
+            optimizer.zero_grad();
+            var logits = model.forward(ids, null);
+            ms[0] += clock.ElapsedMs();
+            clock.Start();
+            var loss = nn.functional.cross_entropy(logits.narrow(1, 0, o.Length - 1).reshape(-1, o.Vocab),
+                ids.narrow(1, 1, o.Length - 1).reshape(-1));
+            ms[1] += clock.ElapsedMs();
+            clock.Start();
+            loss.backward();
+            ms[2] += clock.ElapsedMs();
+            clock.Start();
+            optimizer.step();
+            ms[3] += clock.ElapsedMs();
+        }
+        string[] names = { "forward", "loss", "backward", "optimizer" };
+        return $"phases over {o.PhaseSteps} synchronised steps, mean ms: " +
+               string.Join(", ", names.Select((n, k) => $"{n} {ms[k] / o.PhaseSteps:F1}")) + $" (sum {ms.Sum() / o.PhaseSteps:F1})";
     }
 
     // Casts every submodule but leaves the mixers' own parameters (A_log, D) in fp32, as mamba_ssm
