@@ -11,6 +11,9 @@ if ! (cmake -S native -B /tmp/nb -DMAMBA_CUDA=ON -DMAMBA_CUDA_ARCHITECTURES=90 &
   return 1 2>/dev/null || exit 1
 fi
 rm -rf "$APP" && mkdir -p "$APP" && tar -xJf .gpu/apps.tar.xz -C "$APP"
+# The bundle carries the CPU-only build; with $APP on LD_LIBRARY_PATH it would shadow the CUDA one for
+# native test programs linked against /tmp/nb, so point it at the CUDA build too.
+ln -sf /tmp/nb/libmamba_native.so "$APP/libmamba_native.so"
 _torch="$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')"
 export APP LD_LIBRARY_PATH="$APP:$_torch/lib" DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 \
   MAMBA_NATIVE_LIBRARY=/tmp/nb/libmamba_native.so
