@@ -24,7 +24,7 @@
 #endif
 
 /* Bumped whenever a signature in this header changes; C# checks it before calling anything else. */
-#define MAMBA_ABI_VERSION 2
+#define MAMBA_ABI_VERSION 3
 
 enum mamba_status {
   MAMBA_OK = 0,
@@ -78,6 +78,10 @@ typedef struct mamba_scan_args {
 typedef struct mamba_scan_outputs {
   void* out;          int64_t out_stride[3];
   float* final_state;
+  /* Optional (CUDA): mamba_scan_checkpoint_floats_cuda(args) floats, or NULL. The forward then also stores
+   * the states the backward starts its time chunks from; handing the same buffer, unchanged, to the backward
+   * of the same args saves it a recomputation pass over the whole sequence. The CPU kernels ignore it. */
+  float* checkpoints;
 } mamba_scan_outputs;
 
 /* Backward: dout in, gradients out. Every gradient buffer is written (not accumulated into), except
@@ -96,6 +100,7 @@ typedef struct mamba_scan_grads {
   void* dz;           int64_t dz_stride[3];    /* or NULL */
   float* ddelta_bias;                          /* (dim), or NULL */
   float* dinitial_state;                       /* (batch, dim, state), or NULL */
+  const float* checkpoints;                    /* what the forward wrote to outputs->checkpoints, or NULL */
 } mamba_scan_grads;
 
 MAMBA_API int32_t mamba_scan_fwd_cpu(const mamba_scan_args* args, const mamba_scan_outputs* outputs);
@@ -103,6 +108,9 @@ MAMBA_API int32_t mamba_scan_bwd_cpu(const mamba_scan_args* args, const mamba_sc
 /* CUDA: all pointers on one device; stream is a cudaStream_t (NULL = legacy default stream). */
 MAMBA_API int32_t mamba_scan_fwd_cuda(const mamba_scan_args* args, const mamba_scan_outputs* outputs, void* stream);
 MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_scan_grads* grads, void* stream);
+/* Floats the CUDA forward needs in outputs->checkpoints for these args; 0 when the backward would not use
+ * them (long sequences split into time segments recompute instead), when args are invalid, or without CUDA. */
+MAMBA_API int64_t mamba_scan_checkpoint_floats_cuda(const mamba_scan_args* args);
 
 /* ---------------------------------------------------------------------------------------------
  * Causal depthwise conv1d with optional SiLU, per channel d:

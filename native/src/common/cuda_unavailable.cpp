@@ -7,6 +7,7 @@ int not_built() { return mamba::fail(MAMBA_ERR_NOT_BUILT, "mamba_native was buil
 
 MAMBA_API int32_t mamba_scan_fwd_cuda(const mamba_scan_args*, const mamba_scan_outputs*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args*, const mamba_scan_grads*, void*) { return not_built(); }
+MAMBA_API int64_t mamba_scan_checkpoint_floats_cuda(const mamba_scan_args*) { return 0; }
 MAMBA_API int32_t mamba_conv1d_fwd_cuda(const mamba_conv_args*, void*, const int64_t*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_conv1d_bwd_cuda(const mamba_conv_args*, const void*, const int64_t*, void*, const int64_t*,
                                         float*, float*, void*) { return not_built(); }

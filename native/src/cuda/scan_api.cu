@@ -78,6 +78,10 @@ MAMBA_API int32_t mamba_scan_fwd_cuda(const mamba_scan_args* args, const mamba_s
   p.final_state = outputs->final_state;
   auto st = static_cast<cudaStream_t>(stream);
   plan_segments(p);
+  if (outputs->checkpoints && forward_checkpoint_floats(p) > 0) {
+    p.ckpt = outputs->checkpoints;
+    p.n_ckpt = (p.length + scan_geometry(p.state).bwd_t - 1) / scan_geometry(p.state).bwd_t;
+  }
   Scratch sizing;
   carve_segments(p, sizing);
   void* mem = nullptr;
@@ -117,10 +121,11 @@ MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_s
   const size_t bc_part = (size_t)nblk * p.batch * p.groups * p.length * p.state;
   p.n_ckpt = (p.length + geo.bwd_t - 1) / geo.bwd_t;
   plan_segments(p);
+  p.ckpt_given = grads->checkpoints && forward_checkpoint_floats(p) > 0;
   auto carve = [&](Scratch& s) {
     carve_segments(p, s);
     p.seg_adj = p.n_seg > 1 ? s.take(bd * p.n_seg * geo.npad) : nullptr;
-    p.ckpt = s.take(bd * p.n_ckpt * geo.npad);
+    p.ckpt = p.ckpt_given ? const_cast<float*>(grads->checkpoints) : s.take(bd * p.n_ckpt * geo.npad);
     p.part_dA = s.take(bd * p.n_seg * geo.npad);
     p.part_dD = s.take(bd * p.n_seg);
     p.part_dbias = s.take(bd * p.n_seg);
@@ -139,4 +144,12 @@ MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_s
   if (rc != MAMBA_OK) return rc;
   MAMBA_CUDA_TRY(ef, "selective scan backward: freeing scratch");
   return MAMBA_OK;
+}
+
+MAMBA_API int64_t mamba_scan_checkpoint_floats_cuda(const mamba_scan_args* args) {
+  mamba::clear_error();
+  if (check_args(args) != MAMBA_OK) return 0;
+  ScanParams p = make_params(args);
+  plan_segments(p);
+  return forward_checkpoint_floats(p);
 }

@@ -3,8 +3,8 @@
 // (batch, dim, length, state) tensor never exists. Per chunk: the tiles fetched during the previous
 // chunk's scan go to shared memory (dt = softplus(delta + bias) on the way), the next chunk's loads
 // are issued, the scan runs, and the gate and D skip are applied on the way out.
-// Modes: kFwdOut writes out (and final_state); kFwdCkpt stores the state before every backward
-// chunk, for the backward pass; kFwdSegEnd stores segment end states for the time-segment fold
+// Modes: kFwdOut writes out (and final_state, and the checkpoints below when p.ckpt is set);
+// kFwdCkpt stores the state before every backward chunk, for the backward pass; kFwdSegEnd stores segment end states for the time-segment fold
 // (see ScanParams::n_seg). blockIdx.x = segment * channel blocks + channel block.
 #pragma once
 #include "scan_math.cuh"
@@ -110,7 +110,8 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p)
     if (t0 + TT < te) fetch(t0 + TT);  // in flight during this chunk's scan
 
     auto step = [&](int t) {
-      if (MODE == kFwdCkpt && t % BWD_T == 0 && live) {  // state before backward chunk (t0 + t) / BWD_T
+      const bool store = MODE == kFwdCkpt || (MODE == kFwdOut && p.ckpt != nullptr);
+      if (store && t % BWD_T == 0 && live) {  // state before backward chunk (t0 + t) / BWD_T
         float* dst = p.ckpt + (bd * p.n_ckpt + (t0 + t) / BWD_T) * NPAD + slice * NPT;
 #pragma unroll
         for (int i = 0; i < NPT; i += 4) *reinterpret_cast<float4*>(dst + i) = make_float4(h[i], h[i + 1], h[i + 2], h[i + 3]);

@@ -44,7 +44,7 @@ int launch_scan_bwd(const ScanParams& p, cudaStream_t stream) {
     using Cfg = decltype(cfg);
     nblk = (int)scan_grid<Cfg>(p, 1).x;
     const dim3 grid = scan_grid<Cfg>(p, p.n_seg);
-    launch_fwd_pass<T, BT, Cfg, kFwdCkpt>(p, stream);  // also seg_dt, which the folds below use
+    if (!p.ckpt_given) launch_fwd_pass<T, BT, Cfg, kFwdCkpt>(p, stream);  // also seg_dt, used by the folds below
     if (p.n_seg > 1)
       scan_adj_seg_kernel<T, BT, Cfg><<<scan_grid<Cfg>(p, p.n_seg - 1), Cfg::THREADS, 0, stream>>>(p);
     constexpr int smem = BwdSmem<Cfg>::BYTES;

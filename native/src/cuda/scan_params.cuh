@@ -35,6 +35,7 @@ struct ScanParams {
   // Scratch for backward (fp32, owned by the entry point). Checkpoints: states before every
   // backward chunk, (batch, dim, n_ckpt, n_pad). Partials are reduced later in fixed order.
   float* ckpt;        int n_ckpt;
+  bool ckpt_given;    // backward: ckpt was written by the forward (outputs->checkpoints), skip the pass
   float* part_dA;     // (n_seg, batch, dim, n_pad)
   float* part_dD;     // (n_seg, batch, dim)
   float* part_dbias;  // (n_seg, batch, dim)
@@ -99,6 +100,14 @@ inline void plan_segments(ScanParams& p) {
   len = std::max(4 * geo.fwd_t, (len + geo.fwd_t - 1) / geo.fwd_t * geo.fwd_t);
   p.seg_len = len;
   p.n_seg = (p.length + len - 1) / len;
+}
+
+// Checkpoints the forward can hand to the backward: only without time segments, whose backward needs the
+// segment pass anyway. (batch, dim, n_ckpt, n_pad) floats, or 0.
+inline int64_t forward_checkpoint_floats(const ScanParams& p) {
+  if (p.n_seg != 1) return 0;
+  const ScanGeometry geo = scan_geometry(p.state);
+  return (int64_t)p.batch * p.dim * ((p.length + geo.bwd_t - 1) / geo.bwd_t) * geo.npad;
 }
 
 }  // namespace mamba::cuda

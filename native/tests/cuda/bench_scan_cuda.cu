@@ -165,6 +165,19 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero));
       const float bwd = median_ms([&] { must(mamba_scan_bwd_cuda(&a, &g, nullptr), "backward"); }, 3, 30);
       CHECK_CUDA(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high));
+      // The same with checkpoints kept from the forward (outputs->checkpoints): the backward skips its pass.
+      float fwd_ck = 0.f, bwd_ck = 0.f;
+      const int64_t nck = mamba_scan_checkpoint_floats_cuda(&a);
+      if (nck > 0) {
+        float* ck = (float*)dalloc((size_t)nck * 4);
+        o.checkpoints = ck;
+        g.checkpoints = ck;
+        fwd_ck = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward (checkpoints)"); }, 3, 30);
+        bwd_ck = median_ms([&] { must(mamba_scan_bwd_cuda(&a, &g, nullptr), "backward (checkpoints)"); }, 3, 30);
+        o.checkpoints = nullptr;
+        g.checkpoints = nullptr;
+        cudaFree(ck);
+      }
       // Compulsory traffic: every input read once, every output written once.
       const double fwd_bytes = 4.0 * bdl * es + 2.0 * bnl * es;
       const double bwd_bytes = 7.0 * bdl * es + 4.0 * bnl * es;
@@ -172,7 +185,8 @@ int main(int argc, char** argv) {
       char shape[64];
       std::snprintf(shape, sizeof shape, "(%d,%d,%d,%d)%s", B, D, L, N, bld ? " BLD" : "");
       const char* dname = dt == MAMBA_F32 ? "fp32" : "bf16";
-      std::printf("%-22s %-5s %9.3f %9.0f %9.3f %9.0f %12.1f\n", shape, dname, fwd, fwd_gbs, bwd, bwd_gbs, high / 1e6);
+      std::printf("%-22s %-5s %9.3f %9.0f %9.3f %9.0f %12.1f   ckpt: fwd %.3f bwd %.3f (%.1f MB)\n", shape, dname, fwd,
+                  fwd_gbs, bwd, bwd_gbs, high / 1e6, fwd_ck, bwd_ck, nck * 4 / 1e6);
       if (csv && !bld) std::fprintf(csv, "%d,%d,%d,%d,%s,%.4f,%.4f,%.0f,%.0f,%.1f\n", B, D, L, N, dname, fwd, bwd, fwd_gbs,
                             bwd_gbs, high / 1e6);
       for (void* p : {u, delta, z, out, dout, du, ddelta, dz, Bm, Cm, dB, dC}) cudaFree(p);

@@ -131,6 +131,33 @@ void run_scan_case(const ScanCase& c, uint64_t seed) {
   if (c.init) bw.check("dinit", dinit->download(), r.dinit);
   result(bw.ok, std::string(c.name) + " bwd", bw.report);
 
+  // Again with the checkpoints written by the forward (outputs->checkpoints), which skip the backward's pass.
+  if (const int64_t nck = mamba_scan_checkpoint_floats_cuda(&a); nck > 0) {
+    Tensor ck = f32({nck});
+    for (DevTensor* t : {out.get(), du.get(), ddelta.get(), dA.get(), dB.get(), dC.get(), dD.get(), dz.get(), dbias.get(), dinit.get()})
+      t->poison();
+    o.checkpoints = ck->as<float>();
+    gr.checkpoints = ck->as<float>();
+    rc = mamba_scan_fwd_cuda(&a, &o, nullptr);
+    if (rc == MAMBA_OK) rc = mamba_scan_bwd_cuda(&a, &gr, nullptr);
+    CHECK_CUDA(cudaDeviceSynchronize());
+    o.checkpoints = nullptr;
+    gr.checkpoints = nullptr;
+    Compare ckc{rtol, atol};
+    if (rc == MAMBA_OK) {
+      ckc.check("out", out->download(), r.out);
+      ckc.check("du", du->download(), r.du);
+      ckc.check("ddelta", ddelta->download(), r.ddelta);
+      ckc.check("dA", dA->download(), r.dA);
+      ckc.check("dB", dB->download(), r.dB);
+      ckc.check("dC", dC->download(), r.dC);
+      if (c.z) ckc.check("dz", dz->download(), r.dz);
+      if (c.init) ckc.check("dinit", dinit->download(), r.dinit);
+    }
+    result(rc == MAMBA_OK && ckc.ok, std::string(c.name) + " bwd from forward checkpoints",
+           rc == MAMBA_OK ? ckc.report : std::string(" rc=") + std::to_string(rc) + " " + mamba_last_error());
+  }
+
   if (c.determinism) {
     const DevTensor* outs[] = {du.get(), ddelta.get(), dA.get(), dB.get(), dC.get(), dD.get(), dz.get(), dbias.get(), dinit.get()};
     std::vector<std::vector<unsigned char>> first;

@@ -6,7 +6,7 @@ namespace Microsoft.ML.Mamba.Interop;
 internal static unsafe partial class NativeMethods
 {
     public const string Library = "mamba_native";
-    public const int AbiVersion = 2;
+    public const int AbiVersion = 3;
 
     [LibraryImport(Library)] public static partial int mamba_abi_version();
     [LibraryImport(Library)] public static partial int mamba_has_cuda();
@@ -17,6 +17,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial int mamba_scan_bwd_cpu(NativeScanArgs* args, NativeScanGrads* grads);
     [LibraryImport(Library)] public static partial int mamba_scan_fwd_cuda(NativeScanArgs* args, NativeScanOutputs* outputs, IntPtr stream);
     [LibraryImport(Library)] public static partial int mamba_scan_bwd_cuda(NativeScanArgs* args, NativeScanGrads* grads, IntPtr stream);
+    [LibraryImport(Library)] public static partial long mamba_scan_checkpoint_floats_cuda(NativeScanArgs* args);
 
     [LibraryImport(Library)] public static partial int mamba_conv1d_fwd_cpu(NativeConvArgs* args, IntPtr output, long* outStride);
     [LibraryImport(Library)] public static partial int mamba_conv1d_bwd_cpu(NativeConvArgs* args, IntPtr dout, long* doutStride,
@@ -32,6 +33,7 @@ internal static unsafe partial class NativeMethods
         IntPtr weight, float eps, IntPtr output, long outRowStride);
     [LibraryImport(Library)] public static partial int mamba_rms_norm_cuda(long rows, long size, int dtype, IntPtr x, long xRowStride,
         IntPtr weight, float eps, IntPtr output, long outRowStride, IntPtr stream);
+
 
     /// <summary>Throws <see cref="MambaNativeException"/> with the native message when a call failed.</summary>
     public static void Check(int status, string operation)

@@ -9,10 +9,27 @@ namespace Microsoft.ML.Mamba.Interop;
 /// </summary>
 internal static unsafe class NativeScan
 {
-    public static void Forward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor output, Tensor final)
+    /// <summary>
+    /// Floats of the state checkpoints a CUDA forward can keep for its backward (0 when it would not use them: CPU,
+    /// or sequences long enough to be split into time segments).
+    /// </summary>
+    public static long CheckpointFloats(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings)
+    {
+        if (inputs[0]!.device_type != DeviceType.CUDA) return 0;
+        var args = MakeArgs(inputs, settings);
+        return NativeMethods.mamba_scan_checkpoint_floats_cuda(&args);
+    }
+
+    /// <param name="checkpoints">Null, or <see cref="CheckpointFloats"/> fp32 floats for the forward to fill.</param>
+    public static void Forward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor output, Tensor final,
+        Tensor? checkpoints = null)
     {
         var args = MakeArgs(inputs, settings);
-        var outputs = new NativeScanOutputs { @out = TorchSharpNative.DataPointer(output), final_state = TorchSharpNative.DataPointer(final) };
+        var outputs = new NativeScanOutputs
+        {
+            @out = TorchSharpNative.DataPointer(output), final_state = TorchSharpNative.DataPointer(final),
+            checkpoints = TorchSharpNative.DataPointer(checkpoints, IntPtr.Zero),
+        };
         Strides(output, outputs.out_stride, 3);
         int status = output.device_type == DeviceType.CUDA
             ? NativeMethods.mamba_scan_fwd_cuda(&args, &outputs, IntPtr.Zero)
@@ -21,7 +38,9 @@ internal static unsafe class NativeScan
     }
 
     /// <returns>Gradients in input order (null where the input was null).</returns>
-    public static Tensor?[] Backward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor dout, Tensor? dfinal)
+    /// <param name="checkpoints">What <see cref="Forward"/> wrote for these same inputs, or null (the kernel recomputes them).</param>
+    public static Tensor?[] Backward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor dout, Tensor? dfinal,
+        Tensor? checkpoints = null)
     {
         var args = MakeArgs(inputs, settings);
         Tensor u = inputs[0]!, A = inputs[2]!, B = inputs[3]!, C = inputs[4]!;
@@ -52,6 +71,7 @@ internal static unsafe class NativeScan
             dz = TorchSharpNative.DataPointer(dz, IntPtr.Zero),
             ddelta_bias = TorchSharpNative.DataPointer(dBias, IntPtr.Zero),
             dinitial_state = TorchSharpNative.DataPointer(dInitial, IntPtr.Zero),
+            checkpoints = TorchSharpNative.DataPointer(checkpoints, IntPtr.Zero),
         };
         Strides(dout, grads.dout_stride, 3);
         Strides(du, grads.du_stride, 3);

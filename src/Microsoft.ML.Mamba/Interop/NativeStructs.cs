@@ -44,6 +44,7 @@ internal unsafe struct NativeScanOutputs
 {
     public IntPtr @out; public fixed long out_stride[3];
     public IntPtr final_state;
+    public IntPtr checkpoints;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -60,6 +61,7 @@ internal unsafe struct NativeScanGrads
     public IntPtr dz; public fixed long dz_stride[3];
     public IntPtr ddelta_bias;
     public IntPtr dinitial_state;
+    public IntPtr checkpoints;
 }
 
 [StructLayout(LayoutKind.Sequential)]

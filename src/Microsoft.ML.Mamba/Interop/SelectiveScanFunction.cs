@@ -14,7 +14,11 @@ namespace Microsoft.ML.Mamba.Interop;
 /// </remarks>
 internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<SelectiveScanFunction>
 {
-    public sealed record ScanSettings(bool DeltaSoftplus, bool Deterministic);
+    /// <param name="KeepCheckpoints">
+    /// The forward keeps the states the CUDA backward starts its time chunks from (fp32, 1/BWD_T of the
+    /// (batch, dim, length, state) states), sparing the backward a recomputation pass. Only when a backward will run.
+    /// </param>
+    public sealed record ScanSettings(bool DeltaSoftplus, bool Deterministic, bool KeepCheckpoints = false);
 
     private const int TensorArguments = 9;
 
@@ -31,13 +35,17 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
 
         var output = TensorLayout.EmptyLike(u);
         var final = empty(new[] { batch, dim, state }, dtype: ScalarType.Float32, device: u.device);
-        NativeScan.Forward(inputs, settings, output, final);
+        long checkpointFloats = settings.KeepCheckpoints ? NativeScan.CheckpointFloats(inputs, settings) : 0;
+        Tensor? checkpoints = checkpointFloats > 0 ? empty(checkpointFloats, dtype: ScalarType.Float32, device: u.device) : null;
+        NativeScan.Forward(inputs, settings, output, final, checkpoints);
 
         // Unused outputs (usually the final state) get no gradient rather than a materialised zero:
         // TorchSharp would build that zero from a cached tensor that our callers' dispose scopes free.
         ctx.set_materialize_grads(false);
         // Only tensors can be saved for autograd; remember which optional ones were there.
-        ctx.save_for_backward(inputs.Where(t => t is not null).Select(t => t!).ToList());
+        var toSave = inputs.Where(t => t is not null).Select(t => t!).ToList();
+        if (checkpoints is not null) toSave.Add(checkpoints);  // last, after the inputs
+        ctx.save_for_backward(toSave);
         ctx.save_data("present", inputs.Select(t => t is not null).ToArray());
         ctx.save_data("settings", settings);
         return new List<Tensor> { output, final };
@@ -54,7 +62,8 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
 
         Tensor? Defined(int i) => gradOutputs.Count > i && !gradOutputs[i].IsInvalid ? gradOutputs[i] : null;
         var dout = Defined(0) ?? zeros(inputs[0]!.shape, dtype: inputs[0]!.dtype, device: inputs[0]!.device);
-        var grads = NativeScan.Backward(inputs, settings, dout, Defined(1));
+        Tensor? checkpoints = saved.Count > inputs.Count(t => t is not null) ? saved[^1] : null;
+        var grads = NativeScan.Backward(inputs, settings, dout, Defined(1), checkpoints);
         // Our handles on the saved inputs and incoming gradients end here; the returned ones a little later.
         DeferredDisposal.Now(saved.Concat(gradOutputs).Append(dout));
         DeferredDisposal.Later(grads);
