@@ -60,6 +60,8 @@ public sealed class BenchmarkOptions
     public double LearningRate { get; private set; } = 1e-4;
     /// <summary>After the timed steps, this many more steps with a device sync between phases (0 = none).</summary>
     public int PhaseSteps { get; private set; }
+    /// <summary>"fused" (the library's FusedAdamW, default) or "torch" (TorchSharp's AdamW).</summary>
+    public string Optimizer { get; private set; } = "fused";
 
     // probe (child process)
     public string? ProbeKernel { get; private set; }
@@ -72,13 +74,14 @@ public sealed class BenchmarkOptions
           Mamba.Benchmarks train [--device cpu|cuda] [--dtype fp32|bf16] [--batch N] [--length N] [--layers N]
                                  [--hidden N] [--vocab N] [--steps N] [--warmup-steps N] [--lr X]
                                  [--compare-reference] [--reference-steps N] [--reference-warmup N]
-                                 [--phases N] [--gpu-name NAME] [--out FILE]
+                                 [--phases N] [--optimizer fused|torch] [--gpu-name NAME] [--out FILE]
         defaults: scan on cuda: shapes 4x1536x1024x16,8x2048x2048x16,1x1024x8192x16, fp32 and bf16, 20 reps;
                   scan on cpu: shapes 1x1536x1024x16,4x768x512x16, fp32, 5 reps; warm-up 3 (cuda) or 1 (cpu);
                   reference: at most 3 reps after 1 warm-up. --out appends the markdown to FILE.
                   train: Mamba-130M sizes (24 layers, hidden 768, vocab 50280, state 16, expand 2), AdamW;
                   batch 8 x length 1024 on cuda, 1 x 256 on cpu; 2 warm-up steps, then 10 timed steps on cuda,
                   3 on cpu; reference (with --compare-reference): 1 warm-up step, 2 timed steps.
+                  --optimizer: fused (FusedAdamW, what the library's trainers use; default) or torch (TorchSharp's AdamW).
                   --phases N: N more steps, synchronised between forward, loss, backward and optimiser, whose
                   mean milliseconds go to stderr and the notes (where a step's time goes; slower than unsynchronised).
         """;
@@ -129,6 +132,10 @@ public sealed class BenchmarkOptions
                 case "--compare-reference": o.CompareReference = true; break;
                 case "--reference-steps": o.ReferenceSteps = PositiveInt(a); break;
                 case "--phases": o.PhaseSteps = PositiveInt(a); break;
+                case "--optimizer":
+                    o.Optimizer = Next(a);
+                    if (o.Optimizer is not ("fused" or "torch")) throw new ArgumentException($"--optimizer must be fused or torch, got '{o.Optimizer}'");
+                    break;
                 case "--probe": o.Command = "probe"; o.ProbeKernel = Next(a); break;
                 case "-h" or "--help": o.Command = "help"; break;
                 default: throw new ArgumentException($"unknown option '{a}'");

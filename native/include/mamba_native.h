@@ -183,4 +183,30 @@ MAMBA_API int32_t mamba_rms_norm_cuda(int64_t rows, int64_t size, int32_t dtype,
 /* Number of threads the CPU kernels use (0 = hardware concurrency). */
 MAMBA_API void mamba_set_num_threads(int32_t threads);
 
+/* ---------------------------------------------------------------------------------------------
+ * AdamW (Loshchilov & Hutter), one call for many parameter tensors, in the order TorchSharp's AdamW
+ * applies it, per element, computed in fp32:
+ *   p  *= decay                                   (decay = 1 - lr * weight_decay)
+ *   m   = beta1 * m + one_minus_beta1 * g
+ *   v   = beta2 * v + one_minus_beta2 * g * g
+ *   p  -= step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
+ * with step_size = lr / (1 - beta1^step) and bias_correction2_sqrt = sqrt(1 - beta2^step) for the tensor's
+ * own step count. The 1 - beta terms come precomputed (in fp64, then rounded): 1 - 0.999f in fp32 is 1.3e-5 off.
+ * Every tensor is contiguous; p, m and v share `dtype`, g has `grad_dtype`.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct mamba_adamw_tensor {
+  void* param;
+  const void* grad;
+  void* exp_avg;
+  void* exp_avg_sq;
+  int64_t numel;
+  int32_t dtype;       /* of param, exp_avg and exp_avg_sq: f32, f16 or bf16 */
+  int32_t grad_dtype;  /* f32, f16 or bf16 */
+  float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, step_size, bias_correction2_sqrt;
+} mamba_adamw_tensor;
+
+/* tensors: a host array of `count` entries whose pointers are host (CPU) or device (CUDA) memory. */
+MAMBA_API int32_t mamba_adamw_step_cpu(const mamba_adamw_tensor* tensors, int64_t count);
+MAMBA_API int32_t mamba_adamw_step_cuda(const mamba_adamw_tensor* tensors, int64_t count, void* stream);
+
 #endif /* MAMBA_NATIVE_H */

@@ -34,6 +34,8 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial int mamba_rms_norm_cuda(long rows, long size, int dtype, IntPtr x, long xRowStride,
         IntPtr weight, float eps, IntPtr output, long outRowStride, IntPtr stream);
 
+    [LibraryImport(Library)] public static partial int mamba_adamw_step_cpu(NativeAdamWTensor* tensors, long count);
+    [LibraryImport(Library)] public static partial int mamba_adamw_step_cuda(NativeAdamWTensor* tensors, long count, IntPtr stream);
 
     /// <summary>Throws <see cref="MambaNativeException"/> with the native message when a call failed.</summary>
     public static void Check(int status, string operation)

@@ -93,3 +93,12 @@ internal unsafe struct NativeStepArgs
     public IntPtr workspace;
     public IntPtr @out; public fixed long out_stride[2];
 }
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct NativeAdamWTensor
+{
+    public IntPtr param, grad, exp_avg, exp_avg_sq;
+    public long numel;
+    public int dtype, grad_dtype;
+    public float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, step_size, bias_correction2_sqrt;
+}

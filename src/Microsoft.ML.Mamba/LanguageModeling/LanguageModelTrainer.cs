@@ -38,11 +38,11 @@ public sealed class LanguageModelTrainer
         var named = _model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         var decayed = named.Where(p => !NoDecay(p.name)).Select(p => p.parameter).ToList();
         var notDecayed = named.Where(p => NoDecay(p.name)).Select(p => p.parameter).ToList();
-        using var optimizer = optim.AdamW(new[]
+        using var optimizer = new FusedAdamW(new[]
         {
             new AdamW.ParamGroup(decayed, new AdamW.Options { LearningRate = _options.LearningRate, weight_decay = _options.WeightDecay }),
             new AdamW.ParamGroup(notDecayed, new AdamW.Options { LearningRate = _options.LearningRate, weight_decay = 0 }),
-        }, _options.LearningRate, beta1: 0.9, beta2: 0.95);
+        }, _options.LearningRate, beta1: 0.9, beta2: 0.95);  // TorchSharp's AdamW with a one-call native step
 
         var random = new Random(_options.Seed);
         var clock = Stopwatch.StartNew();

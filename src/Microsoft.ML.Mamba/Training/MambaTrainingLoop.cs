@@ -42,7 +42,7 @@ internal sealed class MambaTrainingLoop
         if (decayed.Count > 0) groups.Add(new AdamW.ParamGroup(decayed, new AdamW.Options { LearningRate = _options.LearningRate, weight_decay = _options.WeightDecay }));
         if (notDecayed.Count > 0) groups.Add(new AdamW.ParamGroup(notDecayed, new AdamW.Options { LearningRate = _options.LearningRate, weight_decay = 0 }));
         if (groups.Count == 0) throw new InvalidOperationException("Every parameter is frozen: nothing to train (check FreezeEmbeddings and FrozenLayerCount).");
-        using var optimizer = torch.optim.AdamW(groups, _options.LearningRate);
+        using var optimizer = new FusedAdamW(groups, _options.LearningRate);  // TorchSharp's AdamW with a one-call native step
 
         var lengths = train.Select(e => e.Tokens.Length).ToArray();
         int stepsPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
