@@ -180,6 +180,16 @@ MAMBA_API int32_t mamba_rms_norm_cpu(int64_t rows, int64_t size, int32_t dtype, 
 MAMBA_API int32_t mamba_rms_norm_cuda(int64_t rows, int64_t size, int32_t dtype, const void* x, int64_t x_row_stride,
                                       const void* weight, float eps, void* out, int64_t out_row_stride, void* stream);
 
+/* Training pair (CUDA): contiguous rows, x, weight, out, dout, dx and dweight of `dtype`. The forward also
+ * writes rstd[row] = 1 / sqrt(mean(x^2) + eps) (fp32) for the backward:
+ *   n = x * rstd;  dx = rstd * (dout*w - n * mean(dout*w*n));  dweight = sum over rows of dout * n
+ * dweight is summed in a fixed order (bitwise reproducible). size <= 12288. */
+MAMBA_API int32_t mamba_rms_norm_train_fwd_cuda(int64_t rows, int64_t size, int32_t dtype, const void* x,
+                                                const void* weight, float eps, void* out, float* rstd, void* stream);
+MAMBA_API int32_t mamba_rms_norm_train_bwd_cuda(int64_t rows, int64_t size, int32_t dtype, const void* x,
+                                                const void* weight, const float* rstd, const void* dout, void* dx,
+                                                void* dweight, void* stream);
+
 /* Number of threads the CPU kernels use (0 = hardware concurrency). */
 MAMBA_API void mamba_set_num_threads(int32_t threads);
 

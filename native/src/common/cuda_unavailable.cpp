@@ -13,5 +13,9 @@ MAMBA_API int32_t mamba_conv1d_bwd_cuda(const mamba_conv_args*, const void*, con
                                         float*, float*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_decode_step_cuda(const mamba_step_args*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_adamw_step_cuda(const mamba_adamw_tensor*, int64_t, void*) { return not_built(); }
+MAMBA_API int32_t mamba_rms_norm_train_fwd_cuda(int64_t, int64_t, int32_t, const void*, const void*, float, void*, float*,
+                                                void*) { return not_built(); }
+MAMBA_API int32_t mamba_rms_norm_train_bwd_cuda(int64_t, int64_t, int32_t, const void*, const void*, const float*,
+                                                const void*, void*, void*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_rms_norm_cuda(int64_t, int64_t, int32_t, const void*, int64_t, const void*, float, void*, int64_t,
                                       void*) { return not_built(); }

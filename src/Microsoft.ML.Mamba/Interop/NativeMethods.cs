@@ -34,6 +34,11 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial int mamba_rms_norm_cuda(long rows, long size, int dtype, IntPtr x, long xRowStride,
         IntPtr weight, float eps, IntPtr output, long outRowStride, IntPtr stream);
 
+    [LibraryImport(Library)] public static partial int mamba_rms_norm_train_fwd_cuda(long rows, long size, int dtype, IntPtr x,
+        IntPtr weight, float eps, IntPtr output, IntPtr rstd, IntPtr stream);
+    [LibraryImport(Library)] public static partial int mamba_rms_norm_train_bwd_cuda(long rows, long size, int dtype, IntPtr x,
+        IntPtr weight, IntPtr rstd, IntPtr dout, IntPtr dx, IntPtr dweight, IntPtr stream);
+
     [LibraryImport(Library)] public static partial int mamba_adamw_step_cpu(NativeAdamWTensor* tensors, long count);
     [LibraryImport(Library)] public static partial int mamba_adamw_step_cuda(NativeAdamWTensor* tensors, long count, IntPtr stream);
 

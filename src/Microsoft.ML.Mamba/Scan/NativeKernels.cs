@@ -95,8 +95,18 @@ public sealed class NativeKernels : IMambaKernels
     public Tensor RmsNorm(Tensor x, Tensor weight, double eps)
     {
         DecodeStepShapes.CheckRmsNorm(x, weight);
-        // Training differentiates through TorchSharp's ops by design: that is not a fallback, so no warning.
-        if (is_grad_enabled() && (x.requires_grad || weight.requires_grad)) return MambaKernels.Reference.RmsNorm(x, weight, eps);
+        if (is_grad_enabled() && (x.requires_grad || weight.requires_grad))
+        {
+            // Training: the native autograd function on CUDA; on the CPU TorchSharp's differentiable ops by design
+            // (not a fallback, so no warning).
+            if (x.device_type == DeviceType.CUDA && WhyNot(x.device_type, x.dtype) is null && weight.dtype == x.dtype
+                && x.size((int)x.dim() - 1) <= RmsNormFunction.MaxSize)
+            {
+                using var trainScope = NewDisposeScope();
+                return RmsNormFunction.apply(Contiguous(x), Contiguous(weight), eps)[0].MoveToOuterDisposeScope();
+            }
+            return MambaKernels.Reference.RmsNorm(x, weight, eps);
+        }
         string? reason = WhyNot(x.device_type, x.dtype) ?? (weight.dtype != x.dtype ? "weight and input of different dtypes" : null);
         if (reason is not null)
         {
