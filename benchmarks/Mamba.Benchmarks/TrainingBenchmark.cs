@@ -115,31 +115,36 @@ public static class TrainingBenchmark
         return loss.item<float>();
     }
 
-    // The same step as Step, with a device sync after each phase; returns the mean ms of each phase.
+    // The same step as Step, with a device sync after each phase; returns the mean ms of each phase, and of the
+    // host's share of it (the time until the phase's calls returned, before the sync waited for the device).
     private static string TimePhases(MambaForCausalLM model, optim.Optimizer optimizer, BenchmarkOptions o, Tensor ids, DeviceClock clock)
     {
         var ms = new double[4];
+        var host = new double[4];
+        var watch = new System.Diagnostics.Stopwatch();
+        void Phase(int k, Action body)
+        {
+            clock.Start();
+            watch.Restart();
+            body();
+            host[k] += watch.Elapsed.TotalMilliseconds;
+            ms[k] += clock.ElapsedMs();
+        }
         for (int i = 0; i < o.PhaseSteps; i++)
         {
             using var scope = NewDisposeScope();
-            clock.Start();
-            optimizer.zero_grad();
-            var logits = model.forward(ids, null);
-            ms[0] += clock.ElapsedMs();
-            clock.Start();
-            var loss = nn.functional.cross_entropy(logits.narrow(1, 0, o.Length - 1).reshape(-1, o.Vocab),
-                ids.narrow(1, 1, o.Length - 1).reshape(-1));
-            ms[1] += clock.ElapsedMs();
-            clock.Start();
-            loss.backward();
-            ms[2] += clock.ElapsedMs();
-            clock.Start();
-            optimizer.step();
-            ms[3] += clock.ElapsedMs();
+            Tensor? logits = null, loss = null;
+            Phase(0, () => { optimizer.zero_grad(); logits = model.forward(ids, null); });
+            Phase(1, () => loss = nn.functional.cross_entropy(logits!.narrow(1, 0, o.Length - 1).reshape(-1, o.Vocab),
+                ids.narrow(1, 1, o.Length - 1).reshape(-1)));
+            Phase(2, () => loss!.backward());
+            Phase(3, () => optimizer.step());
         }
         string[] names = { "forward", "loss", "backward", "optimizer" };
-        return $"phases over {o.PhaseSteps} synchronised steps, mean ms: " +
-               string.Join(", ", names.Select((n, k) => $"{n} {ms[k] / o.PhaseSteps:F1}")) + $" (sum {ms.Sum() / o.PhaseSteps:F1})";
+        int n = o.PhaseSteps;
+        return $"phases over {n} synchronised steps, mean ms (host share): " +
+               string.Join(", ", names.Select((name, k) => $"{name} {ms[k] / n:F1} ({host[k] / n:F1})")) +
+               $" (sum {ms.Sum() / n:F1} ({host.Sum() / n:F1}))";
     }
 
     // Casts every submodule but leaves the mixers' own parameters (A_log, D) in fp32, as mamba_ssm
