@@ -38,10 +38,23 @@ public sealed class FusedAdamW : AdamW
     }
 
     // Null when done; else the reason, with nothing changed.
-    private unsafe string? TryFusedStep()
+    private string? TryFusedStep()
     {
         if (!NativeLibraryLoader.IsLoaded) return "libmamba_native not loaded";
         var work = new List<(Parameter Param, Tensor Grad, State State, Options Options)>();
+        try
+        {
+            return Collect(work) ?? Run(work);
+        }
+        finally
+        {
+            foreach (var item in work) item.Grad.Dispose();  // our handles on the gradients, not the gradients
+        }
+    }
+
+    // The parameters with gradients, or why the fused step cannot take them.
+    private string? Collect(List<(Parameter Param, Tensor Grad, State State, Options Options)> work)
+    {
         Device? device = null;
         foreach (var group in _parameter_groups)
         {
@@ -52,19 +65,26 @@ public sealed class FusedAdamW : AdamW
                 var grad = p.grad;
                 if (grad is null) continue;
                 var state = (State)_state[p.Handle];
+                work.Add((p, grad, state, options));
                 if (device is null) device = p.device;
                 else if (p.device_type != device.type || p.device_index != device.index) return "parameters on several devices";
                 if (!p.is_contiguous() || !grad.is_contiguous() || !state.exp_avg.is_contiguous() || !state.exp_avg_sq.is_contiguous())
                     return "a non-contiguous parameter, gradient or state";
                 if (!IsFloat(p.dtype) || !IsFloat(grad.dtype) || state.exp_avg.dtype != p.dtype || state.exp_avg_sq.dtype != p.dtype)
                     return "a parameter dtype other than fp32, fp16 or bf16";
-                work.Add((p, grad, state, options));
             }
         }
         if (device is null) return null;  // no gradients: nothing to do, as in TorchSharp
-        bool cuda = device.type == DeviceType.CUDA;
-        if (cuda && !NativeLibraryLoader.HasCuda) return "libmamba_native has no CUDA kernels";
-        if (!cuda && device.type != DeviceType.CPU) return $"device {device.type}";
+        if (device.type == DeviceType.CUDA && !NativeLibraryLoader.HasCuda) return "libmamba_native has no CUDA kernels";
+        if (device.type is not (DeviceType.CUDA or DeviceType.CPU)) return $"device {device.type}";
+        return null;
+    }
+
+    // Bumps each parameter's step count and updates them all in one native call.
+    private static unsafe string? Run(List<(Parameter Param, Tensor Grad, State State, Options Options)> work)
+    {
+        if (work.Count == 0) return null;
+        bool cuda = work[0].Param.device_type == DeviceType.CUDA;
 
         var tensors = new NativeAdamWTensor[work.Count];
         for (int i = 0; i < work.Count; i++)
@@ -92,7 +112,6 @@ public sealed class FusedAdamW : AdamW
                 : NativeMethods.mamba_adamw_step_cpu(ptr, tensors.Length);
             NativeMethods.Check(status, "fused AdamW step");
         }
-        foreach (var (_, grad, _, _) in work) grad.Dispose();  // our handles on the gradients
         return null;
     }
 
