@@ -258,6 +258,8 @@ int main(int argc, char** argv) {
       {"f32 N=16 L=700 time segments",              1, 40, 700,  16, 1, F,  F,  true, true, true, true, true, true, false,true},
       {"f32 N=16 L=3000 D=64 time segments",        1, 64,3000,  16, 1, F,  F,  true, true, true, true, true, true, false,true},
       {"bf16 N=16 L=2100 strided time segments",    1, 48,2100,  16, 2, BF, BF, true, true, true, true, true, true, true, false},
+      // 8 x 50 = 400 blocks, more than 3 per SM on an H200: the backward's 4-blocks-per-SM variant.
+      {"f32 N=16 B=8 D=1600 L=40 large grid",       8,1600, 40,  16, 1, F,  F,  true, true, true, false,false,true, false,false},
   };
   const ConvCase convs[] = {
       {"conv f32 W=4 silu bias",                   2,  7,   50, 4, F,  true,  true,  false, false},
