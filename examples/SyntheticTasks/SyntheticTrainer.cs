@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Scan;
+using Microsoft.ML.Mamba.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,11 +10,16 @@ namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
 /// <summary>
 /// The training and evaluation loop shared by every synthetic task: fresh random batches each step (there is no
 /// fixed training set to overfit), Adam at a constant learning rate, cross-entropy on the scored positions only.
+/// Adam is <see cref="FusedAdamW"/> without weight decay (the same update in one native call per step); losses are
+/// read back every <see cref="LossReadEvery"/> steps rather than every step, so the host can run ahead of the GPU.
 /// </summary>
 public static class SyntheticTrainer
 {
     /// <summary>Evaluation batches hold at most this many tokens, so very long test sequences use smaller batches.</summary>
     public const long EvalTokensPerBatch = 1 << 18;
+
+    /// <summary>Steps between reads of the training loss (each read waits for the device); logs and checks read too.</summary>
+    public const int LossReadEvery = 50;
 
     /// <summary>
     /// Builds the variant's model (weights seeded by <see cref="TrainingOptions.Seed"/>) and trains it for
@@ -32,12 +38,14 @@ public static class SyntheticTrainer
         var trainingKernels = MambaKernels.Default is ReferenceKernels ? new ReferenceKernels(options.ReferenceScanChunk) : evaluationKernels;
         model.Backbone.Kernels = trainingKernels;
         model.train();
-        using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
+        using var optimizer = new FusedAdamW(model.parameters(), options.LearningRate);  // weight decay 0: Adam
         checkpoint?.LoadOptimizer(optimizer, model);
         int stepsBefore = checkpoint?.StepsDone ?? 0;
         var earlierTime = TimeSpan.FromSeconds(checkpoint?.TrainingSeconds ?? 0);
         int invocations = (checkpoint?.Invocations ?? 0) + 1;
-        var data = new Random(TrainingDataSeed(options.Seed, stepsBefore));
+        using var batches = new BatchStream(task, new Random(TrainingDataSeed(options.Seed, stepsBefore)), options.BatchSize,
+            options.TrainLength, device);
+        var pendingLosses = new List<Tensor>();   // on the device, not yet read
         var recentLosses = new Queue<double>(checkpoint?.RecentLosses ?? Array.Empty<double>());
         var clock = Stopwatch.StartNew();
         var stop = StopReason.AllSteps;
@@ -49,22 +57,35 @@ public static class SyntheticTrainer
         var lastLog = (Step: stepsBefore, Time: TimeSpan.Zero);
         TrainingCheckpoint Progress(int steps, string stoppedBy) => TrainingCheckpoint.Describe(task, variant, options, steps,
             earlierTime + clock.Elapsed, invocations, validation, stoppedBy, recentLosses);
+        // Reads the pending losses in one transfer into the last-50 window; a non-finite one stops training.
+        void ReadLosses(int step)
+        {
+            if (pendingLosses.Count == 0) return;
+            float[] values;
+            using (var all = stack(pendingLosses).cpu()) values = all.data<float>().ToArray();
+            int first = step - pendingLosses.Count + 1;
+            foreach (var t in pendingLosses) t.Dispose();
+            pendingLosses.Clear();
+            for (int i = 0; i < values.Length; i++)
+            {
+                if (!float.IsFinite(values[i])) throw new InvalidOperationException($"{variant.Name}: loss became {values[i]} at step {first + i}");
+                recentLosses.Enqueue(values[i]);
+                if (recentLosses.Count > 50) recentLosses.Dequeue();
+            }
+        }
         for (int step = stepsBefore + 1; !targetMetBefore && step <= options.Steps; step++)
         {
             using (var scope = NewDisposeScope())
             {
-                var (inputs, targets) = task.Sample(data, options.BatchSize, options.TrainLength).ToTensors(device);
+                var (inputs, targets) = batches.Next();
                 optimizer.zero_grad();
                 var loss = Loss(model.forward(inputs, null), targets);
                 loss.backward();
                 optimizer.step();
-
-                double value = loss.item<float>();
-                if (!double.IsFinite(value)) throw new InvalidOperationException($"{variant.Name}: loss became {value} at step {step}");
-                recentLosses.Enqueue(value);
-                if (recentLosses.Count > 50) recentLosses.Dequeue();
+                pendingLosses.Add(loss.detach().DetachFromDisposeScope());
             }
             stepsRun = step;
+            if (pendingLosses.Count >= LossReadEvery) ReadLosses(step);
 
             bool validated = options.EvalEvery > 0 && step % options.EvalEvery == 0;
             if (validated)
@@ -79,7 +100,10 @@ public static class SyntheticTrainer
                 stop = StopReason.TimeLimit;
 
             bool last = step == options.Steps || stop != StopReason.AllSteps;
-            if (log is not null && (validated || (options.LogEvery > 0 && (step % options.LogEvery == 0 || last))))
+            bool logs = log is not null && (validated || (options.LogEvery > 0 && (step % options.LogEvery == 0 || last)));
+            bool saves = !last && options.CheckpointDirectory is not null && options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0;
+            if (last || logs || saves) ReadLosses(step);
+            if (logs)
             {
                 // Steps per second since the previous line, validation included: what predicts how far a time limit gets.
                 var now = clock.Elapsed;
@@ -91,8 +115,8 @@ public static class SyntheticTrainer
                 log.Flush();   // output is often piped to a file on a remote machine; show progress as it happens
             }
             // Periodic checkpoint, so a run killed from outside (a machine's time limit per command) keeps its progress.
-            if (!last && options.CheckpointDirectory is { } periodicRoot && options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0)
-                TrainingCheckpoint.Save(periodicRoot, variant, model, optimizer, Progress(step, TrainingCheckpoint.InProgress));
+            if (saves)
+                TrainingCheckpoint.Save(options.CheckpointDirectory!, variant, model, optimizer, Progress(step, TrainingCheckpoint.InProgress));
             if (stop != StopReason.AllSteps) break;
         }
         var trainTime = clock.Elapsed;

@@ -280,7 +280,7 @@ public sealed record TrainingCheckpoint
             tensors[name + ".step"] = tensor(new[] { state.step });
             if (state.max_exp_avg_sq is not null) tensors[name + ".max_exp_avg_sq"] = state.max_exp_avg_sq;
         }
-        SafeTensorsFile.Save(path, tensors, new Dictionary<string, string> { ["optimizer"] = "Adam" });
+        SafeTensorsFile.Save(path, tensors, new Dictionary<string, string> { ["optimizer"] = "Adam (AdamW without weight decay)" });
     }
 
     /// <summary>Restores what <see cref="SaveAdamState"/> wrote into an optimizer over the same parameters.</summary>
@@ -322,16 +322,16 @@ public sealed record TrainingCheckpoint
 
     // Adam's live per-parameter state, paired with the parameter names. The optimizer was built from
     // model.parameters(), whose order is that of named_parameters().
-    private static List<(string Name, TorchSharp.Modules.Adam.State State)> AdamStates(optim.Optimizer optimizer, nn.Module model)
+    private static List<(string Name, TorchSharp.Modules.AdamW.State State)> AdamStates(optim.Optimizer optimizer, nn.Module model)
     {
         var helper = optimizer as TorchSharp.Modules.OptimizerHelper
-                     ?? throw new ArgumentException($"expected TorchSharp's Adam, got {optimizer.GetType().Name}");
+                     ?? throw new ArgumentException($"expected (Fused)AdamW, got {optimizer.GetType().Name}");
         var states = helper.state_dict().State;
         var names = model.named_parameters().Select(p => p.name).ToArray();
         if (states.Count != names.Length)
             throw new InvalidOperationException($"the optimizer holds {states.Count} parameter states, the model has {names.Length} parameters");
-        return names.Select((name, i) => (name, states[i] as TorchSharp.Modules.Adam.State
-                                                 ?? throw new ArgumentException($"expected Adam state, got {states[i].GetType().Name}"))).ToList();
+        return names.Select((name, i) => (name, states[i] as TorchSharp.Modules.AdamW.State
+                                                 ?? throw new ArgumentException($"expected AdamW state, got {states[i].GetType().Name}"))).ToList();
     }
 
     private static string Count(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
