@@ -110,9 +110,9 @@ public static class SyntheticTrainer
                 double stepsPerSecond = (step - lastLog.Step) / Math.Max((now - lastLog.Time).TotalSeconds, 1e-9);
                 lastLog = (step, now);
                 string accuracy = validated ? $"  val {MarkdownTable.Percent(validation!.Value),5}%" : "";
-                log.WriteLine($"  [{variant.Name}] step {step,6}/{options.Steps}  loss {recentLosses.Average():F4}{accuracy}  " +
+                log!.WriteLine($"  [{variant.Name}] step {step,6}/{options.Steps}  loss {recentLosses.Average():F4}{accuracy}  " +
                               $"{stepsPerSecond:F1} steps/s  ({now.TotalSeconds:F0} s)");
-                log.Flush();   // output is often piped to a file on a remote machine; show progress as it happens
+                log!.Flush();   // output is often piped to a file on a remote machine; show progress as it happens
             }
             // Periodic checkpoint, so a run killed from outside (a machine's time limit per command) keeps its progress.
             if (saves)
