@@ -41,8 +41,8 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
         bool silu = (bool)ctx.get_data("silu");
         var dout = gradOutputs[0].IsInvalid ? zeros_like(x) : gradOutputs[0];
         var dx = TensorLayout.EmptyLike(x);
-        var dweight = empty(weight.shape, dtype: ScalarType.Float32, device: x.device);
-        Tensor? dbias = bias is null ? null : empty(bias.shape, dtype: ScalarType.Float32, device: x.device);
+        var dweight = empty(weight.size(0), weight.size(1), dtype: ScalarType.Float32, device: x.device);
+        Tensor? dbias = bias is null ? null : empty(bias.size(0), dtype: ScalarType.Float32, device: x.device);
         var args = MakeArgs(x, weight, bias, silu);
         long* doutStride = stackalloc long[3];
         long* dxStride = stackalloc long[3];
@@ -64,20 +64,18 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
     {
         var args = new NativeConvArgs
         {
-            batch = x.shape[0], dim = x.shape[1], length = x.shape[2], width = weight.shape[1],
+            batch = x.size(0), dim = x.size(1), length = x.size(2), width = weight.size(1),
             dtype = (int)TorchSharpNative.DType(x), silu = silu ? 1 : 0,
             x = TorchSharpNative.DataPointer(x),
             weight = TorchSharpNative.DataPointer(weight),
             bias = TorchSharpNative.DataPointer(bias, IntPtr.Zero),
         };
-        var s = x.stride();
-        for (int i = 0; i < 3; i++) args.x_stride[i] = s[i];
+        for (int i = 0; i < 3; i++) args.x_stride[i] = x.stride(i);  // stride(i): no array round trip
         return args;
     }
 
     private static void Strides(Tensor t, long* target)
     {
-        var s = t.stride();
-        for (int i = 0; i < 3; i++) target[i] = s[i];
+        for (int i = 0; i < 3; i++) target[i] = t.stride(i);
     }
 }

@@ -49,13 +49,14 @@ internal static unsafe class NativeScan
         // Gradients in their inputs' memory order, so autograd's transposes back to (batch, length, channels) are free.
         var du = TensorLayout.EmptyLike(u);
         var ddelta = TensorLayout.EmptyLike(inputs[1]!, u.dtype);
-        var dA = empty(A.shape, dtype: f32, device: u.device);
+        // size(i), not shape: each shape call is a native round trip that allocates (~2.5 µs), per call of the scan.
+        var dA = empty(A.size(0), A.size(1), dtype: f32, device: u.device);
         var dB = TensorLayout.EmptyLike(B);
         var dC = TensorLayout.EmptyLike(C);
-        Tensor? dD = D is null ? null : empty(D.shape, dtype: f32, device: u.device);
+        Tensor? dD = D is null ? null : empty(D.size(0), dtype: f32, device: u.device);
         Tensor? dz = z is null ? null : TensorLayout.EmptyLike(z);
-        Tensor? dBias = deltaBias is null ? null : empty(deltaBias.shape, dtype: f32, device: u.device);
-        Tensor? dInitial = initial is null ? null : empty(initial.shape, dtype: f32, device: u.device);
+        Tensor? dBias = deltaBias is null ? null : empty(deltaBias.size(0), dtype: f32, device: u.device);
+        Tensor? dInitial = initial is null ? null : empty(initial.size(0), initial.size(1), initial.size(2), dtype: f32, device: u.device);
         var dfinalContiguous = dfinal?.to_type(f32).contiguous();
 
         var grads = new NativeScanGrads
@@ -93,8 +94,8 @@ internal static unsafe class NativeScan
         Tensor? D = inputs[5], z = inputs[6], deltaBias = inputs[7], initial = inputs[8];
         var args = new NativeScanArgs
         {
-            batch = u.shape[0], dim = u.shape[1], length = u.shape[2], state = A.shape[1],
-            groups = B.dim() == 4 ? B.shape[1] : 1,
+            batch = u.size(0), dim = u.size(1), length = u.size(2), state = A.size(1),
+            groups = B.dim() == 4 ? B.size(1) : 1,
             dtype = (int)TorchSharpNative.DType(u),
             bc_dtype = (int)TorchSharpNative.DType(B),
             delta_softplus = settings.DeltaSoftplus ? 1 : 0,
@@ -120,15 +121,13 @@ internal static unsafe class NativeScan
 
     private static void Strides(Tensor t, long* target, int rank)
     {
-        var strides = t.stride();
-        for (int i = 0; i < rank; i++) target[i] = strides[i];
+        for (int i = 0; i < rank; i++) target[i] = t.stride(i);
     }
 
     // B and C may be (batch, state, length): one group, so the group axis gets stride 0.
     private static void GroupStrides(Tensor t, long* target)
     {
-        var s = t.stride();
-        if (t.dim() == 4) { for (int i = 0; i < 4; i++) target[i] = s[i]; return; }
-        target[0] = s[0]; target[1] = 0; target[2] = s[1]; target[3] = s[2];
+        if (t.dim() == 4) { for (int i = 0; i < 4; i++) target[i] = t.stride(i); return; }
+        target[0] = t.stride(0); target[1] = 0; target[2] = t.stride(1); target[3] = t.stride(2);
     }
 }

@@ -31,7 +31,7 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
         for (int i = 0; i < TensorArguments; i++) inputs[i] = vars[i] as Tensor;
         var settings = (ScanSettings)vars[TensorArguments];
         var (u, _, _, _, _, _, _, _, _) = Unpack(inputs);
-        long batch = u.shape[0], dim = u.shape[1], state = inputs[2]!.shape[1];
+        long batch = u.size(0), dim = u.size(1), state = inputs[2]!.size(1);
 
         var output = TensorLayout.EmptyLike(u);
         var final = empty(new[] { batch, dim, state }, dtype: ScalarType.Float32, device: u.device);

@@ -20,8 +20,10 @@ internal static class TensorLayout
     public static Tensor EmptyLike(Tensor like, ScalarType? dtype = null)
     {
         var type = dtype ?? like.dtype;
-        if (like.dim() == 3 && like.device_type == DeviceType.CUDA && like.size(2) > 1 && like.stride(1) == 1 && like.stride(2) != 1)
-            return empty(like.size(0), like.size(2), like.size(1), dtype: type, device: like.device).transpose(1, 2);
-        return empty(like.shape, dtype: type, device: like.device);
+        if (like.dim() != 3) return empty(like.shape, dtype: type, device: like.device);
+        long b = like.size(0), c = like.size(1), l = like.size(2);
+        if (like.device_type == DeviceType.CUDA && l > 1 && like.stride(1) == 1 && like.stride(2) != 1)
+            return empty(b, l, c, dtype: type, device: like.device).transpose(1, 2);
+        return empty(b, c, l, dtype: type, device: like.device);
     }
 }

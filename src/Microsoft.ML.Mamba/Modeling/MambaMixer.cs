@@ -89,7 +89,7 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
     {
         using var scope = NewDisposeScope();
         var kernels = Kernels ?? MambaKernels.Default;
-        long batch = hidden.shape[0], length = hidden.shape[1];
+        long batch = hidden.size(0), length = hidden.size(1);
         var xz = in_proj.forward(hidden);                              // (B, L, 2E) or (B, L, E)
         // chunk, not two narrows: its backward writes both gradient halves into one tensor (a concatenation),
         // where each narrow's backward would zero-fill a full (B, L, 2E) tensor and add the two.
@@ -139,7 +139,7 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
     // The conv's input window for decoding: the last conv_kernel inputs, zeros before the start.
     private void SaveConvWindow(Tensor x, MambaLayerState state)
     {
-        long length = x.shape[2];
+        long length = x.size(2);
         var window = length >= _convKernel
             ? x.narrow(2, length - _convKernel, _convKernel)
             : nn.functional.pad(x, new long[] { _convKernel - length, 0 });

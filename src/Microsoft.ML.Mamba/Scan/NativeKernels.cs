@@ -38,7 +38,7 @@ public sealed class NativeKernels : IMambaKernels
         bool deltaSoftplus, Tensor? initialState = null, bool returnFinalState = false)
     {
         ScanShapes.Check(u, delta, A, B, C, D, z, deltaBias, initialState);
-        string? reason = WhyNot(u.device_type, u.dtype) ?? (A.shape[1] > 256 ? "state size over 256" : null)
+        string? reason = WhyNot(u.device_type, u.dtype) ?? (A.size(1) > 256 ? "state size over 256" : null)
             ?? (B.dtype != C.dtype ? "B and C of different dtypes" : null);
         if (reason is not null)
         {
@@ -58,7 +58,7 @@ public sealed class NativeKernels : IMambaKernels
 
     public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu)
     {
-        string? reason = WhyNot(x.device_type, x.dtype) ?? (weight.shape[^1] > 8 ? "conv width over 8" : null);
+        string? reason = WhyNot(x.device_type, x.dtype) ?? (weight.size((int)weight.dim() - 1) > 8 ? "conv width over 8" : null);
         if (reason is not null)
         {
             MambaLog.WarningOnce("conv:" + reason, $"native causal conv1d not used ({reason}); using the reference implementation");
