@@ -147,6 +147,23 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
         state.ConvState = window.detach().contiguous().DetachFromDisposeScope();
     }
 
+    // The decode step's weights: per-channel parameters as contiguous fp32 (what the native step takes; copies only
+    // for a model in another dtype, owned by the caller's list), the projections as they are.
+    private DecodeStepWeights StepWeights(List<Tensor> owned)
+    {
+        Tensor? Fp32(Tensor? p)
+        {
+            if (p is null) return null;
+            if (p.dtype == ScalarType.Float32 && p.is_contiguous()) return p;
+            using var _ = no_grad();
+            var copy = p.detach().to_type(ScalarType.Float32).contiguous().DetachFromDisposeScope();
+            owned.Add(copy);
+            return copy;
+        }
+        return new DecodeStepWeights(Fp32(conv1d.weight)!, Fp32(conv1d.bias), x_proj?.weight, dt_proj.weight!, Fp32(dt_proj.bias),
+            Fp32(A_log)!, Fp32(D), B_lti, C_lti);
+    }
+
     /// <summary>
     /// One decoding step: the recurrent form of <see cref="forward"/>, O(1) in the sequence length. Everything
     /// between in_proj and out_proj is one fused kernel call (<see cref="IMambaKernels.DecodeStep"/>).
@@ -162,8 +179,7 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
         var xz = in_proj.forward(hidden);                              // (B, 2E) or (B, E)
         var x = xz.narrow(-1, 0, _inner);
         Tensor? z = _gated ? xz.narrow(-1, _inner, _inner) : null;
-        var weights = new DecodeStepWeights(conv1d.weight!, conv1d.bias, x_proj?.weight, dt_proj.weight!, dt_proj.bias,
-            A_log, D, B_lti, C_lti);
+        var weights = state.StepWeightsOr(StepWeights);
         var y = kernels.DecodeStep(x, z, state.ConvState, state.SsmState, weights).to_type(hidden.dtype);
         // residual + y·Wᵀ as one addmm launch when the dtypes allow it (no bias: Mamba's default).
         if (residual is not null && out_proj.bias is null && residual.dtype == y.dtype && out_proj.weight!.dtype == y.dtype)

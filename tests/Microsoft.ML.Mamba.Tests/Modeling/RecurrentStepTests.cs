@@ -35,6 +35,32 @@ public class RecurrentStepTests
     }
 
     [Fact]
+    public void Bf16StepsReuseOneFp32CopyOfTheSmallParametersAndMatchTheFullForward()
+    {
+        manual_seed(5);
+        var model = new MambaForCausalLM(TinyConfigs.Tiny());
+        model.to(ScalarType.BFloat16);
+        model.eval();
+        using var _ = no_grad();
+        var ids = randint(0, TinyConfigs.Tiny().VocabSize, new long[] { 2, 7 });
+        var full = model.forward(ids, null).to_type(ScalarType.Float32);
+        using var cache = model.Backbone.NewCache(2);
+        model.Prefill(ids.narrow(1, 0, 3), null, cache);
+        var layer = cache.Layers[0];
+        Microsoft.ML.Mamba.Scan.DecodeStepWeights? first = null;
+        for (int t = 3; t < 7; t++)
+        {
+            var logits = model.Step(ids.select(1, t), cache).to_type(ScalarType.Float32);
+            TensorData.AssertClose(logits, full.select(1, t), 5e-2, 5e-2, $"bf16 step {t}");
+            first ??= layer.StepWeights;
+            Assert.Same(first, layer.StepWeights);   // made once per decoding, not per token
+        }
+        Assert.Equal(ScalarType.Float32, first!.ALog.dtype);
+        Assert.Equal(ScalarType.Float32, first.ConvWeight.dtype);
+        Assert.Equal(ScalarType.BFloat16, first.DtProjWeight.dtype);   // projections stay in the model's dtype
+    }
+
+    [Fact]
     public void LeftPaddedPrefillThenStepsEqualEachPromptAlone()
     {
         manual_seed(4);
