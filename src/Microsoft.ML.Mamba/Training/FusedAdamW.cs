@@ -14,7 +14,7 @@ namespace Microsoft.ML.Mamba.Training;
 /// </summary>
 /// <remarks>
 /// Falls back to TorchSharp's step, for the whole step, when libmamba_native is missing, with amsgrad or maximize,
-/// a closure, parameters on several devices, non-contiguous tensors or dtypes other than fp32/fp16/bf16.
+/// a closure, parameters on several devices, sparse gradients, non-contiguous tensors or dtypes other than fp32/fp16/bf16.
 /// </remarks>
 public sealed class FusedAdamW : AdamW
 {
@@ -68,6 +68,7 @@ public sealed class FusedAdamW : AdamW
                 work.Add((p, grad, state, options));
                 if (device is null) device = p.device;
                 else if (p.device_type != device.type || p.device_index != device.index) return "parameters on several devices";
+                if (grad.is_sparse) return "a sparse gradient";
                 if (!p.is_contiguous() || !grad.is_contiguous() || !state.exp_avg.is_contiguous() || !state.exp_avg_sq.is_contiguous())
                     return "a non-contiguous parameter, gradient or state";
                 if (!IsFloat(p.dtype) || !IsFloat(grad.dtype) || state.exp_avg.dtype != p.dtype || state.exp_avg_sq.dtype != p.dtype)
