@@ -9,32 +9,28 @@ namespace Microsoft.ML.Mamba.Interop;
 /// </summary>
 internal static unsafe class NativeScan
 {
-    /// <summary>
-    /// Floats of the state checkpoints a CUDA forward can keep for its backward (0 when it would not use them: CPU,
-    /// or sequences long enough to be split into time segments).
-    /// </summary>
-    public static long CheckpointFloats(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings)
-    {
-        if (inputs[0]!.device_type != DeviceType.CUDA) return 0;
-        var args = MakeArgs(inputs, settings);
-        return NativeMethods.mamba_scan_checkpoint_floats_cuda(&args);
-    }
-
-    /// <param name="checkpoints">Null, or <see cref="CheckpointFloats"/> fp32 floats for the forward to fill.</param>
-    public static void Forward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor output, Tensor final,
-        Tensor? checkpoints = null)
+    /// <returns>
+    /// With <see cref="SelectiveScanFunction.ScanSettings.KeepCheckpoints"/> on CUDA, the state checkpoints the forward
+    /// wrote for the backward; null otherwise, or when the backward would not use them (sequences long enough to be
+    /// split into time segments).
+    /// </returns>
+    public static Tensor? Forward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor output, Tensor final)
     {
         var args = MakeArgs(inputs, settings);
+        bool cuda = output.device_type == DeviceType.CUDA;
+        long checkpointFloats = settings.KeepCheckpoints && cuda ? NativeMethods.mamba_scan_checkpoint_floats_cuda(&args) : 0;
+        Tensor? checkpoints = checkpointFloats > 0 ? empty(checkpointFloats, dtype: ScalarType.Float32, device: output.device) : null;
         var outputs = new NativeScanOutputs
         {
             @out = TorchSharpNative.DataPointer(output), final_state = TorchSharpNative.DataPointer(final),
             checkpoints = TorchSharpNative.DataPointer(checkpoints, IntPtr.Zero),
         };
         Strides(output, outputs.out_stride, 3);
-        int status = output.device_type == DeviceType.CUDA
+        int status = cuda
             ? NativeMethods.mamba_scan_fwd_cuda(&args, &outputs, IntPtr.Zero)
             : NativeMethods.mamba_scan_fwd_cpu(&args, &outputs);
         NativeMethods.Check(status, "selective scan forward");
+        return checkpoints;
     }
 
     /// <returns>Gradients in input order (null where the input was null).</returns>

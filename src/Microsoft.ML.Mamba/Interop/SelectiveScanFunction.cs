@@ -35,9 +35,7 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
 
         var output = TensorLayout.EmptyLike(u);
         var final = empty(new[] { batch, dim, state }, dtype: ScalarType.Float32, device: u.device);
-        long checkpointFloats = settings.KeepCheckpoints ? NativeScan.CheckpointFloats(inputs, settings) : 0;
-        Tensor? checkpoints = checkpointFloats > 0 ? empty(checkpointFloats, dtype: ScalarType.Float32, device: u.device) : null;
-        NativeScan.Forward(inputs, settings, output, final, checkpoints);
+        var checkpoints = NativeScan.Forward(inputs, settings, output, final);
 
         // Unused outputs (usually the final state) get no gradient rather than a materialised zero:
         // TorchSharp would build that zero from a cached tensor that our callers' dispose scopes free.

@@ -52,7 +52,7 @@ public sealed class NativeKernels : IMambaKernels
         var z2 = z is null || z.dtype == u.dtype ? z : z.to_type(u.dtype);
         var results = SelectiveScanFunction.apply(u, delta2, A.to_type(f32), B, C, Small(D), z2, Small(deltaBias),
             Small(initialState), new SelectiveScanFunction.ScanSettings(deltaSoftplus, Deterministic,
-                KeepScanCheckpoints && u.device_type == DeviceType.CUDA && is_grad_enabled() && NeedsGrad(u, delta, A, B, C, D, z, deltaBias, initialState)));
+                KeepScanCheckpoints && is_grad_enabled() && NeedsGrad(u, delta, A, B, C, D, z, deltaBias, initialState)));
         return (results[0], returnFinalState ? results[1] : null);
     }
 
@@ -95,7 +95,7 @@ public sealed class NativeKernels : IMambaKernels
     public Tensor RmsNorm(Tensor x, Tensor weight, double eps)
     {
         DecodeStepShapes.CheckRmsNorm(x, weight);
-        if (is_grad_enabled() && (x.requires_grad || weight.requires_grad))
+        if (is_grad_enabled() && NeedsGrad(x, weight))
         {
             // Training: the native autograd function on CUDA; on the CPU TorchSharp's differentiable ops by design
             // (not a fallback, so no warning).
