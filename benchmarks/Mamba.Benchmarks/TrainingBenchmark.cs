@@ -106,14 +106,15 @@ public static class TrainingBenchmark
     {
         using var scope = NewDisposeScope();
         optimizer.zero_grad();
-        var logits = model.forward(ids, null);                                  // (B, L, V) fp32
-        var predicted = logits.narrow(1, 0, o.Length - 1).reshape(-1, o.Vocab);
-        var targets = ids.narrow(1, 1, o.Length - 1).reshape(-1);
-        var loss = nn.functional.cross_entropy(predicted, targets);
+        var loss = NextTokenLoss(model.forward(ids, null), ids, o);
         loss.backward();
         optimizer.step();
         return loss.item<float>();
     }
+
+    // Cross-entropy of each position's logits (B, L, V) against the next token of ids (B, L).
+    private static Tensor NextTokenLoss(Tensor logits, Tensor ids, BenchmarkOptions o) =>
+        nn.functional.cross_entropy(logits.narrow(1, 0, o.Length - 1).reshape(-1, o.Vocab), ids.narrow(1, 1, o.Length - 1).reshape(-1));
 
     // The same step as Step, with a device sync after each phase; returns the mean ms of each phase, and of the
     // host's share of it (the time until the phase's calls returned, before the sync waited for the device).
@@ -135,8 +136,7 @@ public static class TrainingBenchmark
             using var scope = NewDisposeScope();
             Tensor? logits = null, loss = null;
             Phase(0, () => { optimizer.zero_grad(); logits = model.forward(ids, null); });
-            Phase(1, () => loss = nn.functional.cross_entropy(logits!.narrow(1, 0, o.Length - 1).reshape(-1, o.Vocab),
-                ids.narrow(1, 1, o.Length - 1).reshape(-1)));
+            Phase(1, () => loss = NextTokenLoss(logits!, ids, o));
             Phase(2, () => loss!.backward());
             Phase(3, () => optimizer.step());
         }

@@ -53,7 +53,8 @@ public sealed class MambaLayerState : IDisposable
     {
         ConvState.Dispose();
         SsmState.Dispose();
-        foreach (var t in _ownedStepTensors ?? new List<Tensor>()) t.Dispose();
+        if (_ownedStepTensors is not null)
+            foreach (var t in _ownedStepTensors) t.Dispose();
         _ownedStepTensors = null;
         StepWeights = null;
     }
