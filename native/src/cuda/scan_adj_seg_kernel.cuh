@@ -51,12 +51,12 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_adj_seg_kernel(ScanParam
     rg.fetch(static_cast<const T*>(p.dout), p.dout_s, b, d0, nch, t0, tl);
     if (has_z) rz.fetch(static_cast<const T*>(p.z), p.z_s, b, d0, nch, t0, tl);
     rc.fetch(static_cast<const BT*>(p.C), p.C_s, b, g, N, t0, tl);
-    rd.put(s_dt, [&](float x, int cc) {
+    rd.put(s_dt, [&](float x, int cc, int) {
       x += s_bias[cc];
       return sp ? softplus(x) : x;
     });
-    rg.put(s_dy, [](float x, int) { return x; });
-    if (has_z) rz.put(s_z, [](float x, int) { return silu(x); });
+    rg.put(s_dy, [](float x, int, int) { return x; });
+    if (has_z) rz.put(s_z, [](float x, int, int) { return silu(x); });
     rc.put(s_C);
     __syncthreads();
     for (int t = tl - 1; t >= 0; --t) {

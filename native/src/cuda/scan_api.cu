@@ -1,6 +1,7 @@
 // C entry points of the CUDA selective scan: argument checks, dtype dispatch, backward scratch.
 #include <cstring>
 #include <string>
+#include <utility>
 #include "check.cuh"
 #include "dtype.cuh"
 #include "scan_launch.h"
@@ -24,6 +25,16 @@ int check_args(const mamba_scan_args* a) {
     return fail(MAMBA_ERR_UNSUPPORTED, "selective scan (cuda): dtype must be f32, f16 or bf16");
   if (a->bc_dtype != MAMBA_F32 && a->bc_dtype != a->dtype)
     return fail(MAMBA_ERR_UNSUPPORTED, "selective scan (cuda): bc_dtype must be f32 or equal to dtype");
+  return MAMBA_OK;
+}
+
+// The kernels address a (channel, time) tile's elements with 32-bit offsets from its first element
+// (TileOffsets): channel and time strides must stay below 2^23 elements (up to 128 channels x 32 steps).
+constexpr int64_t kMaxTileStride = int64_t(1) << 23;
+int check_tile_strides(const char* name, const int64_t* s) {
+  if (s[1] <= -kMaxTileStride || s[1] >= kMaxTileStride || s[2] <= -kMaxTileStride || s[2] >= kMaxTileStride)
+    return fail(MAMBA_ERR_UNSUPPORTED, std::string("selective scan (cuda): ") + name +
+                                           " has a channel or time stride of 2^23 elements or more");
   return MAMBA_OK;
 }
 
@@ -73,6 +84,11 @@ MAMBA_API int32_t mamba_scan_fwd_cuda(const mamba_scan_args* args, const mamba_s
   mamba::clear_error();
   if (int rc = check_args(args)) return rc;
   if (!outputs || !outputs->out) return invalid("outputs->out is required");
+  const std::pair<const char*, const int64_t*> tiles[] = {
+      {"u", args->u_stride}, {"delta", args->delta_stride}, {"out", outputs->out_stride}, {"z", args->z ? args->z_stride : nullptr}};
+  for (const auto& [name, st] : tiles)
+    if (st)
+      if (int rc = check_tile_strides(name, st)) return rc;
   ScanParams p = make_params(args);
   p.out = outputs->out; copy3(p.out_s, outputs->out_stride);
   p.final_state = outputs->final_state;
@@ -100,6 +116,13 @@ MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_s
   mamba::clear_error();
   if (int rc = check_args(args)) return rc;
   if (!grads || !grads->dout) return invalid("grads->dout is required");
+  const std::pair<const char*, const int64_t*> tiles[] = {
+      {"u", args->u_stride}, {"delta", args->delta_stride}, {"dout", grads->dout_stride},
+      {"z", args->z ? args->z_stride : nullptr}, {"dz", args->z && grads->dz ? grads->dz_stride : nullptr},
+      {"du", grads->du ? grads->du_stride : nullptr}, {"ddelta", grads->ddelta ? grads->ddelta_stride : nullptr}};
+  for (const auto& [name, st] : tiles)
+    if (st)
+      if (int rc = check_tile_strides(name, st)) return rc;
   ScanParams p = make_params(args);
   p.dout = grads->dout; copy3(p.dout_s, grads->dout_stride);
   p.dfinal_state = grads->dfinal_state;

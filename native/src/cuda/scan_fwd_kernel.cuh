@@ -98,12 +98,12 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p)
 
   for (int t0 = ts; t0 < te; t0 += TT) {
     const int tl = min(TT, te - t0);
-    ru.put(s_u, [](float x, int) { return x; });
-    rd.put(s_dt, [&](float x, int cc) {
+    ru.put(s_u, [](float x, int, int) { return x; });
+    rd.put(s_dt, [&](float x, int cc, int) {
       x += s_bias[cc];
       return sp ? softplus(x) : x;
     });
-    if (has_z) rz.put(s_z, [](float x, int) { return x; });
+    if (has_z) rz.put(s_z, [](float x, int, int) { return x; });
     rb.put(s_B);
     if (!CKPT) rc.put(s_C);
     __syncthreads();
@@ -142,10 +142,11 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p)
     __syncthreads();
 
     if (!CKPT) {
-      store_tile<THREADS, CH, TT>(static_cast<T*>(p.out), p.out_s, b, d0, nch, t0, tl, [&](int cc, int t) {
+      auto out = [&](int cc, int t) {
         const float y = s_y[cc][t] + s_D[cc] * s_u[cc][t];
         return has_z ? y * silu(s_z[cc][t]) : y;
-      });
+      };
+      store_tile<THREADS, CH, TT>(static_cast<T*>(p.out), p.out_s, b, d0, nch, t0, tl, out);
       __syncthreads();  // tiles are rewritten by the next chunk
     }
   }

@@ -33,4 +33,16 @@ __device__ __forceinline__ float silu_grad(float x) {
   return s * (1.f + x * (1.f - s));
 }
 
+// (softplus(x), softplus'(x)) with one exp: sigmoid(x) = e / (1 + e) for e = exp(x), same branches as above.
+__device__ __forceinline__ float2 softplus_and_grad(float x) {
+  if (x > 20.f) return make_float2(x, 1.f);
+  const float e = __expf(x);
+  return make_float2(x < -5.f ? e * (1.f - 0.5f * e) : __logf(1.f + e), __fdividef(e, 1.f + e));
+}
+// (silu(x), silu'(x)) from one sigmoid.
+__device__ __forceinline__ float2 silu_and_grad(float x) {
+  const float s = sigmoid(x);
+  return make_float2(x * s, s * (1.f + x * (1.f - s)));
+}
+
 }  // namespace mamba::cuda

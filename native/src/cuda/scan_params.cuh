@@ -60,8 +60,9 @@ struct ScanCfg {
   static constexpr int THREADS = 128;
   static constexpr int CH = THREADS / TPC;  // channels per block
   static constexpr int NPAD = NPT * TPC;    // state size the block works with (>= N)
-  // Backward keeps a chunk of pre-step states in registers: NPT * BWD_T floats per thread.
-  static constexpr int BWD_T = NPT <= 4 ? 16 : 8;
+  // Backward keeps a chunk of decayed states in registers: NPT * BWD_T floats per thread. 8 steps keep the
+  // backward under 128 registers at N = 16 (16 steps spilled there and needed 168 registers to avoid it).
+  static constexpr int BWD_T = 8;
   // Forward chunk: 32 steps (its prefetch registers stay near 32 per thread for N = 16), 16 when
   // the tiles get large. A multiple of BWD_T, so checkpoints fall on chunk-relative steps.
   static constexpr int FWD_T = (NPAD >= 128 || CH >= 128) ? 16 : 32;
