@@ -31,6 +31,7 @@ internal sealed unsafe class RmsNormFunction : autograd.MultiTensorFunction<RmsN
         NativeMethods.Check(status, "rms norm forward");
         ctx.set_materialize_grads(false); // see SelectiveScanFunction
         ctx.save_for_backward(new List<Tensor> { x, weight, rstd });
+        DeferredDisposal.Later(new[] { rstd });  // the saved variable holds its own reference (see SelectiveScanFunction)
         return new List<Tensor> { output };
     }
 

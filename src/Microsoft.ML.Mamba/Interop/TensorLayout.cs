@@ -23,7 +23,12 @@ internal static class TensorLayout
         if (like.dim() != 3) return empty(like.shape, dtype: type, device: like.device);
         long b = like.size(0), c = like.size(1), l = like.size(2);
         if (like.device_type == DeviceType.CUDA && l > 1 && like.stride(1) == 1 && like.stride(2) != 1)
-            return empty(b, l, c, dtype: type, device: like.device).transpose(1, 2);
+        {
+            // The view keeps the storage alive; the base's own handle must go now, or it pins the memory until the
+            // garbage collector finalises it (these are the scan's and conv's outputs and gradients, every step).
+            using var channelsLast = empty(b, l, c, dtype: type, device: like.device);
+            return channelsLast.transpose(1, 2);
+        }
         return empty(b, c, l, dtype: type, device: like.device);
     }
 }

@@ -55,7 +55,9 @@ public sealed class NativeKernels : IMambaKernels
         var results = SelectiveScanFunction.apply(u, delta2, A.to_type(f32), B, C, Small(D), z2, Small(deltaBias),
             Small(initialState), new SelectiveScanFunction.ScanSettings(deltaSoftplus, Deterministic,
                 KeepScanCheckpoints && is_grad_enabled() && NeedsGrad(u, delta, A, B, C, D, z, deltaBias, initialState)));
-        return (results[0], returnFinalState ? results[1] : null);
+        if (returnFinalState) return (results[0], results[1]);
+        results[1].Dispose();  // not wanted: free it now rather than at the end of the caller's dispose scope
+        return (results[0], null);
     }
 
     public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu)
