@@ -1,5 +1,6 @@
 """PyTorch reference selective scan (plain per-step loop, autograd backward) timed on the same GPU,
-next to the CUDA kernel's numbers from bench_scan_cuda's CSV. Usage: bench_reference.py results.csv"""
+next to the CUDA kernel's numbers from bench_scan_cuda's CSV, with the extra memory of forward + backward
+of each (ours: the scratch and checkpoints the backward allocates). Usage: bench_reference.py results.csv"""
 import csv
 import statistics
 import sys
@@ -38,9 +39,13 @@ def time_ref(b, d, l, n, dtype, reps):
         t.requires_grad_(True)
     dout = mk(b, d, l)
     fwd, bwd = [], []
+    extra_mb = 0.0
     for i in range(reps + 1):  # first run is warm-up
         for t in leaves:
             t.grad = None
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
         e0, e1, e2 = (torch.cuda.Event(enable_timing=True) for _ in range(3))
         e0.record()
         out = scan_ref(u, delta, A, B, C, D, z, bias)
@@ -48,12 +53,16 @@ def time_ref(b, d, l, n, dtype, reps):
         out.backward(dout)
         e2.record()
         torch.cuda.synchronize()
+        # Extra memory of forward + backward: the peak above what was allocated before, less the output
+        # and the gradients themselves (the CUDA benchmark's "extra MB" counts neither).
+        results = out.numel() * out.element_size() + sum(t.grad.numel() * t.grad.element_size() for t in leaves)
+        extra_mb = (torch.cuda.max_memory_allocated() - base - results) / 1e6
         if i:
             fwd.append(e0.elapsed_time(e1))
             bwd.append(e1.elapsed_time(e2))
     del out
     torch.cuda.empty_cache()
-    return statistics.median(fwd), statistics.median(bwd)
+    return statistics.median(fwd), statistics.median(bwd), extra_mb
 
 
 def main():
@@ -61,15 +70,16 @@ def main():
     reps = 5
     print(f"GPU: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; reference = per-step PyTorch loop, "
           f"median of {reps}")
-    hdr = f"{'(B,D,L,N)':<22} {'dtype':<5} {'ours fwd':>9} {'ref fwd':>9} {'x':>6} {'ours bwd':>9} {'ref bwd':>9} {'x':>6}"
+    hdr = (f"{'(B,D,L,N)':<22} {'dtype':<5} {'ours fwd':>9} {'ref fwd':>9} {'x':>6} {'ours bwd':>9} {'ref bwd':>9} {'x':>6}"
+           f" {'ours MB':>8} {'ref MB':>8} {'ratio':>6}")
     print(hdr)
     for r in rows:
         b, d, l, n = (int(r[k]) for k in "BDLN")
         dtype = torch.float32 if r["dtype"] == "fp32" else torch.bfloat16
-        rf, rb = time_ref(b, d, l, n, dtype, reps)
-        of, ob = float(r["fwd_ms"]), float(r["bwd_ms"])
+        rf, rb, rm = time_ref(b, d, l, n, dtype, reps)
+        of, ob, om = float(r["fwd_ms"]), float(r["bwd_ms"]), float(r["extra_mb"])
         print(f"{f'({b},{d},{l},{n})':<22} {r['dtype']:<5} {of:9.3f} {rf:9.2f} {rf / of:6.0f} {ob:9.3f} {rb:9.2f} "
-              f"{rb / ob:6.0f}", flush=True)
+              f"{rb / ob:6.0f} {om:8.1f} {rm:8.1f} {om / rm:6.3f}", flush=True)
 
 
 if __name__ == "__main__":
