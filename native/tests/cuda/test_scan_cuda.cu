@@ -1,5 +1,7 @@
 // Device tests of the CUDA selective scan and causal conv1d against fp64 CPU references.
 // Usage: test_scan_cuda [--quick]   (--quick: a few small cases, for compute-sanitizer)
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include "conv_reference.h"
 #include "scan_reference.h"
@@ -224,6 +226,19 @@ void run_error_cases() {
   a.state = 16; a.groups = 3;
   rc = mamba_scan_fwd_cuda(&a, &o, nullptr);
   result(rc == MAMBA_ERR_INVALID_ARGUMENT, "error: dim % groups rejected", std::string(" -> ") + mamba_last_error());
+  // A time stride of 2^23 elements: the tiles' 32-bit offsets could overflow, so the call is refused (before any
+  // pointer is read) and names the tensor; the managed side falls back to the reference for such views.
+  float dummy = 0.f;
+  a.groups = 1; a.dtype = MAMBA_F32; a.bc_dtype = MAMBA_F32;
+  a.u = &dummy; a.delta = &dummy; a.A = &dummy; a.B = &dummy; a.C = &dummy;
+  const int64_t ok[3] = {32, 8, 1}, huge[3] = {32, 1, int64_t(1) << 23};
+  std::copy(ok, ok + 3, a.u_stride);
+  std::copy(huge, huge + 3, a.delta_stride);
+  o.out = &dummy;
+  std::copy(ok, ok + 3, o.out_stride);
+  rc = mamba_scan_fwd_cuda(&a, &o, nullptr);
+  result(rc == MAMBA_ERR_UNSUPPORTED && std::strstr(mamba_last_error(), "delta") != nullptr,
+         "error: stride 2^23 refused, naming the tensor", std::string(" -> ") + mamba_last_error());
   mamba_conv_args c{};
   c.batch = 1; c.dim = 1; c.length = 4; c.width = 9;
   rc = mamba_conv1d_fwd_cuda(&c, nullptr, nullptr, nullptr);
