@@ -103,8 +103,13 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
         x = kernels.CausalConv1d(x, conv1d.weight!.squeeze(1), conv1d.bias, silu: true);
         if (mask is not null) x = x * mask;
 
-        var (delta, B, C) = SelectionInputs(x, batch, length);
         var A = -A_log.to_type(ScalarType.Float32).exp();
+        if (!_selective && state is null)  // a prefill needs the final state: that one goes through the scan below
+        {
+            var lti = TimeInvariantConvolution.Forward(x, dt_proj.bias!, A, B_lti!, C_lti!, D, z);
+            return out_proj.forward(lti.transpose(1, 2)).MoveToOuterDisposeScope();
+        }
+        var (delta, B, C) = SelectionInputs(x, batch, length);
         var (y, final) = kernels.SelectiveScan(x, delta, A, B, C, D.to_type(ScalarType.Float32), z,
             dt_proj.bias!.to_type(ScalarType.Float32), deltaSoftplus: true,
             returnFinalState: state is not null);
