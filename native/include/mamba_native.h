@@ -105,7 +105,8 @@ typedef struct mamba_scan_grads {
 
 MAMBA_API int32_t mamba_scan_fwd_cpu(const mamba_scan_args* args, const mamba_scan_outputs* outputs);
 MAMBA_API int32_t mamba_scan_bwd_cpu(const mamba_scan_args* args, const mamba_scan_grads* grads);
-/* CUDA: all pointers on one device; stream is a cudaStream_t (NULL = legacy default stream). */
+/* CUDA: all pointers on one device; stream is a cudaStream_t (NULL = legacy default stream). The channel and
+ * time strides of the (batch, dim, length) tensors must be below 2^23 elements (MAMBA_ERR_UNSUPPORTED otherwise). */
 MAMBA_API int32_t mamba_scan_fwd_cuda(const mamba_scan_args* args, const mamba_scan_outputs* outputs, void* stream);
 MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_scan_grads* grads, void* stream);
 /* Floats the CUDA forward needs in outputs->checkpoints for these args; 0 when the backward would not use

@@ -1,6 +1,6 @@
 // Fused selective-scan backward. Same block layout as the forward. Time is walked backwards in
 // chunks of BWD_T steps; each chunk first re-runs the forward from its checkpointed start state
-// (written by scan_fwd_kernel<CKPT>) keeping the pre-step states in registers, then runs the adjoint
+// (written by scan_fwd_kernel<CKPT>) keeping the decayed states a_t h_{t-1} in registers, then runs the adjoint
 // recurrence  g_t = C_t dy_t + a_{t+1} g_{t+1}  backwards over them. Sums over channels (dB, dC) go
 // through shared memory and per-block partials; sums over batch (dA, dD, dbias) through per-(b, d)
 // partials. Every sum has a fixed order, so the result is bitwise reproducible.
