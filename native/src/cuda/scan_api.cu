@@ -96,7 +96,7 @@ MAMBA_API int32_t mamba_scan_fwd_cuda(const mamba_scan_args* args, const mamba_s
   plan_segments(p);
   if (outputs->checkpoints && forward_checkpoint_floats(p) > 0) {
     p.ckpt = outputs->checkpoints;
-    p.n_ckpt = (p.length + scan_geometry(p.state).bwd_t - 1) / scan_geometry(p.state).bwd_t;
+    p.n_ckpt = checkpoint_count(p);
   }
   Scratch sizing;
   carve_segments(p, sizing);
@@ -142,7 +142,7 @@ MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_s
   const size_t bd = (size_t)p.batch * p.dim;
   const int nblk = (p.dim_per_group + geo.ch - 1) / geo.ch;
   const size_t bc_part = (size_t)nblk * p.batch * p.groups * p.length * p.state;
-  p.n_ckpt = (p.length + geo.bwd_t - 1) / geo.bwd_t;
+  p.n_ckpt = checkpoint_count(p);
   plan_segments(p);
   p.ckpt_given = grads->checkpoints && forward_checkpoint_floats(p) > 0;
   auto carve = [&](Scratch& s) {

@@ -103,12 +103,17 @@ inline void plan_segments(ScanParams& p) {
   p.n_seg = (p.length + len - 1) / len;
 }
 
+// Checkpoints per (batch, channel): the state before every backward chunk.
+inline int checkpoint_count(const ScanParams& p) {
+  const int bwd_t = scan_geometry(p.state).bwd_t;
+  return (p.length + bwd_t - 1) / bwd_t;
+}
+
 // Checkpoints the forward can hand to the backward: only without time segments, whose backward needs the
 // segment pass anyway. (batch, dim, n_ckpt, n_pad) floats, or 0.
 inline int64_t forward_checkpoint_floats(const ScanParams& p) {
   if (p.n_seg != 1) return 0;
-  const ScanGeometry geo = scan_geometry(p.state);
-  return (int64_t)p.batch * p.dim * ((p.length + geo.bwd_t - 1) / geo.bwd_t) * geo.npad;
+  return (int64_t)p.batch * p.dim * checkpoint_count(p) * scan_geometry(p.state).npad;
 }
 
 }  // namespace mamba::cuda
