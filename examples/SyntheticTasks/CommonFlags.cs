@@ -37,6 +37,9 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
             "stop training each variant after this many minutes (checked every step); evaluation and the report still run");
         double? targetPercent = flags.OptionalDouble("target-accuracy",
             "stop training once validation accuracy reaches this percent (needs --eval-every)");
+        double? lrDropPercent = flags.OptionalDouble("lr-drop-at",
+            "lower the learning rate once, to --lr-drop-to, when validation accuracy first reaches this percent (needs --eval-every)");
+        double? lrDropTo = flags.OptionalDouble("lr-drop-to", "the learning rate after --lr-drop-at");
         string checkpointDirectory = flags.String("checkpoint-dir", "none",
             "save each variant's model, Adam state and progress to DIR/<variant>/ when its training ends (see --resume)");
         int checkpointEvery = flags.Int("checkpoint-every", 0,
@@ -54,6 +57,10 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
         if (timeLimitMinutes is { } minutes && !(minutes > 0)) throw new ArgumentException("--time-limit-minutes must be positive");
         if (targetPercent is { } percent && !(percent > 0 && percent <= 100)) throw new ArgumentException("--target-accuracy is a percentage in (0, 100]");
         if (targetPercent is not null && options.EvalEvery == 0) throw new ArgumentException("--target-accuracy needs --eval-every N to check it");
+        if (lrDropPercent is { } dropAt && !(dropAt > 0 && dropAt <= 100)) throw new ArgumentException("--lr-drop-at is a percentage in (0, 100]");
+        if ((lrDropPercent is null) != (lrDropTo is null)) throw new ArgumentException("--lr-drop-at and --lr-drop-to go together");
+        if (lrDropTo is { } lowered && !(lowered > 0)) throw new ArgumentException("--lr-drop-to must be positive");
+        if (lrDropPercent is not null && options.EvalEvery == 0) throw new ArgumentException("--lr-drop-at needs --eval-every N to check it");
         bool checkpoints = !string.Equals(checkpointDirectory, "none", StringComparison.OrdinalIgnoreCase);
         if (checkpoints && string.IsNullOrWhiteSpace(checkpointDirectory)) throw new ArgumentException("--checkpoint-dir needs a folder");
         if (checkpointEvery < 0) throw new ArgumentException("--checkpoint-every must be ≥ 0");
@@ -63,6 +70,8 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
         {
             TimeLimit = timeLimitMinutes is { } m ? TimeSpan.FromMinutes(m) : null,
             TargetAccuracy = targetPercent / 100,
+            LrDropAt = lrDropPercent / 100,
+            LrDropTo = lrDropTo,
             CheckpointDirectory = checkpoints ? checkpointDirectory : null,
             CheckpointEvery = checkpointEvery,
             Resume = resume,

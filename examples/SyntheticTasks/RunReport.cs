@@ -21,7 +21,7 @@ public static class RunReport
         text.Append(CultureInfo.InvariantCulture,
             $"- model: {options.Layers} layers, model dimension {options.ModelDimension}, state size {options.StateSize}, expand 2, conv width 4\n");
         text.Append(CultureInfo.InvariantCulture,
-            $"- training: {(options.MayStopEarly ? "up to " : "")}{options.Steps} steps × batch {options.BatchSize} at length {options.TrainLength}, Adam, constant lr {options.LearningRate.ToString("G", CultureInfo.InvariantCulture)}, seed {options.Seed}, fresh data every step\n");
+            $"- training: {(options.MayStopEarly ? "up to " : "")}{options.Steps} steps × batch {options.BatchSize} at length {options.TrainLength}, Adam, {(options.LrDropAt is null ? "constant lr" : "lr")} {options.LearningRate.ToString("G", CultureInfo.InvariantCulture)}{(options.LrDropTo is { } dropTo ? $" then {dropTo.ToString("G", CultureInfo.InvariantCulture)} (see below)" : "")}, seed {options.Seed}, fresh data every step\n");
         if (options.ChecksDuringTraining() is { } checks)
             text.Append(CultureInfo.InvariantCulture, $"- during training: {checks} (\"Steps run\" says where each variant stopped)\n");
         if (options.CheckpointsInWords() is { } checkpoints)

@@ -38,7 +38,10 @@ public static class SyntheticTrainer
         var trainingKernels = MambaKernels.Default is ReferenceKernels ? new ReferenceKernels(options.ReferenceScanChunk) : evaluationKernels;
         model.Backbone.Kernels = trainingKernels;
         model.train();
-        using var optimizer = new FusedAdamW(model.parameters(), options.LearningRate);  // weight decay 0: Adam
+        // The step down of --lr-drop-at happens once; a resumed run that had already taken it continues at the lower rate.
+        int? lrDroppedAtStep = checkpoint?.LrDroppedAtStep;
+        double learningRate = lrDroppedAtStep is null ? options.LearningRate : options.LrDropTo!.Value;
+        using var optimizer = new FusedAdamW(model.parameters(), learningRate);  // weight decay 0: Adam
         checkpoint?.LoadOptimizer(optimizer, model);
         int stepsBefore = checkpoint?.StepsDone ?? 0;
         var earlierTime = TimeSpan.FromSeconds(checkpoint?.TrainingSeconds ?? 0);
@@ -56,7 +59,7 @@ public static class SyntheticTrainer
         if (targetMetBefore) stop = StopReason.TargetAccuracy;
         var lastLog = (Step: stepsBefore, Time: TimeSpan.Zero);
         TrainingCheckpoint Progress(int steps, string stoppedBy) => TrainingCheckpoint.Describe(task, variant, options, steps,
-            earlierTime + clock.Elapsed, invocations, validation, stoppedBy, recentLosses);
+            earlierTime + clock.Elapsed, invocations, validation, stoppedBy, recentLosses) with { LrDroppedAtStep = lrDroppedAtStep };
         // Reads the pending losses in one transfer into the last-50 window; a non-finite one stops training.
         void ReadLosses(int step)
         {
@@ -95,6 +98,13 @@ public static class SyntheticTrainer
                 model.Backbone.Kernels = trainingKernels;
                 model.train();
                 if (options.TargetAccuracy is { } target && validation >= target) stop = StopReason.TargetAccuracy;
+                else if (lrDroppedAtStep is null && options.LrDropAt is { } dropAt && validation >= dropAt)
+                {
+                    foreach (var group in optimizer.ParamGroups) group.LearningRate = options.LrDropTo!.Value;
+                    lrDroppedAtStep = step;
+                    log?.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"  [{variant.Name}] validation {MarkdownTable.Percent(validation!.Value)}% at step {step}: lr {options.LearningRate:G} → {options.LrDropTo:G} from here on"));
+                }
             }
             if (stop == StopReason.AllSteps && step < options.Steps && options.TimeLimit is { } limit && clock.Elapsed >= limit)
                 stop = StopReason.TimeLimit;
@@ -131,7 +141,7 @@ public static class SyntheticTrainer
         model.eval();
         model.Backbone.Kernels = evaluationKernels;   // without autograd the default chunking is the faster one
         var result = new TrainingResult(variant, model, stepsRun, options.Steps, stop, validation,
-            recentLosses.Count > 0 ? recentLosses.Average() : double.NaN, trainTime, stepsBefore, earlierTime);
+            recentLosses.Count > 0 ? recentLosses.Average() : double.NaN, trainTime, stepsBefore, earlierTime, lrDroppedAtStep);
         if (log is not null)
         {
             log.WriteLine($"  [{variant.Name}] {result.Summary}");

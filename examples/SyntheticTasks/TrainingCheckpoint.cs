@@ -38,7 +38,14 @@ public sealed record TrainingCheckpoint
     /// <summary>--steps of the invocation that saved it (informational: a resumed run trains up to its own --steps).</summary>
     [JsonPropertyName("planned_steps")] public int PlannedSteps { get; init; }
     [JsonPropertyName("seed")] public int Seed { get; init; }
+    /// <summary>The learning rate training started with (--lr).</summary>
     [JsonPropertyName("learning_rate")] public double LearningRate { get; init; }
+    /// <summary>--lr-drop-at as a fraction, or null for a constant learning rate.</summary>
+    [JsonPropertyName("lr_drop_at")] public double? LrDropAt { get; init; }
+    /// <summary>--lr-drop-to, or null for a constant learning rate.</summary>
+    [JsonPropertyName("lr_drop_to")] public double? LrDropTo { get; init; }
+    /// <summary>The step after which the learning rate was lowered, or null while it has not been.</summary>
+    [JsonPropertyName("lr_dropped_at_step")] public int? LrDroppedAtStep { get; init; }
     [JsonPropertyName("batch")] public int BatchSize { get; init; }
     [JsonPropertyName("train_length")] public int TrainLength { get; init; }
     /// <summary>The task's own sizes by flag name (vocab, data-tokens), see <see cref="TaskSizesOf"/>.</summary>
@@ -92,6 +99,8 @@ public sealed record TrainingCheckpoint
         Layers = options.Layers,
         ModelDimension = options.ModelDimension,
         StateSize = options.StateSize,
+        LrDropAt = options.LrDropAt,
+        LrDropTo = options.LrDropTo,
         TrainingSeconds = trainingTime.TotalSeconds,
         Invocations = invocations,
         ValidationAccuracy = validation,
@@ -148,6 +157,9 @@ public sealed record TrainingCheckpoint
         if (LearningRate != options.LearningRate)
             problems.Add(string.Create(CultureInfo.InvariantCulture,
                 $"--lr is {options.LearningRate:R} here but {LearningRate:R} in the checkpoint"));
+        if (LrDropAt != options.LrDropAt || LrDropTo != options.LrDropTo)
+            problems.Add(string.Create(CultureInfo.InvariantCulture,
+                $"--lr-drop-at/--lr-drop-to are {Describe(options.LrDropAt, options.LrDropTo)} here but {Describe(LrDropAt, LrDropTo)} in the checkpoint"));
         Compare("batch", BatchSize, options.BatchSize);
         Compare("train-length", TrainLength, options.TrainLength);
         var sizes = TaskSizesOf(task);
@@ -333,6 +345,9 @@ public sealed record TrainingCheckpoint
         return names.Select((name, i) => (name, states[i] as TorchSharp.Modules.AdamW.State
                                                  ?? throw new ArgumentException($"expected AdamW state, got {states[i].GetType().Name}"))).ToList();
     }
+
+    private static string Describe(double? at, double? to) =>
+        at is { } a && to is { } t ? string.Create(CultureInfo.InvariantCulture, $"{100 * a:G4}%/{t:R}") : "unset";
 
     private static string Count(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
 }

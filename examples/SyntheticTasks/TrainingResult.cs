@@ -12,8 +12,10 @@ namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
 /// <param name="TrainTime">Wall time of training in this invocation, periodic validation included.</param>
 /// <param name="StepsBefore">Steps already done by earlier invocations (the checkpoint resumed from); 0 for a fresh run.</param>
 /// <param name="EarlierTrainTime">Training time of those earlier invocations.</param>
+/// <param name="LrDroppedAtStep">The step after which --lr-drop-at lowered the learning rate, or null if it was not lowered.</param>
 public sealed record TrainingResult(ModelVariant Variant, MambaForCausalLM Model, int Steps, int PlannedSteps, StopReason StoppedBy,
-    double? ValidationAccuracy, double FinalLoss, TimeSpan TrainTime, int StepsBefore = 0, TimeSpan EarlierTrainTime = default)
+    double? ValidationAccuracy, double FinalLoss, TimeSpan TrainTime, int StepsBefore = 0, TimeSpan EarlierTrainTime = default,
+    int? LrDroppedAtStep = null)
 {
     /// <summary>Whether training continued from a checkpoint.</summary>
     public bool Resumed => StepsBefore > 0;
@@ -29,19 +31,21 @@ public sealed record TrainingResult(ModelVariant Variant, MambaForCausalLM Model
 
     /// <summary>
     /// Short form for a results table, e.g. "31,200 of 400,000 (time limit)", or after a resume
-    /// "24,509 + 20,000 = 44,509 of 400,000 (time limit)" (earlier invocations' steps + this one's).
+    /// "24,509 + 20,000 = 44,509 of 400,000 (time limit)" (earlier invocations' steps + this one's); with
+    /// "; lr lowered after step N" when --lr-drop-at lowered it.
     /// </summary>
     public string StepsCell
     {
         get
         {
             string steps = Resumed ? $"{Count(StepsBefore)} + {Count(StepsThisRun)} = {Count(Steps)}" : Count(Steps);
-            return StoppedBy switch
+            string cell = StoppedBy switch
             {
                 StopReason.TimeLimit => $"{steps} of {Count(PlannedSteps)} (time limit)",
                 StopReason.TargetAccuracy => $"{steps} of {Count(PlannedSteps)} (target reached)",
                 _ => steps,
             };
+            return LrDroppedAtStep is { } dropped ? $"{cell}; lr lowered after step {Count(dropped)}" : cell;
         }
     }
 
