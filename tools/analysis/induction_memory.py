@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""How long an induction-heads checkpoint keeps the target in its SSM state.
+
+An independent numpy forward of the harness's model (Hugging Face Mamba layout: checkpoint folder with
+model.safetensors), run on one sequence whose special token sits at --trigger. Prints the prediction and its
+logit margin at the last position, and for the second layer's channels that write most selectively at the
+target, the fraction of the stored value that survives the decay from the trigger to position 2^k:
+exp(-min|A| * sum of delta). Needs only numpy (Debian: python3-numpy); a 2^20-token sequence takes minutes.
+
+  python3 tools/analysis/induction_memory.py CHECKPOINT/mamba --length 262144 --trigger 0
+"""
+import argparse, json, os, struct
+import numpy as np
+
+
+def load_safetensors(path):
+    raw = open(path, "rb").read()
+    header_size = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + header_size])
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in ("F32", "F64"):
+            raise SystemExit(f"{path}: {name} is {info['dtype']}; only F32/F64 checkpoints are read")
+        start, end = info["data_offsets"]
+        data = np.frombuffer(raw[8 + header_size + start:8 + header_size + end],
+                             dtype=np.float32 if info["dtype"] == "F32" else np.float64)
+        tensors[name.removeprefix("backbone.")] = data.reshape(info["shape"]).astype(np.float32)
+    return tensors
+
+
+def silu(x):
+    return x / (1 + np.exp(-x))
+
+
+def softplus(x):
+    return np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20))))
+
+
+def rms_norm(x, weight, eps):
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * weight
+
+
+def forward(weights, config, tokens):
+    """Logits for one token sequence, and each layer's delta (length, channels) and A (channels, state)."""
+    inner, state, eps = config["intermediate_size"], config["state_size"], config["layer_norm_epsilon"]
+    rank = config["time_step_rank"]
+    hidden = weights["embeddings.weight"][tokens]
+    per_layer = []
+    for i in range(config["num_hidden_layers"]):
+        w = lambda name: weights[f"layers.{i}.{name}"]
+        xz = rms_norm(hidden, w("norm.weight"), eps) @ w("mixer.in_proj.weight").T
+        x, z = xz[:, :inner], xz[:, inner:]
+        kernel = w("mixer.conv1d.weight")[:, 0, :]                    # (channels, width), causal
+        width = kernel.shape[1]
+        padded = np.concatenate([np.zeros((width - 1, inner), np.float32), x])
+        x = silu(sum(padded[k:k + len(x)] * kernel[:, k] for k in range(width)) + w("mixer.conv1d.bias"))
+        projected = x @ w("mixer.x_proj.weight").T
+        dt, B, C = projected[:, :rank], projected[:, rank:rank + state], projected[:, rank + state:]
+        delta = softplus(dt @ w("mixer.dt_proj.weight").T + w("mixer.dt_proj.bias"))
+        A = -np.exp(w("mixer.A_log"))
+        h = np.zeros((inner, state), np.float32)
+        y = np.empty_like(x)
+        for t in range(len(x)):                                         # the selective scan, one step at a time
+            h = np.exp(delta[t, :, None] * A) * h + (delta[t, :, None] * x[t, :, None]) * B[t]
+            y[t] = h @ C[t]
+        y = (y + x * w("mixer.D")) * silu(z)
+        hidden = hidden + y @ w("mixer.out_proj.weight").T
+        per_layer.append((delta, A))
+    logits = rms_norm(hidden, weights["norm_f.weight"], eps) @ weights["embeddings.weight"].T
+    return logits, per_layer
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="folder with config.json and model.safetensors")
+    parser.add_argument("--length", type=int, default=4096)
+    parser.add_argument("--trigger", type=int, default=0, help="position of the first special token")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--channels", type=int, default=6, help="how many storage channels to show")
+    args = parser.parse_args()
+    config = json.load(open(os.path.join(args.checkpoint, "config.json")))
+    weights = load_safetensors(os.path.join(args.checkpoint, "model.safetensors"))
+    vocab = config["vocab_size"]
+    if not 0 <= args.trigger <= args.length - 3:
+        raise SystemExit("--trigger must leave room for the target and the final query")
+
+    # The harness's task: uniform ordinary tokens, the special token (last id) at the trigger and at the end.
+    rng = np.random.default_rng(args.seed)
+    tokens = rng.integers(0, vocab - 1, size=args.length)
+    special = vocab - 1
+    tokens[args.trigger] = special
+    tokens[-1] = special
+    target = tokens[args.trigger + 1]
+
+    logits, per_layer = forward(weights, config, tokens)
+    last = logits[-1]
+    margin = last[target] - np.delete(last, target).max()
+    print(f"length {args.length}, trigger at {args.trigger} (distance {args.length - 1 - args.trigger}): target {target}, "
+          f"predicted {last.argmax()}, margin {margin:.2f}")
+
+    delta, A = per_layer[-1]
+    start = args.trigger + 2                                            # the first token after the target
+    noise = np.median(delta[start:start + 256], axis=0)
+    storage = np.argsort(-delta[args.trigger + 1] / noise)[:args.channels]
+    cumulative = np.cumsum(delta[start:], axis=0)
+    ks = [k for k in range(8, 31) if start + (1 << k) <= args.length]
+    if not ks:
+        print("(the query comes less than 2^8 tokens after the target: no retention to show)")
+        return
+    print("last layer, channels that write most selectively at the target; retention at distance 2^k, k = "
+          + ", ".join(map(str, ks)))
+    print("channel  delta at target  median delta after  retention")
+    for c in storage:
+        rate = np.abs(A[c]).min()
+        retention = [np.exp(-rate * cumulative[(1 << k) - 1, c]) for k in ks]
+        print(f"{c:7d}  {delta[args.trigger + 1, c]:15.2e}  {noise[c]:18.2e}  " + " ".join(f"{r:.3f}" for r in retention))
+
+
+if __name__ == "__main__":
+    main()
