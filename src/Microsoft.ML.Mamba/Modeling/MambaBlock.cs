@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Interop;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -39,6 +40,6 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, Tensor>
         using var scope = NewDisposeScope();
         var residual = _residualInFp32 ? hidden.to_type(ScalarType.Float32) : hidden;
         var mixed = mix(norm.forward(hidden.to_type(norm.weight.dtype)));
-        return (residual + mixed).MoveToOuterDisposeScope();
+        return TorchScalars.Add(residual, mixed).MoveToOuterDisposeScope();
     }
 }

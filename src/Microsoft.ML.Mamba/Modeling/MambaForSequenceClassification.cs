@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -58,7 +59,7 @@ public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, 
             return Pooling == SequencePooling.Mean ? hidden.mean(new long[] { 1 }) : hidden.select(1, length - 1);
         var m = mask.to_type(hidden.dtype);
         if (Pooling == SequencePooling.Mean)
-            return (hidden * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim: true).clamp_min(1);
+            return (hidden * m.unsqueeze(-1)).sum(1) / TorchScalars.ClampMin(m.sum(1, keepdim: true), 1);
         // Index of the last real token, whichever side the padding is on.
         var positions = arange(length, device: hidden.device).unsqueeze(0).expand(batch, length);
         var last = (positions * mask.to_type(ScalarType.Int64)).argmax(1);

@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.Scan;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -188,8 +189,8 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
         var y = kernels.DecodeStep(x, z, state.ConvState, state.SsmState, weights).to_type(hidden.dtype);
         // residual + y·Wᵀ as one addmm launch when the dtypes allow it (no bias: Mamba's default).
         if (residual is not null && out_proj.bias is null && residual.dtype == y.dtype && out_proj.weight!.dtype == y.dtype)
-            return addmm(residual, y, out_proj.weight.t(), 1, 1).MoveToOuterDisposeScope();
+            return addmm(residual, y, out_proj.weight.t(), 1, 1).MoveToOuterDisposeScope();   // beta, alpha: floats, no Scalar
         var mixed = out_proj.forward(y);
-        return (residual is null ? mixed : residual + mixed).MoveToOuterDisposeScope();
+        return (residual is null ? mixed : TorchScalars.Add(residual, mixed)).MoveToOuterDisposeScope();
     }
 }

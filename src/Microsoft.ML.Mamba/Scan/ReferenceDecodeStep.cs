@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Interop;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,7 +20,7 @@ internal static class ReferenceDecodeStep
         var window = cat(new[] { convState.narrow(2, 1, width - 1), x.unsqueeze(-1).to_type(convState.dtype) }, 2);
         convState.copy_(window);
         var conv = (window.to_type(f32) * w.ConvWeight.reshape(inner, width).to_type(f32)).sum(-1);
-        if (w.ConvBias is not null) conv = conv + w.ConvBias.to_type(f32);
+        if (w.ConvBias is not null) conv = TorchScalars.Add(conv, w.ConvBias.to_type(f32));
         var xc = nn.functional.silu(conv);                                       // (batch, E)
 
         // Selection: Δ, B and C from this token, or the ablation's constants.
@@ -38,14 +39,14 @@ internal static class ReferenceDecodeStep
             B = w.BConstant!.to_type(f32).unsqueeze(0);                          // (1, E, N)
             C = w.CConstant!.to_type(f32).unsqueeze(0);
         }
-        if (w.DtBias is not null) dt = dt + w.DtBias.to_type(f32);
+        if (w.DtBias is not null) dt = TorchScalars.Add(dt, w.DtBias.to_type(f32));
         dt = nn.functional.softplus(dt);
 
         var A = -w.ALog.to_type(f32).exp();                                      // (E, N)
-        var h = (dt.unsqueeze(-1) * A).exp() * ssmState + (dt * xc).unsqueeze(-1) * B;
+        var h = TorchScalars.AddProduct((dt * xc).unsqueeze(-1) * B, (dt.unsqueeze(-1) * A).exp(), ssmState);
         ssmState.copy_(h);
         var y = (h * C).sum(-1);
-        if (w.D is not null) y = y + w.D.to_type(f32) * xc;
+        if (w.D is not null) y = TorchScalars.Add(y, w.D.to_type(f32) * xc);
         if (z is not null) y = y * nn.functional.silu(z.to_type(f32));
         return y.to_type(x.dtype).MoveToOuterDisposeScope();
     }

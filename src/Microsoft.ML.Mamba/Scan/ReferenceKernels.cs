@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Interop;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -35,7 +36,7 @@ public sealed class ReferenceKernels : IMambaKernels
         long batch = u.shape[0], dim = u.shape[1], length = u.shape[2], state = A.shape[1];
 
         var dt = delta.to_type(work);
-        if (deltaBias is not null) dt = dt + deltaBias.to_type(work).unsqueeze(-1);
+        if (deltaBias is not null) dt = TorchScalars.Add(dt, deltaBias.to_type(work).unsqueeze(-1));
         if (deltaSoftplus) dt = nn.functional.softplus(dt); // torch's softplus is linear above 20, as mamba_ssm
         var uw = u.to_type(work);
 
@@ -68,14 +69,14 @@ public sealed class ReferenceKernels : IMambaKernels
             var states = new Tensor[len];
             for (long t = 0; t < len; t++)
             {
-                h = addcmul(drive.select(1, t), decay.select(1, t), h, 1);
+                h = TorchScalars.AddProduct(drive.select(1, t), decay.select(1, t), h);
                 states[t] = h;
             }
             var hs = stack(states, 1);                                  // (batch, len, dim, state)
             outputs.Add((hs * cC).sum(-1).permute(0, 2, 1));            // (batch, dim, len)
         }
         var y = cat(outputs, 2);
-        if (D is not null) y = y + uw * D.to_type(work).unsqueeze(-1);
+        if (D is not null) y = TorchScalars.Add(y, uw * D.to_type(work).unsqueeze(-1));
         if (z is not null) y = y * nn.functional.silu(z.to_type(work));
         var output = y.to_type(inputType).MoveToOuterDisposeScope();
         var final = returnFinalState ? h.MoveToOuterDisposeScope() : null;
@@ -104,7 +105,8 @@ public sealed class ReferenceKernels : IMambaKernels
         DecodeStepShapes.CheckRmsNorm(x, weight);
         using var scope = NewDisposeScope();
         var x32 = x.to_type(ScalarType.Float32);
-        var normed = x32 * (x32.pow(2).mean(new long[] { -1 }, keepdim: true) + eps).rsqrt();
+        // x32 * x32, not square() or pow(2): those pass TorchSharp a Scalar nothing keeps alive (TorchScalars).
+        var normed = x32 * TorchScalars.Add((x32 * x32).mean(new long[] { -1 }, keepdim: true), eps).rsqrt();
         return (weight * normed.to_type(x.dtype)).MoveToOuterDisposeScope();
     }
 }
