@@ -9,6 +9,7 @@ namespace Microsoft.ML.Mamba.Tests.Synthetic;
 /// Sizes and thresholds come from runs over several seeds (docs/synthetic-tasks.md); the whole class is meant to
 /// stay under three minutes on two busy cores.
 /// </summary>
+[Collection(nameof(SeededTraining))]
 public class SelectionBeatsTimeInvarianceTests
 {
     // MAMBA_SYNTHETIC_SEED lets the bounds be re-checked on other seeds without editing the test.

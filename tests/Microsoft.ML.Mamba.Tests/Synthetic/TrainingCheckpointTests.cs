@@ -8,6 +8,7 @@ namespace Microsoft.ML.Mamba.Tests.Synthetic;
 /// The synthetic harness's checkpoints (--checkpoint-dir, --resume) and its one-time learning-rate step down
 /// (--lr-drop-at, --lr-drop-to), on a tiny CPU model trained for a few steps.
 /// </summary>
+[Collection(nameof(SeededTraining))]
 public sealed class TrainingCheckpointTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "mamba-ckpt-" + Guid.NewGuid().ToString("N"));
