@@ -20,6 +20,7 @@ internal static class TorchScalars
 {
     // Static, so always reachable: never finalised under a running call.
     private static readonly Scalar One = 1.ToScalar();
+    private static readonly Scalar Two = 2.ToScalar();
 
     /// <summary><c>a + b</c> with an alpha that stays alive.</summary>
     public static Tensor Add(Tensor a, Tensor b) => a.add(b, One);
@@ -33,6 +34,12 @@ internal static class TorchScalars
 
     /// <summary><c>accumulator + tensor1 · tensor2</c> (torch.addcmul with value 1).</summary>
     public static Tensor AddProduct(Tensor accumulator, Tensor tensor1, Tensor tensor2) => addcmul(accumulator, tensor1, tensor2, One);
+
+    /// <summary>
+    /// <c>x²</c> as <c>x.pow(2)</c> (TorchSharp's <c>square()</c> is the same call with an implicit scalar). Not
+    /// <c>x * x</c>: its gradient is not bit-identical, and in RMSNorm that moved a seeded CI training run from 99.6% to 80.5%.
+    /// </summary>
+    public static Tensor Square(Tensor x) => x.pow(Two);
 
     /// <summary><c>a.clamp_min(min)</c>.</summary>
     public static Tensor ClampMin(Tensor a, double min)

@@ -105,8 +105,7 @@ public sealed class ReferenceKernels : IMambaKernels
         DecodeStepShapes.CheckRmsNorm(x, weight);
         using var scope = NewDisposeScope();
         var x32 = x.to_type(ScalarType.Float32);
-        // x32 * x32, not square() or pow(2): those pass TorchSharp a Scalar nothing keeps alive (TorchScalars).
-        var normed = x32 * TorchScalars.Add((x32 * x32).mean(new long[] { -1 }, keepdim: true), eps).rsqrt();
+        var normed = x32 * TorchScalars.Add(TorchScalars.Square(x32).mean(new long[] { -1 }, keepdim: true), eps).rsqrt();
         return (weight * normed.to_type(x.dtype)).MoveToOuterDisposeScope();
     }
 }

@@ -7,8 +7,9 @@ namespace Microsoft.ML.Mamba.Tests.Interop;
 
 /// <summary>
 /// The per-step arithmetic keeps its scalars alive through the native call (see <see cref="TorchScalars"/>). A
-/// thread forces garbage collections without pause while the main thread runs that arithmetic for 4 s. With the
-/// earlier RMSNorm (<c>x.pow(2)</c>, <c>+ eps</c>) the test failed in 3 runs of 3 here, and with the fix it passed 3 of 3.
+/// thread forces garbage collections without pause while the main thread runs that arithmetic for 6 s. The race is a
+/// matter of timing, so the test is a guard, not a proof: with the earlier RMSNorm (<c>x.pow(2) + eps</c> with implicit
+/// scalars) it failed in 3 runs of 4 here, and with the fix it passed 4 of 4 (13–21 K iterations).
 /// </summary>
 [Collection(nameof(GarbageCollectionStress))]
 public class TorchScalarsTests
@@ -31,14 +32,17 @@ public class TorchScalarsTests
         collector.Start();
         try
         {
-            for (var clock = Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(4); iterations++)
+            for (var clock = Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(6); iterations++)
             {
                 using var scope = NewDisposeScope();
                 MambaKernels.Reference.RmsNorm(x, weight, 1e-5);
                 TorchScalars.Add(x, x);
-                TorchScalars.Add(x, 0.5);
-                TorchScalars.AddProduct(x, x, x);
-                TorchScalars.ClampMin(x, 1);
+                if (iterations % 8 == 0)   // the rest less often: RMSNorm is where a training run crashed
+                {
+                    TorchScalars.Add(x, 0.5);
+                    TorchScalars.AddProduct(x, x, x);
+                    TorchScalars.ClampMin(x, 1);
+                }
             }
         }
         finally
