@@ -106,7 +106,10 @@ public sealed class TokenSampler : IDisposable
     public static Tensor ApplyRepetitionPenalty(Tensor logits, Tensor seen, float penalty)
     {
         using var scope = NewDisposeScope();
-        var penalised = where(logits < 0, logits * penalty, logits / penalty);
+        // Explicit scalars, alive through each call (see Interop/TorchScalars): this runs once per generated token.
+        using var zero = 0f.ToScalar();
+        using var factor = penalty.ToScalar();
+        var penalised = where(logits.lt(zero), logits.mul(factor), logits.div(factor));
         return where(seen, penalised, logits).MoveToOuterDisposeScope();
     }
 
@@ -114,7 +117,9 @@ public sealed class TokenSampler : IDisposable
     public static Tensor ApplyTemperature(Tensor logits, float temperature)
     {
         if (!(temperature > 0f)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "Use argmax for temperature 0.");
-        return temperature == 1f ? logits.alias() : logits / temperature;
+        if (temperature == 1f) return logits.alias();
+        using var divisor = temperature.ToScalar();
+        return logits.div(divisor);
     }
 
     /// <summary>Sets every logit below the <paramref name="k"/>-th largest of its row to -∞ (ties with it are kept).</summary>
@@ -123,7 +128,8 @@ public sealed class TokenSampler : IDisposable
         if (k <= 0 || k >= logits.shape[^1]) return logits.alias();
         using var scope = NewDisposeScope();
         var kth = logits.topk(k, dim: -1).values.narrow(-1, k - 1, 1);
-        return logits.masked_fill(logits < kth, float.NegativeInfinity).MoveToOuterDisposeScope();
+        using var minusInfinity = float.NegativeInfinity.ToScalar();
+        return logits.masked_fill(logits.lt(kth), minusInfinity).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -135,10 +141,13 @@ public sealed class TokenSampler : IDisposable
         if (p >= 1f) return logits.alias();
         using var scope = NewDisposeScope();
         var (sorted, order) = logits.sort(-1, descending: false);
-        var remove = sorted.softmax(-1).cumsum(-1) <= (1 - p);
-        remove.narrow(-1, remove.shape[^1] - 1, 1).fill_(false);
+        using var keptMass = (1 - p).ToScalar();
+        using var keep = false.ToScalar();
+        using var minusInfinity = float.NegativeInfinity.ToScalar();
+        var remove = sorted.softmax(-1).cumsum(-1).le(keptMass);
+        remove.narrow(-1, remove.shape[^1] - 1, 1).fill_(keep);
         var removeInPlace = remove.scatter(-1, order, remove);
-        return logits.masked_fill(removeInPlace, float.NegativeInfinity).MoveToOuterDisposeScope();
+        return logits.masked_fill(removeInPlace, minusInfinity).MoveToOuterDisposeScope();
     }
 
     public void Dispose()
