@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Interop;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -33,13 +34,13 @@ internal static class TimeInvariantConvolution
         // K = Σ_n weight_n exp(rate_n τ), one state at a time: (E, N, L) at once would not fit at 2^20 steps.
         Tensor kernel = zeros(u.size(1), length, dtype: compute, device: u.device);
         for (long n = 0; n < A.size(1); n++)
-            kernel = kernel + weight.narrow(1, n, 1) * (rate.narrow(1, n, 1) * tau).exp();
+            kernel = TorchScalars.Add(kernel, weight.narrow(1, n, 1) * (rate.narrow(1, n, 1) * tau).exp());
         // Linear (not circular) convolution: zero-pad both to at least 2L - 1.
         long fftLength = 1;
         while (fftLength < 2 * length) fftLength <<= 1;
         var uf = u.to_type(compute);
         var spectrum = fft.rfft(uf, fftLength, -1) * fft.rfft(kernel, fftLength, -1);
-        var y = fft.irfft(spectrum, fftLength, -1).narrow(-1, 0, length) + uf * D.to_type(compute).unsqueeze(1);
+        var y = TorchScalars.Add(fft.irfft(spectrum, fftLength, -1).narrow(-1, 0, length), uf * D.to_type(compute).unsqueeze(1));
         if (z is not null) y = y * nn.functional.silu(z.to_type(compute));
         return y.to_type(u.dtype).MoveToOuterDisposeScope();
     }
