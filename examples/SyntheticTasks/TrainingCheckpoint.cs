@@ -159,7 +159,7 @@ public sealed record TrainingCheckpoint
                 $"--lr is {options.LearningRate:R} here but {LearningRate:R} in the checkpoint"));
         if (LrDropAt != options.LrDropAt || LrDropTo != options.LrDropTo)
             problems.Add(string.Create(CultureInfo.InvariantCulture,
-                $"--lr-drop-at/--lr-drop-to are {Describe(options.LrDropAt, options.LrDropTo)} here but {Describe(LrDropAt, LrDropTo)} in the checkpoint"));
+                $"--lr-drop-at/--lr-drop-to are {LrPlan(options.LrDropAt, options.LrDropTo)} here but {LrPlan(LrDropAt, LrDropTo)} in the checkpoint"));
         Compare("batch", BatchSize, options.BatchSize);
         Compare("train-length", TrainLength, options.TrainLength);
         var sizes = TaskSizesOf(task);
@@ -346,7 +346,8 @@ public sealed record TrainingCheckpoint
                                                  ?? throw new ArgumentException($"expected AdamW state, got {states[i].GetType().Name}"))).ToList();
     }
 
-    private static string Describe(double? at, double? to) =>
+    // --lr-drop-at/--lr-drop-to in words, for the mismatch message.
+    private static string LrPlan(double? at, double? to) =>
         at is { } a && to is { } t ? string.Create(CultureInfo.InvariantCulture, $"{100 * a:G4}%/{t:R}") : "unset";
 
     private static string Count(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
