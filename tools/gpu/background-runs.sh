@@ -12,16 +12,26 @@
 BG_DIR=${BG_DIR:-/tmp/bg}
 mkdir -p "$BG_DIR"
 
-# bg_run NAME COMMAND ARGS...: runs the command in its own session, output in $BG_DIR/NAME.log.
+# bg_run NAME COMMAND ARGS...: runs the command in its own session, output in $BG_DIR/NAME.log; when it ends, its exit
+# status goes to $BG_DIR/NAME.rc. Jobs are tracked by these files, not by process ids: a later device call did not
+# see the processes an earlier call had started (measured 2026-12-01: bg_running said 0 while the jobs still wrote
+# their logs).
+# Only a simple command goes into the background here: its forked child applies the redirections and becomes setsid,
+# so nothing keeps this call's output open. (`cd DIR && setsid … &` did: the list's subshell waited for the job with
+# the call's stdout, so the call that started the jobs ran into its 10-minute limit.)
 bg_run() {
   local name=$1; shift
-  (cd "$BG_DIR" && setsid nohup "$@" > "$BG_DIR/$name.log" 2>&1 < /dev/null & echo $! > "$BG_DIR/$name.pid")
+  rm -f "$BG_DIR/$name.rc"
+  : > "$BG_DIR/$name.job"
+  ( cd "$BG_DIR" || exit 1
+    setsid nohup bash -c '"$@"; echo $? > "$0"' "$BG_DIR/$name.rc" "$@" > "$BG_DIR/$name.log" 2>&1 < /dev/null & )
 }
 
-# bg_running: prints how many jobs started by bg_run are still alive.
+# bg_running: prints how many jobs started by bg_run have not written their exit status yet. A job killed together
+# with its wrapper never writes one; bg_wait's limit still ends the wait.
 bg_running() {
   local n=0 f
-  for f in "$BG_DIR"/*.pid; do [ -e "$f" ] && kill -0 "$(cat "$f")" 2> /dev/null && n=$((n + 1)); done
+  for f in "$BG_DIR"/*.job; do [ -e "$f" ] && [ ! -e "${f%.job}.rc" ] && n=$((n + 1)); done
   echo "$n"
 }
 
@@ -40,5 +50,9 @@ bg_collect() {
   (cd "$BG_DIR" && ls -d ck-* > /dev/null 2>&1 && tar -cf "$OUT/checkpoints.tar" ck-*)
   nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv > "$OUT/gpu.txt" 2>&1
   echo "jobs still running: $(bg_running)"
-  for f in "$BG_DIR"/*.log; do [ -e "$f" ] && { echo "== $(basename "$f")"; tail -n 4 "$f" | cut -c1-200; }; done
+  for f in "$BG_DIR"/*.log; do
+    [ -e "$f" ] || continue
+    echo "== $(basename "$f") (exit status: $(cat "${f%.log}.rc" 2> /dev/null || echo none yet))"
+    tail -n 4 "$f" | cut -c1-200
+  done
 }
