@@ -7,7 +7,7 @@ using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 return ExampleEntryPoint.Run(() =>
 {
     var clock = Stopwatch.StartNew();
-    var flags = new CommandLineFlags(args, CommonFlags.Switches);
+    var flags = new CommandLineFlags(args, CommonFlags.Switches.Append("show-misses").ToArray());
     var preset = PresetFlag.Parse(flags.String("preset", "cpu", "cpu (reduced, minutes on CPU) or paper (Appendix E.1 sizes, GPU)"));
     bool paper = preset == Preset.Paper;
     // Paper: vocabulary 16, train at 256, test at 2^6 … 2^20, lr 1e-3 for Mamba (Appendix E.1). The CPU preset trains
@@ -25,6 +25,8 @@ return ExampleEntryPoint.Run(() =>
     int minExponent = flags.Int("min-test-exp", 6, "shortest test length is 2^this");
     // The reference scan is sequential, so CPU runs stop at 2^9 unless asked; the paper goes to 2^20.
     int maxExponent = flags.Int("max-test-exp", paper ? 20 : 9, "longest test length is 2^this (cap it on CPU)");
+    bool showMisses = flags.Switch("show-misses",
+        "print each test sequence the model gets wrong: where its trigger was, the target and the prediction (at most 50 per length)");
     var common = CommonFlags.Read(flags, defaults, RepositoryPaths.InRepository("examples/InductionHeads/RESULTS.md"));
     if (flags.HelpRequested)
     {
@@ -55,8 +57,9 @@ return ExampleEntryPoint.Run(() =>
         foreach (int length in testLengths)
         {
             var started = clock.Elapsed;
+            var misses = showMisses ? new InductionMissLog(task, length, Console.Out) : null;
             double accuracy = SyntheticTrainer.Accuracy(result.Model, task, length, options.EvalSequences, options.EvalBatchSize,
-                new Random(SyntheticTrainer.EvaluationSeed(options.Seed, length)), common.Device);
+                new Random(SyntheticTrainer.EvaluationSeed(options.Seed, length)), common.Device, misses is null ? null : misses.Inspect);
             Console.WriteLine($"{variant.Name}: length {length,8}  accuracy {MarkdownTable.Percent(accuracy)}%  ({RunReport.Duration(clock.Elapsed - started)})");
             row.Add(MarkdownTable.Percent(accuracy));
         }

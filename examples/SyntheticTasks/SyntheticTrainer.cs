@@ -187,8 +187,10 @@ public static class SyntheticTrainer
     /// Fraction of scored positions where the most likely token is the target, over <paramref name="sequences"/>
     /// fresh sequences of <paramref name="length"/> drawn from <paramref name="random"/>.
     /// </summary>
+    /// <param name="inspect">When given, called with each batch and its predictions (the argmax token per position,
+    /// flat row-major like the batch), e.g. to list the sequences the model got wrong.</param>
     public static double Accuracy(MambaForCausalLM model, ISyntheticTask task, int length, int sequences, int maxBatchSize,
-        Random random, Device device)
+        Random random, Device device, Action<SyntheticBatch, long[]>? inspect = null)
     {
         using var _ = no_grad();
         model.eval();
@@ -198,11 +200,13 @@ public static class SyntheticTrainer
         {
             using var scope = NewDisposeScope();
             int size = Math.Min(batchSize, sequences - done);
-            var (inputs, targets) = task.Sample(random, size, length).ToTensors(device);
+            var batch = task.Sample(random, size, length);
+            var (inputs, targets) = batch.ToTensors(device);
             var predicted = model.forward(inputs, null).argmax(-1);
             var mask = targets.ne(SyntheticBatch.Ignore);
             correct += predicted.eq(targets).logical_and(mask).sum().item<long>();
             scored += mask.sum().item<long>();
+            inspect?.Invoke(batch, predicted.cpu().data<long>().ToArray());
         }
         return scored == 0 ? double.NaN : (double)correct / scored;
     }
