@@ -27,7 +27,11 @@ return ExampleEntryPoint.Run(() =>
     int maxExponent = flags.Int("max-test-exp", paper ? 20 : 9, "longest test length is 2^this (cap it on CPU)");
     bool showMisses = flags.Switch("show-misses",
         "print each test sequence the model gets wrong: where its trigger was, the target and the prediction (at most 50 per length)");
+    string missesDirectory = flags.String("save-misses", "none",
+        "with --show-misses, also save each listed sequence to DIR, one byte per token (for tools/analysis/induction_memory.py --tokens)");
     var common = CommonFlags.Read(flags, defaults, RepositoryPaths.InRepository("examples/InductionHeads/RESULTS.md"));
+    string? saveMisses = string.Equals(missesDirectory, "none", StringComparison.OrdinalIgnoreCase) ? null : missesDirectory;
+    if (saveMisses is not null && !showMisses) throw new ArgumentException("--save-misses needs --show-misses");
     if (flags.HelpRequested)
     {
         Console.WriteLine("Induction heads (Gu & Dao 2023, Section 4.1.2). Flags:\n" + flags.Usage());
@@ -57,7 +61,7 @@ return ExampleEntryPoint.Run(() =>
         foreach (int length in testLengths)
         {
             var started = clock.Elapsed;
-            var misses = showMisses ? new InductionMissLog(task, length, Console.Out) : null;
+            var misses = showMisses ? new InductionMissLog(task, length, Console.Out, dumpDirectory: saveMisses) : null;
             double accuracy = SyntheticTrainer.Accuracy(result.Model, task, length, options.EvalSequences, options.EvalBatchSize,
                 new Random(SyntheticTrainer.EvaluationSeed(options.Seed, length)), common.Device, misses is null ? null : misses.Inspect);
             Console.WriteLine($"{variant.Name}: length {length,8}  accuracy {MarkdownTable.Percent(accuracy)}%  ({RunReport.Duration(clock.Elapsed - started)})");

@@ -79,19 +79,32 @@ def main():
     parser.add_argument("--trigger", type=int, default=0, help="position of the first special token")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--channels", type=int, default=6, help="how many storage channels to show")
+    parser.add_argument("--target", type=int, help="put this ordinary token after the trigger instead of a random one")
+    parser.add_argument("--tokens", help="read the sequence from this file instead (one byte per token, as written by "
+                        "InductionHeads --show-misses --save-misses DIR); --length, --trigger, --target and --seed are ignored")
     args = parser.parse_args()
     config = json.load(open(os.path.join(args.checkpoint, "config.json")))
     weights = load_safetensors(os.path.join(args.checkpoint, "model.safetensors"))
     vocab = config["vocab_size"]
-    if not 0 <= args.trigger <= args.length - 3:
-        raise SystemExit("--trigger must leave room for the target and the final query")
-
-    # The harness's task: uniform ordinary tokens, the special token (last id) at the trigger and at the end.
-    rng = np.random.default_rng(args.seed)
-    tokens = rng.integers(0, vocab - 1, size=args.length)
     special = vocab - 1
-    tokens[args.trigger] = special
-    tokens[-1] = special
+    if args.tokens:
+        tokens = np.fromfile(args.tokens, dtype=np.uint8).astype(np.int64)
+        specials = np.flatnonzero(tokens == special)
+        if len(specials) != 2 or specials[1] != len(tokens) - 1:
+            raise SystemExit(f"{args.tokens}: expected the special token {special} exactly twice, the second one last")
+        args.length, args.trigger, args.target = len(tokens), int(specials[0]), None
+    elif not 0 <= args.trigger <= args.length - 3:
+        raise SystemExit("--trigger must leave room for the target and the final query")
+    else:
+        # The harness's task: uniform ordinary tokens, the special token (last id) at the trigger and at the end.
+        rng = np.random.default_rng(args.seed)
+        tokens = rng.integers(0, vocab - 1, size=args.length)
+        tokens[args.trigger] = special
+        tokens[-1] = special
+    if args.target is not None:
+        if not 0 <= args.target < special:
+            raise SystemExit(f"--target must be an ordinary token, 0 … {special - 1}")
+        tokens[args.trigger + 1] = args.target
     target = tokens[args.trigger + 1]
 
     logits, per_layer = forward(weights, config, tokens)
@@ -116,6 +129,18 @@ def main():
         rate = np.abs(A[c]).min()
         retention = [np.exp(-rate * cumulative[(1 << k) - 1, c]) for k in ks]
         print(f"{c:7d}  {delta[args.trigger + 1, c]:15.2e}  {noise[c]:18.2e}  " + " ".join(f"{r:.3f}" for r in retention))
+
+    # Where the stored value was lost: the positions after the target with the largest delta in those channels
+    # (one such step multiplies the channel by exp(-|A| delta) and writes the current token over it).
+    print("largest deltas after the target in those channels (position, distance before the query, delta, the 4 tokens "
+          "the convolution sees), and the retention at the query")
+    for c in storage:
+        rate = np.abs(A[c]).min()
+        after = delta[start:-1, c]
+        top = np.argsort(-after)[:3]
+        events = "; ".join(f"{start + p} ({args.length - 1 - start - p}) {after[p]:.1e} "
+                           f"{' '.join(map(str, tokens[max(0, start + p - 3):start + p + 1]))}" for p in top)
+        print(f"{c:7d}  retention {np.exp(-rate * after.sum()):.3f}  {events}")
 
 
 if __name__ == "__main__":

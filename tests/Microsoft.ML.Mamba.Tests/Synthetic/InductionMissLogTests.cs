@@ -51,6 +51,27 @@ public class InductionMissLogTests
     }
 
     [Fact]
+    public void SavesEachListedSequenceOneBytePerToken()
+    {
+        var batch = Task.Sample(new Random(11), batchSize: 3, length: 25);
+        string folder = Path.Combine(Path.GetTempPath(), "mamba-misses-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var output = new StringWriter();
+            new InductionMissLog(Task, 25, output, dumpDirectory: folder).Inspect(batch, PredictionsWrongAt(batch, 1));
+
+            string file = Path.Combine(folder, "miss-length25-sequence1.tokens");
+            Assert.Contains($"tokens in {file}", output.ToString());
+            Assert.Equal(batch.InputRow(1).ToArray(), File.ReadAllBytes(file).Select(b => (long)b).ToArray());
+            Assert.Single(Directory.GetFiles(folder));
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void RightPredictionsPrintNothing()
     {
         var batch = Task.Sample(new Random(9), batchSize: 8, length: 30);
