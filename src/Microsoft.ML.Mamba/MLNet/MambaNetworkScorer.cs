@@ -68,8 +68,11 @@ internal sealed class MambaNetworkScorer
                 var output = Network.forward(ids, mask);
                 ForwardPasses++;
                 if (Task == MambaTask.MulticlassClassification) output = nn.functional.softmax(output, -1);
-                else if (Task == MambaTask.Regression) output = output * TargetScale + TargetMean;
                 var values = output.to(torch.float32).cpu().data<float>().ToArray();
+                // Undo the target standardisation here rather than as tensor arithmetic: `output * scale + mean` makes
+                // implicit TorchSharp scalars on every batch (see Interop/TorchScalars.cs).
+                if (Task == MambaTask.Regression)
+                    for (int i = 0; i < values.Length; i++) values[i] = values[i] * TargetScale + TargetMean;
                 int width = (int)output.shape[1];
                 for (int b = 0; b < batch.Length; b++) results[batch[b]] = values.AsSpan(b * width, width).ToArray();
             }
