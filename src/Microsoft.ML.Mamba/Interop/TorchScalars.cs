@@ -41,6 +41,13 @@ internal static class TorchScalars
     /// </summary>
     public static Tensor Square(Tensor x) => x.pow(Two);
 
+    // TorchSharp's softplus(beta, threshold) turns both doubles into temporary scalars (the same race); the module's
+    // constructor takes them as plain doubles, and its forward is the same libtorch softplus (beta 1, threshold 20).
+    private static readonly TorchSharp.Modules.Softplus SoftplusModule = nn.Softplus();
+
+    /// <summary><c>nn.functional.softplus(x)</c>: log(1 + eˣ), linear above 20 as in torch and mamba_ssm.</summary>
+    public static Tensor Softplus(Tensor x) => SoftplusModule.forward(x);
+
     /// <summary><c>a.clamp_min(min)</c>.</summary>
     public static Tensor ClampMin(Tensor a, double min)
     {

@@ -27,7 +27,7 @@ internal static class TimeInvariantConvolution
         using var scope = NewDisposeScope();
         var compute = u.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         long length = u.size(2);
-        var dt = nn.functional.softplus(deltaBias.to_type(compute)).unsqueeze(1);  // (E, 1)
+        var dt = TorchScalars.Softplus(deltaBias.to_type(compute)).unsqueeze(1);  // (E, 1)
         var rate = dt * A.to_type(compute);                                         // (E, N): log-decay per step
         var weight = dt * B.to_type(compute) * C.to_type(compute);                  // (E, N)
         var tau = arange(length, dtype: compute, device: u.device);                 // (L)

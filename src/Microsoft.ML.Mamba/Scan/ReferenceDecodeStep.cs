@@ -40,7 +40,7 @@ internal static class ReferenceDecodeStep
             C = w.CConstant!.to_type(f32).unsqueeze(0);
         }
         if (w.DtBias is not null) dt = TorchScalars.Add(dt, w.DtBias.to_type(f32));
-        dt = nn.functional.softplus(dt);
+        dt = TorchScalars.Softplus(dt);
 
         var A = -w.ALog.to_type(f32).exp();                                      // (E, N)
         var h = TorchScalars.AddProduct((dt * xc).unsqueeze(-1) * B, (dt.unsqueeze(-1) * A).exp(), ssmState);

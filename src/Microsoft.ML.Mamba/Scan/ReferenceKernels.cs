@@ -37,7 +37,7 @@ public sealed class ReferenceKernels : IMambaKernels
 
         var dt = delta.to_type(work);
         if (deltaBias is not null) dt = TorchScalars.Add(dt, deltaBias.to_type(work).unsqueeze(-1));
-        if (deltaSoftplus) dt = nn.functional.softplus(dt); // torch's softplus is linear above 20, as mamba_ssm
+        if (deltaSoftplus) dt = TorchScalars.Softplus(dt); // torch's softplus is linear above 20, as mamba_ssm
         var uw = u.to_type(work);
 
         // B and C as (batch, groups, state, length); a chunk is widened to its channels only when needed.

@@ -42,6 +42,7 @@ public class TorchScalarsTests
                     TorchScalars.Add(x, 0.5);
                     TorchScalars.AddProduct(x, x, x);
                     TorchScalars.ClampMin(x, 1);
+                    TorchScalars.Softplus(x);
                 }
             }
         }
@@ -52,6 +53,24 @@ public class TorchScalarsTests
         }
         TestContext.Current.TestOutputHelper?.WriteLine($"{iterations} iterations");
         Assert.True(iterations > 1000, $"only {iterations} iterations ran");
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.Float64)]
+    public void SoftplusIsTorchsSoftplusBitForBitWithGradients(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        // Both sides of the threshold (20), very negative values, and zero.
+        var values = cat(new[] { linspace(-40, 40, 161), tensor(new[] { 0.0, 19.999, 20.0, 20.001, -1e-3 }) }).to_type(dtype);
+        var ours = values.clone().requires_grad_(true);
+        var torchs = values.clone().requires_grad_(true);
+        var forwardOurs = TorchScalars.Softplus(ours);
+        var forwardTorch = nn.functional.softplus(torchs);
+        forwardOurs.sum().backward();
+        forwardTorch.sum().backward();
+        Assert.True(forwardOurs.eq(forwardTorch).all().item<bool>(), "forward differs from nn.functional.softplus");
+        Assert.True(ours.grad!.eq(torchs.grad!).all().item<bool>(), "gradient differs from nn.functional.softplus's");
     }
 }
 
