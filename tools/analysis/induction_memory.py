@@ -117,7 +117,8 @@ def main():
     start = args.trigger + 2                                            # the first token after the target
     noise = np.median(delta[start:start + 256], axis=0)
     storage = np.argsort(-delta[args.trigger + 1] / noise)[:args.channels]
-    cumulative = np.cumsum(delta[start:], axis=0)
+    cumulative = np.cumsum(delta[start:], axis=0)                      # summed delta from the target onwards
+    rates = np.abs(A).min(axis=1)                                       # each channel's slowest decay rate
     ks = [k for k in range(8, 31) if start + (1 << k) <= args.length]
     if not ks:
         print("(the query comes less than 2^8 tokens after the target: no retention to show)")
@@ -126,8 +127,7 @@ def main():
           + ", ".join(map(str, ks)))
     print("channel  delta at target  median delta after  retention")
     for c in storage:
-        rate = np.abs(A[c]).min()
-        retention = [np.exp(-rate * cumulative[(1 << k) - 1, c]) for k in ks]
+        retention = [np.exp(-rates[c] * cumulative[(1 << k) - 1, c]) for k in ks]
         print(f"{c:7d}  {delta[args.trigger + 1, c]:15.2e}  {noise[c]:18.2e}  " + " ".join(f"{r:.3f}" for r in retention))
 
     # Where the stored value was lost: the positions after the target with the largest delta in those channels
@@ -135,12 +135,11 @@ def main():
     print("largest deltas after the target in those channels (position, distance before the query, delta, the 4 tokens "
           "the convolution sees), and the retention at the query")
     for c in storage:
-        rate = np.abs(A[c]).min()
-        after = delta[start:-1, c]
+        after = delta[start:-1, c]                                      # up to, not including, the query
         top = np.argsort(-after)[:3]
         events = "; ".join(f"{start + p} ({args.length - 1 - start - p}) {after[p]:.1e} "
                            f"{' '.join(map(str, tokens[max(0, start + p - 3):start + p + 1]))}" for p in top)
-        print(f"{c:7d}  retention {np.exp(-rate * after.sum()):.3f}  {events}")
+        print(f"{c:7d}  retention {np.exp(-rates[c] * cumulative[-2, c]):.3f}  {events}")
 
 
 if __name__ == "__main__":
