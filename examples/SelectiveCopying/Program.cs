@@ -43,7 +43,10 @@ return ExampleEntryPoint.Run(() =>
         var result = SyntheticTrainer.Train(task, variant, options, common.Device, Console.Out);
         double accuracy = SyntheticTrainer.Accuracy(result.Model, task, options.TrainLength, options.EvalSequences, options.EvalBatchSize,
             new Random(SyntheticTrainer.EvaluationSeed(options.Seed, options.TrainLength)), common.Device);
-        Console.WriteLine($"{variant.Name}: accuracy {MarkdownTable.Percent(accuracy)}%");
+        // The count too: a percentage with one decimal reads 100.0 for anything from 99.95%.
+        long copied = (long)options.EvalSequences * dataTokens;
+        Console.WriteLine($"{variant.Name}: accuracy {MarkdownTable.Percent(accuracy)}% " +
+                          $"({Math.Round(accuracy * copied):N0} of {copied:N0} copied tokens)");
         table.AddRow(variant.Name, variant.Description, MarkdownTable.Percent(accuracy), result.FinalLoss.ToString("F4"),
             result.StepsCell, RunReport.Duration(result.TotalTrainTime));
         result.Model.Dispose();
