@@ -26,6 +26,10 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, Tensor>
     public Tensor Prefill(Tensor hidden, Tensor? attentionMask, MambaLayerState state) =>
         Residual(hidden, normed => mixer.Prefill(normed, attentionMask, state));
 
+    /// <summary>Like <see cref="forward"/>, continuing from <paramref name="state"/> and leaving the new state there (<see cref="MambaMixer.Continue"/>).</summary>
+    public Tensor Continue(Tensor hidden, MambaLayerState state) =>
+        Residual(hidden, normed => mixer.Continue(normed, state));
+
     /// <summary>One decoding step on (batch, hidden_size).</summary>
     public Tensor Step(Tensor hidden, MambaLayerState state)
     {

@@ -33,6 +33,9 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     public Tensor Prefill(Tensor inputIds, Tensor? attentionMask, MambaCache cache) =>
         Logits(backbone.Prefill(inputIds, attentionMask, cache));
 
+    /// <summary>Runs the next chunk after what <paramref name="cache"/> holds (<see cref="MambaModel.Continue"/>); returns logits (batch, length, vocab).</summary>
+    public Tensor Continue(Tensor inputIds, MambaCache cache) => Logits(backbone.Continue(inputIds, cache));
+
     /// <summary>One decoding step: token ids (batch) → next-token logits (batch, vocab), fp32.</summary>
     public Tensor Step(Tensor tokenIds, MambaCache cache) => Logits(backbone.Step(tokenIds, cache));
 

@@ -80,13 +80,20 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>Runs a whole prompt and leaves in <paramref name="state"/> what decoding continues from.</summary>
     public Tensor Prefill(Tensor hidden, Tensor? attentionMask, MambaLayerState state) => Run(hidden, attentionMask, state);
 
+    /// <summary>
+    /// Runs the next chunk of sequences whose earlier part left <paramref name="state"/> (a prefill, step or
+    /// continuation), as if the two were one sequence, and leaves the new state there. Gradients reach the weights but
+    /// not the earlier state (it is a constant here), as in truncated backpropagation through time.
+    /// </summary>
+    public Tensor Continue(Tensor hidden, MambaLayerState state) => Run(hidden, null, state ?? throw new ArgumentNullException(nameof(state)), continueFromState: true);
+
     /// <summary>Fresh (zero) decoding state for <paramref name="batch"/> sequences.</summary>
     /// <remarks>The state owns its tensors (outside any dispose scope); dispose it when done.</remarks>
     public MambaLayerState NewState(long batch, Device device) => new(
         zeros(batch, _inner, _convKernel, dtype: in_proj.weight!.dtype, device: device).DetachFromDisposeScope(),
         zeros(batch, _inner, _state, dtype: ScalarType.Float32, device: device).DetachFromDisposeScope());
 
-    private Tensor Run(Tensor hidden, Tensor? attentionMask, MambaLayerState? state)
+    private Tensor Run(Tensor hidden, Tensor? attentionMask, MambaLayerState? state, bool continueFromState = false)
     {
         using var scope = NewDisposeScope();
         var kernels = Kernels ?? MambaKernels.Default;
@@ -100,8 +107,19 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
         // Padding must not leak into real tokens through the conv, nor the conv's bias into the state.
         Tensor? mask = attentionMask?.unsqueeze(1).to_type(x.dtype);
         if (mask is not null) x = x * mask;
-        if (state is not null) SaveConvWindow(x, state);
-        x = kernels.CausalConv1d(x, conv1d.weight!.squeeze(1), conv1d.bias, silu: true);
+        if (continueFromState)
+        {
+            // The conv sees the previous chunk's last inputs instead of zeros: prepend them and drop their outputs.
+            var earlier = state!.ConvState.narrow(2, 1, _convKernel - 1).to_type(x.dtype);
+            var joined = cat(new[] { earlier, x }, 2);
+            SaveConvWindow(joined, state);
+            x = kernels.CausalConv1d(joined, conv1d.weight!.squeeze(1), conv1d.bias, silu: true).narrow(2, _convKernel - 1, length);
+        }
+        else
+        {
+            if (state is not null) SaveConvWindow(x, state);
+            x = kernels.CausalConv1d(x, conv1d.weight!.squeeze(1), conv1d.bias, silu: true);
+        }
         if (mask is not null) x = x * mask;
 
         var A = -A_log.to_type(ScalarType.Float32).exp();
@@ -113,7 +131,7 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
         var (delta, B, C) = SelectionInputs(x, batch, length);
         var (y, final) = kernels.SelectiveScan(x, delta, A, B, C, D.to_type(ScalarType.Float32), z,
             dt_proj.bias!.to_type(ScalarType.Float32), deltaSoftplus: true,
-            returnFinalState: state is not null);
+            initialState: continueFromState ? state!.SsmState : null, returnFinalState: state is not null);
         if (state is not null)
         {
             state.SsmState.Dispose();

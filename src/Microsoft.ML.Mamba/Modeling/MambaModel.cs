@@ -83,6 +83,20 @@ public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
         return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Runs the next chunk of the sequences in <paramref name="cache"/> (no padding) and updates the cache: a long
+    /// prompt prefilled in pieces, or training that carries each batch's final state into the next. Returns (batch,
+    /// length, hidden); gradients do not flow into the cached state.
+    /// </summary>
+    public Tensor Continue(Tensor inputIds, MambaCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = embeddings.forward(inputIds);
+        for (int i = 0; i < layers.Count; i++) hidden = layers[i].Continue(hidden, cache.Layers[i]);
+        cache.Position += inputIds.shape[1];
+        return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
+    }
+
     /// <summary>One decoding step: token ids (batch) → hidden states (batch, hidden_size).</summary>
     public Tensor Step(Tensor tokenIds, MambaCache cache)
     {

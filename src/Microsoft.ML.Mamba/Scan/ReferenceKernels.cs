@@ -104,8 +104,9 @@ public sealed class ReferenceKernels : IMambaKernels
     {
         DecodeStepShapes.CheckRmsNorm(x, weight);
         using var scope = NewDisposeScope();
-        var x32 = x.to_type(ScalarType.Float32);
-        var normed = x32 * TorchScalars.Add(TorchScalars.Square(x32).mean(new long[] { -1 }, keepdim: true), eps).rsqrt();
+        // fp32 like Hugging Face's MambaRMSNorm; fp64 stays fp64, as in the scan, so fp64 tests keep their precision.
+        var xw = x.to_type(x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32);
+        var normed = xw * TorchScalars.Add(TorchScalars.Square(xw).mean(new long[] { -1 }, keepdim: true), eps).rsqrt();
         return (weight * normed.to_type(x.dtype)).MoveToOuterDisposeScope();
     }
 }
