@@ -62,6 +62,15 @@ public sealed class CommandLineFlags
             ? v : throw new ArgumentException($"--{name} expects a number, got '{text}'");
     }
 
+    /// <summary>An integer that may be left out, like <see cref="OptionalDouble"/>.</summary>
+    public int? OptionalInt(string name, string help)
+    {
+        string text = String(name, "none", help);
+        if (string.Equals(text, "none", StringComparison.OrdinalIgnoreCase)) return null;
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)
+            ? v : throw new ArgumentException($"--{name} expects an integer, got '{text}'");
+    }
+
     /// <summary>A flag without a value (named to the constructor as a switch): true when given; --help shows "off".</summary>
     public bool Switch(string name, string help)
     {

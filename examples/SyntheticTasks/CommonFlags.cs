@@ -40,6 +40,8 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
         double? lrDropPercent = flags.OptionalDouble("lr-drop-at",
             "lower the learning rate once, to --lr-drop-to, when validation accuracy first reaches this percent (needs --eval-every)");
         double? lrDropTo = flags.OptionalDouble("lr-drop-to", "the learning rate after --lr-drop-at");
+        int? statePassingFrom = flags.OptionalInt("state-passing-from",
+            "after step N, start each training batch from the previous batch's final state instead of zeros (not in the Mamba paper)");
         string checkpointDirectory = flags.String("checkpoint-dir", "none",
             "save each variant's model, Adam state and progress to DIR/<variant>/ when its training ends (see --resume)");
         int checkpointEvery = flags.Int("checkpoint-every", 0,
@@ -60,6 +62,7 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
         if (lrDropPercent is { } dropAt && !(dropAt > 0 && dropAt <= 100)) throw new ArgumentException("--lr-drop-at is a percentage in (0, 100]");
         if ((lrDropPercent is null) != (lrDropTo is null)) throw new ArgumentException("--lr-drop-at and --lr-drop-to go together");
         if (lrDropTo is { } lowered && !(lowered > 0)) throw new ArgumentException("--lr-drop-to must be positive");
+        if (statePassingFrom is < 0) throw new ArgumentException("--state-passing-from must be ≥ 0");
         if (lrDropPercent is not null && options.EvalEvery == 0) throw new ArgumentException("--lr-drop-at needs --eval-every N to check it");
         bool checkpoints = !string.Equals(checkpointDirectory, "none", StringComparison.OrdinalIgnoreCase);
         if (checkpoints && string.IsNullOrWhiteSpace(checkpointDirectory)) throw new ArgumentException("--checkpoint-dir needs a folder");
@@ -72,6 +75,7 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
             TargetAccuracy = targetPercent / 100,
             LrDropAt = lrDropPercent / 100,
             LrDropTo = lrDropTo,
+            StatePassingFrom = statePassingFrom,
             CheckpointDirectory = checkpoints ? checkpointDirectory : null,
             CheckpointEvery = checkpointEvery,
             Resume = resume,

@@ -76,13 +76,17 @@ public static class SyntheticTrainer
                 if (recentLosses.Count > 50) recentLosses.Dequeue();
             }
         }
+        MambaCache? carried = null;   // --state-passing-from: the previous batch's final state
         for (int step = stepsBefore + 1; !targetMetBefore && step <= options.Steps; step++)
         {
             using (var scope = NewDisposeScope())
             {
                 var (inputs, targets) = batches.Next();
                 optimizer.zero_grad();
-                var loss = Loss(model.forward(inputs, null), targets);
+                var logits = options.StatePassingFrom is { } from && step > from
+                    ? model.Continue(inputs, carried ??= model.Backbone.NewCache(options.BatchSize, device))
+                    : model.forward(inputs, null);
+                var loss = Loss(logits, targets);
                 loss.backward();
                 optimizer.step();
                 pendingLosses.Add(loss.detach().DetachFromDisposeScope());
@@ -129,6 +133,7 @@ public static class SyntheticTrainer
                 TrainingCheckpoint.Save(options.CheckpointDirectory!, variant, model, optimizer, Progress(step, TrainingCheckpoint.InProgress));
             if (stop != StopReason.AllSteps) break;
         }
+        carried?.Dispose();
         var trainTime = clock.Elapsed;
         if (options.CheckpointDirectory is { } root && (checkpoint is null || stepsRun > stepsBefore))
         {

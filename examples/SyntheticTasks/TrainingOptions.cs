@@ -64,6 +64,16 @@ public sealed record TrainingOptions
     /// </summary>
     public bool Resume { get; init; }
 
+    /// <summary>
+    /// From the step after this one, each training batch starts from the state the previous batch ended in (its
+    /// sequences' final SSM states and conv windows) instead of zeros: "state passing", one of the interventions
+    /// Buitrago Ruiz &amp; Gu (2025) found to make recurrent models generalise to longer sequences, because training
+    /// then visits states that only long sequences reach. Null = always zeros, as in the Mamba paper. The sequences
+    /// are still independent task instances of <see cref="TrainLength"/>; gradients stop at the batch boundary. A
+    /// resumed run starts its carried state from zeros again.
+    /// </summary>
+    public int? StatePassingFrom { get; init; }
+
     /// <summary>Whether training may end before <see cref="Steps"/> (a time limit or a validation target is set).</summary>
     public bool MayStopEarly => TimeLimit is not null || TargetAccuracy is not null;
 
@@ -77,6 +87,8 @@ public sealed record TrainingOptions
             rules.Add(string.Create(CultureInfo.InvariantCulture,
                 $"validation accuracy on {ValidationSequences} sequences every {EvalEvery} steps") +
                 (TargetAccuracy is { } target ? string.Create(CultureInfo.InvariantCulture, $", stop once it reaches {100 * target:G4}%") : ""));
+        if (StatePassingFrom is { } from)
+            rules.Add(string.Create(CultureInfo.InvariantCulture, $"each batch starts from the previous batch's final state after step {from}"));
         if (LrDropAt is { } dropAt && LrDropTo is { } dropTo)
             rules.Add(string.Create(CultureInfo.InvariantCulture, $"lr lowered once to {dropTo:G} when validation accuracy first reaches {100 * dropAt:G4}%"));
         return rules.Count == 0 ? null : string.Join("; ", rules);
