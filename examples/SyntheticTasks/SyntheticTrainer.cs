@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Scan;
 using Microsoft.ML.Mamba.Training;
@@ -31,9 +32,9 @@ public static class SyntheticTrainer
     public static TrainingResult Train(ISyntheticTask task, ModelVariant variant, TrainingOptions options, Device device, TextWriter? log = null)
     {
         var checkpoint = TrainingCheckpoint.ReadForTraining(task, variant, options);
-        torch.random.manual_seed(options.Seed);
         var config = variant.Config(task.VocabSize, options.Layers, options.ModelDimension, options.StateSize);
-        var model = checkpoint is null ? new MambaForCausalLM(config, device) : checkpoint.LoadModel(config, device);
+        var model = TorchGlobalRandom.Seeded(options.Seed,
+            () => checkpoint is null ? new MambaForCausalLM(config, device) : checkpoint.LoadModel(config, device));
         var evaluationKernels = model.Backbone.Kernels;
         var trainingKernels = MambaKernels.Default is ReferenceKernels ? new ReferenceKernels(options.ReferenceScanChunk) : evaluationKernels;
         model.Backbone.Kernels = trainingKernels;

@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.LanguageModeling;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Text;
@@ -50,7 +51,6 @@ public sealed class MambaLanguageModelEstimator : IEstimator<MambaLanguageModelT
 
     private MambaForCausalLM NewModel(IMambaTokenizer tokenizer)
     {
-        manual_seed(_options.Seed);
-        return new MambaForCausalLM(MambaModelPresets.Create(_options.ModelSize, tokenizer));
+        return TorchGlobalRandom.Seeded(_options.Seed, () => new MambaForCausalLM(MambaModelPresets.Create(_options.ModelSize, tokenizer)));
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Text;
 using Microsoft.ML.Mamba.Training;
@@ -70,8 +71,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         }
 
         var device = MambaDevice.ForTraining(MLNetInternalsBridge.GetGpuSettings(_environment));
-        torch.manual_seed(seed);
-        var network = CreateNetwork(label.NumberOfOutputs, tokenizer);
+        var network = TorchGlobalRandom.Seeded(seed, () => CreateNetwork(label.NumberOfOutputs, tokenizer));
         network.to(device);
         int frozen = ParameterGroups.Freeze(network.named_parameters(), _options.FreezeEmbeddings, _options.FrozenLayerCount);
 

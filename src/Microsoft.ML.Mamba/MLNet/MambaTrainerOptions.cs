@@ -86,7 +86,11 @@ public class MambaTrainerOptions
     /// <summary>Epochs without a better validation loss before training stops; 0 never stops early. The best epoch's weights are kept.</summary>
     public int EarlyStoppingPatience { get; set; } = 2;
 
-    /// <summary>Seed for weight initialisation and shuffling; null draws it from the MLContext's seed.</summary>
+    /// <summary>
+    /// Seed for weight initialisation and shuffling; null draws it from the MLContext's seed. The weights come from
+    /// TorchSharp's process-wide generator, seeded and drawn under <see cref="Interop.TorchGlobalRandom"/>'s lock, so
+    /// trainers fitting at the same time stay reproducible; other code drawing from that generator meanwhile does not wait.
+    /// </summary>
     public int? Seed { get; set; }
 
     /// <summary>Write a progress line to MLContext.Log every this-many steps.</summary>

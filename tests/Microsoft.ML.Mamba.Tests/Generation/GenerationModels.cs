@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Tests.Modeling;
 using static TorchSharp.torch;
@@ -9,10 +10,9 @@ internal static class GenerationModels
     /// <summary>A tiny random model; larger initial embeddings give peaked, seed-sensitive distributions.</summary>
     public static MambaForCausalLM Tiny(int seed, int vocab = 37)
     {
-        manual_seed(seed);
         var config = TinyConfigs.Tiny(vocab);
         config.InitializerRange = 0.5;
-        var model = new MambaForCausalLM(config);
+        var model = TorchGlobalRandom.Seeded(seed, () => new MambaForCausalLM(config));
         model.eval();
         return model;
     }
