@@ -22,6 +22,20 @@ public sealed class MarkdownTable
         return string.Join("\n", lines) + "\n";
     }
 
-    /// <summary>Accuracy as a percentage with one decimal, as the paper prints it.</summary>
-    public static string Percent(double accuracy) => double.IsNaN(accuracy) ? "n/a" : $"{100 * accuracy:F1}";
+    /// <summary>
+    /// Accuracy as a percentage with one decimal, as the paper prints it; below 100% but within rounding of it, as
+    /// many decimals as it takes not to read 100 (99.98, not 100.0: the difference is what a bar like 99.8% is about).
+    /// </summary>
+    public static string Percent(double accuracy)
+    {
+        if (double.IsNaN(accuracy)) return "n/a";
+        double percent = 100 * accuracy;
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        for (int decimals = 1; decimals < 6; decimals++)
+        {
+            string text = percent.ToString("F" + decimals, invariant);
+            if (accuracy >= 1 || double.Parse(text, invariant) < 100) return text;
+        }
+        return percent.ToString("F6", invariant);
+    }
 }
