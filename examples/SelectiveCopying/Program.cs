@@ -43,7 +43,7 @@ return ExampleEntryPoint.Run(() =>
         var result = SyntheticTrainer.Train(task, variant, options, common.Device, Console.Out);
         double accuracy = SyntheticTrainer.Accuracy(result.Model, task, options.TrainLength, options.EvalSequences, options.EvalBatchSize,
             new Random(SyntheticTrainer.EvaluationSeed(options.Seed, options.TrainLength)), common.Device);
-        // The count too: a percentage with one decimal reads 100.0 for anything from 99.95%.
+        // The count too: what a bar like 99.8% is decided on, exactly.
         long copied = (long)options.EvalSequences * dataTokens;
         Console.WriteLine($"{variant.Name}: accuracy {MarkdownTable.Percent(accuracy)}% " +
                           $"({Math.Round(accuracy * copied):N0} of {copied:N0} copied tokens)");
