@@ -48,10 +48,9 @@ public sealed class IncrementalDetokenizer
             if (_held.Count < MaxHeldTokens) return "";
             // Held too long: the older bytes are invalid for good, but the newest may still begin a character.
             // Let out the longest run of held tokens that decodes the same on its own, and keep the rest.
-            int split = LongestIndependentPrefix(decoded);
+            var (split, released) = LongestIndependentPrefix(decoded);
             if (split > 0)
             {
-                string released = _tokenizer.Decode(_held.GetRange(0, split));
                 _held.RemoveRange(0, split);
                 Append(released);
                 return TakeSafe(final: false);
@@ -64,17 +63,17 @@ public sealed class IncrementalDetokenizer
 
     // The largest k < held count where decoding the first k held tokens and the rest separately gives the same text
     // as decoding them together: no character (or invalid byte run) crosses that point, and, since the tokens after
-    // it are already here, none ever will. 0 when there is none.
-    private int LongestIndependentPrefix(string decodedTogether)
+    // it are already here, none ever will. Returns k and the first k tokens' text; k is 0 when there is none.
+    private (int Count, string Text) LongestIndependentPrefix(string decodedTogether)
     {
         for (int k = _held.Count - 1; k > 0; k--)
         {
             string head = _tokenizer.Decode(_held.GetRange(0, k));
             if (decodedTogether.StartsWith(head, StringComparison.Ordinal)
                 && string.Equals(decodedTogether[head.Length..], _tokenizer.Decode(_held.GetRange(k, _held.Count - k)), StringComparison.Ordinal))
-                return k;
+                return (k, head);
         }
-        return 0;
+        return (0, "");
     }
 
     /// <summary>Releases everything still held back (generation is over).</summary>
