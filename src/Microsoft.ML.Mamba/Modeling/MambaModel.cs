@@ -74,25 +74,23 @@ public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
     }
 
     /// <summary>Runs a prompt (left padding allowed) and fills <paramref name="cache"/>; returns (batch, length, hidden).</summary>
-    public Tensor Prefill(Tensor inputIds, Tensor? attentionMask, MambaCache cache)
-    {
-        using var scope = NewDisposeScope();
-        var hidden = embeddings.forward(inputIds);
-        for (int i = 0; i < layers.Count; i++) hidden = layers[i].Prefill(hidden, attentionMask, cache.Layers[i]);
-        cache.Position += inputIds.shape[1];
-        return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
-    }
+    public Tensor Prefill(Tensor inputIds, Tensor? attentionMask, MambaCache cache) =>
+        Chunk(inputIds, cache, (layer, hidden, state) => layer.Prefill(hidden, attentionMask, state));
 
     /// <summary>
     /// Runs the next chunk of the sequences in <paramref name="cache"/> (no padding) and updates the cache: a long
     /// prompt prefilled in pieces, or training that carries each batch's final state into the next. Returns (batch,
     /// length, hidden); gradients do not flow into the cached state.
     /// </summary>
-    public Tensor Continue(Tensor inputIds, MambaCache cache)
+    public Tensor Continue(Tensor inputIds, MambaCache cache) =>
+        Chunk(inputIds, cache, (layer, hidden, state) => layer.Continue(hidden, state));
+
+    // A (batch, length) chunk through every layer, each with its cache entry; the cache moves on by length.
+    private Tensor Chunk(Tensor inputIds, MambaCache cache, Func<MambaBlock, Tensor, MambaLayerState, Tensor> runLayer)
     {
         using var scope = NewDisposeScope();
         var hidden = embeddings.forward(inputIds);
-        for (int i = 0; i < layers.Count; i++) hidden = layers[i].Continue(hidden, cache.Layers[i]);
+        for (int i = 0; i < layers.Count; i++) hidden = runLayer(layers[i], hidden, cache.Layers[i]);
         cache.Position += inputIds.shape[1];
         return norm_f.forward(hidden.to_type(norm_f.weight.dtype)).MoveToOuterDisposeScope();
     }

@@ -68,23 +68,20 @@ public class ContinuationTests
         using (no_grad()) model.Backbone.Continue(first, cache);
         var saved = cache.Layers.Select(l => (Conv: l.ConvState.clone(), Ssm: l.SsmState.clone())).ToArray();
 
-        double Loss()
+        // The second chunk's weighted sum, each time from the same state the first chunk left.
+        Tensor SecondChunkLoss()
         {
             for (int i = 0; i < saved.Length; i++)
             {
                 cache.Layers[i].ConvState = saved[i].Conv.clone();
                 cache.Layers[i].SsmState = saved[i].Ssm.clone();
             }
-            return (model.Backbone.Continue(second, cache) * weights).sum().item<double>();
+            return (model.Backbone.Continue(second, cache) * weights).sum();
         }
+        double Loss() => SecondChunkLoss().item<double>();
 
         model.zero_grad();
-        for (int i = 0; i < saved.Length; i++)
-        {
-            cache.Layers[i].ConvState = saved[i].Conv.clone();
-            cache.Layers[i].SsmState = saved[i].Ssm.clone();
-        }
-        (model.Backbone.Continue(second, cache) * weights).sum().backward();
+        SecondChunkLoss().backward();
         Assert.All(cache.Layers, l => Assert.False(l.SsmState.requires_grad));   // the new state is detached
 
         // One element of each kind of weight the continued chunk depends on, in both layers: the conv (which now
