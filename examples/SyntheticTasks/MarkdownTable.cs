@@ -30,12 +30,8 @@ public sealed class MarkdownTable
     {
         if (double.IsNaN(accuracy)) return "n/a";
         double percent = 100 * accuracy;
-        var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        for (int decimals = 1; decimals < 6; decimals++)
-        {
-            string text = percent.ToString("F" + decimals, invariant);
-            if (accuracy >= 1 || double.Parse(text, invariant) < 100) return text;
-        }
-        return percent.ToString("F6", invariant);
+        int decimals = 1;
+        while (accuracy < 1 && decimals < 6 && Math.Round(percent, decimals) >= 100) decimals++;
+        return percent.ToString("F" + decimals, System.Globalization.CultureInfo.InvariantCulture);
     }
 }
