@@ -7,7 +7,7 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
     string ResultsPath, int Threads)
 {
     /// <summary>The shared flags that take no value; pass them to <see cref="CommandLineFlags"/>'s constructor.</summary>
-    public static IReadOnlyList<string> Switches { get; } = new[] { "resume" };
+    public static IReadOnlyList<string> Switches { get; } = new[] { "resume", "loss-on-every-token" };
 
     /// <summary>Reads the shared flags, with defaults taken from <paramref name="defaults"/> (the preset's).</summary>
     public static CommonFlags Read(CommandLineFlags flags, TrainingOptions defaults, string defaultResultsPath)
@@ -42,6 +42,8 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
         double? lrDropTo = flags.OptionalDouble("lr-drop-to", "the learning rate after --lr-drop-at");
         int? statePassingFrom = flags.OptionalInt("state-passing-from",
             "after step N, start each training batch from the previous batch's final state instead of zeros (not in the Mamba paper)");
+        bool lossOnEveryToken = flags.Switch("loss-on-every-token",
+            "train on every position's next token (the task's target where it has one), as the H3 code's induction-head data does; tests still score the task's positions");
         string checkpointDirectory = flags.String("checkpoint-dir", "none",
             "save each variant's model, Adam state and progress to DIR/<variant>/ when its training ends (see --resume)");
         int checkpointEvery = flags.Int("checkpoint-every", 0,
@@ -76,6 +78,7 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
             LrDropAt = lrDropPercent / 100,
             LrDropTo = lrDropTo,
             StatePassingFrom = statePassingFrom,
+            LossOnEveryToken = lossOnEveryToken,
             CheckpointDirectory = checkpoints ? checkpointDirectory : null,
             CheckpointEvery = checkpointEvery,
             Resume = resume,

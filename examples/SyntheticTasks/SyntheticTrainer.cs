@@ -10,7 +10,8 @@ namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
 
 /// <summary>
 /// The training and evaluation loop shared by every synthetic task: fresh random batches each step (there is no
-/// fixed training set to overfit), Adam at a constant learning rate, cross-entropy on the scored positions only.
+/// fixed training set to overfit), Adam at a constant learning rate, cross-entropy on the scored positions only (or, with
+/// <see cref="TrainingOptions.LossOnEveryToken"/>, on every next token).
 /// Adam is <see cref="FusedAdamW"/> without weight decay (the same update in one native call per step); losses are
 /// read back every <see cref="LossReadEvery"/> steps rather than every step, so the host can run ahead of the GPU.
 /// </summary>
@@ -87,7 +88,7 @@ public static class SyntheticTrainer
                 var logits = options.StatePassingFrom is { } from && step > from
                     ? model.Continue(inputs, carried ??= model.Backbone.NewCache(options.BatchSize, device))
                     : model.forward(inputs, null);
-                var loss = Loss(logits, targets);
+                var loss = Loss(logits, options.LossOnEveryToken ? NextTokenTargets(inputs, targets) : targets);
                 loss.backward();
                 optimizer.step();
                 pendingLosses.Add(loss.detach().DetachFromDisposeScope());
@@ -188,6 +189,17 @@ public static class SyntheticTrainer
     public static Tensor Loss(Tensor logits, Tensor targets) =>
         nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1),
             ignore_index: SyntheticBatch.Ignore);
+
+    /// <summary>
+    /// The targets of <see cref="TrainingOptions.LossOnEveryToken"/>: <paramref name="targets"/> where it scores a
+    /// position, the next input token at every other position but the last.
+    /// </summary>
+    public static Tensor NextTokenTargets(Tensor inputs, Tensor targets)
+    {
+        long length = inputs.shape[1];
+        var next = cat(new[] { inputs.narrow(1, 1, length - 1), full_like(inputs.narrow(1, 0, 1), SyntheticBatch.Ignore) }, 1);
+        return where(targets.ne(SyntheticBatch.Ignore), targets, next);
+    }
 
     /// <summary>
     /// Fraction of scored positions where the most likely token is the target, over <paramref name="sequences"/>

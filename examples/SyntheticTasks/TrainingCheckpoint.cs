@@ -47,6 +47,8 @@ public sealed record TrainingCheckpoint
     /// <summary>The step after which the learning rate was lowered, or null while it has not been.</summary>
     [JsonPropertyName("lr_dropped_at_step")] public int? LrDroppedAtStep { get; init; }
     [JsonPropertyName("batch")] public int BatchSize { get; init; }
+    /// <summary>--loss-on-every-token (absent in older checkpoints, which all trained without it).</summary>
+    [JsonPropertyName("loss_on_every_token")] public bool LossOnEveryToken { get; init; }
     [JsonPropertyName("train_length")] public int TrainLength { get; init; }
     /// <summary>The task's own sizes by flag name (vocab, data-tokens), see <see cref="TaskSizesOf"/>.</summary>
     [JsonPropertyName("task_sizes")] public Dictionary<string, int> TaskSizes { get; init; } = new();
@@ -94,6 +96,7 @@ public sealed record TrainingCheckpoint
         Seed = options.Seed,
         LearningRate = options.LearningRate,
         BatchSize = options.BatchSize,
+        LossOnEveryToken = options.LossOnEveryToken,
         TrainLength = options.TrainLength,
         TaskSizes = TaskSizesOf(task),
         Layers = options.Layers,
@@ -161,6 +164,7 @@ public sealed record TrainingCheckpoint
             problems.Add(string.Create(CultureInfo.InvariantCulture,
                 $"--lr-drop-at/--lr-drop-to are {LrPlan(options.LrDropAt, options.LrDropTo)} here but {LrPlan(LrDropAt, LrDropTo)} in the checkpoint"));
         Compare("batch", BatchSize, options.BatchSize);
+        Compare("loss-on-every-token", LossOnEveryToken, options.LossOnEveryToken);
         Compare("train-length", TrainLength, options.TrainLength);
         var sizes = TaskSizesOf(task);
         foreach (string key in sizes.Keys.Union(TaskSizes.Keys))

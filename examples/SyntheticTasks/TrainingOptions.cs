@@ -74,6 +74,14 @@ public sealed record TrainingOptions
     /// </summary>
     public int? StatePassingFrom { get; init; }
 
+    /// <summary>
+    /// Train with the language-model loss at every position: the task's target where it has one, the next input token
+    /// everywhere else (random tokens there, so that part of the loss has a floor). The H3/Safari code's induction-head
+    /// data, on which the Mamba paper's synthetic tasks build, trains this way and scores only the query at test time;
+    /// false = only the task's positions, as we read the paper. Validation and test always score the task's positions only.
+    /// </summary>
+    public bool LossOnEveryToken { get; init; }
+
     /// <summary>Whether training may end before <see cref="Steps"/> (a time limit or a validation target is set).</summary>
     public bool MayStopEarly => TimeLimit is not null || TargetAccuracy is not null;
 
@@ -89,6 +97,8 @@ public sealed record TrainingOptions
                 (TargetAccuracy is { } target ? string.Create(CultureInfo.InvariantCulture, $", stop once it reaches {100 * target:G4}%") : ""));
         if (StatePassingFrom is { } from)
             rules.Add(string.Create(CultureInfo.InvariantCulture, $"each batch starts from the previous batch's final state after step {from}"));
+        if (LossOnEveryToken)
+            rules.Add("training loss on every position's next token");
         if (LrDropAt is { } dropAt && LrDropTo is { } dropTo)
             rules.Add(string.Create(CultureInfo.InvariantCulture, $"lr lowered once to {dropTo:G} when validation accuracy first reaches {100 * dropAt:G4}%"));
         return rules.Count == 0 ? null : string.Join("; ", rules);

@@ -14,6 +14,8 @@ namespace Microsoft.ML.Mamba.Interop;
 /// </remarks>
 internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<SelectiveScanFunction>
 {
+    /// <param name="DeltaSoftplus">Apply softplus to Δ (after its bias) inside the kernel, as Mamba does.</param>
+    /// <param name="Deterministic">Backward without atomics, bitwise reproducible (<see cref="Scan.NativeKernels.Deterministic"/>).</param>
     /// <param name="KeepCheckpoints">
     /// The forward keeps the states the CUDA backward starts its time chunks from (fp32, 1/BWD_T of the
     /// (batch, dim, length, state) states), sparing the backward a recomputation pass. Only when a backward will run.
