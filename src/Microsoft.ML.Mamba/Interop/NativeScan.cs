@@ -34,6 +34,10 @@ internal static unsafe class NativeScan
     }
 
     /// <returns>Gradients in input order (null where the input was null).</returns>
+    /// <param name="inputs">The forward's inputs, in the order above.</param>
+    /// <param name="settings">The forward's settings.</param>
+    /// <param name="dout">Gradient of the loss with respect to the scan's output.</param>
+    /// <param name="dfinal">Gradient with respect to the final state, or null when the final state was not used.</param>
     /// <param name="checkpoints">What <see cref="Forward"/> wrote for these same inputs, or null (the kernel recomputes them).</param>
     public static Tensor?[] Backward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor dout, Tensor? dfinal,
         Tensor? checkpoints = null)
