@@ -3,9 +3,9 @@
 
 An independent numpy forward of the harness's model (Hugging Face Mamba layout: checkpoint folder with
 model.safetensors), run on one sequence whose special token sits at --trigger. Prints the prediction and its
-logit margin at the last position, and for the second layer's channels that write most selectively at the
-target, the fraction of the stored value that survives the decay from the trigger to position 2^k:
-exp(-min|A| * sum of delta). Needs only numpy (Debian: python3-numpy); a 2^20-token sequence takes minutes.
+logit margin at the last position, and for the second layer's channels that write most selectively right after
+the trigger (at the target, or while the convolution still sees it), the fraction of the stored value that survives
+the decay from the write to position 2^k: exp(-min|A| * sum of delta). Needs only numpy (Debian: python3-numpy); a 2^20-token sequence takes minutes.
 
   python3 tools/analysis/induction_memory.py CHECKPOINT/mamba --length 262144 --trigger 0
 """
@@ -114,33 +114,41 @@ def main():
           f"predicted {last.argmax()}, margin {margin:.2f}")
 
     delta, A = per_layer[-1]
-    start = args.trigger + 2                                            # the first token after the target
-    noise = np.median(delta[start:start + 256], axis=0)
-    storage = np.argsort(-delta[args.trigger + 1] / noise)[:args.channels]
-    cumulative = np.cumsum(delta[start:], axis=0)                      # summed delta from the target onwards
+    # A channel may store the target at the target itself or a step or two later, while the convolution's window
+    # still holds the special token and the target (runs trained for 200K steps do the latter). So each channel's
+    # write is its largest delta within the window after the trigger, and its decay counts from the step after that.
+    width = config["conv_kernel"]
+    window = delta[args.trigger + 1:args.trigger + 1 + width]             # (offsets 1 … width, channels)
+    offset = 1 + window.argmax(axis=0)                                   # the write's distance from the trigger
+    written = window.max(axis=0)
+    after = args.trigger + 1 + width                                     # past every channel's write
+    noise = np.median(delta[after:after + 256], axis=0)
+    with np.errstate(over="ignore", divide="ignore"):                # delta after the write can be denormal or 0
+        storage = np.argsort(-written / noise)[:args.channels]
     rates = np.abs(A).min(axis=1)                                       # each channel's slowest decay rate
-    ks = [k for k in range(8, 31) if start + (1 << k) <= args.length]
+    ks = [k for k in range(8, 31) if after + (1 << k) <= args.length]
     if not ks:
         print("(the query comes less than 2^8 tokens after the target: no retention to show)")
         return
-    print("last layer, channels that write most selectively at the target; retention at distance 2^k, k = "
+    print("last layer, channels that write most selectively right after the trigger; retention at distance 2^k, k = "
           + ", ".join(map(str, ks)))
-    print("channel  delta at target  median delta after  retention")
+    print("channel  write at trigger+  delta there  median delta after  retention")
     for c in storage:
-        retention = [np.exp(-rates[c] * cumulative[(1 << k) - 1, c]) for k in ks]
-        print(f"{c:7d}  {delta[args.trigger + 1, c]:15.2e}  {noise[c]:18.2e}  " + " ".join(f"{r:.3f}" for r in retention))
+        cumulative = np.cumsum(delta[args.trigger + offset[c] + 1:, c])  # summed delta from the write onwards
+        retention = [np.exp(-rates[c] * cumulative[(1 << k) - 1]) for k in ks]
+        print(f"{c:7d}  {offset[c]:16d}  {written[c]:11.2e}  {noise[c]:18.2e}  " + " ".join(f"{r:.3f}" for r in retention))
 
-    # Where the stored value was lost: the positions after the target with the largest delta in those channels
+    # Where the stored value was lost: the positions after the write with the largest delta in those channels
     # (one such step multiplies the channel by exp(-|A| delta) and writes the current token over it).
-    print("largest deltas after the target in those channels (position, distance before the query, delta, the 4 tokens "
+    print("largest deltas after the write in those channels (position, distance before the query, delta, the 4 tokens "
           "the convolution sees), and the retention at the query")
     for c in storage:
-        after = delta[start:-1, c]                                      # up to, not including, the query
-        top = np.argsort(-after)[:3]
-        events = "; ".join(f"{start + p} ({args.length - 1 - start - p}) {after[p]:.1e} "
+        start = args.trigger + offset[c] + 1
+        later = delta[start:-1, c]                                      # up to, not including, the query
+        top = np.argsort(-later)[:3]
+        events = "; ".join(f"{start + p} ({args.length - 1 - start - p}) {later[p]:.1e} "
                            f"{' '.join(map(str, tokens[max(0, start + p - 3):start + p + 1]))}" for p in top)
-        print(f"{c:7d}  retention {np.exp(-rates[c] * cumulative[-2, c]):.3f}  {events}")
-
+        print(f"{c:7d}  retention {np.exp(-rates[c] * later.sum()):.3f}  {events}")
 
 if __name__ == "__main__":
     main()
