@@ -79,63 +79,74 @@ public static class SyntheticTrainer
             }
         }
         MambaCache? carried = null;   // --state-passing-from: the previous batch's final state
-        for (int step = stepsBefore + 1; !targetMetBefore && step <= options.Steps; step++)
+        try
         {
-            using (var scope = NewDisposeScope())
+            for (int step = stepsBefore + 1; !targetMetBefore && step <= options.Steps; step++)
             {
-                var (inputs, targets) = batches.Next();
-                optimizer.zero_grad();
-                var logits = options.StatePassingFrom is { } from && step > from
-                    ? model.Continue(inputs, carried ??= model.Backbone.NewCache(options.BatchSize, device))
-                    : model.forward(inputs, null);
-                var loss = Loss(logits, options.LossOnEveryToken ? NextTokenTargets(inputs, targets) : targets);
-                loss.backward();
-                optimizer.step();
-                pendingLosses.Add(loss.detach().DetachFromDisposeScope());
-            }
-            stepsRun = step;
-            if (pendingLosses.Count >= LossReadEvery) ReadLosses(step);
-
-            bool validated = options.EvalEvery > 0 && step % options.EvalEvery == 0;
-            if (validated)
-            {
-                model.Backbone.Kernels = evaluationKernels;   // no autograd here, so the default chunking is the faster one
-                validation = ValidationAccuracy(model, task, options, device);
-                model.Backbone.Kernels = trainingKernels;
-                model.train();
-                if (options.TargetAccuracy is { } target && validation >= target) stop = StopReason.TargetAccuracy;
-                else if (lrDroppedAtStep is null && options.LrDropAt is { } dropAt && validation >= dropAt)
+                using (var scope = NewDisposeScope())
                 {
-                    foreach (var group in optimizer.ParamGroups) group.LearningRate = options.LrDropTo!.Value;
-                    lrDroppedAtStep = step;
-                    log?.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                        $"  [{variant.Name}] validation {MarkdownTable.Percent(validation!.Value)}% at step {step}: lr {options.LearningRate:G} → {options.LrDropTo:G} from here on"));
+                    var (inputs, targets) = batches.Next();
+                    optimizer.zero_grad();
+                    var logits = options.StatePassingFrom is { } from && step > from
+                        ? model.Continue(inputs, carried ??= model.Backbone.NewCache(options.BatchSize, device))
+                        : model.forward(inputs, null);
+                    var loss = Loss(logits, options.LossOnEveryToken ? NextTokenTargets(inputs, targets) : targets);
+                    loss.backward();
+                    optimizer.step();
+                    pendingLosses.Add(loss.detach().DetachFromDisposeScope());
                 }
-            }
-            if (stop == StopReason.AllSteps && step < options.Steps && options.TimeLimit is { } limit && clock.Elapsed >= limit)
-                stop = StopReason.TimeLimit;
+                stepsRun = step;
+                if (pendingLosses.Count >= LossReadEvery) ReadLosses(step);
 
-            bool last = step == options.Steps || stop != StopReason.AllSteps;
-            bool logs = log is not null && (validated || (options.LogEvery > 0 && (step % options.LogEvery == 0 || last)));
-            bool saves = !last && options.CheckpointDirectory is not null && options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0;
-            if (last || logs || saves) ReadLosses(step);
-            if (logs)
-            {
-                // Steps per second since the previous line, validation included: what predicts how far a time limit gets.
-                var now = clock.Elapsed;
-                double stepsPerSecond = (step - lastLog.Step) / Math.Max((now - lastLog.Time).TotalSeconds, 1e-9);
-                lastLog = (step, now);
-                string accuracy = validated ? $"  val {MarkdownTable.Percent(validation!.Value),5}%" : "";
-                log!.WriteLine($"  [{variant.Name}] step {step,6}/{options.Steps}  loss {recentLosses.Average():F4}{accuracy}  " +
-                              $"{stepsPerSecond:F1} steps/s  ({now.TotalSeconds:F0} s)");
-                log!.Flush();   // output is often piped to a file on a remote machine; show progress as it happens
+                bool validated = options.EvalEvery > 0 && step % options.EvalEvery == 0;
+                if (validated)
+                {
+                    model.Backbone.Kernels = evaluationKernels;   // no autograd here, so the default chunking is the faster one
+                    validation = ValidationAccuracy(model, task, options, device);
+                    model.Backbone.Kernels = trainingKernels;
+                    model.train();
+                    if (options.TargetAccuracy is { } target && validation >= target) stop = StopReason.TargetAccuracy;
+                    else if (lrDroppedAtStep is null && options.LrDropAt is { } dropAt && validation >= dropAt)
+                    {
+                        foreach (var group in optimizer.ParamGroups) group.LearningRate = options.LrDropTo!.Value;
+                        lrDroppedAtStep = step;
+                        log?.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                            $"  [{variant.Name}] validation {MarkdownTable.Percent(validation!.Value)}% at step {step}: lr {options.LearningRate:G} → {options.LrDropTo:G} from here on"));
+                    }
+                }
+                if (stop == StopReason.AllSteps && step < options.Steps && options.TimeLimit is { } limit && clock.Elapsed >= limit)
+                    stop = StopReason.TimeLimit;
+
+                bool last = step == options.Steps || stop != StopReason.AllSteps;
+                bool logs = log is not null && (validated || (options.LogEvery > 0 && (step % options.LogEvery == 0 || last)));
+                bool saves = !last && options.CheckpointDirectory is not null && options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0;
+                if (last || logs || saves) ReadLosses(step);
+                if (logs)
+                {
+                    // Steps per second since the previous line, validation included: what predicts how far a time limit gets.
+                    var now = clock.Elapsed;
+                    double stepsPerSecond = (step - lastLog.Step) / Math.Max((now - lastLog.Time).TotalSeconds, 1e-9);
+                    lastLog = (step, now);
+                    string accuracy = validated ? $"  val {MarkdownTable.Percent(validation!.Value),5}%" : "";
+                    log!.WriteLine($"  [{variant.Name}] step {step,6}/{options.Steps}  loss {recentLosses.Average():F4}{accuracy}  " +
+                                  $"{stepsPerSecond:F1} steps/s  ({now.TotalSeconds:F0} s)");
+                    log!.Flush();   // output is often piped to a file on a remote machine; show progress as it happens
+                }
+                // Periodic checkpoint, so a run killed from outside (a machine's time limit per command) keeps its progress.
+                if (saves)
+                    TrainingCheckpoint.Save(options.CheckpointDirectory!, variant, model, optimizer, Progress(step, TrainingCheckpoint.InProgress));
+                if (stop != StopReason.AllSteps) break;
             }
-            // Periodic checkpoint, so a run killed from outside (a machine's time limit per command) keeps its progress.
-            if (saves)
-                TrainingCheckpoint.Save(options.CheckpointDirectory!, variant, model, optimizer, Progress(step, TrainingCheckpoint.InProgress));
-            if (stop != StopReason.AllSteps) break;
         }
-        carried?.Dispose();
+        catch
+        {
+            model.Dispose();      // training threw (a non-finite loss, say): nobody else will get the model
+            throw;
+        }
+        finally
+        {
+            carried?.Dispose();
+        }
         var trainTime = clock.Elapsed;
         if (options.CheckpointDirectory is { } root && (checkpoint is null || stepsRun > stepsBefore))
         {
