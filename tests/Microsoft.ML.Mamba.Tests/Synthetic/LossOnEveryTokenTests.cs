@@ -10,11 +10,7 @@ public sealed class LossOnEveryTokenTests : IDisposable
     private readonly string _root = Path.Combine(Path.GetTempPath(), "mamba-every-token-" + Guid.NewGuid().ToString("N"));
     private readonly InductionHeadsTask _task = new(vocabSize: 16);
 
-    private TrainingOptions Options(bool everyToken) => new()
-    {
-        TrainLength = 12, BatchSize = 4, Steps = 3, LearningRate = 1e-2, ModelDimension = 16, StateSize = 4,
-        ValidationSequences = 4, EvalSequences = 4, LogEvery = 0, LossOnEveryToken = everyToken,
-    };
+    private static TrainingOptions Options(bool everyToken) => TinyTraining.Options with { LossOnEveryToken = everyToken };
 
     public LossOnEveryTokenTests() => set_num_threads(1);
 
@@ -48,12 +44,8 @@ public sealed class LossOnEveryTokenTests : IDisposable
     [Fact]
     public void ItChangesTrainingAndIsNamedInTheRunDescription()
     {
-        static Tensor[] Weights(TrainingResult result)
-        {
-            using (result.Model) return result.Model.parameters().Select(p => p.detach().clone()).ToArray();
-        }
-        var scored = Weights(SyntheticTrainer.Train(_task, ModelVariant.Mamba, Options(false), CPU));
-        var everyToken = Weights(SyntheticTrainer.Train(_task, ModelVariant.Mamba, Options(true), CPU));
+        var scored = TinyTraining.TrainedWeights(_task, Options(false));
+        var everyToken = TinyTraining.TrainedWeights(_task, Options(true));
         Assert.Contains(Enumerable.Range(0, scored.Length), i => !scored[i].allclose(everyToken[i], rtol: 0, atol: 1e-6));
         Assert.Contains("training loss on every position's next token", Options(true).ChecksDuringTraining());
         Assert.Null(Options(false).ChecksDuringTraining());

@@ -14,11 +14,7 @@ public sealed class NonFiniteLossTests
     {
         set_num_threads(1);
         // Adam moves every weight by about the learning rate per step, so 1e30 overflows the logits at once.
-        var options = new TrainingOptions
-        {
-            TrainLength = 12, BatchSize = 4, Steps = 3, LearningRate = 1e30, ModelDimension = 16, StateSize = 4,
-            ValidationSequences = 4, EvalSequences = 4, LogEvery = 0, StatePassingFrom = statePassingFrom,
-        };
+        var options = TinyTraining.Options with { LearningRate = 1e30, StatePassingFrom = statePassingFrom };
         var error = Assert.Throws<InvalidOperationException>(() =>
             SyntheticTrainer.Train(new InductionHeadsTask(vocabSize: 16), ModelVariant.Mamba, options, CPU));
         Assert.Matches(@"^mamba: loss became (NaN|∞|-?Infinity) at step [23]$", error.Message);

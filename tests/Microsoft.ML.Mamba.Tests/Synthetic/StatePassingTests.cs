@@ -9,18 +9,10 @@ public sealed class StatePassingTests
 {
     private readonly InductionHeadsTask _task = new(vocabSize: 16);
 
-    private static TrainingOptions Options(int? statePassingFrom) => new()
-    {
-        TrainLength = 12, BatchSize = 4, Steps = 4, LearningRate = 1e-2, ModelDimension = 16, StateSize = 4,
-        ValidationSequences = 4, EvalSequences = 4, LogEvery = 0, StatePassingFrom = statePassingFrom,
-    };
+    private static TrainingOptions Options(int? statePassingFrom) =>
+        TinyTraining.Options with { Steps = 4, StatePassingFrom = statePassingFrom };
 
-    private Tensor[] TrainedWeights(int? statePassingFrom)
-    {
-        set_num_threads(1);
-        var result = SyntheticTrainer.Train(_task, ModelVariant.Mamba, Options(statePassingFrom), CPU);
-        using (result.Model) return result.Model.parameters().Select(p => p.detach().clone()).ToArray();
-    }
+    private Tensor[] TrainedWeights(int? statePassingFrom) => TinyTraining.TrainedWeights(_task, Options(statePassingFrom));
 
     private static bool Same(Tensor[] a, Tensor[] b) => a.Zip(b).All(pair => pair.First.equal(pair.Second).all().item<bool>());
 

@@ -14,11 +14,8 @@ public sealed class TrainingCheckpointTests : IDisposable
     private readonly string _root = Path.Combine(Path.GetTempPath(), "mamba-ckpt-" + Guid.NewGuid().ToString("N"));
     private readonly SelectiveCopyingTask _task = new(vocabSize: 16, dataTokens: 2);
 
-    private TrainingOptions Options(int steps) => new()
-    {
-        TrainLength = 12, BatchSize = 4, Steps = steps, LearningRate = 1e-2, ModelDimension = 16, StateSize = 4,
-        EvalEvery = 2, ValidationSequences = 4, EvalSequences = 4, LogEvery = 0, CheckpointDirectory = _root,
-    };
+    private TrainingOptions Options(int steps) =>
+        TinyTraining.Options with { Steps = steps, EvalEvery = 2, CheckpointDirectory = _root };
 
     public TrainingCheckpointTests() => set_num_threads(1);
 
