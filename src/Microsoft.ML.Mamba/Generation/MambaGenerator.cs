@@ -68,16 +68,15 @@ public sealed class MambaGenerator
         options.Validate();
         var detokenizers = prompts.Select(_ => new IncrementalDetokenizer(Tokenizer, options.StopStrings)).ToArray();
         var encoded = prompts.Select(Encode).ToArray();
-        IReadOnlyList<GeneratedSequence> sequences;
         lock (_lock)
         {
-            sequences = _loop.Run(encoded, options, StopTokens(options), StopStringHook(detokenizers, piece: null), cancellationToken);
+            var sequences = _loop.Run(encoded, options, StopTokens(options), StopStringHook(detokenizers, piece: null), cancellationToken);
+            return sequences.Select((s, r) =>
+            {
+                detokenizers[r].Finish();
+                return new GenerationResult(prompts[r], s.TokenIds, detokenizers[r].Text, s.FinishReason);
+            }).ToArray();
         }
-        return sequences.Select((s, r) =>
-        {
-            detokenizers[r].Finish();
-            return new GenerationResult(prompts[r], s.TokenIds, detokenizers[r].Text, s.FinishReason);
-        }).ToArray();
     }
 
     /// <summary>
@@ -102,9 +101,9 @@ public sealed class MambaGenerator
                 {
                     _loop.Run([ids], options, StopTokens(options),
                         StopStringHook([detokenizer], piece => channel.Writer.TryWrite(piece)), stop.Token);
+                    var rest = detokenizer.Finish();
+                    if (rest.Length > 0) channel.Writer.TryWrite(rest);
                 }
-                var rest = detokenizer.Finish();
-                if (rest.Length > 0) channel.Writer.TryWrite(rest);
                 channel.Writer.TryComplete();
             }
             catch (Exception e)
