@@ -10,6 +10,10 @@ namespace Microsoft.ML.Mamba.Generation;
 /// <see cref="MambaForCausalLM.Step"/>. Finished rows leave the batch (<see cref="MambaCache.SelectRows"/>), so the
 /// cost of a step follows the rows still running. Each step reads the chosen tokens back to the host once.
 /// </summary>
+/// <remarks>
+/// Runs are not serialised: do not call <see cref="Run"/> from several threads on one model at the same time
+/// (<see cref="MambaGenerator"/> takes a lock for that).
+/// </remarks>
 public sealed class GenerationLoop
 {
     private readonly MambaForCausalLM _model;

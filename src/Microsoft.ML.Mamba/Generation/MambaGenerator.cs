@@ -10,6 +10,18 @@ namespace Microsoft.ML.Mamba.Generation;
 /// honouring stop tokens (the tokenizer's end-of-sequence id included) and stop strings. Also streams one
 /// prompt's continuation piece by piece.
 /// </summary>
+/// <remarks>
+/// <para>
+/// Thread safety: one generator may be used from several threads at once. Its calls (<see cref="Generate(string, SamplingOptions?, CancellationToken)"/>,
+/// the batched overload and each <see cref="StreamAsync"/>'s generation) take a lock and run one after another, so every
+/// call gives the result it would give alone; to run prompts side by side, pass them together to the batched overload.
+/// A <see cref="SamplingOptions"/> instance must not be changed while a call that uses it runs.
+/// </para>
+/// <para>
+/// The lock covers only this generator: two generators (or a generator and training) sharing one
+/// <see cref="MambaForCausalLM"/> must not run at the same time, and the model must not be disposed while a call runs.
+/// </para>
+/// </remarks>
 /// <example>
 /// <code>
 /// var generator = new MambaGenerator(model, MambaTokenizers.Gpt2());
@@ -20,6 +32,9 @@ namespace Microsoft.ML.Mamba.Generation;
 public sealed class MambaGenerator
 {
     private readonly GenerationLoop _loop;
+
+    // Serialises generation: the model and its native kernels are not documented as safe for concurrent use.
+    private readonly object _lock = new();
 
     /// <param name="model">The language model.</param>
     /// <param name="tokenizer">The tokenizer the model was trained with.</param>
@@ -37,6 +52,9 @@ public sealed class MambaGenerator
     public IMambaTokenizer Tokenizer { get; }
 
     /// <summary>Continues one prompt.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A setting of <paramref name="options"/> is out of range (see <see cref="SamplingOptions.Validate"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="InvalidOperationException">The model produced NaN or infinite logits.</exception>
     public GenerationResult Generate(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default) =>
         Generate([prompt], options, cancellationToken)[0];
 
@@ -47,14 +65,18 @@ public sealed class MambaGenerator
     {
         ArgumentNullException.ThrowIfNull(prompts);
         options ??= new SamplingOptions();
+        options.Validate();
         var detokenizers = prompts.Select(_ => new IncrementalDetokenizer(Tokenizer, options.StopStrings)).ToArray();
-        var sequences = _loop.Run(prompts.Select(Encode).ToArray(), options, StopTokens(options),
-            StopStringHook(detokenizers, piece: null), cancellationToken);
-        return sequences.Select((s, r) =>
+        var encoded = prompts.Select(Encode).ToArray();
+        lock (_lock)
         {
-            detokenizers[r].Finish();
-            return new GenerationResult(prompts[r], s.TokenIds, detokenizers[r].Text, s.FinishReason);
-        }).ToArray();
+            var sequences = _loop.Run(encoded, options, StopTokens(options), StopStringHook(detokenizers, piece: null), cancellationToken);
+            return sequences.Select((s, r) =>
+            {
+                detokenizers[r].Finish();
+                return new GenerationResult(prompts[r], s.TokenIds, detokenizers[r].Text, s.FinishReason);
+            }).ToArray();
+        }
     }
 
     /// <summary>
@@ -66,6 +88,7 @@ public sealed class MambaGenerator
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         options ??= new SamplingOptions();
+        options.Validate();
         var ids = Encode(prompt);
         var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -74,10 +97,13 @@ public sealed class MambaGenerator
         {
             try
             {
-                _loop.Run([ids], options, StopTokens(options),
-                    StopStringHook([detokenizer], piece => channel.Writer.TryWrite(piece)), stop.Token);
-                var rest = detokenizer.Finish();
-                if (rest.Length > 0) channel.Writer.TryWrite(rest);
+                lock (_lock)
+                {
+                    _loop.Run([ids], options, StopTokens(options),
+                        StopStringHook([detokenizer], piece => channel.Writer.TryWrite(piece)), stop.Token);
+                    var rest = detokenizer.Finish();
+                    if (rest.Length > 0) channel.Writer.TryWrite(rest);
+                }
                 channel.Writer.TryComplete();
             }
             catch (Exception e)

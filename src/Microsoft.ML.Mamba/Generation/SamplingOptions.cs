@@ -10,7 +10,7 @@ namespace Microsoft.ML.Mamba.Generation;
 /// </remarks>
 public sealed class SamplingOptions
 {
-    /// <summary>Divides the logits before sampling; 0 means greedy (argmax). Default 1.</summary>
+    /// <summary>Divides the logits before sampling; 0 means greedy (argmax), otherwise at least <see cref="MinTemperature"/>. Default 1.</summary>
     public float Temperature { get; set; } = 1f;
 
     /// <summary>Keeps only the <c>TopK</c> most likely tokens; 0 keeps all. Default 0.</summary>
@@ -21,7 +21,8 @@ public sealed class SamplingOptions
 
     /// <summary>
     /// Penalises tokens already in the prompt or the output (Hugging Face semantics): their positive logits are divided
-    /// by this value and their negative logits multiplied by it. 1 turns it off.
+    /// by this value and their negative logits multiplied by it. 1 turns it off; allowed from <see cref="MinRepetitionPenalty"/>
+    /// to <see cref="MaxRepetitionPenalty"/>.
     /// </summary>
     public float RepetitionPenalty { get; set; } = 1f;
 
@@ -31,7 +32,7 @@ public sealed class SamplingOptions
     /// </summary>
     public int? Seed { get; set; }
 
-    /// <summary>The most tokens generated per prompt (stop tokens not counted). Default 64.</summary>
+    /// <summary>The most tokens generated per prompt (stop tokens not counted), at most <see cref="MaxNewTokensLimit"/>. Default 64.</summary>
     public int MaxNewTokens { get; set; } = 64;
 
     /// <summary>Token ids that end a row's generation; they are not part of the output.</summary>
@@ -49,20 +50,62 @@ public sealed class SamplingOptions
     /// <summary>Greedy decoding of up to <paramref name="maxNewTokens"/> tokens.</summary>
     public static SamplingOptions Greedy(int maxNewTokens = 64) => new() { Temperature = 0f, MaxNewTokens = maxNewTokens };
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first setting out of range.</summary>
+    /// <summary>The smallest non-zero <see cref="Temperature"/>: dividing logits by less overflows them to infinity.</summary>
+    public const float MinTemperature = 1e-4f;
+
+    /// <summary>The smallest <see cref="RepetitionPenalty"/>; below it, dividing a seen token's logit overflows.</summary>
+    public const float MinRepetitionPenalty = 1e-3f;
+
+    /// <summary>The largest <see cref="RepetitionPenalty"/>; above it, multiplying a seen token's logit overflows.</summary>
+    public const float MaxRepetitionPenalty = 1e3f;
+
+    /// <summary>The largest <see cref="TopK"/> (2^24, the largest vocabulary a tokenizer may have); any value ≥ the vocabulary keeps all.</summary>
+    public const int MaxTopK = 1 << 24;
+
+    /// <summary>The largest <see cref="MaxNewTokens"/>: 1,000,000.</summary>
+    public const int MaxNewTokensLimit = 1_000_000;
+
+    /// <summary>The most entries in <see cref="StopTokenIds"/>.</summary>
+    public const int MaxStopTokenIds = 65_536;
+
+    /// <summary>The most entries in <see cref="StopStrings"/>; each is searched for after every token.</summary>
+    public const int MaxStopStrings = 64;
+
+    /// <summary>The longest stop string, in UTF-16 characters.</summary>
+    public const int MaxStopStringLength = 1_024;
+
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> naming the first setting out of range: <see cref="Temperature"/> 0
+    /// or in [<see cref="MinTemperature"/>, ∞); <see cref="TopK"/> in [0, <see cref="MaxTopK"/>]; <see cref="TopP"/> in (0, 1];
+    /// <see cref="RepetitionPenalty"/> in [<see cref="MinRepetitionPenalty"/>, <see cref="MaxRepetitionPenalty"/>];
+    /// <see cref="MaxNewTokens"/> in [0, <see cref="MaxNewTokensLimit"/>]; at most <see cref="MaxStopTokenIds"/> stop ids and
+    /// <see cref="MaxStopStrings"/> stop strings of 1 to <see cref="MaxStopStringLength"/> characters
+    /// (<see cref="ArgumentNullException"/> or <see cref="ArgumentException"/> for null lists and null or empty strings).
+    /// Generation calls this before doing anything, so the sampler never sees such values.
+    /// </summary>
     public void Validate()
     {
-        if (!(Temperature >= 0f) || float.IsInfinity(Temperature))
-            throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "Temperature must be finite and ≥ 0 (0 = greedy).");
-        if (TopK < 0) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "TopK must be ≥ 0 (0 = off).");
+        // Temperatures below the minimum are refused rather than treated as greedy: a silent switch would hide a mistake.
+        if (!(Temperature == 0f || (Temperature >= MinTemperature && float.IsFinite(Temperature))))
+            throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature,
+                $"Temperature must be 0 (greedy) or finite and ≥ {MinTemperature} (smaller values overflow the logits).");
+        if (TopK is < 0 or > MaxTopK) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, $"TopK must be from 0 (off) to {MaxTopK:N0}.");
         if (!(TopP > 0f && TopP <= 1f)) throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "TopP must be in (0, 1].");
-        if (!(RepetitionPenalty > 0f) || float.IsInfinity(RepetitionPenalty))
-            throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty, "RepetitionPenalty must be finite and > 0 (1 = off).");
-        if (MaxNewTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "MaxNewTokens must be ≥ 0.");
+        if (!(RepetitionPenalty >= MinRepetitionPenalty && RepetitionPenalty <= MaxRepetitionPenalty))
+            throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty,
+                $"RepetitionPenalty must be from {MinRepetitionPenalty} to {MaxRepetitionPenalty} (1 = off); values outside overflow the logits.");
+        if (MaxNewTokens is < 0 or > MaxNewTokensLimit)
+            throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, $"MaxNewTokens must be from 0 to {MaxNewTokensLimit:N0}.");
         ArgumentNullException.ThrowIfNull(StopTokenIds, nameof(StopTokenIds));
         ArgumentNullException.ThrowIfNull(StopStrings, nameof(StopStrings));
+        if (StopTokenIds.Count > MaxStopTokenIds)
+            throw new ArgumentOutOfRangeException(nameof(StopTokenIds), StopTokenIds.Count, $"At most {MaxStopTokenIds:N0} stop token ids are allowed.");
+        if (StopStrings.Count > MaxStopStrings)
+            throw new ArgumentOutOfRangeException(nameof(StopStrings), StopStrings.Count, $"At most {MaxStopStrings} stop strings are allowed.");
         if (StopStrings.Any(string.IsNullOrEmpty))
             throw new ArgumentException("Stop strings must not be null or empty.", nameof(StopStrings));
+        if (StopStrings.FirstOrDefault(s => s.Length > MaxStopStringLength) is { } tooLong)
+            throw new ArgumentOutOfRangeException(nameof(StopStrings), tooLong.Length, $"Stop strings may be at most {MaxStopStringLength:N0} characters long.");
     }
 
     /// <summary>A copy that can be changed without touching this instance.</summary>

@@ -68,10 +68,16 @@ public sealed class TokenSampler : IDisposable
         using var scope = NewDisposeScope();
         var processed = Process(logits);
         Tensor next;
-        if (_options.IsGreedy) next = processed.argmax(-1);
+        if (_options.IsGreedy)
+        {
+            ThrowIfNaN(processed);
+            next = processed.argmax(-1);
+        }
         else
         {
             var probs = processed.softmax(-1);
+            // NaN or +inf logits, or a row of only -inf, give NaN probabilities; multinomial would fail inside libtorch.
+            ThrowIfNaN(probs);
             // One draw per row from the row's own generator: a row's tokens do not depend on the rest of the batch.
             next = _generators.Count == 1
                 ? probs.multinomial(1, generator: _generators[0]).view(-1)
@@ -79,6 +85,16 @@ public sealed class TokenSampler : IDisposable
         }
         _seen?.scatter_(1, next.unsqueeze(1), ones(next.shape[0], 1, dtype: ScalarType.Bool, device: next.device));
         return next.MoveToOuterDisposeScope();
+    }
+
+    // One read-back per step: cheap next to the step itself, and it turns a libtorch failure into a clear error.
+    private static void ThrowIfNaN(Tensor values)
+    {
+        using var anyNaN = values.isnan().any();
+        if (anyNaN.item<bool>())
+            throw new InvalidOperationException(
+                "The model produced logits that are NaN or infinite (or a row with no finite logit), so no token can be chosen; " +
+                "its weights may be corrupt or have overflowed.");
     }
 
     /// <summary>Keeps only the given rows (indices into the current batch), in that order.</summary>

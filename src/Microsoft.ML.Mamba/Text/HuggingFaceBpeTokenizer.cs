@@ -14,11 +14,12 @@ internal sealed partial class HuggingFaceBpeTokenizer : IMambaTokenizer
     private readonly HashSet<int> _knownIds;
     private readonly NormalizationForm? _normalization;
 
-    private HuggingFaceBpeTokenizer(HuggingFaceBpeDefinition definition)
+    private HuggingFaceBpeTokenizer(HuggingFaceBpeDefinition definition, string source)
     {
         _normalization = definition.Normalization;
         _knownIds = definition.Vocabulary.Values.Concat(definition.AddedTokens.Values).ToHashSet();
-        VocabularySize = _knownIds.Count == 0 ? 0 : _knownIds.Max() + 1;
+        // The reader bounds ids (TokenizerFileLimits.MaxTokenId), so the largest id plus one cannot overflow.
+        VocabularySize = _knownIds.Count == 0 ? 0 : checked(_knownIds.Max() + 1);
         PadTokenId = definition.PadTokenId;
         BosTokenId = definition.BosTokenId;
         EosTokenId = definition.EosTokenId;
@@ -40,11 +41,24 @@ internal sealed partial class HuggingFaceBpeTokenizer : IMambaTokenizer
             SpecialTokens = addedTokens,
             PreTokenizer = new RegexPreTokenizer(Gpt2Pattern(), addedTokens),
         };
-        _tokenizer = BpeTokenizer.Create(options);
+        try
+        {
+            _tokenizer = BpeTokenizer.Create(options);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or KeyNotFoundException)
+        {
+            // Merges naming tokens the vocabulary lacks, for example: the files are at fault, not the caller.
+            throw new InvalidDataException($"The tokenizer in '{source}' cannot be built: {e.Message}", e);
+        }
     }
 
     /// <summary>Builds the tokenizer from a <c>tokenizer.json</c> file or a directory of Hugging Face tokenizer files.</summary>
-    public static HuggingFaceBpeTokenizer Load(string pathOrDirectory) => new(HuggingFaceTokenizerReader.Read(pathOrDirectory));
+    public static HuggingFaceBpeTokenizer Load(string pathOrDirectory) =>
+        Load(TokenizerFileSource.FromPath(pathOrDirectory), TokenizerFileLimits.Default);
+
+    /// <summary>Builds the tokenizer from <paramref name="files"/> within <paramref name="limits"/>.</summary>
+    public static HuggingFaceBpeTokenizer Load(TokenizerFileSource files, TokenizerFileLimits limits) =>
+        new(HuggingFaceTokenizerReader.Read(files, limits), files.Description);
 
     /// <inheritdoc />
     public int VocabularySize { get; }

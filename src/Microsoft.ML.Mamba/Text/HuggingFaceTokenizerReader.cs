@@ -18,50 +18,37 @@ internal static class HuggingFaceTokenizerReader
     public const string AddedTokensJson = "added_tokens.json";
 
     /// <summary>Reads a tokenizer from a <c>tokenizer.json</c> file or from a directory holding one (or the vocab/merges pair).</summary>
-    public static HuggingFaceBpeDefinition Read(string pathOrDirectory)
+    public static HuggingFaceBpeDefinition Read(string pathOrDirectory) =>
+        Read(TokenizerFileSource.FromPath(pathOrDirectory), TokenizerFileLimits.Default);
+
+    /// <summary>Reads a tokenizer from <paramref name="files"/>, refusing anything beyond <paramref name="limits"/>.</summary>
+    public static HuggingFaceBpeDefinition Read(TokenizerFileSource files, TokenizerFileLimits limits)
     {
-        string directory;
         Dictionary<string, int> vocabulary;
         List<string> merges;
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         NormalizationForm? normalization = null;
+        var reader = new FileReader(files, limits);
 
-        if (Directory.Exists(pathOrDirectory))
+        if (files.Exists(TokenizerJson))
         {
-            directory = pathOrDirectory;
-            string tokenizerJson = Path.Combine(directory, TokenizerJson);
-            string vocabJson = Path.Combine(directory, VocabJson);
-            string mergesTxt = Path.Combine(directory, MergesTxt);
-            if (File.Exists(tokenizerJson))
-            {
-                (vocabulary, merges, normalization) = ReadTokenizerJson(tokenizerJson, added);
-            }
-            else if (File.Exists(vocabJson) && File.Exists(mergesTxt))
-            {
-                vocabulary = ReadVocabJson(vocabJson);
-                merges = ReadMergesTxt(mergesTxt);
-            }
-            else
-            {
-                throw new FileNotFoundException(
-                    $"The directory '{directory}' holds neither '{TokenizerJson}' nor both '{VocabJson}' and '{MergesTxt}'.", tokenizerJson);
-            }
+            (vocabulary, merges, normalization) = ReadTokenizerJson(reader, added);
         }
-        else if (File.Exists(pathOrDirectory))
+        else if (files.Exists(VocabJson) && files.Exists(MergesTxt))
         {
-            directory = Path.GetDirectoryName(Path.GetFullPath(pathOrDirectory))!;
-            (vocabulary, merges, normalization) = ReadTokenizerJson(pathOrDirectory, added);
+            vocabulary = ReadVocabJson(reader);
+            merges = ReadMergesTxt(reader);
         }
         else
         {
-            throw new FileNotFoundException($"The tokenizer file or directory '{pathOrDirectory}' does not exist.", pathOrDirectory);
+            throw files.NoTokenizerFiles();
         }
 
-        ReadAddedTokensJson(Path.Combine(directory, AddedTokensJson), added);
+        ReadAddedTokensJson(reader, added);
         var specials = new SpecialTokenNames();
         specials.ApplyConventions(token => added.ContainsKey(token) || vocabulary.ContainsKey(token));
-        specials.ApplyConfig(Path.Combine(directory, TokenizerConfigJson), added);
-        specials.ApplyConfig(Path.Combine(directory, SpecialTokensMapJson), added: null);
+        specials.ApplyConfig(reader, TokenizerConfigJson, added);
+        specials.ApplyConfig(reader, SpecialTokensMapJson, added: null);
 
         // Special tokens that live only in the vocabulary (vocab.json + merges.txt form) must still be matched whole.
         foreach (string? token in new[] { specials.Pad, specials.Bos, specials.Eos })
@@ -77,16 +64,52 @@ internal static class HuggingFaceTokenizerReader
             merges,
             added,
             normalization,
-            SpecialTokenNames.Resolve(specials.Pad, vocabulary, added, directory),
-            SpecialTokenNames.Resolve(specials.Bos, vocabulary, added, directory),
-            SpecialTokenNames.Resolve(specials.Eos, vocabulary, added, directory));
+            SpecialTokenNames.Resolve(specials.Pad, vocabulary, added, files.Description),
+            SpecialTokenNames.Resolve(specials.Bos, vocabulary, added, files.Description),
+            SpecialTokenNames.Resolve(specials.Eos, vocabulary, added, files.Description));
+    }
+
+    /// <summary>Reads one file of a source within the limits; every problem with its contents names the file.</summary>
+    internal sealed class FileReader(TokenizerFileSource files, TokenizerFileLimits limits)
+    {
+        public TokenizerFileLimits Limits => limits;
+
+        public bool Exists(string name) => files.Exists(name);
+
+        public string Describe(string name) => files.Describe(name);
+
+        /// <summary>The file's bytes, which must be UTF-8.</summary>
+        public byte[] ReadUtf8(string name)
+        {
+            var bytes = files.ReadAllBytes(name, limits.MaxFileBytes);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw Malformed(Describe(name), "it is not valid UTF-8 text");
+            return bytes;
+        }
+
+        /// <summary>Parses the file as JSON and hands it to <paramref name="read"/>, turning reader errors into InvalidDataException.</summary>
+        public T ReadJson<T>(string name, Func<JsonElement, string, T> read)
+        {
+            string path = Describe(name);
+            using var document = ParseJson(ReadUtf8(name), path, limits.MaxJsonDepth);
+            try
+            {
+                return read(document.RootElement, path);
+            }
+            catch (InvalidOperationException e)
+            {
+                // JsonElement.GetString on an escaped lone surrogate, for example.
+                throw new InvalidDataException($"The tokenizer file '{path}' is malformed: {e.Message}", e);
+            }
+        }
     }
 
     private static (Dictionary<string, int> Vocabulary, List<string> Merges, NormalizationForm? Normalization) ReadTokenizerJson(
-        string path, Dictionary<string, int> added)
+        FileReader reader, Dictionary<string, int> added) =>
+        reader.ReadJson(TokenizerJson, (root, path) => ReadTokenizerJson(root, path, reader.Limits, added));
+
+    private static (Dictionary<string, int> Vocabulary, List<string> Merges, NormalizationForm? Normalization) ReadTokenizerJson(
+        JsonElement root, string path, TokenizerFileLimits limits, Dictionary<string, int> added)
     {
-        using var document = ParseJson(path);
-        var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
         {
             throw Malformed(path, "it has no 'model' object");
@@ -114,13 +137,18 @@ internal static class HuggingFaceTokenizerReader
             throw Malformed(path, "its model has no 'vocab'");
         }
 
-        var vocabulary = ReadVocabulary(vocabElement, path);
+        var vocabulary = ReadVocabulary(vocabElement, path, limits, uniqueIds: true);
         var merges = new List<string>();
         if (model.TryGetProperty("merges", out var mergesElement))
         {
             if (mergesElement.ValueKind != JsonValueKind.Array)
             {
                 throw Malformed(path, "its model 'merges' is not an array");
+            }
+
+            if (mergesElement.GetArrayLength() > limits.MaxMerges)
+            {
+                throw Malformed(path, $"it has {mergesElement.GetArrayLength():N0} merges, more than the {limits.MaxMerges:N0} allowed");
             }
 
             foreach (var merge in mergesElement.EnumerateArray())
@@ -135,10 +163,15 @@ internal static class HuggingFaceTokenizerReader
             {
                 if (token.ValueKind != JsonValueKind.Object
                     || !token.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.Number
-                    || !id.TryGetInt32(out int tokenId) || tokenId < 0
+                    || !id.TryGetInt32(out int tokenId) || tokenId < 0 || tokenId > limits.MaxTokenId
                     || OptionalString(token, "content", path) is not { Length: > 0 } content)
                 {
-                    throw Malformed(path, $"added token {token} needs a non-negative 'id' and a non-empty 'content'");
+                    throw Malformed(path, $"added token {Shorten(token)} needs an 'id' from 0 to {limits.MaxTokenId:N0} and a non-empty 'content'");
+                }
+
+                if (added.TryGetValue(content, out int previous) && previous != tokenId)
+                {
+                    throw Malformed(path, $"added token '{Shorten(content)}' is listed with ids {previous} and {tokenId}");
                 }
 
                 added[content] = tokenId;
@@ -166,7 +199,7 @@ internal static class HuggingFaceTokenizerReader
             }
         }
 
-        throw Malformed(path, $"merge {merge} is not a pair of tokens");
+        throw Malformed(path, $"merge {Shorten(merge)} is not a pair of tokens");
     }
 
     private static void CheckByteLevelPreTokenizer(JsonElement root, string path)
@@ -217,13 +250,14 @@ internal static class HuggingFaceTokenizerReader
         };
     }
 
-    private static Dictionary<string, int> ReadVocabJson(string path)
-    {
-        using var document = ParseJson(path);
-        return ReadVocabulary(document.RootElement, path);
-    }
+    private static Dictionary<string, int> ReadVocabJson(FileReader reader) =>
+        reader.ReadJson(VocabJson, (root, path) => ReadVocabulary(root, path, reader.Limits, uniqueIds: true));
 
-    private static Dictionary<string, int> ReadVocabulary(JsonElement element, string path)
+    /// <summary>
+    /// Token to id, ids from 0 to <see cref="TokenizerFileLimits.MaxTokenId"/>; a token listed twice must keep its id, and
+    /// with <paramref name="uniqueIds"/> no two tokens may share an id (decoding would be ambiguous).
+    /// </summary>
+    private static Dictionary<string, int> ReadVocabulary(JsonElement element, string path, TokenizerFileLimits limits, bool uniqueIds)
     {
         if (element.ValueKind != JsonValueKind.Object)
         {
@@ -231,24 +265,39 @@ internal static class HuggingFaceTokenizerReader
         }
 
         var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
+        var tokenOfId = uniqueIds ? new Dictionary<int, string>() : null;
         foreach (var entry in element.EnumerateObject())
         {
-            if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id) || id < 0)
+            if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id) || id < 0 || id > limits.MaxTokenId)
             {
-                throw Malformed(path, $"vocabulary entry '{entry.Name}' has id {entry.Value}, which is not a non-negative integer");
+                throw Malformed(path, $"vocabulary entry '{Shorten(entry.Name)}' has id {Shorten(entry.Value)}, which is not an integer from 0 to {limits.MaxTokenId:N0}");
+            }
+
+            if (vocabulary.TryGetValue(entry.Name, out int previous) && previous != id)
+            {
+                throw Malformed(path, $"vocabulary entry '{Shorten(entry.Name)}' is listed with ids {previous} and {id}");
+            }
+
+            if (tokenOfId is not null && tokenOfId.TryGetValue(id, out string? other) && other != entry.Name)
+            {
+                throw Malformed(path, $"vocabulary entries '{Shorten(other)}' and '{Shorten(entry.Name)}' share id {id}");
             }
 
             vocabulary[entry.Name] = id;
+            tokenOfId?.TryAdd(id, entry.Name);
         }
 
         return vocabulary;
     }
 
-    private static List<string> ReadMergesTxt(string path)
+    private static List<string> ReadMergesTxt(FileReader reader)
     {
+        string path = reader.Describe(MergesTxt);
+        string text = Encoding.UTF8.GetString(reader.ReadUtf8(MergesTxt));
         var merges = new List<string>();
         int lineNumber = 0;
-        foreach (string line in File.ReadLines(path))
+        using var lines = new StringReader(text.TrimStart('\uFEFF'));
+        while (lines.ReadLine() is { } line)
         {
             lineNumber++;
 
@@ -263,31 +312,36 @@ internal static class HuggingFaceTokenizerReader
                 throw Malformed(path, $"line {lineNumber} is not two tokens separated by one space");
             }
 
+            if (merges.Count == reader.Limits.MaxMerges)
+            {
+                throw Malformed(path, $"it has more than the {reader.Limits.MaxMerges:N0} merges allowed");
+            }
+
             merges.Add(line);
         }
 
         return merges;
     }
 
-    private static void ReadAddedTokensJson(string path, Dictionary<string, int> added)
+    private static void ReadAddedTokensJson(FileReader reader, Dictionary<string, int> added)
     {
-        if (!File.Exists(path))
+        if (!reader.Exists(AddedTokensJson))
         {
             return;
         }
 
-        using var document = ParseJson(path);
-        foreach (var (token, id) in ReadVocabulary(document.RootElement, path))
+        var tokens = reader.ReadJson(AddedTokensJson, (root, path) => ReadVocabulary(root, path, reader.Limits, uniqueIds: false));
+        foreach (var (token, id) in tokens)
         {
             added.TryAdd(token, id);
         }
     }
 
-    internal static JsonDocument ParseJson(string path)
+    private static JsonDocument ParseJson(byte[] utf8, string path, int maxDepth)
     {
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true });
+            return JsonDocument.Parse(utf8, new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = maxDepth });
         }
         catch (JsonException e)
         {
@@ -309,6 +363,13 @@ internal static class HuggingFaceTokenizerReader
 
     private static bool OptionalBool(JsonElement element, string property) =>
         element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.True;
+
+    /// <summary>A value for a message, cut short: hostile files can hold megabyte-long tokens.</summary>
+    internal static string Shorten(object value)
+    {
+        string text = value.ToString() ?? "";
+        return text.Length <= 80 ? text : text[..80] + "…";
+    }
 
     internal static InvalidDataException Malformed(string path, string problem) =>
         new($"The tokenizer file '{path}' is malformed: {problem}.");

@@ -32,12 +32,31 @@ public static class MambaTokenizers
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="pathOrDirectory"/> is null.</exception>
     /// <exception cref="FileNotFoundException">The path does not exist or the directory holds no tokenizer files; the message names the path.</exception>
-    /// <exception cref="InvalidDataException">A tokenizer file is malformed; the message names the file.</exception>
+    /// <exception cref="InvalidDataException">
+    /// A tokenizer file is malformed or exceeds a limit (each file at most 64 MiB, token ids from 0 to 2^24 - 1 with no two
+    /// vocabulary tokens sharing an id, at most 2^24 merges, JSON nested at most 64 deep); the message names the file.
+    /// </exception>
     /// <exception cref="NotSupportedException">The tokenizer is not byte-level BPE, or uses options this implementation does not reproduce.</exception>
     public static IMambaTokenizer FromHuggingFace(string pathOrDirectory)
     {
         ArgumentNullException.ThrowIfNull(pathOrDirectory);
         return HuggingFaceBpeTokenizer.Load(pathOrDirectory);
+    }
+
+    /// <summary>
+    /// <see cref="FromHuggingFace"/> from files held in memory (a model zip's entries): the same reader and limits, and
+    /// no temporary files. Keys are file names: <c>tokenizer.json</c>, or <c>vocab.json</c> + <c>merges.txt</c>, plus
+    /// optionally <c>tokenizer_config.json</c>, <c>special_tokens_map.json</c> and <c>added_tokens.json</c>.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="files"/> is null.</exception>
+    /// <exception cref="InvalidDataException">
+    /// A name is not one of those files, the tokenizer files are missing, or a file is malformed or over a limit; the message names the file.
+    /// </exception>
+    /// <exception cref="NotSupportedException">The tokenizer is not byte-level BPE, or uses options this implementation does not reproduce.</exception>
+    internal static IMambaTokenizer FromHuggingFaceFiles(IReadOnlyDictionary<string, byte[]> files)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        return HuggingFaceBpeTokenizer.Load(TokenizerFileSource.FromMemory(files), TokenizerFileLimits.Default);
     }
 
     /// <summary>

@@ -35,15 +35,18 @@ internal sealed class SpecialTokenNames
     /// <c>special_tokens_map.json</c> file when it exists; an explicit null clears the role. Tokens listed under
     /// <c>added_tokens_decoder</c> are added to <paramref name="added"/> when it is given.
     /// </summary>
-    public void ApplyConfig(string path, Dictionary<string, int>? added)
+    public void ApplyConfig(HuggingFaceTokenizerReader.FileReader reader, string name, Dictionary<string, int>? added)
     {
-        if (!File.Exists(path))
+        if (!reader.Exists(name))
         {
             return;
         }
 
-        using var document = HuggingFaceTokenizerReader.ParseJson(path);
-        var root = document.RootElement;
+        reader.ReadJson(name, (root, path) => ApplyConfig(root, path, reader.Limits, added));
+    }
+
+    private bool ApplyConfig(JsonElement root, string path, TokenizerFileLimits limits, Dictionary<string, int>? added)
+    {
         if (root.ValueKind != JsonValueKind.Object)
         {
             throw HuggingFaceTokenizerReader.Malformed(path, "it is not a JSON object");
@@ -53,10 +56,11 @@ internal sealed class SpecialTokenNames
         {
             foreach (var entry in decoder.EnumerateObject())
             {
-                if (!int.TryParse(entry.Name, out int id) || id < 0
+                if (!int.TryParse(entry.Name, out int id) || id < 0 || id > limits.MaxTokenId
                     || TokenText(entry.Value, "added_tokens_decoder", path) is not { Length: > 0 } content)
                 {
-                    throw HuggingFaceTokenizerReader.Malformed(path, $"added_tokens_decoder entry '{entry.Name}' needs a non-negative id and a 'content'");
+                    throw HuggingFaceTokenizerReader.Malformed(path,
+                        $"added_tokens_decoder entry '{HuggingFaceTokenizerReader.Shorten(entry.Name)}' needs an id from 0 to {limits.MaxTokenId:N0} and a 'content'");
                 }
 
                 added.TryAdd(content, id);
@@ -77,11 +81,13 @@ internal sealed class SpecialTokenNames
         {
             Pad = TokenText(pad, "pad_token", path);
         }
+
+        return true;
     }
 
     /// <summary>The id of <paramref name="token"/>, looked up among added tokens first, then the vocabulary.</summary>
     /// <exception cref="InvalidDataException">The configuration names a token the tokenizer does not have.</exception>
-    public static int? Resolve(string? token, IReadOnlyDictionary<string, int> vocabulary, IReadOnlyDictionary<string, int> added, string directory)
+    public static int? Resolve(string? token, IReadOnlyDictionary<string, int> vocabulary, IReadOnlyDictionary<string, int> added, string source)
     {
         if (token is null)
         {
@@ -93,7 +99,7 @@ internal sealed class SpecialTokenNames
             return id;
         }
 
-        throw new InvalidDataException($"The tokenizer in '{directory}' names special token '{token}', which is neither an added token nor in the vocabulary.");
+        throw new InvalidDataException($"The tokenizer in '{source}' names special token '{HuggingFaceTokenizerReader.Shorten(token)}', which is neither an added token nor in the vocabulary.");
     }
 
     // Roles are written either as the token text or as an object whose "content" is the text.
