@@ -1,5 +1,7 @@
-// Causal depthwise conv1d CPU kernels against a naive fp64 loop, forward and backward.
+// Causal depthwise conv1d CPU kernels against the naive fp64 reference (reference/conv_reference.h),
+// forward and backward.
 #include <cstring>
+#include "reference/conv_reference.h"
 #include "test_util.h"
 
 namespace {
@@ -9,8 +11,6 @@ struct ConvCase {
   bool silu, bias, strided;
   int dtype;
 };
-
-double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
 
 void check_conv(const ConvCase& c, uint64_t seed) {
   SCOPED_TRACE(::testing::Message() << "B=" << c.batch << " D=" << c.dim << " L=" << c.length << " W=" << c.width
@@ -23,35 +23,14 @@ void check_conv(const ConvCase& c, uint64_t seed) {
   };
   mt::Tensor x = seq(1), out = seq(2), dout_t = seq(0), dx = seq(3);
   const int64_t n = c.batch * c.dim * c.length, W = c.width;
-  auto xv = mt::randn(g, n), dout = mt::randn(g, n);
-  auto wv = mt::randn(g, c.dim * W, 0.5), bv = mt::randn(g, c.dim);
-  x.fill(xv);
-  dout_t.fill(dout);
-  std::vector<float> w = mt::as_f32(wv), bias = mt::as_f32(bv);
-
-  // reference
-  std::vector<double> ref_out(n), ref_dx(n, 0), ref_dw(c.dim * W, 0), ref_db(c.dim, 0);
-  for (int64_t b = 0; b < c.batch; ++b)
-    for (int64_t d = 0; d < c.dim; ++d) {
-      const int64_t row = (b * c.dim + d) * c.length;
-      for (int64_t t = 0; t < c.length; ++t) {
-        double pre = c.bias ? bv[d] : 0;
-        for (int64_t k = 0; k < W; ++k) {
-          const int64_t s = t - W + 1 + k;
-          if (s >= 0) pre += wv[d * W + k] * xv[row + s];
-        }
-        const double sg = sigmoid(pre);
-        ref_out[row + t] = c.silu ? pre * sg : pre;
-        const double gp = dout[row + t] * (c.silu ? sg * (1 + pre * (1 - sg)) : 1);
-        ref_db[d] += gp;
-        for (int64_t k = 0; k < W; ++k) {
-          const int64_t s = t - W + 1 + k;
-          if (s < 0) continue;
-          ref_dw[d * W + k] += gp * xv[row + s];
-          ref_dx[row + s] += gp * wv[d * W + k];
-        }
-      }
-    }
+  RefConv r{};
+  r.B = int(c.batch), r.D = int(c.dim), r.L = int(c.length), r.W = int(W), r.silu = c.silu, r.has_bias = c.bias;
+  r.x = mt::randn(g, n), r.dout = mt::randn(g, n);
+  r.w = mt::randn(g, c.dim * W, 0.5), r.bias = mt::randn(g, c.dim);
+  x.fill(r.x);
+  dout_t.fill(r.dout);
+  std::vector<float> w = mt::as_f32(r.w), bias = mt::as_f32(r.bias);
+  r.run();
 
   mamba_conv_args a{};
   a.batch = c.batch, a.dim = c.dim, a.length = c.length, a.width = W, a.dtype = c.dtype, a.silu = c.silu;
@@ -62,14 +41,14 @@ void check_conv(const ConvCase& c, uint64_t seed) {
   const bool low = c.dtype == MAMBA_BF16 || c.dtype == MAMBA_F16;
   const double rtol = c.dtype == MAMBA_F64 ? 1e-6 : low ? 3e-2 : 6e-4, atol = c.dtype == MAMBA_F64 ? 1e-6 : low ? 5e-2 : 2e-3;
   ASSERT_EQ(mamba_conv1d_fwd_cpu(&a, out.data(), out.st()), MAMBA_OK) << mamba_last_error();
-  mt::expect_close("out", out.values(), ref_out, rtol, atol);
+  mt::expect_close("out", out.values(), r.out, rtol, atol);
 
   std::vector<float> dw(c.dim * W, -7.f), db(c.dim, -7.f);
   ASSERT_EQ(mamba_conv1d_bwd_cpu(&a, dout_t.data(), dout_t.st(), dx.data(), dx.st(), dw.data(), db.data()), MAMBA_OK)
       << mamba_last_error();
-  mt::expect_close("dx", dx.values(), ref_dx, rtol, atol);
-  mt::expect_close("dweight", mt::to_f64(dw), ref_dw, rtol, atol);
-  mt::expect_close("dbias", mt::to_f64(db), ref_db, rtol, atol);
+  mt::expect_close("dx", dx.values(), r.dx, rtol, atol);
+  mt::expect_close("dweight", mt::to_f64(dw), r.dw, rtol, atol);
+  mt::expect_close("dbias", mt::to_f64(db), r.db, rtol, atol);
 
   // Reproducible: a second backward is bitwise equal.
   mt::Tensor dx2 = seq(3);

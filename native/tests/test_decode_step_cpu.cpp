@@ -1,4 +1,4 @@
-// mamba_decode_step_cpu against a naive fp64 reference of the header's formulas: several steps in a
+// mamba_decode_step_cpu against the naive fp64 reference (reference/decode_reference.h): several steps in a
 // row (conv_state and ssm_state carried), odd shapes, optional inputs, strided views and dtypes;
 // both kernel paths (AVX2 copy and portable); determinism across thread counts; argument validation.
 #include <cmath>
@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include "reference/decode_reference.h"
 #include "test_util.h"
 
 namespace {
@@ -27,10 +28,6 @@ std::string describe(const StepCase& c) {
                 c.z, c.D, c.conv_bias, c.dt_bias, c.layout, c.dtype, c.dt_spread);
   return buf;
 }
-
-double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
-double silu(double x) { return x * sigmoid(x); }
-double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
 
 // A (batch, dim) view into a tensor's storage: element (b, d) at base + b * s0 + d * s1.
 struct View2 {
@@ -59,7 +56,7 @@ struct StepProblem {
   int64_t E, N, R, W, J;
   mt::Tensor xbuf, zbuf, out, conv_state, x_proj, dt_proj;
   View2 x, z, o;
-  std::vector<double> cw, cb, dtb, alog, Dv, h, wx, wdt, cs;  // reference copies (h, cs: the carried state)
+  RefDecodeStep ref;  // rounded copies of everything; its conv and ssm are the carried reference state
   std::vector<float> cw32, cb32, dtb32, alog32, D32, h32, ws;
   mamba_step_args a{};
   std::mt19937_64 g;
@@ -92,25 +89,27 @@ struct StepProblem {
     }
     o = whole(out);
 
-    auto v = mt::randn(g, E * W, 0.5);
-    cw32 = mt::as_f32(v), cw = v;
-    v = mt::randn(g, E, 0.5);
-    cb32 = mt::as_f32(v), cb = v;
-    wx = mt::randn(g, J * E, 1.0 / std::sqrt(double(E)));
-    x_proj.fill(wx);
-    wdt = mt::randn(g, E * R, 0.7 / std::sqrt(double(R)));
-    dt_proj.fill(wdt);
-    v = mt::randn(g, E, c.dt_spread);
-    for (auto& t : v) t -= 1.5;  // dt mostly small, as after Mamba's dt initialisation
-    dtb32 = mt::as_f32(v), dtb = v;
-    v = mt::rand01(g, E * N, std::log(double(N) + 1.0), -0.5);  // A = -exp(A_log) in about (-N-1, -0.6)
-    alog32 = mt::as_f32(v), alog = v;
-    v = mt::randn(g, E);
-    D32 = mt::as_f32(v), Dv = v;
-    h = mt::randn(g, c.batch * E * N, 0.5);
-    h32 = mt::as_f32(h);
-    cs = mt::randn(g, c.batch * E * W);
-    conv_state.fill(cs);
+    ref.B = int(c.batch), ref.E = int(E), ref.N = int(N), ref.R = int(R), ref.W = int(W);
+    ref.has_z = c.z, ref.has_D = c.D, ref.has_conv_bias = c.conv_bias, ref.has_dt_bias = c.dt_bias;
+    ref.conv_w = mt::randn(g, E * W, 0.5);
+    cw32 = mt::as_f32(ref.conv_w);
+    ref.conv_b = mt::randn(g, E, 0.5);
+    cb32 = mt::as_f32(ref.conv_b);
+    ref.x_proj = mt::randn(g, J * E, 1.0 / std::sqrt(double(E)));
+    x_proj.fill(ref.x_proj);
+    ref.dt_proj = mt::randn(g, E * R, 0.7 / std::sqrt(double(R)));
+    dt_proj.fill(ref.dt_proj);
+    ref.dt_bias = mt::randn(g, E, c.dt_spread);
+    for (auto& t : ref.dt_bias) t -= 1.5;  // dt mostly small, as after Mamba's dt initialisation
+    dtb32 = mt::as_f32(ref.dt_bias);
+    ref.A_log = mt::rand01(g, E * N, std::log(double(N) + 1.0), -0.5);  // A = -exp(A_log) in about (-N-1, -0.6)
+    alog32 = mt::as_f32(ref.A_log);
+    ref.D = mt::randn(g, E);
+    D32 = mt::as_f32(ref.D);
+    ref.ssm = mt::randn(g, c.batch * E * N, 0.5);
+    h32 = mt::as_f32(ref.ssm);
+    ref.conv = mt::randn(g, c.batch * E * W);
+    conv_state.fill(ref.conv);
     ws.assign(c.batch * (E + J), std::numeric_limits<float>::quiet_NaN());  // scratch must not be read first
 
     a.batch = c.batch, a.dim = E, a.state = N, a.dt_rank = R, a.width = W, a.dtype = c.dtype;
@@ -141,38 +140,11 @@ struct StepProblem {
       }
   }
 
-  // The header's formulas in fp64; updates cs and h, returns out (batch, dim).
+  // One reference step on these inputs (advances ref.conv and ref.ssm); returns out (batch, dim).
   std::vector<double> reference(const std::vector<double>& xv, const std::vector<double>& zv) {
-    std::vector<double> y(c.batch * E), xc(E), p(J);
-    for (int64_t b = 0; b < c.batch; ++b) {
-      for (int64_t d = 0; d < E; ++d) {
-        double* win = &cs[(b * E + d) * W];
-        for (int64_t k = 0; k + 1 < W; ++k) win[k] = win[k + 1];
-        win[W - 1] = xv[b * E + d];
-        double pre = c.conv_bias ? cb[d] : 0;
-        for (int64_t k = 0; k < W; ++k) pre += cw[d * W + k] * win[k];
-        xc[d] = silu(pre);
-      }
-      for (int64_t j = 0; j < J; ++j) {
-        double s = 0;
-        for (int64_t d = 0; d < E; ++d) s += wx[j * E + d] * xc[d];
-        p[j] = s;
-      }
-      for (int64_t d = 0; d < E; ++d) {
-        double s = c.dt_bias ? dtb[d] : 0;
-        for (int64_t r = 0; r < R; ++r) s += wdt[d * R + r] * p[r];
-        const double dt = softplus(s);
-        double acc = 0;
-        for (int64_t n = 0; n < N; ++n) {
-          double& hn = h[(b * E + d) * N + n];
-          hn = std::exp(dt * -std::exp(alog[d * N + n])) * hn + dt * p[R + n] * xc[d];
-          acc += p[R + N + n] * hn;
-        }
-        if (c.D) acc += Dv[d] * xc[d];
-        y[b * E + d] = c.z ? acc * silu(zv[b * E + d]) : acc;
-      }
-    }
-    return y;
+    ref.x = xv, ref.z = zv;
+    ref.step();
+    return ref.out;
   }
 
   std::vector<double> got_out() const {
@@ -197,9 +169,9 @@ void check_step(const StepCase& c, uint64_t seed) {
     const std::vector<double> ref = p.reference(xv, zv);
     ASSERT_EQ(mamba_decode_step_cpu(&p.a), MAMBA_OK) << mamba_last_error();
     mt::expect_close("out", p.got_out(), ref, rtol, atol);
-    mt::expect_close("ssm_state", mt::to_f64(p.h32), p.h, 5e-6, 5e-6);
+    mt::expect_close("ssm_state", mt::to_f64(p.h32), p.ref.ssm, 5e-6, 5e-6);
     // The window holds stored values only: it must match exactly.
-    EXPECT_EQ(p.conv_state.values(), p.cs) << "conv_state";
+    EXPECT_EQ(p.conv_state.values(), p.ref.conv) << "conv_state";
     if (::testing::Test::HasFailure()) return;
   }
 }
@@ -282,7 +254,7 @@ TEST(DecodeStepCpu, DeterministicAcrossThreads) {
           ASSERT_EQ(mamba_decode_step_cpu(&p.a), MAMBA_OK) << mamba_last_error();
           if (threads == 1) {  // and right
             mt::expect_close("out", p.got_out(), ref, dtype == MAMBA_F32 ? 2e-5 : 1e-2, dtype == MAMBA_F32 ? 2e-5 : 1e-3);
-            mt::expect_close("ssm_state", mt::to_f64(p.h32), p.h, 5e-6, 5e-6);
+            mt::expect_close("ssm_state", mt::to_f64(p.h32), p.ref.ssm, 5e-6, 5e-6);
           }
         }
         outs.push_back(p.out.bytes);

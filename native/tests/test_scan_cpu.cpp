@@ -1,9 +1,9 @@
-// Selective scan CPU kernels against the naive fp64 reference (scan_reference.h): forward output,
+// Selective scan CPU kernels against the naive fp64 reference (reference/scan_reference.h): forward output,
 // final state and every gradient, over odd shapes, optional inputs, strides and dtypes; plus
 // finite differences of the fp64 path, determinism and the portable (non-AVX2) kernels.
 #include <cstdlib>
 #include <cstring>
-#include "scan_reference.h"
+#include "reference/scan_reference.h"
 #include "test_util.h"
 
 namespace {
@@ -27,8 +27,7 @@ std::string describe(const Case& c) {
 // outputs and gradients preallocated, with the (b, l, d)-style layouts when strided.
 struct Problem {
   Case c;
-  ref::Scan s;
-  std::vector<double> dout, dhT;
+  RefScan s{};  // the reference problem: rounded inputs, dout, dfinal; run() fills its outputs
   std::vector<float> A, D, bias, h0, dhT32;
   mt::Tensor u, delta, z, B, C, out, dout_t, du, ddelta, dz, dB, dC;
   std::vector<float> hT, dA, dD, dbias, dh0;
@@ -51,17 +50,18 @@ struct Problem {
     std::mt19937_64 g(seed);
     const int64_t nseq = c.batch * c.dim * c.length, nbc = c.batch * c.groups * c.state * c.length;
     const int64_t nh = c.batch * c.dim * c.state;
-    s.batch = c.batch, s.dim = c.dim, s.length = c.length, s.state = c.state, s.groups = c.groups;
+    s.B = int(c.batch), s.D = int(c.dim), s.L = int(c.length), s.N = int(c.state), s.G = int(c.groups);
     s.softplus = c.softplus;
+    s.has_z = c.z, s.has_D = c.D, s.has_bias = c.bias, s.has_init = c.h0, s.has_dfinal = c.dfinal;
     s.u = mt::randn(g, nseq);
     s.delta = c.softplus ? mt::randn(g, nseq, c.delta_scale) : mt::rand01(g, nseq, 0.5, 0.01);
     auto Av = mt::rand01(g, c.dim * c.state, -1.0, -0.05);  // A in (-1.05, -0.05]
-    s.B = mt::randn(g, nbc);
-    s.C = mt::randn(g, nbc);
+    s.Bm = mt::randn(g, nbc);
+    s.Cm = mt::randn(g, nbc);
     u.fill(s.u);
     delta.fill(s.delta);
-    B.fill(s.B);
-    C.fill(s.C);
+    B.fill(s.Bm);
+    C.fill(s.Cm);
     A = mt::as_f32(Av);
     s.A = Av;
     // A in (dim, state) or, strided, in a (state, dim) buffer.
@@ -74,13 +74,13 @@ struct Problem {
     } else {
       A_stride[0] = c.state, A_stride[1] = 1;
     }
-    if (c.D) { s.D = mt::randn(g, c.dim); D = mt::as_f32(s.D); }
+    if (c.D) { s.Dv = mt::randn(g, c.dim); D = mt::as_f32(s.Dv); }
     if (c.z) { s.z = mt::randn(g, nseq); z.fill(s.z); }
     if (c.bias) { s.bias = mt::rand01(g, c.dim, 0.5); bias = mt::as_f32(s.bias); }
-    if (c.h0) { s.h0 = mt::randn(g, nh); h0 = mt::as_f32(s.h0); }
-    dout = mt::randn(g, nseq);
-    dout_t.fill(dout);
-    if (c.dfinal) { dhT = mt::randn(g, nh); dhT32 = mt::as_f32(dhT); }
+    if (c.h0) { s.init = mt::randn(g, nh); h0 = mt::as_f32(s.init); }
+    s.dout = mt::randn(g, nseq);
+    dout_t.fill(s.dout);
+    if (c.dfinal) { s.dfinal = mt::randn(g, nh); dhT32 = mt::as_f32(s.dfinal); }
     hT.assign(nh, -7.f);
     dA.assign(c.dim * c.state, -7.f);
     dD.assign(c.dim, -7.f);
@@ -140,13 +140,13 @@ void check_case(const Case& c, uint64_t seed = 1) {
   Problem p(c, seed);
   double rtol, atol;
   tolerances(c, rtol, atol);
+  const RefScan& r = p.s;
+  p.s.run();
   ASSERT_EQ(p.run_forward(), MAMBA_OK) << mamba_last_error();
-  const ref::Fwd f = ref::forward(p.s);
-  mt::expect_close("out", p.out.values(), f.out, rtol, atol);
-  mt::expect_close("final_state", mt::to_f64(p.hT), f.hT, rtol, atol);
+  mt::expect_close("out", p.out.values(), r.out, rtol, atol);
+  mt::expect_close("final_state", mt::to_f64(p.hT), r.final_state, rtol, atol);
 
   ASSERT_EQ(p.run_backward(), MAMBA_OK) << mamba_last_error();
-  const ref::Grads r = ref::backward(p.s, p.dout, p.dhT);
   mt::expect_close("du", p.du.values(), r.du, rtol, atol);
   mt::expect_close("ddelta", p.ddelta.values(), r.ddelta, rtol, atol);
   mt::expect_close("dA", mt::to_f64(p.dA), r.dA, rtol, atol);  // always (dim, state) contiguous
@@ -155,7 +155,7 @@ void check_case(const Case& c, uint64_t seed = 1) {
   if (c.D) mt::expect_close("dD", mt::to_f64(p.dD), r.dD, rtol, atol);
   if (c.z) mt::expect_close("dz", p.dz.values(), r.dz, rtol, atol);
   if (c.bias) mt::expect_close("ddelta_bias", mt::to_f64(p.dbias), r.dbias, rtol, atol);
-  if (c.h0) mt::expect_close("dinitial_state", mt::to_f64(p.dh0), r.dh0, rtol, atol);
+  if (c.h0) mt::expect_close("dinitial_state", mt::to_f64(p.dh0), r.dinit, rtol, atol);
 }
 
 struct Shape { int64_t batch, dim, length, state, groups; };
@@ -259,7 +259,7 @@ void finite_difference_check(bool dfinal, double step, double atol, double rtol)
     EXPECT_EQ(p.run_forward(), MAMBA_OK);
     double l = 0;
     const auto o = p.out.values();
-    for (size_t i = 0; i < o.size(); ++i) l += o[i] * p.dout[i];
+    for (size_t i = 0; i < o.size(); ++i) l += o[i] * p.s.dout[i];
     if (dfinal)
       for (size_t i = 0; i < p.hT.size(); ++i) l += double(p.hT[i]) * p.dhT32[i];
     return l;

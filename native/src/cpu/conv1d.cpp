@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 #include "common/errors.h"
-#include "common/scan_math.h"
 #include "cpu/dtype_convert.h"
+#include "cpu/scalar_math.h"
 #include "cpu/scan_validate.h"
 #include "cpu/thread_pool.h"
 

@@ -2,6 +2,7 @@
 // with -mavx2 -mfma (scan_kernels_avx2.cpp); the runtime dispatch decides whether it may run.
 #pragma once
 #include <immintrin.h>
+#include "cpu/fast_math.h"
 
 namespace mamba {
 namespace cpu {
@@ -24,39 +25,26 @@ struct VecAvx2 {
     return {_mm256_blendv_ps(b.x, a.x, m)};
   }
 
-  // 2^x: same split and degree-7 polynomial as mamba::fast_exp2, 2^i built in the exponent bits.
+  // 2^x as exp2_approx (fast_math.h): clamp to [-127, 127], x = i + f, kExp2Poly, 2^i in the exponent bits.
   static V exp2(V a) {
     __m256 x = _mm256_min_ps(_mm256_max_ps(a.x, _mm256_set1_ps(-127.f)), _mm256_set1_ps(127.f));
     const __m256 i = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m256 f = _mm256_sub_ps(x, i);
-    __m256 p = _mm256_set1_ps(1.5252733e-5f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.5403530e-4f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3333558e-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291e-3f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504109e-2f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022651e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.f));
+    __m256 p = _mm256_set1_ps(kExp2Poly[0]);
+    for (int k = 1; k < 8; ++k) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2Poly[k]));
     // i = -127 gives exponent field 0, i.e. 2^i == 0: deep underflow flushes to zero.
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(i), _mm256_set1_epi32(127)), 23);
     return {_mm256_mul_ps(p, _mm256_castsi256_ps(e))};
   }
 
-  // softplus(x) = max(x, 0) + log1p(exp(-|x|)); log1p(e) = 2 atanh(e / (2 + e)) with the argument
-  // in [0, 1/3], so an odd series to s^15 is accurate to ~1e-9 and never forms 1 + e.
+  // softplus(x) = max(x, 0) + log1p(exp(-|x|)) with kAtanhSeries for the log1p, as softplus_approx.
   static V softplus(V a) {
     const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.f), a.x);
     const __m256 e = exp2({_mm256_mul_ps(ax, _mm256_set1_ps(-1.44269504f))}).x;
     const __m256 s = _mm256_div_ps(e, _mm256_add_ps(e, _mm256_set1_ps(2.f)));
     const __m256 s2 = _mm256_mul_ps(s, s);
-    __m256 p = _mm256_set1_ps(1.f / 15.f);
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.f / 13.f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.f / 11.f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.f / 9.f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.f / 7.f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.f / 5.f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.f / 3.f));
-    p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.f));
+    __m256 p = _mm256_set1_ps(kAtanhSeries[0]);
+    for (int k = 1; k < 8; ++k) p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(kAtanhSeries[k]));
     const __m256 l = _mm256_mul_ps(_mm256_add_ps(s, s), p);
     const __m256 r = _mm256_add_ps(_mm256_max_ps(a.x, _mm256_setzero_ps()), l);
     return select_gt(a, 20.f, a, {r});  // identity branch, as mamba::softplus

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include "common/scan_math.h"
 #include "cpu/fast_math.h"
+#include "cpu/scalar_math.h"
 
 namespace mamba {
 namespace cpu {

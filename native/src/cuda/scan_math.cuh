@@ -1,6 +1,8 @@
 // Pointwise math of the selective scan, shared by forward and backward so both see the same numbers.
 // Uses the hardware exp/log/divide approximations (a few ulp): these run once per element, next to
 // N exp2 per element in the scan, and accurate libm versions cost more than the scan step itself.
+// CUDA-only: the CPU kernels' counterparts of the same formulas are cpu/scalar_math.h (libm) and
+// cpu/fast_math.h (branch-free polynomials); nvcc never includes those.
 #pragma once
 #include <cuda_runtime.h>
 

@@ -3,7 +3,7 @@
 // Then the time of one step at the Mamba-130M layer shape (batch 1 and 16), from CUDA events.
 // Usage: test_decode_step_cuda [--quick]   (--quick: the first cases only, for compute-sanitizer)
 #include <memory>
-#include "decode_reference.h"
+#include "../reference/decode_reference.h"
 #include "test_util.cuh"
 
 namespace {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include "conv_reference.h"
-#include "scan_reference.h"
+#include "../reference/conv_reference.h"
+#include "../reference/scan_reference.h"
 #include "test_util.cuh"
 
 namespace {

@@ -1,12 +1,14 @@
 using Microsoft.ML.Mamba.Scan;
+using Microsoft.ML.Mamba.Tests.Scan.Oracles;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Mamba.Tests.Scan;
 
 /// <summary>
-/// Runs a kernel's fused decode step and the TorchSharp reference step side by side for several tokens, each
-/// from its own copy of the states, and compares outputs and both states. Shared by the CPU and CUDA tests.
+/// Runs a kernel's fused decode step and the fp64 <see cref="DecodeStepOracle"/> side by side for several tokens, each
+/// carrying its own states, and compares outputs and both states; likewise RMSNorm against <see cref="RmsNormOracle"/>.
+/// Shared by the CPU and CUDA tests and the reference's own tests.
 /// </summary>
 internal static class DecodeStepComparison
 {
@@ -36,8 +38,7 @@ internal static class DecodeStepComparison
         // Strided: the conv state stored (batch, W, E) and seen as (batch, E, W); x and z as halves of one row.
         var convA = strided ? Rand(1, batch, width, inner).to_type(dtype).transpose(1, 2) : Rand(1, batch, inner, width).to_type(dtype);
         var ssmA = Rand(0.5, batch, inner, state);
-        var convB = convA.clone();
-        var ssmB = ssmA.clone();
+        var oracle = new DecodeStepOracle(weights, TensorData.To3(convA), TensorData.To3(ssmA));
         using var _ = no_grad();
         for (int step = 0; step < 3; step++)
         {
@@ -45,11 +46,11 @@ internal static class DecodeStepComparison
             var x = xz.narrow(1, 0, inner);
             Tensor? z = gated ? xz.narrow(1, inner, inner) : null;
             var actual = kernels.DecodeStep(x, z, convA, ssmA, weights);
-            var expected = MambaKernels.Reference.DecodeStep(x, z, convB, ssmB, weights);
+            var expected = oracle.Step(TensorData.To2(x), z is null ? null : TensorData.To2(z));
             Assert.Equal(dtype, actual.dtype);
-            TensorData.AssertClose(actual.cpu(), expected.cpu(), rtol, atol, $"output at step {step}");
-            TensorData.AssertClose(convA.cpu(), convB.cpu(), 0, 0, $"conv state at step {step}");
-            TensorData.AssertClose(ssmA.cpu(), ssmB.cpu(), rtol, atol, $"SSM state at step {step}");
+            TensorData.AssertClose(TensorData.Flat(actual), TensorData.Flat(expected), rtol, atol, $"output at step {step}");
+            TensorData.AssertClose(TensorData.Flat(convA), TensorData.Flat(oracle.Conv), 0, 0, $"conv state at step {step}");
+            TensorData.AssertClose(TensorData.Flat(ssmA), TensorData.Flat(oracle.Ssm), rtol, atol, $"SSM state at step {step}");
         }
     }
 
@@ -62,9 +63,9 @@ internal static class DecodeStepComparison
             var x = (randn(shape) * 2).to(dtype, device);
             var weight = (randn(shape[^1]) + 1).to(dtype, device);
             var actual = kernels.RmsNorm(x, weight, 1e-5);
-            var expected = MambaKernels.Reference.RmsNorm(x, weight, 1e-5);
+            var expected = RmsNormOracle.Run(TensorData.Flat(x), TensorData.Flat(weight), 1e-5);
             Assert.Equal(dtype, actual.dtype);
-            TensorData.AssertClose(actual.cpu(), expected.cpu(), rtol, atol, $"RMSNorm of ({string.Join(", ", shape)})");
+            TensorData.AssertClose(TensorData.Flat(actual), expected, rtol, atol, $"RMSNorm of ({string.Join(", ", shape)})");
         }
     }
 }

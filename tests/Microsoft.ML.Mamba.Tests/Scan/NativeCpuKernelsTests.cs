@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Mamba.Tests.Scan;
 
-/// <summary>The fused native CPU kernels through TorchSharp autograd, against the reference.</summary>
+/// <summary>The fused native CPU kernels through TorchSharp autograd, against the fp64 oracles (Oracles/) and, for whole models, the reference.</summary>
 public class NativeCpuKernelsTests
 {
     private static NativeKernels Native() => NativeUnderTest.Kernels();

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Mamba.Tests.Scan;
 
-/// <summary>The fused native CPU decode step and RMSNorm against the TorchSharp reference.</summary>
+/// <summary>The fused native CPU decode step and RMSNorm against the fp64 oracles (Oracles/).</summary>
 public class NativeDecodeStepTests
 {
     private static NativeKernels Native() => NativeUnderTest.Kernels();

@@ -1,10 +1,11 @@
 using Microsoft.ML.Mamba.Scan;
+using Microsoft.ML.Mamba.Tests.Scan.Oracles;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Mamba.Tests.Scan;
 
-/// <summary>The TorchSharp reference scan against an independent fp64 loop and finite differences.</summary>
+/// <summary>The TorchSharp reference kernels against the fp64 oracles (Oracles/) and finite differences.</summary>
 public class ReferenceKernelsTests
 {
     public static TheoryData<int, int, int, int, int, bool, bool, bool, bool> Shapes => new()
@@ -19,14 +20,14 @@ public class ReferenceKernelsTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void ForwardMatchesNaiveLoopInFp64(int batch, int dim, int length, int state, int groups, bool z, bool dSkip,
+    public void ForwardMatchesTheOracleInFp64(int batch, int dim, int length, int state, int groups, bool z, bool dSkip,
         bool initial, bool softplus)
     {
         var c = ScanCase.Make(batch, dim, length, state, groups, z, dSkip, deltaBias: true, initial, softplus);
         var kernels = new ReferenceKernels(chunkSize: 5);
         var (output, final) = kernels.SelectiveScan(c.U, c.Delta, c.A, c.B, c.C, c.D, c.Z, c.DeltaBias, c.Softplus,
             c.Initial, returnFinalState: true);
-        var (expected, expectedFinal) = c.Naive();
+        var (expected, expectedFinal) = ScanOracle.Of(c).Forward();
         TensorData.AssertClose(TensorData.Flat(output), TensorData.Flat(expected), 1e-10, 1e-10, "output");
         TensorData.AssertClose(TensorData.Flat(final!), TensorData.Flat(expectedFinal), 1e-10, 1e-10, "final state");
     }
@@ -84,14 +85,45 @@ public class ReferenceKernelsTests
     [InlineData(1, 4, 1, 4, true)]
     [InlineData(2, 5, 9, 4, true)]
     [InlineData(2, 3, 6, 2, false)]
-    public void CausalConvMatchesNaiveLoop(int batch, int dim, int length, int width, bool silu)
+    public void CausalConvMatchesTheOracle(int batch, int dim, int length, int width, bool silu)
     {
         var x = randn(batch, dim, length, dtype: ScalarType.Float64);
         var w = randn(dim, width, dtype: ScalarType.Float64);
         var bias = randn(dim, dtype: ScalarType.Float64);
         var y = new ReferenceKernels().CausalConv1d(x, w, bias, silu);
-        var expected = NaiveScan.Conv(TensorData.To3(x), TensorData.To2(w), TensorData.Flat(bias), silu);
+        var expected = ConvOracle.Forward(TensorData.To3(x), TensorData.To2(w), TensorData.Flat(bias), silu);
         TensorData.AssertClose(TensorData.Flat(y), TensorData.Flat(expected), 1e-12, 1e-12, "conv output");
+    }
+
+    // The fp32 reference, forward and autograd backward, as the native kernels are tested (KernelComparison).
+    [Theory]
+    [MemberData(nameof(KernelComparison.OddShapes), MemberType = typeof(KernelComparison))]
+    public void Fp32ScanAndGradientsMatchTheOracle(int batch, int dim, int length, int state, int groups, bool z, bool dSkip,
+        bool initial)
+    {
+        var c = ScanCase.Make(batch, dim, length, state, groups, z, dSkip, deltaBias: true, initial);
+        KernelComparison.ScanMatchesReference(new ReferenceKernels(), CPU, ScalarType.Float32, c, 1e-4, 1e-4);
+    }
+
+    [Theory]
+    [InlineData(2, 37, 130, 4, true)]
+    [InlineData(2, 5, 9, 3, false)]
+    public void Fp32ConvAndGradientsMatchTheOracle(int batch, int dim, int length, int width, bool silu) =>
+        KernelComparison.ConvMatchesReference(new ReferenceKernels(), CPU, ScalarType.Float32, batch, dim, length, width, silu,
+            1e-5, 1e-5);
+
+    [Theory]
+    [MemberData(nameof(DecodeStepComparison.OddShapes), MemberType = typeof(DecodeStepComparison))]
+    public void DecodeStepMatchesTheOracle(int batch, int inner, int state, int rank, int width, bool gated, bool dSkip,
+        bool convBias, bool strided) =>
+        DecodeStepComparison.StepMatchesReference(new ReferenceKernels(), CPU, ScalarType.Float32, batch, inner, state, rank,
+            width, gated, dSkip, convBias, strided, 1e-4, 1e-5);
+
+    [Fact]
+    public void RmsNormMatchesTheOracle()
+    {
+        DecodeStepComparison.RmsNormMatchesReference(new ReferenceKernels(), CPU, ScalarType.Float32, 1e-5, 1e-6);
+        DecodeStepComparison.RmsNormMatchesReference(new ReferenceKernels(), CPU, ScalarType.BFloat16, 2e-2, 2e-2);
     }
 
     [Fact]

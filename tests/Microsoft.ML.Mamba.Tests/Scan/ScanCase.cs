@@ -47,14 +47,6 @@ internal sealed class ScanCase
         };
     }
 
-    public (double[,,] Output, double[,,] Final) Naive()
-    {
-        Tensor Four(Tensor m) => m.dim() == 3 ? m.unsqueeze(1) : m;
-        return NaiveScan.Run(TensorData.To3(U), TensorData.To3(Delta), TensorData.To2(A), TensorData.To4(Four(B)),
-            TensorData.To4(Four(C)), D is null ? null : TensorData.Flat(D), Z is null ? null : TensorData.To3(Z),
-            DeltaBias is null ? null : TensorData.Flat(DeltaBias), Softplus, Initial is null ? null : TensorData.To3(Initial));
-    }
-
     public Tensor[] Differentiable()
     {
         var list = new List<Tensor> { U, Delta, A, B, C };

@@ -1,4 +1,6 @@
-// Naive fp64 selective scan, forward and backward, straight from the equations in mamba_native.h.
+// Naive fp64 selective scan, forward and backward, straight from the equations in mamba_native.h: one time
+// step and one state at a time. The one scan oracle of the native tests, CPU (test_scan_cpu.cpp) and CUDA
+// (cuda/test_scan_cuda.cu) alike; plain host C++.
 #pragma once
 #include <cmath>
 #include <vector>

@@ -1,4 +1,5 @@
-// Naive fp64 causal depthwise conv1d (+ SiLU), forward and backward.
+// Naive fp64 causal depthwise conv1d (+ SiLU), forward and backward, from the formula in mamba_native.h.
+// The one conv oracle of the native tests, CPU (test_conv1d_cpu.cpp) and CUDA (cuda/test_scan_cuda.cu) alike.
 #pragma once
 #include <cmath>
 #include <vector>

@@ -1,5 +1,5 @@
-// fp64 reference of one fused decoding step (the formulas in mamba_native.h, mamba_step_args).
-// Plain C++ so host-side tests of either backend can use it.
+// fp64 reference of one fused decoding step (the formulas in mamba_native.h, mamba_step_args). The one
+// decode-step oracle of the native tests, CPU (test_decode_step_cpu.cpp) and CUDA (cuda/test_decode_step_cuda.cu).
 #pragma once
 #include <cmath>
 #include <cstdint>
