@@ -101,6 +101,23 @@ public class MambaChatClientTests
     }
 
     [Fact]
+    public async Task CancellingMidStreamStopsIt()
+    {
+        var client = Client();
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        int seen = 0;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var _ in client.GetStreamingResponseAsync(Question, new ChatOptions { MaxOutputTokens = 2000 }, cancel.Token))
+            {
+                seen++;
+                cancel.Cancel();
+            }
+        });
+        Assert.Equal(1, seen);
+    }
+
+    [Fact]
     public async Task UnsupportedOptionsAreRejected()
     {
         var client = Client();

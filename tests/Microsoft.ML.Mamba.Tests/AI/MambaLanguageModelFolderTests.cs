@@ -32,6 +32,18 @@ public class MambaLanguageModelFolderTests
     }
 
     [Fact]
+    public void TheGpt2TokenizerIsRecordedByName()
+    {
+        using var folder = new TempDirectory();
+        var gpt2 = MambaTokenizers.Gpt2();
+        MambaLanguageModelFolder.Save(folder.Path, GenerationModels.Tiny(60, vocab: gpt2.VocabularySize), gpt2);
+        Assert.Equal("gpt2", JsonNode.Parse(File.ReadAllText(folder.File(MambaLanguageModelFolder.TokenizerRecordFile)))!["kind"]!.GetValue<string>());
+        var loaded = MambaLanguageModelFolder.LoadTokenizer(folder.Path);
+        Assert.Equal(gpt2.VocabularySize, loaded.VocabularySize);
+        Assert.Equal(gpt2.Encode("In the beginning"), loaded.Encode("In the beginning"));
+    }
+
+    [Fact]
     public void AHuggingFaceTokenizerTravelsAsItsFiles()
     {
         using var source = new TempDirectory();
