@@ -38,10 +38,12 @@ public sealed class MambaGenerator
 
     /// <param name="model">The language model.</param>
     /// <param name="tokenizer">The tokenizer the model was trained with.</param>
+    /// <exception cref="ArgumentException">The tokenizer has more ids than the model has embeddings.</exception>
     public MambaGenerator(MambaForCausalLM model, IMambaTokenizer tokenizer)
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
         Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
+        AI.MambaLanguageModelFolder.CheckFits(model, tokenizer);   // a clear error instead of "index out of range in self"
         _loop = new GenerationLoop(model);
     }
 

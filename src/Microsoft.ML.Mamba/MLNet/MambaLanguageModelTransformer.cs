@@ -74,8 +74,12 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     /// <summary>Adds the output column; each row is generated when read.</summary>
     public IDataView Transform(IDataView input) => _mapping.Transform(input);
 
-    /// <summary>Writes the network in the Hugging Face layout (config.json + model.safetensors).</summary>
-    public void SavePretrained(string directory) => Generator.Model.SavePretrained(directory);
+    /// <summary>Writes the network in the Hugging Face layout (config.json + model.safetensors) with its tokenizer record (<see cref="AI.MambaLanguageModelFolder"/>).</summary>
+    public void SavePretrained(string directory)
+    {
+        Generator.Model.SavePretrained(directory);
+        AI.MambaLanguageModelFolder.WriteTokenizerRecord(directory, _tokenizerSource, Generator.Tokenizer.VocabularySize);
+    }
 
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
@@ -83,7 +87,7 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
         string directory = Directory.CreateTempSubdirectory("mamba-save-").FullName;
         try
         {
-            SavePretrained(directory);
+            Generator.Model.SavePretrained(directory);   // the tokenizer travels in its own entries
             var networkFiles = Directory.GetFiles(directory).Select(f => Path.GetFileName(f)).OrderBy(n => n, StringComparer.Ordinal).ToArray();
             var settings = new MambaLanguageModelSettings
             {
