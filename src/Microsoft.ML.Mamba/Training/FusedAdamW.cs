@@ -14,7 +14,7 @@ namespace Microsoft.ML.Mamba.Training;
 /// </summary>
 /// <remarks>
 /// Falls back to TorchSharp's step, for the whole step, when libmamba_native is missing, with amsgrad or maximize,
-/// a closure, parameters on several devices, sparse gradients, non-contiguous tensors or dtypes other than fp32/fp16/bf16.
+/// a closure, parameters on several devices, sparse gradients, gradients or states unlike their parameter in size or device, non-contiguous tensors or dtypes other than fp32/fp16/bf16.
 /// </remarks>
 public sealed class FusedAdamW : AdamW
 {
@@ -69,6 +69,11 @@ public sealed class FusedAdamW : AdamW
                 if (device is null) device = p.device;
                 else if (p.device_type != device.type || p.device_index != device.index) return "parameters on several devices";
                 if (grad.is_sparse) return "a sparse gradient";
+                // The native step walks p.numel() elements of all four buffers: a smaller one would be overrun.
+                if (grad.numel() != p.numel() || state.exp_avg.numel() != p.numel() || state.exp_avg_sq.numel() != p.numel())
+                    return "a gradient or state of another size than its parameter";
+                if (!OnDevice(grad, p) || !OnDevice(state.exp_avg, p) || !OnDevice(state.exp_avg_sq, p))
+                    return "a gradient or state on another device than its parameter";
                 if (!p.is_contiguous() || !grad.is_contiguous() || !state.exp_avg.is_contiguous() || !state.exp_avg_sq.is_contiguous())
                     return "a non-contiguous parameter, gradient or state";
                 if (!IsFloat(p.dtype) || !IsFloat(grad.dtype) || state.exp_avg.dtype != p.dtype || state.exp_avg_sq.dtype != p.dtype)
@@ -115,6 +120,8 @@ public sealed class FusedAdamW : AdamW
         }
         return null;
     }
+
+    private static bool OnDevice(Tensor t, Tensor like) => t.device_type == like.device_type && t.device_index == like.device_index;
 
     private static bool IsFloat(ScalarType t) => t is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16;
 }
