@@ -32,8 +32,8 @@ public class NativeHostileArgumentsTests
         ("scan empty batch", "u", () => Scan(batch: 0)),
         ("scan empty state", "A", () => Scan(state: 0)),
         ("scan integer delta", "delta", () => Scan(delta: ones(1, 4, 8, dtype: ScalarType.Int32))),
-        ("scan u of shape (0, 2^62, 2^62)", "u", () => Native().SelectiveScan(
-            HugeEmpty(), randn(1, 4, 8), -ones(4, 2), randn(1, 2, 8), randn(1, 2, 8), null, null, null, true)),
+        ("scan u of shape (0, 2^62, 2^62)", "u", () => Native().SelectiveScan(Huge(0, Big, Big), Huge(0, Big, Big),
+            Huge(Big, 1), Huge(0, 1, Big), Huge(0, 1, Big), null, null, null, true)),
         ("reference scan empty length", "u", () => Scan(length: 0, kernels: MambaKernels.Reference)),
         ("rms norm empty last axis", "x", () => Native().RmsNorm(ones(3, 0), ones(0), 1e-5)),
         ("rms norm weight on another device", "weight", () => Native().RmsNorm(ones(3, 4), Meta(4), 1e-5)),
@@ -100,8 +100,11 @@ public class NativeHostileArgumentsTests
 
     private static Tensor Meta(params long[] shape) => empty(shape, device: new Device(DeviceType.META));
 
-    // Sizes whose product overflows int64 (numel is 0): libtorch's contiguous strides for it would overflow.
-    private static Tensor HugeEmpty() => zeros(1).as_strided([0, 1L << 62, 1L << 62], [1, 1, 1]);
+    private const long Big = 1L << 62;
+
+    // A view of one element with sizes whose product overflows int64 (numel 0 when an axis is 0): consistent with each
+    // other, so only the emptiness and size checks can stop them before libtorch's stride computation overflows.
+    private static Tensor Huge(params long[] shape) => zeros(1).as_strided(shape, new long[shape.Length]);
 
     private static void ConvBackwardWithSmallWeight()
     {
