@@ -40,6 +40,7 @@ public class NativeHostileArgumentsTests
         ("decode step empty batch", "x", () => Step(batch: 0)),
         ("decode step conv state on another device", "convState", () => Step(convState: Meta(1, 4, 2))),
         ("decode step A_log on another device", "A_log", () => Step(aLog: Meta(4, 3))),
+        ("fused AdamW exp_avg smaller than its parameter", "exp_avg", AdamWWithShrunkenState),
     ];
 
     [Fact]
@@ -111,6 +112,20 @@ public class NativeHostileArgumentsTests
         var x = randn(1, 64, 16).requires_grad_();
         var weight = randn(2, 4).requires_grad_();
         Native().CausalConv1d(x, weight, null, true).sum().backward();
+    }
+
+    // A corrupt optimizer state: the moment buffer of a 4096-element parameter replaced by a 1-element one.
+    private static void AdamWWithShrunkenState()
+    {
+        var p = new TorchSharp.Modules.Parameter(randn(4096));
+        var optimizer = new Microsoft.ML.Mamba.Training.FusedAdamW(new[] { p });
+        p.grad = ones(4096);
+        var field = typeof(TorchSharp.Modules.OptimizerHelper).GetField("_state",
+            System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        var states = (TorchSharp.Utils.OrderedDict<IntPtr, TorchSharp.Modules.OptimizerState>)field.GetValue(optimizer)!;
+        var state = (TorchSharp.Modules.AdamW.State)states[p.Handle];
+        state.exp_avg = zeros(1);
+        optimizer.step();
     }
 
     private static void Scan(long batch = 1, long length = 8, long state = 2, Tensor? a = null, Tensor? z = null,
