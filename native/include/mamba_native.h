@@ -4,6 +4,10 @@
  * - Every function returns MAMBA_OK (0) or a negative error code; mamba_last_error() then gives a
  *   message for the calling thread.
  * - Tensors are raw device or host pointers with explicit element strides, so views need no copy.
+ *   Strides must be non-negative; a tensor the call writes may not have stride 0 on an axis longer than 1
+ *   (its elements would alias); sizes and the offset of a tensor's last element must fit int64. Calls that break
+ *   these return MAMBA_ERR_INVALID_ARGUMENT before touching memory. Buffer lengths cannot be checked here:
+ *   the caller guarantees each pointer covers what its sizes and strides address.
  * - CUDA entry points take a stream (cudaStream_t as void*); NULL means the legacy default stream,
  *   which keeps them ordered with libtorch's own work on that device.
  */

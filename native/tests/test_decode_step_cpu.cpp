@@ -317,6 +317,12 @@ TEST(DecodeStepCpu, Arguments) {
   CASE(ssm_state, nullptr, MAMBA_ERR_INVALID_ARGUMENT, "ssm_state is NULL");
   CASE(workspace, nullptr, MAMBA_ERR_INVALID_ARGUMENT, "workspace is NULL");
   CASE(out, nullptr, MAMBA_ERR_INVALID_ARGUMENT, "out is NULL");
+  // Layouts (security issue #16): the conv state and output are written, so a stride 0 would alias elements.
+  CASE(conv_state_stride[1], 0, MAMBA_ERR_INVALID_ARGUMENT, "conv_state is written");
+  CASE(out_stride[0], 0, MAMBA_ERR_INVALID_ARGUMENT, "out is written");
+  CASE(x_stride[1], -1, MAMBA_ERR_INVALID_ARGUMENT, "x strides");
+  CASE(x_stride[1], int64_t(1) << 62, MAMBA_ERR_INVALID_ARGUMENT, "x strides");
+  CASE(dt_rank, int64_t(1) << 62, MAMBA_ERR_INVALID_ARGUMENT, "dt_rank");
 #undef CASE
   // Optional inputs may be NULL; a successful call clears the previous message.
   auto b = ok;

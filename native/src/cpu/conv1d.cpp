@@ -5,6 +5,7 @@
 #include <new>
 #include <string>
 #include <vector>
+#include "common/abi_validate.h"
 #include "common/errors.h"
 #include "cpu/dtype_convert.h"
 #include "cpu/scalar_math.h"
@@ -100,6 +101,8 @@ MAMBA_API int32_t mamba_conv1d_fwd_cpu(const mamba_conv_args* args, void* out, c
   if (int rc = validate_conv(args)) return rc;
   if (int rc = check_buffer(out, "out")) return rc;
   if (int rc = check_buffer(out_stride, "out_stride")) return rc;
+  if (int rc = mamba::check_conv_layout("conv1d (cpu)", args)) return rc;
+  if (int rc = mamba::check_conv_tensor("conv1d (cpu)", "out", args, out_stride, true)) return rc;
   try {
     if (args->dtype == MAMBA_F64)
       forward<double>(*args, out, out_stride);
@@ -120,6 +123,9 @@ MAMBA_API int32_t mamba_conv1d_bwd_cpu(const mamba_conv_args* args, const void* 
   if (int rc = check_buffer(dx, "dx")) return rc;
   if (int rc = check_buffer(dx_stride, "dx_stride")) return rc;
   if (int rc = check_buffer(dweight, "dweight")) return rc;
+  if (int rc = mamba::check_conv_layout("conv1d backward (cpu)", args)) return rc;
+  if (int rc = mamba::check_conv_tensor("conv1d backward (cpu)", "dout", args, dout_stride, false)) return rc;
+  if (int rc = mamba::check_conv_tensor("conv1d backward (cpu)", "dx", args, dx_stride, true)) return rc;
   try {
     if (args->dtype == MAMBA_F64)
       backward<double>(*args, dout, dout_stride, dx, dx_stride, dweight, dbias);

@@ -18,6 +18,7 @@
 #include <new>
 #include <string>
 #include <type_traits>
+#include "common/abi_validate.h"
 #include "common/errors.h"
 #include "cpu/cpu_features.h"
 #include "cpu/dtype_convert.h"
@@ -281,7 +282,7 @@ int validate(const mamba_step_args* a) {
   if (!a->ssm_state) return null_arg("ssm_state");
   if (!a->workspace) return null_arg("workspace");
   if (!a->out) return null_arg("out");
-  return MAMBA_OK;
+  return mamba::check_step_layout("decode step (cpu)", a);
 }
 
 }  // namespace

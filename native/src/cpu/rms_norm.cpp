@@ -3,6 +3,7 @@
 // handing to threads, so this runs on the calling thread.
 #include <cmath>
 #include <string>
+#include "common/abi_validate.h"
 #include "common/errors.h"
 #include "cpu/dtype_convert.h"
 
@@ -10,10 +11,9 @@ using namespace mamba::cpu;
 
 MAMBA_API int32_t mamba_rms_norm_cpu(int64_t rows, int64_t size, int32_t dtype, const void* x, int64_t x_row_stride,
                                      const void* weight, float eps, void* out, int64_t out_row_stride) {
-  if (rows < 1 || size < 1) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "rms norm (cpu): rows and size must be >= 1");
-  if (!x || !weight || !out) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "rms norm (cpu): x, weight and out are required");
-  if (dtype != MAMBA_F32 && dtype != MAMBA_F16 && dtype != MAMBA_BF16)
-    return mamba::fail(MAMBA_ERR_UNSUPPORTED, "rms norm (cpu): dtype must be f32, f16 or bf16");
+  mamba::clear_error();
+  if (int rc = mamba::check_rms_norm("rms norm (cpu)", rows, size, dtype, x, x_row_stride, weight, out, out_row_stride))
+    return rc;
   with_codec(dtype, [&](auto codec) {
     using Codec = decltype(codec);
     using S = typename Codec::S;

@@ -6,6 +6,7 @@
 #include <new>
 #include <thread>
 #include <vector>
+#include "common/abi_validate.h"
 #include "common/errors.h"
 #include "cpu/cpu_features.h"
 #include "cpu/dtype_convert.h"
@@ -80,6 +81,8 @@ MAMBA_API int32_t mamba_scan_bwd_cpu(const mamba_scan_args* args, const mamba_sc
   if (int rc = validate_scan(args)) return rc;
   if (!grads) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "grads is NULL");
   if (!grads->dout) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "grads->dout is NULL");
+  if (int rc = mamba::check_scan_layout("selective scan backward (cpu)", args)) return rc;
+  if (int rc = mamba::check_scan_grads_layout("selective scan backward (cpu)", args, grads)) return rc;
 
   ScanProblem p{};
   p.a = args;

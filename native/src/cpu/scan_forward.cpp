@@ -1,5 +1,6 @@
 // mamba_scan_fwd_cpu: validation, kernel choice and one task per (batch, group, channel block).
 #include <new>
+#include "common/abi_validate.h"
 #include "common/errors.h"
 #include "cpu/cpu_features.h"
 #include "cpu/scan_problem.h"
@@ -13,6 +14,8 @@ MAMBA_API int32_t mamba_scan_fwd_cpu(const mamba_scan_args* args, const mamba_sc
   if (int rc = validate_scan(args)) return rc;
   if (!outputs) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "outputs is NULL");
   if (!outputs->out) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "outputs->out is NULL");
+  if (int rc = mamba::check_scan_layout("selective scan (cpu)", args)) return rc;
+  if (int rc = mamba::check_scan_outputs_layout("selective scan (cpu)", args, outputs)) return rc;
 
   ScanProblem p{};
   p.a = args;

@@ -39,7 +39,7 @@ int validate_scan(const mamba_scan_args* a) {
 int validate_conv(const mamba_conv_args* a) {
   if (!a) return null_arg("args");
   if (a->batch < 0) return invalid(eq("batch", a->batch) + " must be >= 0");
-  if (a->dim < 0) return invalid(eq("dim", a->dim) + " must be >= 0");
+  if (a->dim < 1) return invalid(eq("dim", a->dim) + " must be >= 1");
   if (a->length < 0) return invalid(eq("length", a->length) + " must be >= 0");
   if (a->width < 1) return invalid(eq("width", a->width) + " must be >= 1");
   if (a->width > 8) return fail(MAMBA_ERR_UNSUPPORTED, eq("width", a->width) + " exceeds the supported maximum 8");

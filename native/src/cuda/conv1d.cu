@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <string>
 #include "check.cuh"
+#include "common/abi_validate.h"
 #include "dtype.cuh"
 #include "scan_math.cuh"
 #include "scratch.cuh"
@@ -261,6 +262,8 @@ MAMBA_API int32_t mamba_conv1d_fwd_cuda(const mamba_conv_args* args, void* out, 
   mamba::clear_error();
   if (int rc = check(args)) return rc;
   if (!out || !out_stride) return invalid("out and out_stride are required");
+  if (int rc = mamba::check_conv_layout("conv1d (cuda)", args)) return rc;
+  if (int rc = mamba::check_conv_tensor("conv1d (cuda)", "out", args, out_stride, true)) return rc;
   const ConvParams p = make(args);
   auto st = static_cast<cudaStream_t>(stream);
   const int64_t items = time_tiles(p) * channel_tiles(p) * p.batch;
@@ -281,6 +284,10 @@ MAMBA_API int32_t mamba_conv1d_bwd_cuda(const mamba_conv_args* args, const void*
   if (!dout || !dout_stride) return invalid("dout and dout_stride are required");
   if (dx && !dx_stride) return invalid("dx_stride is required with dx");
   if (dbias && !dweight) return invalid("dweight is required with dbias");
+  if (int rc = mamba::check_conv_layout("conv1d backward (cuda)", args)) return rc;
+  if (int rc = mamba::check_conv_tensor("conv1d backward (cuda)", "dout", args, dout_stride, false)) return rc;
+  if (dx)
+    if (int rc = mamba::check_conv_tensor("conv1d backward (cuda)", "dx", args, dx_stride, true)) return rc;
   if (!dx && !dweight) return MAMBA_OK;
   const ConvParams p = make(args);
   auto st = static_cast<cudaStream_t>(stream);

@@ -9,6 +9,7 @@
 // Reductions run in a fixed order, so results are reproducible.
 #include <string>
 #include "check.cuh"
+#include "common/abi_validate.h"
 #include "dtype.cuh"
 #include "scan_math.cuh"
 
@@ -139,7 +140,7 @@ int check_args(const mamba_step_args* a) {
     return invalid("x, conv_state, conv_weight, x_proj_weight, dt_proj_weight, A_log, ssm_state, workspace and out are required");
   if (a->dtype != MAMBA_F32 && a->dtype != MAMBA_F16 && a->dtype != MAMBA_BF16)
     return fail(MAMBA_ERR_UNSUPPORTED, "decode step (cuda): dtype must be f32, f16 or bf16");
-  return MAMBA_OK;
+  return mamba::check_step_layout("decode step (cuda)", a);
 }
 
 }  // namespace
@@ -147,6 +148,7 @@ int check_args(const mamba_step_args* a) {
 
 MAMBA_API int32_t mamba_decode_step_cuda(const mamba_step_args* args, void* stream) {
   using namespace mamba::cuda;
+  mamba::clear_error();
   if (const int status = check_args(args); status != MAMBA_OK) return status;
   auto s = static_cast<cudaStream_t>(stream);
   switch (args->dtype) {

@@ -4,6 +4,7 @@
 // every reduction has a fixed order, so results do not depend on scheduling.
 #include <algorithm>
 #include "check.cuh"
+#include "common/abi_validate.h"
 #include "dtype.cuh"
 #include "scratch.cuh"
 
@@ -117,9 +118,10 @@ int check_train(int64_t rows, int64_t size, int32_t dtype, const char* what) {
 MAMBA_API int32_t mamba_rms_norm_cuda(int64_t rows, int64_t size, int32_t dtype, const void* x, int64_t x_row_stride,
                                       const void* weight, float eps, void* out, int64_t out_row_stride, void* stream) {
   using namespace mamba::cuda;
-  if (rows < 1 || size < 1 || rows > 0x7fffffff)
-    return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "rms norm (cuda): rows must be in 1..2^31-1 and size >= 1");
-  if (!x || !weight || !out) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "rms norm (cuda): x, weight and out are required");
+  mamba::clear_error();
+  if (int rc = mamba::check_rms_norm("rms norm (cuda)", rows, size, dtype, x, x_row_stride, weight, out, out_row_stride))
+    return rc;
+  if (rows > 0x7fffffff) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "rms norm (cuda): rows must be in 1..2^31-1");
   auto s = static_cast<cudaStream_t>(stream);
   switch (dtype) {
     case MAMBA_F32: return launch<float>(rows, size, x, x_row_stride, weight, eps, out, out_row_stride, s);

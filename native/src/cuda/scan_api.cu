@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 #include "check.cuh"
+#include "common/abi_validate.h"
 #include "dtype.cuh"
 #include "scan_launch.h"
 #include "scratch.cuh"
@@ -84,6 +85,8 @@ MAMBA_API int32_t mamba_scan_fwd_cuda(const mamba_scan_args* args, const mamba_s
   mamba::clear_error();
   if (int rc = check_args(args)) return rc;
   if (!outputs || !outputs->out) return invalid("outputs->out is required");
+  if (int rc = mamba::check_scan_layout("selective scan (cuda)", args)) return rc;
+  if (int rc = mamba::check_scan_outputs_layout("selective scan (cuda)", args, outputs)) return rc;
   const std::pair<const char*, const int64_t*> tiles[] = {
       {"u", args->u_stride}, {"delta", args->delta_stride}, {"out", outputs->out_stride}, {"z", args->z ? args->z_stride : nullptr}};
   for (const auto& [name, st] : tiles)
@@ -116,6 +119,8 @@ MAMBA_API int32_t mamba_scan_bwd_cuda(const mamba_scan_args* args, const mamba_s
   mamba::clear_error();
   if (int rc = check_args(args)) return rc;
   if (!grads || !grads->dout) return invalid("grads->dout is required");
+  if (int rc = mamba::check_scan_layout("selective scan backward (cuda)", args)) return rc;
+  if (int rc = mamba::check_scan_grads_layout("selective scan backward (cuda)", args, grads)) return rc;
   const std::pair<const char*, const int64_t*> tiles[] = {
       {"u", args->u_stride}, {"delta", args->delta_stride}, {"dout", grads->dout_stride},
       {"z", args->z ? args->z_stride : nullptr}, {"dz", args->z && grads->dz ? grads->dz_stride : nullptr},

@@ -40,6 +40,7 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
         Tensor? bias = saved.Count > 2 ? saved[2] : null;
         bool silu = (bool)ctx.get_data("silu");
         var dout = gradOutputs[0].IsInvalid ? zeros_like(x) : gradOutputs[0];
+        Scan.KernelArguments.SameShape(x, "x", dout, "dout");
         var dx = TensorLayout.EmptyLike(x);
         var dweight = empty(weight.size(0), weight.size(1), dtype: ScalarType.Float32, device: x.device);
         Tensor? dbias = bias is null ? null : empty(bias.size(0), dtype: ScalarType.Float32, device: x.device);

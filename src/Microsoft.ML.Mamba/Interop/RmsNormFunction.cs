@@ -41,6 +41,7 @@ internal sealed unsafe class RmsNormFunction : autograd.MultiTensorFunction<RmsN
         var saved = ctx.get_saved_variables();
         Tensor x = saved[0], weight = saved[1], rstd = saved[2];
         var dout = gradOutputs[0].IsInvalid ? zeros_like(x) : gradOutputs[0].contiguous();
+        Scan.KernelArguments.SameShape(x, "x", dout, "dout");
         long size = x.size((int)x.dim() - 1), rows = x.numel() / size;
         var dx = empty_like(x);
         var dweight = empty_like(weight);

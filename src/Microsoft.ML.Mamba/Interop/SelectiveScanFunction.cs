@@ -66,6 +66,7 @@ internal sealed class SelectiveScanFunction : autograd.MultiTensorFunction<Selec
 
         Tensor? Defined(int i) => gradOutputs.Count > i && !gradOutputs[i].IsInvalid ? gradOutputs[i] : null;
         var dout = Defined(0) ?? zeros(inputs[0]!.shape, dtype: inputs[0]!.dtype, device: inputs[0]!.device);
+        Scan.KernelArguments.SameShape(inputs[0]!, "u", dout, "dout");
         Tensor? checkpoints = saved.Count > inputs.Count(t => t is not null) ? saved[^1] : null;
         var grads = NativeScan.Backward(inputs, settings, dout, Defined(1), checkpoints);
         // Our handles on the saved inputs and incoming gradients end here; the returned ones a little later.

@@ -12,6 +12,7 @@ internal static class DecodeStepShapes
     public static void Check(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights w)
     {
         if (x.dim() != 2) throw new ArgumentException($"x must be (batch, inner), got {ScanShapes.Shape(x)}", nameof(x));
+        KernelArguments.Check(x, nameof(x), x, nameof(x));
         long batch = x.size(0), inner = x.size(1);
         if (z is not null && (z.dim() != 2 || z.size(0) != batch || z.size(1) != inner))
             throw new ArgumentException($"z must be ({batch}, {inner}) like x, got {ScanShapes.Shape(z)}", nameof(z));
@@ -34,6 +35,12 @@ internal static class DecodeStepShapes
         foreach (var (t, name) in new[] { (w.ConvBias, "conv bias"), (w.DtBias, "dt bias"), (w.D, "D") })
             if (t is not null && t.numel() != inner)
                 throw new ArgumentException($"{name} must hold {inner} values, got {ScanShapes.Shape(t)}", nameof(w));
+        KernelArguments.Check(x, nameof(x), z, nameof(z));
+        KernelArguments.Check(x, nameof(x), convState, nameof(convState));
+        KernelArguments.Check(x, nameof(x), ssmState, nameof(ssmState));
+        foreach (var (t, name) in new[] { (w.ConvWeight, "conv weight"), (w.ConvBias, "conv bias"), (w.XProjWeight, "x_proj weight"),
+                     (w.DtProjWeight, "dt_proj weight"), (w.DtBias, "dt bias"), (w.ALog, "A_log"), (w.D, "D"), (w.BConstant, "B"), (w.CConstant, "C") })
+            KernelArguments.Check(x, nameof(x), t, name);
     }
 
     public static void CheckRmsNorm(Tensor x, Tensor weight)
@@ -41,6 +48,8 @@ internal static class DecodeStepShapes
         long size = x.dim() == 0 ? 0 : x.size((int)x.dim() - 1);
         if (x.dim() == 0 || weight.dim() != 1 || weight.size(0) != size)
             throw new ArgumentException($"RMSNorm weight must be ({size}) like the last axis of x {ScanShapes.Shape(x)}, got {ScanShapes.Shape(weight)}", nameof(weight));
+        KernelArguments.Check(x, nameof(x), x, nameof(x));
+        KernelArguments.Check(x, nameof(x), weight, nameof(weight));
     }
 
     private static void Expect(Tensor t, string name, long rows, long columns)

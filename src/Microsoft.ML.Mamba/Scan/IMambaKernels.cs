@@ -6,7 +6,9 @@ namespace Microsoft.ML.Mamba.Scan;
 /// <summary>
 /// The seam between the model and its kernels: the mixer calls these two operations and never cares
 /// whether a fused native kernel or the TorchSharp reference runs behind them. Shapes follow
-/// mamba_ssm: (batch, channels, length) for sequences, any strides.
+/// mamba_ssm: (batch, channels, length) for sequences, any strides. Every implementation rejects, with an
+/// <see cref="ArgumentException"/> naming the argument, wrong shapes, non-floating dtypes, tensors on another device
+/// than the main input, and empty tensors (a zero-size axis, batch and length included).
 /// </summary>
 public interface IMambaKernels
 {

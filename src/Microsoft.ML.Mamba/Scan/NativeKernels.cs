@@ -9,6 +9,11 @@ namespace Microsoft.ML.Mamba.Scan;
 /// cannot run (library missing, no CUDA build, fp64, state size over 256, conv wider than 8) goes to the
 /// reference implementation, with one logged warning per reason.
 /// </summary>
+/// <remarks>
+/// Every entry checks its tensors before any native call (<see cref="ScanShapes"/>, <see cref="DecodeStepShapes"/>):
+/// wrong shapes, non-floating dtypes, tensors on another device than the main input, and empty tensors (any zero-size
+/// axis, batch and length included) throw <see cref="ArgumentException"/> naming the argument, as the reference does.
+/// </remarks>
 public sealed class NativeKernels : IMambaKernels
 {
     private readonly IMambaKernels _fallback;
@@ -62,6 +67,7 @@ public sealed class NativeKernels : IMambaKernels
 
     public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu)
     {
+        ScanShapes.CheckConv(x, weight, bias);
         string? reason = WhyNot(x.device_type, x.dtype) ?? (weight.size((int)weight.dim() - 1) > 8 ? "conv width over 8" : null);
         if (reason is not null)
         {

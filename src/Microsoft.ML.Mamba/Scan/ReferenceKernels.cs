@@ -85,6 +85,7 @@ public sealed class ReferenceKernels : IMambaKernels
 
     public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu)
     {
+        ScanShapes.CheckConv(x, weight, bias);
         using var scope = NewDisposeScope();
         long dim = x.shape[1], width = weight.shape[^1], length = x.shape[2];
         var w = weight.reshape(dim, 1, width).to_type(x.dtype);

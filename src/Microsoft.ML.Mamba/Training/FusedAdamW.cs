@@ -15,6 +15,7 @@ namespace Microsoft.ML.Mamba.Training;
 /// <remarks>
 /// Falls back to TorchSharp's step, for the whole step, when libmamba_native is missing, with amsgrad or maximize,
 /// a closure, parameters on several devices, sparse gradients, non-contiguous tensors or dtypes other than fp32/fp16/bf16.
+/// A gradient or state tensor of another size or device than its parameter throws <see cref="ArgumentException"/>.
 /// </remarks>
 public sealed class FusedAdamW : AdamW
 {
@@ -69,6 +70,9 @@ public sealed class FusedAdamW : AdamW
                 if (device is null) device = p.device;
                 else if (p.device_type != device.type || p.device_index != device.index) return "parameters on several devices";
                 if (grad.is_sparse) return "a sparse gradient";
+                CheckLike(p, grad, "grad", work.Count - 1);
+                CheckLike(p, state.exp_avg, "exp_avg", work.Count - 1);
+                CheckLike(p, state.exp_avg_sq, "exp_avg_sq", work.Count - 1);
                 if (!p.is_contiguous() || !grad.is_contiguous() || !state.exp_avg.is_contiguous() || !state.exp_avg_sq.is_contiguous())
                     return "a non-contiguous parameter, gradient or state";
                 if (!IsFloat(p.dtype) || !IsFloat(grad.dtype) || state.exp_avg.dtype != p.dtype || state.exp_avg_sq.dtype != p.dtype)
@@ -114,6 +118,15 @@ public sealed class FusedAdamW : AdamW
             NativeMethods.Check(status, "fused AdamW step");
         }
         return null;
+    }
+
+    // The native step walks p.numel() elements of all four buffers on p's device: a smaller or foreign buffer would be
+    // overrun, so a mismatch (a corrupt optimizer state) is an error, not a reason to fall back.
+    private static void CheckLike(Tensor p, Tensor t, string name, int index)
+    {
+        if (t.numel() != p.numel() || t.device_type != p.device_type || t.device_index != p.device_index)
+            throw new ArgumentException(
+                $"{name} of parameter {index} has {t.numel()} elements on {t.device}, but the parameter has {p.numel()} on {p.device}", name);
     }
 
     private static bool IsFloat(ScalarType t) => t is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16;
