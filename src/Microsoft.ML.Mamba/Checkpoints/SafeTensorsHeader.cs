@@ -82,6 +82,21 @@ internal sealed class SafeTensorsHeader
 
         using (document)
         {
+            try
+            {
+                return Parse(document, dataStart, dataLength, path);
+            }
+            catch (InvalidOperationException e)
+            {
+                // JsonDocument checks UTF-8 only when a string is read: a name that is not UTF-8 fails here.
+                throw Fail(path, $"the header holds a name or string that is not valid UTF-8 ({e.Message}).", e);
+            }
+        }
+    }
+
+    private static SafeTensorsHeader Parse(JsonDocument document, long dataStart, long dataLength, string path)
+    {
+        {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
                 throw Fail(path, $"the header must be a JSON object but is a {document.RootElement.ValueKind}.");
