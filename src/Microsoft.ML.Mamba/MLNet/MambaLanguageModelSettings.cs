@@ -27,7 +27,8 @@ internal sealed class MambaLanguageModelSettings
     {
         static InvalidDataException Bad(string setting, object? value, string rule) =>
             new($"The Mamba language model's setting {setting} = {value ?? "null"} is invalid: {rule}. The model is damaged or was tampered with.");
-        if (FormatVersion < 1 || FormatVersion > CurrentFormatVersion)
+        if (FormatVersion < 1) throw Bad(nameof(FormatVersion), FormatVersion, "must be at least 1");
+        if (FormatVersion > CurrentFormatVersion)
             throw new InvalidDataException($"The model was saved by a newer Microsoft.ML.Mamba (format {FormatVersion}); this one reads up to {CurrentFormatVersion}.");
         if (string.IsNullOrEmpty(PromptColumnName)) throw Bad(nameof(PromptColumnName), PromptColumnName, "must not be empty");
         if (string.IsNullOrEmpty(OutputColumnName)) throw Bad(nameof(OutputColumnName), OutputColumnName, "must not be empty");

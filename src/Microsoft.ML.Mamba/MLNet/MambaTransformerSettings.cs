@@ -37,7 +37,8 @@ internal sealed class MambaTransformerSettings
     {
         static InvalidDataException Bad(string setting, object? value, string rule) =>
             new($"The Mamba model's setting {setting} = {value ?? "null"} is invalid: {rule}. The model is damaged or was tampered with.");
-        if (FormatVersion < 1 || FormatVersion > CurrentFormatVersion)
+        if (FormatVersion < 1) throw Bad(nameof(FormatVersion), FormatVersion, "must be at least 1");
+        if (FormatVersion > CurrentFormatVersion)
             throw new InvalidDataException($"The model was saved by a newer Microsoft.ML.Mamba (format {FormatVersion}); this one reads up to {CurrentFormatVersion}.");
         if (!Enum.IsDefined(Task)) throw Bad(nameof(Task), Task, "not a known task");
         if (!Enum.IsDefined(Pooling)) throw Bad(nameof(Pooling), Pooling, "not a known pooling");

@@ -149,6 +149,16 @@ public sealed class MambaConfig
         InRange(DtRank, inner, "time_step_rank");
         if (!double.IsFinite(LayerNormEpsilon) || LayerNormEpsilon < 0)
             throw new ArgumentException($"layer_norm_epsilon must be a finite non-negative number, got {LayerNormEpsilon}");
+        // Initialisation settings: the model is initialised before a checkpoint overwrites it, so they must be usable too.
+        static void Finite(double value, double min, string name)
+        {
+            if (!double.IsFinite(value) || value < min) throw new ArgumentException($"{name} must be a finite number of at least {min}, got {value}");
+        }
+        Finite(InitializerRange, 0, "initializer_range"); Finite(TimeStepScale, 0, "time_step_scale");
+        Finite(TimeStepFloor, 0, "time_step_floor"); Finite(TimeStepMin, double.Epsilon, "time_step_min");
+        Finite(TimeStepMax, TimeStepMin, "time_step_max");
+        if (TimeStepInitScheme is not ("random" or "constant"))
+            throw new ArgumentException($"time_step_init_scheme '{TimeStepInitScheme}' is not supported (random or constant)");
         if (HiddenAct != "silu") throw new ArgumentException($"hidden_act '{HiddenAct}' is not supported (only silu)");
     }
 
