@@ -48,10 +48,20 @@ internal sealed class CheckpointFiles
         return new FileStream(Path.Combine(_directory!, name), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 12, FileOptions.SequentialScan);
     }
 
-    /// <summary>All bytes of a small file (config.json, the shard index).</summary>
-    public byte[] ReadAllBytes(string name)
+    /// <summary>The size of <paramref name="name"/> in bytes.</summary>
+    public long Length(string name)
     {
         if (!Exists(name)) throw new FileNotFoundException($"{Describe(name)} does not exist.", name);
+        return _memory is not null ? _memory[name].Length : new FileInfo(Path.Combine(_directory!, name)).Length;
+    }
+
+    /// <summary>All bytes of a small file (config.json, the shard index); one larger than <paramref name="maxBytes"/> is refused unread.</summary>
+    /// <exception cref="InvalidDataException">The file is larger than <paramref name="maxBytes"/>.</exception>
+    public byte[] ReadAllBytes(string name, int maxBytes)
+    {
+        long length = Length(name);
+        if (length > maxBytes)
+            throw new InvalidDataException($"{Describe(name)} is {length} bytes, more than the {maxBytes}-byte limit for it.");
         return _memory is not null ? _memory[name] : File.ReadAllBytes(Path.Combine(_directory!, name));
     }
 

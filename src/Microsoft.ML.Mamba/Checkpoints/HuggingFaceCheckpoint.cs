@@ -26,14 +26,12 @@ internal static class HuggingFaceCheckpoint
     {
         if (!files.Exists(ConfigFileName))
             throw new FileNotFoundException($"Mamba config file not found: {files.Describe(ConfigFileName)}", ConfigFileName);
-        byte[] bytes = files.ReadAllBytes(ConfigFileName);
-        if (bytes.Length > MaxConfigBytes)
-            throw new InvalidDataException($"Invalid Mamba config '{files.Describe(ConfigFileName)}': {bytes.Length} bytes, more than the {MaxConfigBytes}-byte limit.");
+        byte[] bytes = files.ReadAllBytes(ConfigFileName, MaxConfigBytes);
         return MambaConfig.FromBytes(bytes, files.Describe(ConfigFileName));
     }
 
     /// <summary>config.json files beyond this are refused: real ones are about a kilobyte.</summary>
-    public const int MaxConfigBytes = 1 << 20;
+    public const int MaxConfigBytes = MambaConfig.MaxFileBytes;
 
     /// <summary>
     /// Checks the weight files' headers against the parameters a config implies, before the model is built: every

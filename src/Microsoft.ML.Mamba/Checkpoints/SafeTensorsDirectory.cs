@@ -16,6 +16,9 @@ public static partial class SafeTensorsDirectory
     /// <summary>The file name of the index that maps each tensor to its shard.</summary>
     public const string IndexFileName = "model.safetensors.index.json";
 
+    /// <summary>Shard indexes beyond this are refused unread (real ones are kilobytes, about 100 bytes a tensor).</summary>
+    internal const int MaxIndexBytes = 16 << 20;
+
     /// <summary>Loads all weights of a model directory, from the shard index when there is one, else from <c>model.safetensors</c>.</summary>
     /// <param name="directory">The model directory.</param>
     /// <param name="device">Where the tensors should live; the CPU when null.</param>
@@ -75,7 +78,12 @@ public static partial class SafeTensorsDirectory
         if (files.Exists(IndexFileName))
         {
             string indexPath = files.Describe(IndexFileName);
-            var weightMap = ReadWeightMap(files.ReadAllBytes(IndexFileName), indexPath);
+            if (files.Length(IndexFileName) > MaxIndexBytes)
+            {
+                throw new MambaCheckpointException($"Shard index '{indexPath}' is {files.Length(IndexFileName)} bytes, more than the {MaxIndexBytes}-byte limit.");
+            }
+
+            var weightMap = ReadWeightMap(files.ReadAllBytes(IndexFileName, MaxIndexBytes), indexPath);
             foreach (var shard in weightMap.GroupBy(item => item.Value, item => item.Key, StringComparer.Ordinal))
             {
                 string shardPath = files.Describe(shard.Key);
@@ -281,33 +289,31 @@ public static partial class SafeTensorsDirectory
 
     private static Dictionary<string, string> ParseWeightMap(JsonDocument document, string indexPath)
     {
+        if (document.RootElement.ValueKind != JsonValueKind.Object
+            || !document.RootElement.TryGetProperty("weight_map", out var map)
+            || map.ValueKind != JsonValueKind.Object)
         {
-            if (document.RootElement.ValueKind != JsonValueKind.Object
-                || !document.RootElement.TryGetProperty("weight_map", out var map)
-                || map.ValueKind != JsonValueKind.Object)
-            {
-                throw new MambaCheckpointException($"Shard index '{indexPath}' has no 'weight_map' object.");
-            }
-
-            var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var item in map.EnumerateObject())
-            {
-                string? file = item.Value.ValueKind == JsonValueKind.String ? item.Value.GetString() : null;
-
-                // Shards must be plain file names in the same directory; anything else is corrupt or hostile.
-                if (!CheckpointFiles.IsPlainFileName(file))
-                {
-                    throw new MambaCheckpointException(
-                        $"Shard index '{indexPath}': tensor '{item.Name}' maps to {item.Value}, which is not a file name in the same directory.");
-                }
-
-                if (!weightMap.TryAdd(item.Name, file))
-                {
-                    throw new MambaCheckpointException($"Shard index '{indexPath}' lists tensor '{item.Name}' more than once.");
-                }
-            }
-
-            return weightMap;
+            throw new MambaCheckpointException($"Shard index '{indexPath}' has no 'weight_map' object.");
         }
+
+        var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in map.EnumerateObject())
+        {
+            string? file = item.Value.ValueKind == JsonValueKind.String ? item.Value.GetString() : null;
+
+            // Shards must be plain file names in the same directory; anything else is corrupt or hostile.
+            if (!CheckpointFiles.IsPlainFileName(file))
+            {
+                throw new MambaCheckpointException(
+                    $"Shard index '{indexPath}': tensor '{item.Name}' maps to {item.Value}, which is not a file name in the same directory.");
+            }
+
+            if (!weightMap.TryAdd(item.Name, file))
+            {
+                throw new MambaCheckpointException($"Shard index '{indexPath}' lists tensor '{item.Name}' more than once.");
+            }
+        }
+
+        return weightMap;
     }
 }

@@ -77,12 +77,17 @@ public sealed class MambaConfig
         return config;
     }
 
+    /// <summary>Largest config.json read (real ones are about a kilobyte).</summary>
+    public const int MaxFileBytes = 1 << 20;
+
     /// <summary>Reads a config.json file; errors name the file.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">It is not valid JSON or not a valid Mamba config; the message names the file and field.</exception>
     public static MambaConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Mamba config file not found: {path}", path);
+        long length = new FileInfo(path).Length;
+        if (length > MaxFileBytes) throw new InvalidDataException($"Invalid Mamba config '{path}': {length} bytes, more than the {MaxFileBytes}-byte limit.");
         return FromBytes(File.ReadAllBytes(path), path);
     }
 

@@ -72,3 +72,16 @@ public class ConfigBoundsTests
         Assert.Equal(Encoding.UTF8.GetByteCount(config.ToJson()), Encoding.UTF8.GetByteCount(MambaConfig.FromJson(config.ToJson()).ToJson()));
     }
 }
+
+/// <summary>A config.json padded to megabytes is refused before it is read.</summary>
+public class ConfigFileSizeTests
+{
+    [Fact]
+    public void AnOversizedConfigFileIsRefusedUnread()
+    {
+        using var directory = new TempDirectory();
+        File.WriteAllText(directory.File("config.json"), "{" + new string(' ', MambaConfig.MaxFileBytes) + "}");
+        Assert.Contains("limit", Assert.Throws<InvalidDataException>(() => MambaConfig.Load(directory.File("config.json"))).Message);
+        Assert.Contains("limit", Assert.Throws<InvalidDataException>(() => MambaForCausalLM.FromPretrained(directory.Path)).Message);
+    }
+}
