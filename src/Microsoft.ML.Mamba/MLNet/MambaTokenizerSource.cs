@@ -24,8 +24,7 @@ internal sealed class MambaTokenizerSource
         if (kind != MambaTokenizerKind.HuggingFace) return new MambaTokenizerSource(kind);
         if (path is null) throw new ArgumentException("A Hugging Face tokenizer needs TokenizerPath or PretrainedModelDirectory.");
         string directory = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
-        string[] wanted = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt"];
-        var files = wanted.Select(n => Path.Combine(directory, n)).Where(File.Exists)
+        var files = ModelZipEntries.TokenizerFileNames.Select(n => Path.Combine(directory, n)).Where(File.Exists)
             .ToDictionary(p => Path.GetFileName(p), File.ReadAllBytes);
         if (files.Count == 0) throw new FileNotFoundException($"No tokenizer files (tokenizer.json, vocab.json/merges.txt) in '{directory}'.");
         return new MambaTokenizerSource(kind, files);
@@ -39,6 +38,11 @@ internal sealed class MambaTokenizerSource
             case MambaTokenizerKind.Bytes: return MambaTokenizers.Bytes();
             case MambaTokenizerKind.Gpt2: return MambaTokenizers.Gpt2();
             default:
+                // TODO(lead): use MambaTokenizers.FromHuggingFaceFiles (in memory, no temp folder).
+                // Until then the names are checked so that none can leave the temp folder.
+                foreach (var name in Files.Keys)
+                    if (!Checkpoints.CheckpointFiles.IsPlainFileName(name) || !ModelZipEntries.TokenizerFileNames.Contains(name))
+                        throw new InvalidDataException($"The tokenizer file name '{name}' is not allowed (expected one of {string.Join(", ", ModelZipEntries.TokenizerFileNames)}).");
                 string directory = Directory.CreateTempSubdirectory("mamba-tokenizer-").FullName;
                 try
                 {
