@@ -10,7 +10,8 @@ namespace Microsoft.ML.Mamba.Training;
 /// function; the loop owns AdamW (<see cref="FusedAdamW"/>, no weight decay on A_log, D, norms and biases, frozen
 /// parameters left out), the learning-rate schedule, gradient clipping, the non-finite loss check, validation with
 /// early stopping and best-weights restore, progress, the time limit and cancellation. Models train in their own
-/// dtype (bf16 parameters on GPU train in bf16; there is no autocast).
+/// dtype (bf16 parameters on GPU train in bf16; there is no autocast). Training on the CPU sets glibc's allocator to
+/// keep large buffers (<see cref="GlibcAllocator"/>), once per process.
 /// </summary>
 internal sealed class TrainingLoop : IDisposable
 {
@@ -32,6 +33,7 @@ internal sealed class TrainingLoop : IDisposable
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         if (trainable.Count == 0) throw new InvalidOperationException("Every parameter is frozen: nothing to train.");
         _trainable = trainable.Select(p => p.parameter).ToList();
+        if (_trainable.Any(p => p.device_type == DeviceType.CPU)) GlibcAllocator.KeepLargeBuffers();   // CPU steps reuse their buffers
         Optimizer = new FusedAdamW(Groups(trainable, options), options.Schedule.Peak, options.Beta1, options.Beta2);
         Schedule = options.Schedule;
         Step = options.StartStep;
