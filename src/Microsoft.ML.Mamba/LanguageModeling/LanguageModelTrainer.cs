@@ -42,7 +42,8 @@ public sealed class LanguageModelTrainer
         using var loop = new TrainingLoop(_model, new TrainingLoopOptions
         {
             // Cosine to a tenth of the peak; with a time limit it follows whichever runs out first, steps or time.
-            Schedule = new LearningRateSchedule(_options.LearningRate, totalSteps, _options.WarmupSteps, LearningRateDecay.Cosine, floor: 0.1),
+            Schedule = new LearningRateSchedule(_options.LearningRate, totalSteps,
+                LearningRateSchedule.WarmupStepsOf(totalSteps, _options.WarmupFraction), LearningRateDecay.Cosine, floor: 0.1),
             WeightDecay = _options.WeightDecay,
             Beta2 = 0.95,
             MaxGradientNorm = _options.MaxGradientNorm,
