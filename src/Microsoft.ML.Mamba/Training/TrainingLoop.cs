@@ -155,7 +155,7 @@ internal sealed class TrainingLoop : IDisposable
                     if (read && o.Progress is not null)
                         o.Progress.Report(new MambaTrainingProgress(epoch, o.MaxEpochs ?? 0, Step, o.TotalSteps, EpochLoss, perSecond, remaining, null, false));
                     if (o.Log is not null && o.LogEvery > 0 && Step % o.LogEvery == 0)
-                        o.Log($"epoch {epoch}/{o.MaxEpochs} step {Step}/{o.TotalSteps} loss {EpochLoss:F4} lr {lr:G3} {perSecond:F1} {o.ExampleUnit}/s ETA {remaining:hh\\:mm\\:ss}");
+                        o.Log($"epoch {epoch}/{Epochs} step {Step}/{o.TotalSteps} loss {EpochLoss:F4} lr {lr:G3} {perSecond:F1} {o.ExampleUnit}/s ETA {remaining:hh\\:mm\\:ss}");
 
                     int validationsBefore = validations.Count;
                     if (validate is not null && o.ValidateEvery > 0 && Step % o.ValidateEvery == 0) Validate();
@@ -178,7 +178,7 @@ internal sealed class TrainingLoop : IDisposable
                     Validate();
                     validation = validations[^1];
                 }
-                o.Log?.Invoke($"epoch {epoch}/{o.MaxEpochs} done: train loss {epochLoss:F4}" +
+                o.Log?.Invoke($"epoch {epoch}/{Epochs} done: train loss {epochLoss:F4}" +
                     (validation is null ? "" : $", validation {validation:F4}") + $", {_clock.Elapsed:hh\\:mm\\:ss} elapsed");
                 o.Progress?.Report(new MambaTrainingProgress(epoch, o.MaxEpochs ?? 0, Step, o.TotalSteps, epochLoss,
                     examplesSeen / Math.Max(1e-6, _clock.Elapsed.TotalSeconds), TimeSpan.Zero, validation, true));
@@ -202,6 +202,8 @@ internal sealed class TrainingLoop : IDisposable
         _clock.Stop();
         return new TrainingOutcome(Step, epoch, stop, epochLosses, validations, bestEpoch, bestStep, _clock.Elapsed);
     }
+
+    private string Epochs => _options.MaxEpochs?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?";
 
     private double EpochLoss => _epochLossSum / Math.Max(1, _epochExamples);
 

@@ -12,7 +12,9 @@ internal sealed record TrainingLoopOptions
 
     /// <summary>AdamW weight decay, never applied to A_log, D, norms and biases; 0 puts every parameter in one group (plain Adam).</summary>
     public double WeightDecay { get; init; }
+    /// <summary>Adam's first-moment decay.</summary>
     public double Beta1 { get; init; } = 0.9;
+    /// <summary>Adam's second-moment decay (the language model uses 0.95, as the Mamba paper's language-model training did).</summary>
     public double Beta2 { get; init; } = 0.999;
 
     /// <summary>Gradients are rescaled when their global norm exceeds this; 0 = no clipping.</summary>
