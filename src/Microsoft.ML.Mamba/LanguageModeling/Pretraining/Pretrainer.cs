@@ -77,33 +77,21 @@ public sealed class Pretrainer
         var o = _options;
         var blocks = new PackedTokenBlocks(train, o.BlockLength, o.BatchSize, o.Seed);
 
-        var trainable = _model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-        var decayed = trainable.Where(p => !ParameterGroups.IsExcludedFromWeightDecay(p.name)).ToList();
-        var notDecayed = trainable.Where(p => ParameterGroups.IsExcludedFromWeightDecay(p.name)).ToList();
-        var ordered = decayed.Concat(notDecayed).Select(p => (p.name, p.parameter)).ToList();
-        var groups = new List<AdamW.ParamGroup>();
-        if (decayed.Count > 0) groups.Add(new AdamW.ParamGroup(decayed.Select(p => p.parameter), new AdamW.Options { LearningRate = o.LearningRate, weight_decay = o.WeightDecay }));
-        if (notDecayed.Count > 0) groups.Add(new AdamW.ParamGroup(notDecayed.Select(p => p.parameter), new AdamW.Options { LearningRate = o.LearningRate, weight_decay = 0 }));
-        if (groups.Count == 0) throw new InvalidOperationException("Every parameter is frozen: nothing to train.");
-        using var optimizer = new FusedAdamW(groups, o.LearningRate, beta1: 0.9, beta2: 0.95);
-
         var state = new PretrainingCheckpoint.State
         {
             Seed = o.Seed, BatchSize = o.BatchSize, BlockLength = o.BlockLength, MaxSteps = o.MaxSteps, Tokenizer = train.TokenizerIdentity,
         };
-        int resumedFrom = 0;
-        if (o.Resume && PretrainingCheckpoint.Exists(o.WorkingDirectory!))
+        bool resume = o.Resume && PretrainingCheckpoint.Exists(o.WorkingDirectory!);
+        if (resume)
         {
             var saved = PretrainingCheckpoint.ReadState(o.WorkingDirectory!);
             CheckResumable(saved, state);
-            PretrainingCheckpoint.Load(o.WorkingDirectory!, _model, optimizer, ordered);
             state = saved;
-            resumedFrom = saved.Step;
         }
-        var history = o.WorkingDirectory is null ? null : OpenHistory(Path.Combine(o.WorkingDirectory, LossHistoryFile), resumedFrom);
+        var history = o.WorkingDirectory is null ? null : OpenHistory(Path.Combine(o.WorkingDirectory, LossHistoryFile), state.Step);
         try
         {
-            return Run(blocks, heldOut, optimizer, ordered, state, resumedFrom, history);
+            return Run(new PackedTokenBlocks(train, o.BlockLength, o.BatchSize, o.Seed), heldOut, state, resume, history);
         }
         finally
         {
@@ -111,83 +99,113 @@ public sealed class Pretrainer
         }
     }
 
-    private PretrainingResult Run(PackedTokenBlocks blocks, PackedTokenFile? heldOut, FusedAdamW optimizer,
-        List<(string Name, Parameter Parameter)> ordered, PretrainingCheckpoint.State state, int resumedFrom, StreamWriter? history)
+    // The library's training loop over an endless source of random windows; this class adds the checkpoints, the loss
+    // history, the held-out evaluations and the progress reports around it.
+    private PretrainingResult Run(PackedTokenBlocks blocks, PackedTokenFile? heldOut, PretrainingCheckpoint.State state, bool resume, StreamWriter? history)
     {
         var o = _options;
+        int resumedFrom = state.Step;
         var prior = TimeSpan.FromSeconds(state.ElapsedSeconds);
         var clock = Stopwatch.StartNew();
-        var parameters = ordered.Select(p => p.Parameter).ToList();
         var recent = new Queue<double>(state.RecentLosses);
-        double reportLoss = 0, lr = 0; int reportCount = 0;
-        long segmentTokens = 0;
-        string stopReason = "steps";
-        double? heldOutLoss = null;
+        var losses = new Dictionary<int, double>();   // read back from the device, not yet logged
+        var rows = new Dictionary<int, (double Lr, double? HeldOut, long Tokens, double Throughput, double Elapsed)>();
+        int nextRow = resumedFrom + 1;
+        double reportLoss = 0; int reportCount = 0;
+        double? heldOutLoss = null, evaluatedNow = null;
+        TrainingLoop loop = null!;
+        List<(string Name, Parameter Parameter)> ordered = null!;
         TimeSpan Elapsed() => prior + clock.Elapsed;
-        double Throughput() => segmentTokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        double Throughput() => (double)(state.Step - resumedFrom) * o.BatchSize * o.BlockLength / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+
+        void WriteRows()
+        {
+            while (losses.TryGetValue(nextRow, out double loss) && rows.TryGetValue(nextRow, out var r))
+            {
+                history?.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{nextRow},{r.Tokens},{r.Lr:G6},{loss:G6},{(r.HeldOut is double e ? e.ToString("G6", CultureInfo.InvariantCulture) : "")},{r.Throughput:F1},{r.Elapsed:F2}"));
+                losses.Remove(nextRow); rows.Remove(nextRow);
+                nextRow++;
+            }
+            history?.Flush();
+        }
         void Checkpoint()
         {
+            loop.ReadLosses();
+            WriteRows();
             if (o.WorkingDirectory is null) return;
             state.ElapsedSeconds = Elapsed().TotalSeconds;
             state.RecentLosses = recent.ToList();
-            PretrainingCheckpoint.Save(o.WorkingDirectory, _model, optimizer, ordered, state);
+            PretrainingCheckpoint.Save(o.WorkingDirectory, _model, loop.Optimizer, ordered, state);
         }
-
-        _model.train();
-        while (state.Step < o.MaxSteps)
+        void OnStep(TrainingStep s)
         {
-            if (o.CancellationToken.IsCancellationRequested)
+            state.Step = s.Step;
+            state.Tokens += (long)o.BatchSize * o.BlockLength;
+            if (heldOut is not null && s.IsLast && s.Validation is null) heldOutLoss = evaluatedNow = Evaluate(heldOut);
+            rows[s.Step] = (s.LearningRate, evaluatedNow, state.Tokens, Throughput(), Elapsed().TotalSeconds);
+            if (evaluatedNow is not null || s.IsLast || s.Step % o.ReportEvery == 0 || s.Step == resumedFrom + 1)
             {
-                Checkpoint();
-                o.CancellationToken.ThrowIfCancellationRequested();
-            }
-            if (o.TimeLimit is { } limit && Elapsed() >= limit) { stopReason = "time limit"; break; }
-            lr = LearningRateAt(state.Step, Elapsed());
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-            double loss;
-            using (NewDisposeScope())
-            {
-                optimizer.zero_grad();
-                var lossTensor = BatchLoss(blocks.Batch(state.Step), o.BatchSize, o.BlockLength + 1);
-                lossTensor.backward();
-                if (o.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(parameters, o.MaxGradientNorm);
-                optimizer.step();
-                loss = lossTensor.item<float>();
-            }
-            if (!double.IsFinite(loss))
-                throw new InvalidOperationException($"The training loss became {loss} at step {state.Step + 1}; lower the learning rate (now {lr:G3}) or resume from the last checkpoint.");
-            state.Step++;
-            long stepTokens = (long)o.BatchSize * o.BlockLength;
-            state.Tokens += stepTokens; segmentTokens += stepTokens;
-            recent.Enqueue(loss);
-            while (recent.Count > RecentLossWindow) recent.Dequeue();
-            reportLoss += loss; reportCount++;
-
-            double? evaluated = null;
-            bool last = state.Step == o.MaxSteps;
-            if (heldOut is not null && (last || (o.EvaluateEvery > 0 && state.Step % o.EvaluateEvery == 0)))
-                heldOutLoss = evaluated = Evaluate(heldOut);
-            history?.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{state.Step},{state.Tokens},{lr:G6},{loss:G6},{(evaluated is double e ? e.ToString("G6", CultureInfo.InvariantCulture) : "")},{Throughput():F1},{Elapsed().TotalSeconds:F2}"));
-            if (evaluated is not null || last || state.Step % o.ReportEvery == 0 || state.Step == resumedFrom + 1)
-            {
-                o.Progress?.Report(new PretrainingProgress(state.Step, o.MaxSteps, reportLoss / reportCount, lr, Throughput(), state.Tokens, Elapsed(), evaluated));
+                loop.ReadLosses();
+                o.Progress?.Report(new PretrainingProgress(s.Step, o.MaxSteps, reportCount > 0 ? reportLoss / reportCount : double.NaN,
+                    s.LearningRate, Throughput(), state.Tokens, Elapsed(), evaluatedNow));
                 reportLoss = 0; reportCount = 0;
-                history?.Flush();
             }
-            if (!last && o.CheckpointEvery > 0 && state.Step % o.CheckpointEvery == 0) Checkpoint();
+            evaluatedNow = null;
+            WriteRows();
+            if (o.CancellationToken.IsCancellationRequested) loop.ReadLosses();   // the next step throws: keep every loss for the checkpoint
+            else if (!s.IsLast && o.CheckpointEvery > 0 && s.Step % o.CheckpointEvery == 0) Checkpoint();
         }
-        if (heldOut is not null && stopReason != "steps")
+
+        var loopOptions = new TrainingLoopOptions
         {
-            heldOutLoss = Evaluate(heldOut);
-            o.Progress?.Report(new PretrainingProgress(state.Step, o.MaxSteps, recent.LastOrDefault(), lr, Throughput(), state.Tokens, Elapsed(), heldOutLoss));
+            Schedule = new LearningRateSchedule(o.LearningRate, o.MaxSteps, Math.Min(o.WarmupSteps, o.MaxSteps), LearningRateDecay.Cosine, o.MinLearningRateRatio),
+            WeightDecay = o.WeightDecay,
+            Beta2 = 0.95,
+            MaxGradientNorm = o.MaxGradientNorm,
+            TotalSteps = o.MaxSteps,
+            StartStep = resumedFrom,
+            // A resumed run gets what is left of the limit; the decay follows whichever of steps and that time runs out first.
+            TimeLimit = o.TimeLimit is { } limit ? (limit > prior ? limit - prior : TimeSpan.FromTicks(1)) : null,
+            LossReadEvery = o.ReportEvery,   // each read waits for the device: not every step
+            ValidateEvery = o.EvaluateEvery,
+            CancellationToken = o.CancellationToken,
+            OnLoss = (step, loss) =>
+            {
+                losses[step] = loss;
+                recent.Enqueue(loss);
+                while (recent.Count > RecentLossWindow) recent.Dequeue();
+                reportLoss += loss; reportCount++;
+            },
+            OnStep = OnStep,
+        };
+        using var trainingLoop = new TrainingLoop(_model, loopOptions);
+        loop = trainingLoop;
+        // The optimizer's state is in its groups' order; the same grouping of our parameter list gives their names.
+        var trainable = _model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        var names = trainable.ToDictionary(p => (object)p.parameter, p => p.name, ReferenceEqualityComparer.Instance);
+        ordered = TrainingLoop.Groups(trainable, loopOptions).SelectMany(g => g.Parameters).Select(p => (names[p], p)).ToList();
+        if (resume) PretrainingCheckpoint.Load(o.WorkingDirectory!, _model, loop.Optimizer, ordered);
+
+        TrainingOutcome outcome;
+        try
+        {
+            outcome = loop.Run(
+                _ => Enumerable.Range(0, int.MaxValue).Select(i => blocks.Batch(resumedFrom + (long)i)),   // one endless epoch
+                ids => BatchLoss(ids, o.BatchSize, o.BlockLength + 1),
+                heldOut is null || o.EvaluateEvery == 0 ? null : (Func<ValidationResult>)(() => new ValidationResult((heldOutLoss = evaluatedNow = Evaluate(heldOut)).Value)),
+                examplesIn: _ => o.BatchSize);
         }
-        else if (heldOut is not null && heldOutLoss is null && state.Step == o.MaxSteps)
-            heldOutLoss = Evaluate(heldOut);  // resumed at the very end
+        catch (OperationCanceledException)
+        {
+            Checkpoint();
+            throw;
+        }
+        if (heldOut is not null && heldOutLoss is null) heldOutLoss = Evaluate(heldOut);   // resumed with no step left
         Checkpoint();
         _model.eval();
         return new PretrainingResult(state.Step, state.Tokens, recent.Count > 0 ? recent.Average() : double.NaN, heldOutLoss, Throughput(),
-            Elapsed(), resumedFrom, stopReason);
+            Elapsed(), resumedFrom, outcome.StopReason == TrainingStopReason.TimeLimit ? "time limit" : "steps");
     }
 
     /// <summary>
