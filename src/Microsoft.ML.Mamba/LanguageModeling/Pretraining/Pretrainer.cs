@@ -166,7 +166,7 @@ public sealed class Pretrainer
             TotalSteps = o.MaxSteps,
             StartStep = resumedFrom,
             // A resumed run gets what is left of the limit; the decay follows whichever of steps and that time runs out first.
-            TimeLimit = o.TimeLimit is { } limit ? (limit > prior ? limit - prior : TimeSpan.FromTicks(1)) : null,
+            TimeLimit = o.TimeLimit is { } limit && limit > prior ? limit - prior : o.TimeLimit,
             LossReadEvery = o.ReportEvery,   // each read waits for the device: not every step
             ValidateEvery = o.EvaluateEvery,
             CancellationToken = o.CancellationToken,
@@ -187,14 +187,16 @@ public sealed class Pretrainer
         ordered = TrainingLoop.Groups(trainable, loopOptions).SelectMany(g => g.Parameters).Select(p => (names[p], p)).ToList();
         if (resume) PretrainingCheckpoint.Load(o.WorkingDirectory!, _model, loop.Optimizer, ordered);
 
-        TrainingOutcome outcome;
+        var stop = TrainingStopReason.AllSteps;
+        bool timeSpent = o.TimeLimit is { } total && prior >= total;   // resumed after the limit ran out: raise it to go on
         try
         {
-            outcome = loop.Run(
+            if (timeSpent) stop = TrainingStopReason.TimeLimit;
+            else stop = loop.Run(
                 _ => Enumerable.Range(0, int.MaxValue).Select(i => blocks.Batch(resumedFrom + (long)i)),   // one endless epoch
                 ids => BatchLoss(ids, o.BatchSize, o.BlockLength + 1),
                 heldOut is null || o.EvaluateEvery == 0 ? null : (Func<ValidationResult>)(() => new ValidationResult((heldOutLoss = evaluatedNow = Evaluate(heldOut)).Value)),
-                examplesIn: _ => o.BatchSize);
+                examplesIn: _ => o.BatchSize).StopReason;
         }
         catch (OperationCanceledException)
         {
@@ -205,7 +207,7 @@ public sealed class Pretrainer
         Checkpoint();
         _model.eval();
         return new PretrainingResult(state.Step, state.Tokens, recent.Count > 0 ? recent.Average() : double.NaN, heldOutLoss, Throughput(),
-            Elapsed(), resumedFrom, outcome.StopReason == TrainingStopReason.TimeLimit ? "time limit" : "steps");
+            Elapsed(), resumedFrom, stop == TrainingStopReason.TimeLimit ? "time limit" : "steps");
     }
 
     /// <summary>
@@ -289,18 +291,6 @@ public sealed class Pretrainer
         var all = tensor(ids, new long[] { rows, width }, device: _device);
         var logits = _model.forward(all.narrow(1, 0, width - 1), null);
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), all.narrow(1, 1, width - 1).reshape(-1));
-    }
-
-    // Linear warm-up, then a cosine to MinLearningRateRatio of the peak; with a time limit the cosine follows whichever
-    // runs out first, steps or time, so a run cut short by the clock still anneals.
-    private double LearningRateAt(int step, TimeSpan elapsed)
-    {
-        var o = _options;
-        if (step < o.WarmupSteps) return o.LearningRate * (step + 1) / o.WarmupSteps;
-        double progress = (step - o.WarmupSteps) / (double)Math.Max(1, o.MaxSteps - o.WarmupSteps);
-        if (o.TimeLimit is { } limit) progress = Math.Max(progress, elapsed / limit);
-        double floor = o.MinLearningRateRatio;
-        return o.LearningRate * (floor + (1 - floor) * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress))));
     }
 
     private void CheckFits(PackedTokenFile file)

@@ -14,7 +14,11 @@ public sealed class PretrainingOptions
     /// <summary>Optimizer steps to train for; the learning-rate schedule spans them. Default 1,000.</summary>
     public int MaxSteps { get; set; } = 1000;
 
-    /// <summary>Stops (with a checkpoint) once the run, resumed segments included, has trained this long; the cosine decay then follows the clock. Null = no limit.</summary>
+    /// <summary>
+    /// Stops (with a checkpoint) once the run, resumed segments included, has trained this long, checked after each step;
+    /// the cosine decay follows whichever of steps and time runs out first. A resumed run gets what is left of it, and
+    /// trains no step when nothing is (raise the limit to go on). Null = no limit.
+    /// </summary>
     public TimeSpan? TimeLimit { get; set; }
 
     /// <summary>Peak AdamW learning rate. Default 1e-3.</summary>

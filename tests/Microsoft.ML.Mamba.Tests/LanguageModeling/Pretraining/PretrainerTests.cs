@@ -87,6 +87,29 @@ public class PretrainerTests
     }
 
     [Fact]
+    public void ATimeLimitStopsWithACheckpointAndAResumeAfterItTrainsNoFurther()
+    {
+        using var folder = new TempDirectory();
+        var data = Data(folder);
+        using var train = PackedTokenFile.Open(data.TrainPath);
+        using var heldOut = PackedTokenFile.Open(data.HeldOutPath);
+        var options = Options(folder.File("run"));
+        options.TimeLimit = TimeSpan.FromTicks(1);
+        var first = new Pretrainer(Model(1), options).Train(train, heldOut);
+        Assert.Equal(("time limit", 1), (first.StopReason, first.Steps));
+        Assert.NotNull(first.FinalHeldOutLoss);
+
+        options.Resume = true;
+        var again = new Pretrainer(Model(1), options).Train(train, heldOut);
+        Assert.Equal(("time limit", 1, 1), (again.StopReason, again.Steps, again.ResumedFromStep));
+        Assert.Equal(first.FinalHeldOutLoss, again.FinalHeldOutLoss);   // the checkpoint's weights
+
+        options.TimeLimit = TimeSpan.FromHours(1);
+        var rest = new Pretrainer(Model(1), options).Train(train, heldOut);
+        Assert.Equal(("steps", 6), (rest.StopReason, rest.Steps));
+    }
+
+    [Fact]
     public void TheSavedFolderLoadsWithItsTokenizerAndGenerates()
     {
         using var folder = new TempDirectory();
