@@ -1,5 +1,10 @@
 using System.Text.Json;
+using Microsoft.ML.Mamba.AI;
+using Microsoft.ML.Mamba.Generation;
+using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.LanguageModeling.Pretraining;
+using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Tests.Modeling;
 using Microsoft.ML.Mamba.Tests.Infrastructure;
 using Microsoft.ML.Mamba.Tests.Text;
 using Microsoft.ML.Mamba.Text;
@@ -60,5 +65,32 @@ public class TrainedTokenizerShapeTests
         // The identity a corpus records names the file's hash, so a retrained tokenizer does not pass for this one.
         string identity = PretrainingData.TokenizerIdentity(tokenizer, folder.Path);
         Assert.StartsWith($"huggingface/{tokenizer.VocabularySize}/sha256:", identity);
+    }
+
+    [Fact]
+    public void AModelPretrainedWithSuchATokenizerSavesItAndLoadsAsAGenerator()
+    {
+        using var folder = new TempDirectory();
+        string tokenizerDir = folder.File("tokenizer");
+        Directory.CreateDirectory(tokenizerDir);
+        WriteLikeTrainTokenizerPy(tokenizerDir);
+        string tokenizerFile = Path.Combine(tokenizerDir, "tokenizer.json");
+        var tokenizer = MambaTokenizers.FromHuggingFace(tokenizerFile);
+        string identity = PretrainingData.TokenizerIdentity(tokenizer, tokenizerFile);
+        var data = PretrainingData.Prepare(Enumerable.Range(0, 200).Select(i => $"in the attic {i} the cat sat"), tokenizer, folder.File("data"),
+            new PretrainingDataOptions { Workers = 2, HeldOutFraction = 0.1, TokenizerIdentity = identity });
+        using var train = PackedTokenFile.Open(data.TrainPath);
+        Assert.Equal(identity, train.TokenizerIdentity);
+
+        var model = TorchGlobalRandom.Seeded(3, () => new MambaForCausalLM(TinyConfigs.Tiny((tokenizer.VocabularySize + 7) / 8 * 8)));
+        var result = new Pretrainer(model, new PretrainingOptions { BlockLength = 8, BatchSize = 2, MaxSteps = 2, WarmupSteps = 0 }).Train(train);
+        Pretrainer.SaveModel(folder.File("model"), model, tokenizer, result, tokenizerFile);
+
+        Assert.True(File.Exists(Path.Combine(folder.File("model"), "tokenizer.json")));
+        var generator = MambaLanguageModelFolder.LoadGenerator(folder.File("model"));
+        Assert.Equal(tokenizer.VocabularySize, generator.Tokenizer.VocabularySize);
+        Assert.Equal(1, generator.Tokenizer.PadTokenId);
+        var generated = generator.Generate("in the", new SamplingOptions { Temperature = 0, MaxNewTokens = 5, StopAtEndOfSequence = false }, TestContext.Current.CancellationToken);
+        Assert.Equal(5, generated.TokenIds.Count);
     }
 }
