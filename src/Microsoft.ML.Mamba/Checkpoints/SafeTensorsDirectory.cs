@@ -16,6 +16,9 @@ public static partial class SafeTensorsDirectory
     /// <summary>The file name of the index that maps each tensor to its shard.</summary>
     public const string IndexFileName = "model.safetensors.index.json";
 
+    /// <summary>Shard indexes beyond this are refused unread (real ones are kilobytes, about 100 bytes a tensor).</summary>
+    internal const int MaxIndexBytes = 16 << 20;
+
     /// <summary>Loads all weights of a model directory, from the shard index when there is one, else from <c>model.safetensors</c>.</summary>
     /// <param name="directory">The model directory.</param>
     /// <param name="device">Where the tensors should live; the CPU when null.</param>
@@ -27,20 +30,109 @@ public static partial class SafeTensorsDirectory
     public static Dictionary<string, torch.Tensor> Load(string directory, torch.Device? device = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        string indexPath = Path.Combine(directory, IndexFileName);
-        if (File.Exists(indexPath))
+        if (!Directory.Exists(directory))
         {
-            return LoadSharded(directory, indexPath, device);
+            throw new FileNotFoundException($"The directory '{directory}' does not exist.", Path.Combine(directory, SingleFileName));
         }
 
-        string singlePath = Path.Combine(directory, SingleFileName);
-        if (File.Exists(singlePath))
+        return Load(CheckpointFiles.FromDirectory(directory), device);
+    }
+
+    /// <summary>Loads all weights of a checkpoint held in a directory or in memory.</summary>
+    internal static Dictionary<string, torch.Tensor> Load(CheckpointFiles files, torch.Device? device = null)
+    {
+        var result = new Dictionary<string, torch.Tensor>(StringComparer.Ordinal);
+        try
         {
-            return SafeTensorsFile.Load(singlePath, device);
+            foreach (var (file, header) in ReadHeaders(files))
+            {
+                using var stream = files.Open(file);
+                foreach (var (name, tensor) in SafeTensorsFile.ReadTensors(stream, header, files.Describe(file), device))
+                {
+                    result.Add(name, tensor);
+                }
+            }
+        }
+        catch
+        {
+            foreach (var tensor in result.Values)
+            {
+                tensor.Dispose();
+            }
+
+            throw;
         }
 
-        throw new FileNotFoundException(
-            $"The directory '{directory}' holds neither '{IndexFileName}' nor '{SingleFileName}'.", singlePath);
+        return result;
+    }
+
+    /// <summary>
+    /// Reads and cross-checks the headers of every weight file (the shards the index names, or <c>model.safetensors</c>)
+    /// without reading any tensor data, so a caller can check names and shapes before allocating anything.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">There is neither an index nor <c>model.safetensors</c>.</exception>
+    /// <exception cref="MambaCheckpointException">A header or the index is malformed, or they disagree.</exception>
+    internal static List<(string File, SafeTensorsHeader Header)> ReadHeaders(CheckpointFiles files)
+    {
+        var headers = new List<(string, SafeTensorsHeader)>();
+        if (files.Exists(IndexFileName))
+        {
+            string indexPath = files.Describe(IndexFileName);
+            if (files.Length(IndexFileName) > MaxIndexBytes)
+            {
+                throw new MambaCheckpointException($"Shard index '{indexPath}' is {files.Length(IndexFileName)} bytes, more than the {MaxIndexBytes}-byte limit.");
+            }
+
+            var weightMap = ReadWeightMap(files.ReadAllBytes(IndexFileName, MaxIndexBytes), indexPath);
+            foreach (var shard in weightMap.GroupBy(item => item.Value, item => item.Key, StringComparer.Ordinal))
+            {
+                string shardPath = files.Describe(shard.Key);
+                if (!files.Exists(shard.Key))
+                {
+                    throw new MambaCheckpointException(
+                        $"Shard index '{indexPath}': shard '{shard.Key}' (holding '{shard.First()}' and {shard.Count() - 1} other tensors) does not exist at '{shardPath}'.");
+                }
+
+                SafeTensorsHeader header;
+                using (var stream = files.Open(shard.Key))
+                {
+                    header = SafeTensorsHeader.Read(stream, shardPath);
+                }
+
+                var expected = shard.ToHashSet(StringComparer.Ordinal);
+                var loaded = header.Entries.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+                string? unexpected = loaded.FirstOrDefault(name => !expected.Contains(name));
+                string? missing = expected.FirstOrDefault(name => !loaded.Contains(name));
+                if (missing is not null)
+                {
+                    throw new MambaCheckpointException(
+                        $"Shard index '{indexPath}': tensor '{missing}' should be in shard '{shardPath}', but that file does not hold it.");
+                }
+
+                if (unexpected is not null)
+                {
+                    throw new MambaCheckpointException(
+                        $"Shard index '{indexPath}': shard '{shardPath}' holds tensor '{unexpected}', which the index assigns to {(weightMap.TryGetValue(unexpected, out var other) ? $"'{other}'" : "no shard")}.");
+                }
+
+                headers.Add((shard.Key, header));
+            }
+
+            return headers;
+        }
+
+        if (!files.Exists(SingleFileName))
+        {
+            throw new FileNotFoundException(
+                $"The directory '{files.Description}' holds neither '{IndexFileName}' nor '{SingleFileName}'.", files.Describe(SingleFileName));
+        }
+
+        using (var stream = files.Open(SingleFileName))
+        {
+            headers.Add((SingleFileName, SafeTensorsHeader.Read(stream, files.Describe(SingleFileName))));
+        }
+
+        return headers;
     }
 
     /// <summary>
@@ -169,62 +261,12 @@ public static partial class SafeTensorsDirectory
         }
     }
 
-    private static Dictionary<string, torch.Tensor> LoadSharded(string directory, string indexPath, torch.Device? device)
-    {
-        var weightMap = ReadWeightMap(indexPath);
-        var result = new Dictionary<string, torch.Tensor>(weightMap.Count, StringComparer.Ordinal);
-        try
-        {
-            foreach (var shard in weightMap.GroupBy(item => item.Value, item => item.Key, StringComparer.Ordinal))
-            {
-                string shardPath = Path.Combine(directory, shard.Key);
-                if (!File.Exists(shardPath))
-                {
-                    throw new MambaCheckpointException(
-                        $"Shard index '{indexPath}': shard '{shard.Key}' (holding '{shard.First()}' and {shard.Count() - 1} other tensors) does not exist at '{shardPath}'.");
-                }
-
-                var loaded = SafeTensorsFile.Load(shardPath, device);
-                var expected = shard.ToHashSet(StringComparer.Ordinal);
-                string? unexpected = loaded.Keys.FirstOrDefault(name => !expected.Contains(name));
-                string? missing = expected.FirstOrDefault(name => !loaded.ContainsKey(name));
-                foreach (var (name, tensor) in loaded)
-                {
-                    result.Add(name, tensor);
-                }
-
-                if (missing is not null)
-                {
-                    throw new MambaCheckpointException(
-                        $"Shard index '{indexPath}': tensor '{missing}' should be in shard '{shardPath}', but that file does not hold it.");
-                }
-
-                if (unexpected is not null)
-                {
-                    throw new MambaCheckpointException(
-                        $"Shard index '{indexPath}': shard '{shardPath}' holds tensor '{unexpected}', which the index assigns to {(weightMap.TryGetValue(unexpected, out var other) ? $"'{other}'" : "no shard")}.");
-                }
-            }
-        }
-        catch
-        {
-            foreach (var tensor in result.Values)
-            {
-                tensor.Dispose();
-            }
-
-            throw;
-        }
-
-        return result;
-    }
-
-    private static Dictionary<string, string> ReadWeightMap(string indexPath)
+    private static Dictionary<string, string> ReadWeightMap(byte[] indexBytes, string indexPath)
     {
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            document = JsonDocument.Parse(indexBytes);
         }
         catch (JsonException e)
         {
@@ -233,32 +275,45 @@ public static partial class SafeTensorsDirectory
 
         using (document)
         {
-            if (document.RootElement.ValueKind != JsonValueKind.Object
-                || !document.RootElement.TryGetProperty("weight_map", out var map)
-                || map.ValueKind != JsonValueKind.Object)
+            try
             {
-                throw new MambaCheckpointException($"Shard index '{indexPath}' has no 'weight_map' object.");
+                return ParseWeightMap(document, indexPath);
             }
-
-            var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var item in map.EnumerateObject())
+            catch (InvalidOperationException e)
             {
-                string? file = item.Value.ValueKind == JsonValueKind.String ? item.Value.GetString() : null;
-
-                // Shards must be plain file names in the same directory; anything else is corrupt or hostile.
-                if (string.IsNullOrEmpty(file) || file != Path.GetFileName(file) || file is "." or "..")
-                {
-                    throw new MambaCheckpointException(
-                        $"Shard index '{indexPath}': tensor '{item.Name}' maps to {item.Value}, which is not a file name in the same directory.");
-                }
-
-                if (!weightMap.TryAdd(item.Name, file))
-                {
-                    throw new MambaCheckpointException($"Shard index '{indexPath}' lists tensor '{item.Name}' more than once.");
-                }
+                // JsonDocument checks UTF-8 only when a string is read.
+                throw new MambaCheckpointException($"Shard index '{indexPath}' holds a name that is not valid UTF-8 ({e.Message}).", e);
             }
-
-            return weightMap;
         }
+    }
+
+    private static Dictionary<string, string> ParseWeightMap(JsonDocument document, string indexPath)
+    {
+        if (document.RootElement.ValueKind != JsonValueKind.Object
+            || !document.RootElement.TryGetProperty("weight_map", out var map)
+            || map.ValueKind != JsonValueKind.Object)
+        {
+            throw new MambaCheckpointException($"Shard index '{indexPath}' has no 'weight_map' object.");
+        }
+
+        var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in map.EnumerateObject())
+        {
+            string? file = item.Value.ValueKind == JsonValueKind.String ? item.Value.GetString() : null;
+
+            // Shards must be plain file names in the same directory; anything else is corrupt or hostile.
+            if (!CheckpointFiles.IsPlainFileName(file))
+            {
+                throw new MambaCheckpointException(
+                    $"Shard index '{indexPath}': tensor '{item.Name}' maps to {item.Value}, which is not a file name in the same directory.");
+            }
+
+            if (!weightMap.TryAdd(item.Name, file))
+            {
+                throw new MambaCheckpointException($"Shard index '{indexPath}' lists tensor '{item.Name}' more than once.");
+            }
+        }
+
+        return weightMap;
     }
 }

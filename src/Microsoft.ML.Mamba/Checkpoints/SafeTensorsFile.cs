@@ -25,7 +25,19 @@ public static class SafeTensorsFile
         EnsureLittleEndianHost();
 
         using var stream = OpenRead(path);
-        var header = SafeTensorsHeader.Read(stream, path);
+        return Load(stream, path, device);
+    }
+
+    /// <summary>Loads every tensor from a seekable stream; <paramref name="path"/> names it in errors.</summary>
+    internal static Dictionary<string, torch.Tensor> Load(Stream stream, string path, torch.Device? device)
+    {
+        EnsureLittleEndianHost();
+        return ReadTensors(stream, SafeTensorsHeader.Read(stream, path), path, device);
+    }
+
+    /// <summary>Reads the tensors <paramref name="header"/> (read from the same stream) describes.</summary>
+    internal static Dictionary<string, torch.Tensor> ReadTensors(Stream stream, SafeTensorsHeader header, string path, torch.Device? device)
+    {
         var tensors = new Dictionary<string, torch.Tensor>(header.Entries.Count, StringComparer.Ordinal);
         try
         {
@@ -116,7 +128,7 @@ public static class SafeTensorsFile
         return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 12, FileOptions.SequentialScan);
     }
 
-    private static torch.Tensor ReadTensor(FileStream stream, SafeTensorsHeader header, SafeTensorsEntry entry, string path, torch.Device? device)
+    private static torch.Tensor ReadTensor(Stream stream, SafeTensorsHeader header, SafeTensorsEntry entry, string path, torch.Device? device)
     {
         var tensor = torch.empty(entry.Shape, entry.ScalarType);
         try

@@ -82,36 +82,49 @@ internal sealed class SafeTensorsHeader
 
         using (document)
         {
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            try
             {
-                throw Fail(path, $"the header must be a JSON object but is a {document.RootElement.ValueKind}.");
+                return Parse(document, dataStart, dataLength, path);
             }
-
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            var entries = new List<SafeTensorsEntry>();
-            IReadOnlyDictionary<string, string> metadata = new Dictionary<string, string>();
-            foreach (var property in document.RootElement.EnumerateObject())
+            catch (InvalidOperationException e)
             {
-                // JsonDocument keeps repeated keys; a repeated tensor would make the file ambiguous.
-                if (!seen.Add(property.Name))
-                {
-                    throw Fail(path, $"the header names '{property.Name}' more than once.");
-                }
-
-                if (property.Name == MetadataKey)
-                {
-                    metadata = ParseMetadata(property.Value, path);
-                }
-                else
-                {
-                    entries.Add(ParseEntry(property.Name, property.Value, dataLength, path));
-                }
+                // JsonDocument checks UTF-8 only when a string is read: a name that is not UTF-8 fails here.
+                throw Fail(path, $"the header holds a name or string that is not valid UTF-8 ({e.Message}).", e);
             }
-
-            entries.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
-            CheckNoOverlap(entries, path);
-            return new SafeTensorsHeader(entries, metadata, dataStart);
         }
+    }
+
+    private static SafeTensorsHeader Parse(JsonDocument document, long dataStart, long dataLength, string path)
+    {
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            throw Fail(path, $"the header must be a JSON object but is a {document.RootElement.ValueKind}.");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var entries = new List<SafeTensorsEntry>();
+        IReadOnlyDictionary<string, string> metadata = new Dictionary<string, string>();
+        foreach (var property in document.RootElement.EnumerateObject())
+        {
+            // JsonDocument keeps repeated keys; a repeated tensor would make the file ambiguous.
+            if (!seen.Add(property.Name))
+            {
+                throw Fail(path, $"the header names '{property.Name}' more than once.");
+            }
+
+            if (property.Name == MetadataKey)
+            {
+                metadata = ParseMetadata(property.Value, path);
+            }
+            else
+            {
+                entries.Add(ParseEntry(property.Name, property.Value, dataLength, path));
+            }
+        }
+
+        entries.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+        CheckNoOverlap(entries, path);
+        return new SafeTensorsHeader(entries, metadata, dataStart);
     }
 
     /// <summary>Builds the exception for a problem in <paramref name="path"/>.</summary>

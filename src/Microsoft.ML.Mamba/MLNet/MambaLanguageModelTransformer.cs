@@ -32,7 +32,9 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     {
         _tokenizerSource = tokenizerSource;
         model.eval();
-        Generator = new MambaGenerator(model, tokenizerSource.Create());
+        var tokenizer = tokenizerSource.Create();
+        MambaTransformer.CheckVocabulary(tokenizer.VocabularySize, model.Config.VocabSize);
+        Generator = new MambaGenerator(model, tokenizer);
         PromptColumnName = promptColumnName;
         OutputColumnName = outputColumnName;
         Sampling = sampling;
@@ -101,21 +103,37 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     }
 
     /// <summary>Called by ML.NET's model loader (registered by <see cref="MambaModelLoader"/>); <paramref name="ctx"/> is its ModelLoadContext.</summary>
+    /// <remarks>
+    /// Everything is read in memory, nothing is written to disk. A damaged or hostile model (bad settings, names or
+    /// sizes, weights that do not match the config, a tokenizer larger than the network's vocabulary) is an
+    /// <see cref="InvalidDataException"/>.
+    /// </remarks>
     internal static MambaLanguageModelTransformer Create(IHostEnvironment env, object ctx)
     {
         MLNetInternalsBridge.BeginLoad(ctx, ModelSignature, ModelVersion, LoaderSignature, typeof(MambaLanguageModelTransformer));
-        var settings = MambaLanguageModelSettings.FromJson(System.Text.Encoding.UTF8.GetString(ModelZipEntries.Read(ctx, SettingsStream)));
-        if (settings.FormatVersion > MambaLanguageModelSettings.CurrentFormatVersion)
-            throw new InvalidDataException($"The model was saved by a newer Microsoft.ML.Mamba (format {settings.FormatVersion}); this one reads up to {MambaLanguageModelSettings.CurrentFormatVersion}.");
-        var tokenizer = new MambaTokenizerSource(settings.Tokenizer, settings.TokenizerFiles.ToDictionary(n => n, n => ModelZipEntries.Read(ctx, ModelZipEntries.TokenizerPrefix + n)));
-        string directory = Directory.CreateTempSubdirectory("mamba-load-").FullName;
+        var settings = MambaLanguageModelSettings.FromJson(ModelZipEntries.ReadSettings(ctx, SettingsStream));
+        var tokenizer = new MambaTokenizerSource(settings.Tokenizer, ModelZipEntries.ReadTokenizerFiles(ctx, settings.TokenizerFiles));
+        MambaForCausalLM model;
         try
         {
-            foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), ModelZipEntries.Read(ctx, ModelZipEntries.NetworkPrefix + name));
-            var model = MambaForCausalLM.FromPretrained(directory, MambaDevice.ForInference());
+            var files = ModelZipEntries.ReadNetwork(ctx, settings.NetworkFiles, Checkpoints.MambaParameterLayout.CausalLM);
+            model = MambaForCausalLM.FromPretrained(files, MambaDevice.ForInference());
+        }
+        catch (Exception e) when (e is not InvalidDataException && e is IOException or ArgumentException)
+        {
+            throw new InvalidDataException($"The Mamba network in the model could not be read: {e.Message}", e);
+        }
+        try
+        {
             return new MambaLanguageModelTransformer(model, tokenizer, settings.PromptColumnName, settings.OutputColumnName, settings.Sampling, null, null);
         }
-        finally { Directory.Delete(directory, recursive: true); }
+        catch (Exception e)
+        {
+            model.Dispose();
+            if (e is System.Text.Json.JsonException or ArgumentException or FormatException or IOException)
+                throw new InvalidDataException($"The tokenizer in the model could not be read: {e.Message}", e);
+            throw;
+        }
     }
 
     /// <summary>Releases the network's tensors.</summary>

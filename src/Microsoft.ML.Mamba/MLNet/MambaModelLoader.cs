@@ -18,17 +18,43 @@ public static class MambaModelLoader
     }
 
     /// <summary>Registers the loader, then loads a model saved with <c>mlContext.Model.Save</c>.</summary>
+    /// <remarks>
+    /// Model files may come from anyone: loading reads them in memory only, writes nothing to disk and checks every
+    /// size and name before allocating. A damaged or tampered Mamba model throws <see cref="InvalidDataException"/>
+    /// (unwrapped here; <c>mlContext.Model.Load</c> itself wraps it in a <see cref="System.Reflection.TargetInvocationException"/>);
+    /// a file that is not a model zip at all throws ML.NET's <see cref="FormatException"/>.
+    /// </remarks>
+    /// <exception cref="InvalidDataException">The model is damaged or was tampered with; the message names the entry, setting or tensor.</exception>
+    /// <exception cref="FormatException">ML.NET cannot open the file as a model zip.</exception>
     public static ITransformer Load(MLContext mlContext, string path, out DataViewSchema inputSchema)
     {
         Register(mlContext);
-        return mlContext.Model.Load(path, out inputSchema);
+        try { return mlContext.Model.Load(path, out inputSchema); }
+        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is InvalidDataException inner)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner).Throw();
+            throw;
+        }
     }
 
     /// <summary>Registers the loader, then loads a model saved with <c>mlContext.Model.Save</c>.</summary>
+    /// <remarks>
+    /// Model files may come from anyone: loading reads them in memory only, writes nothing to disk and checks every
+    /// size and name before allocating. A damaged or tampered Mamba model throws <see cref="InvalidDataException"/>
+    /// (unwrapped here; <c>mlContext.Model.Load</c> itself wraps it in a <see cref="System.Reflection.TargetInvocationException"/>);
+    /// a file that is not a model zip at all throws ML.NET's <see cref="FormatException"/>.
+    /// </remarks>
+    /// <exception cref="InvalidDataException">The model is damaged or was tampered with; the message names the entry, setting or tensor.</exception>
+    /// <exception cref="FormatException">ML.NET cannot open the file as a model zip.</exception>
     public static ITransformer Load(MLContext mlContext, Stream stream, out DataViewSchema inputSchema)
     {
         Register(mlContext);
-        return mlContext.Model.Load(stream, out inputSchema);
+        try { return mlContext.Model.Load(stream, out inputSchema); }
+        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is InvalidDataException inner)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner).Throw();
+            throw;
+        }
     }
 
     internal static void Register(ComponentCatalog catalog)

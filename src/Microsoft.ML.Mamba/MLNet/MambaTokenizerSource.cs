@@ -24,28 +24,18 @@ internal sealed class MambaTokenizerSource
         if (kind != MambaTokenizerKind.HuggingFace) return new MambaTokenizerSource(kind);
         if (path is null) throw new ArgumentException("A Hugging Face tokenizer needs TokenizerPath or PretrainedModelDirectory.");
         string directory = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
-        string[] wanted = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt"];
-        var files = wanted.Select(n => Path.Combine(directory, n)).Where(File.Exists)
+        var files = ModelZipEntries.TokenizerFileNames.Select(n => Path.Combine(directory, n)).Where(File.Exists)
             .ToDictionary(p => Path.GetFileName(p), File.ReadAllBytes);
         if (files.Count == 0) throw new FileNotFoundException($"No tokenizer files (tokenizer.json, vocab.json/merges.txt) in '{directory}'.");
         return new MambaTokenizerSource(kind, files);
     }
 
-    /// <summary>Builds the tokenizer (writing Hugging Face files to a temporary folder first).</summary>
-    public IMambaTokenizer Create()
+    /// <summary>Builds the tokenizer; Hugging Face files are read from memory (no temporary files).</summary>
+    /// <exception cref="InvalidDataException">A file name is not one of the tokenizer files, or a file is malformed.</exception>
+    public IMambaTokenizer Create() => Kind switch
     {
-        switch (Kind)
-        {
-            case MambaTokenizerKind.Bytes: return MambaTokenizers.Bytes();
-            case MambaTokenizerKind.Gpt2: return MambaTokenizers.Gpt2();
-            default:
-                string directory = Directory.CreateTempSubdirectory("mamba-tokenizer-").FullName;
-                try
-                {
-                    foreach (var (name, bytes) in Files) File.WriteAllBytes(Path.Combine(directory, name), bytes);
-                    return MambaTokenizers.FromHuggingFace(directory);
-                }
-                finally { Directory.Delete(directory, recursive: true); }
-        }
-    }
+        MambaTokenizerKind.Bytes => MambaTokenizers.Bytes(),
+        MambaTokenizerKind.Gpt2 => MambaTokenizers.Gpt2(),
+        _ => MambaTokenizers.FromHuggingFaceFiles(Files),
+    };
 }

@@ -32,8 +32,17 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         TrainingHistory = history;
         TextReader = new RowTextReader(settings.TextColumnNames, settings.ExtraColumnNames);
         Outputs = new MambaOutputColumns(settings.Task, settings.NumberOfClasses, settings.ClassNames, settings.ScoreColumnName, settings.PredictedLabelColumnName);
-        Scorer = new MambaNetworkScorer(network, tokenizerSource.Create(), settings.Task, settings.MaxSequenceLength, settings.TargetMean, settings.TargetScale, device)
+        var tokenizer = tokenizerSource.Create();
+        CheckVocabulary(tokenizer.VocabularySize, network.Config.VocabSize);
+        Scorer = new MambaNetworkScorer(network, tokenizer, settings.Task, settings.MaxSequenceLength, settings.TargetMean, settings.TargetScale, device)
         { NumberOfClasses = settings.NumberOfClasses };
+    }
+
+    /// <summary>Refuses a tokenizer that can produce ids the network has no embedding for (they would fail inside libtorch).</summary>
+    internal static void CheckVocabulary(int tokenizerSize, int networkSize)
+    {
+        if (tokenizerSize > networkSize)
+            throw new InvalidDataException($"The model's tokenizer has {tokenizerSize} tokens but its network's vocab_size is {networkSize}: the tokenizer and network do not belong together.");
     }
 
     /// <summary>What the model predicts.</summary>
@@ -96,27 +105,40 @@ public sealed class MambaTransformer : ITransformer, IDisposable
     }
 
     /// <summary>Called by ML.NET's model loader (registered by <see cref="MambaModelLoader"/>); <paramref name="ctx"/> is its ModelLoadContext.</summary>
+    /// <remarks>
+    /// Everything is read in memory, nothing is written to disk. A damaged or hostile model (bad settings, names or
+    /// sizes, weights that do not match the config, a tokenizer larger than the network's vocabulary) is an
+    /// <see cref="InvalidDataException"/>.
+    /// </remarks>
     internal static MambaTransformer Create(IHostEnvironment env, object ctx)
     {
         MLNetInternalsBridge.BeginLoad(ctx, ModelSignature, ModelVersion, LoaderSignature, typeof(MambaTransformer));
-        var settings = MambaTransformerSettings.FromJson(Encoding.UTF8.GetString(ModelZipEntries.Read(ctx, SettingsStream)));
-        if (settings.FormatVersion > MambaTransformerSettings.CurrentFormatVersion)
-            throw new InvalidDataException($"The model was saved by a newer Microsoft.ML.Mamba (format {settings.FormatVersion}); this one reads up to {MambaTransformerSettings.CurrentFormatVersion}.");
-        var tokenizerFiles = settings.TokenizerFiles.ToDictionary(n => n, n => ModelZipEntries.Read(ctx, ModelZipEntries.TokenizerPrefix + n));
+        var settings = MambaTransformerSettings.FromJson(ModelZipEntries.ReadSettings(ctx, SettingsStream));
+        var tokenizerFiles = ModelZipEntries.ReadTokenizerFiles(ctx, settings.TokenizerFiles);
         var device = MambaDevice.ForInference();
-        string directory = Directory.CreateTempSubdirectory("mamba-load-").FullName;
+        MambaForSequenceClassification network;
         try
         {
-            foreach (var name in settings.NetworkFiles) File.WriteAllBytes(Path.Combine(directory, name), ModelZipEntries.Read(ctx, ModelZipEntries.NetworkPrefix + name));
-            MambaForSequenceClassification network;
-            try { network = MambaForSequenceClassification.FromPretrained(directory, settings.NumberOfClasses, settings.Pooling, device); }
-            catch (Exception e) when (e is not InvalidDataException)
-            {
-                throw new InvalidDataException($"The Mamba network in the model could not be read: {e.Message}", e);
-            }
-            network.eval();
-            return new MambaTransformer(settings, network, new MambaTokenizerSource(settings.Tokenizer, tokenizerFiles), device, null);
+            var files = ModelZipEntries.ReadNetwork(ctx, settings.NetworkFiles,
+                config => Checkpoints.MambaParameterLayout.SequenceClassification(config, settings.NumberOfClasses));
+            network = MambaForSequenceClassification.FromPretrained(files, settings.NumberOfClasses, settings.Pooling, device);
         }
-        finally { Directory.Delete(directory, recursive: true); }
+        catch (Exception e) when (e is not InvalidDataException && e is IOException or ArgumentException)
+        {
+            throw new InvalidDataException($"The Mamba network in the model could not be read: {e.Message}", e);
+        }
+        try
+        {
+            network.eval();
+            var tokenizerSource = new MambaTokenizerSource(settings.Tokenizer, tokenizerFiles);
+            return new MambaTransformer(settings, network, tokenizerSource, device, null);
+        }
+        catch (Exception e)
+        {
+            network.Dispose();
+            if (e is System.Text.Json.JsonException or ArgumentException or FormatException or IOException)
+                throw new InvalidDataException($"The tokenizer in the model could not be read: {e.Message}", e);
+            throw;
+        }
     }
 }

@@ -25,8 +25,50 @@ internal sealed class MambaTransformerSettings
     public string[] NetworkFiles { get; set; } = [];
     public string[] TokenizerFiles { get; set; } = [];
 
+    /// <summary>Largest MaxSequenceLength a saved model may ask for (16,777,216 tokens).</summary>
+    public const int MaxSequenceLengthLimit = 1 << 24;
+    /// <summary>Largest ScoringBatchSize a saved model may ask for.</summary>
+    public const int MaxScoringBatchSize = 1 << 16;
+    /// <summary>Most classes a saved multiclass model may have.</summary>
+    public const int MaxClasses = 1 << 20;
+
+    /// <summary>Checks settings read from a model zip; throws <see cref="InvalidDataException"/> naming the setting and value.</summary>
+    public void Validate()
+    {
+        static InvalidDataException Bad(string setting, object? value, string rule) =>
+            new($"The Mamba model's setting {setting} = {value ?? "null"} is invalid: {rule}. The model is damaged or was tampered with.");
+        if (FormatVersion < 1) throw Bad(nameof(FormatVersion), FormatVersion, "must be at least 1");
+        if (FormatVersion > CurrentFormatVersion)
+            throw new InvalidDataException($"The model was saved by a newer Microsoft.ML.Mamba (format {FormatVersion}); this one reads up to {CurrentFormatVersion}.");
+        if (!Enum.IsDefined(Task)) throw Bad(nameof(Task), Task, "not a known task");
+        if (!Enum.IsDefined(Pooling)) throw Bad(nameof(Pooling), Pooling, "not a known pooling");
+        if (!Enum.IsDefined(Tokenizer)) throw Bad(nameof(Tokenizer), Tokenizer, "not a known tokenizer");
+        if (TextColumnNames is null || TextColumnNames.Any(string.IsNullOrEmpty)) throw Bad(nameof(TextColumnNames), TextColumnNames, "column names must not be empty");
+        if (ExtraColumnNames is null || ExtraColumnNames.Any(string.IsNullOrEmpty)) throw Bad(nameof(ExtraColumnNames), ExtraColumnNames, "column names must not be empty");
+        if (string.IsNullOrEmpty(ScoreColumnName)) throw Bad(nameof(ScoreColumnName), ScoreColumnName, "must not be empty");
+        if (string.IsNullOrEmpty(PredictedLabelColumnName)) throw Bad(nameof(PredictedLabelColumnName), PredictedLabelColumnName, "must not be empty");
+        if (Task == MambaTask.MulticlassClassification ? NumberOfClasses < 1 || NumberOfClasses > MaxClasses : NumberOfClasses != 1)
+            throw Bad(nameof(NumberOfClasses), NumberOfClasses, Task == MambaTask.MulticlassClassification ? $"must be between 1 and {MaxClasses}" : $"must be 1 for {Task}");
+        if (ClassNames is not null && (ClassNames.Length != NumberOfClasses || ClassNames.Any(n => n is null)))
+            throw Bad(nameof(ClassNames), $"{ClassNames.Length} names", $"must be {NumberOfClasses} names, one per class");
+        if (MaxSequenceLength < 1 || MaxSequenceLength > MaxSequenceLengthLimit) throw Bad(nameof(MaxSequenceLength), MaxSequenceLength, $"must be between 1 and {MaxSequenceLengthLimit}");
+        if (ScoringBatchSize < 1 || ScoringBatchSize > MaxScoringBatchSize) throw Bad(nameof(ScoringBatchSize), ScoringBatchSize, $"must be between 1 and {MaxScoringBatchSize}");
+        if (!float.IsFinite(TargetMean)) throw Bad(nameof(TargetMean), TargetMean, "must be finite");
+        if (!float.IsFinite(TargetScale) || TargetScale == 0) throw Bad(nameof(TargetScale), TargetScale, "must be finite and non-zero");
+        ModelZipEntries.ValidateFileNames(NetworkFiles, TokenizerFiles);
+        if ((Tokenizer == MambaTokenizerKind.HuggingFace) != (TokenizerFiles.Length > 0))
+            throw Bad(nameof(TokenizerFiles), $"{TokenizerFiles.Length} files", $"a {Tokenizer} tokenizer {(Tokenizer == MambaTokenizerKind.HuggingFace ? "needs its files" : "has no files")}");
+    }
+
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
     public string ToJson() => JsonSerializer.Serialize(this, Json);
-    public static MambaTransformerSettings FromJson(string json) =>
-        JsonSerializer.Deserialize<MambaTransformerSettings>(json, Json) ?? throw new InvalidDataException("The Mamba settings in the model are empty.");
+    /// <summary>Parses and <see cref="Validate"/>s settings; bad JSON is an <see cref="InvalidDataException"/>.</summary>
+    public static MambaTransformerSettings FromJson(string json)
+    {
+        MambaTransformerSettings? settings;
+        try { settings = JsonSerializer.Deserialize<MambaTransformerSettings>(json, Json); }
+        catch (JsonException e) { throw new InvalidDataException($"The Mamba settings in the model are not valid: {e.Message}", e); }
+        (settings ?? throw new InvalidDataException("The Mamba settings in the model are empty.")).Validate();
+        return settings;
+    }
 }

@@ -58,10 +58,11 @@ public sealed class MambaConfig
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 
     /// <summary>The inner width actually used.</summary>
-    [JsonIgnore] public int InnerSize => IntermediateSize > 0 ? IntermediateSize : Expand * HiddenSize;
+    /// <remarks>Checked: sizes that overflow throw <see cref="OverflowException"/> (<see cref="Validate"/> rejects them first).</remarks>
+    [JsonIgnore] public int InnerSize => IntermediateSize > 0 ? IntermediateSize : checked(Expand * HiddenSize);
 
     /// <summary>The Δ rank actually used.</summary>
-    [JsonIgnore] public int DtRank => TimeStepRank > 0 ? TimeStepRank : (HiddenSize + 15) / 16;
+    [JsonIgnore] public int DtRank => TimeStepRank > 0 ? TimeStepRank : (int)((HiddenSize + 15L) / 16);
 
     private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true };
 
@@ -76,14 +77,28 @@ public sealed class MambaConfig
         return config;
     }
 
+    /// <summary>Largest config.json read (real ones are about a kilobyte).</summary>
+    public const int MaxFileBytes = 1 << 20;
+
     /// <summary>Reads a config.json file; errors name the file.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">It is not valid JSON or not a valid Mamba config; the message names the file and field.</exception>
     public static MambaConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Mamba config file not found: {path}", path);
-        try { return FromJson(File.ReadAllText(path)); }
-        catch (Exception e) when (e is JsonException or ArgumentException)
+        long length = new FileInfo(path).Length;
+        if (length > MaxFileBytes) throw new InvalidDataException($"Invalid Mamba config '{path}': {length} bytes, more than the {MaxFileBytes}-byte limit.");
+        return FromBytes(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Parses config.json bytes; <paramref name="source"/> names them in the <see cref="InvalidDataException"/> thrown for bad input.</summary>
+    internal static MambaConfig FromBytes(byte[] bytes, string source)
+    {
+        try { return FromJson(System.Text.Encoding.UTF8.GetString(bytes)); }
+        catch (Exception e) when (e is JsonException or ArgumentException or FormatException or InvalidOperationException or OverflowException)
         {
-            throw new InvalidDataException($"Invalid Mamba config '{path}': {e.Message}", e);
+            // InvalidOperationException and FormatException: a JSON value of the wrong kind (a string where a number belongs).
+            throw new InvalidDataException($"Invalid Mamba config '{source}': {e.Message}", e);
         }
     }
 
@@ -100,48 +115,119 @@ public sealed class MambaConfig
 
     public MambaConfig Clone() => FromJson(ToJson());
 
-    /// <summary>Checks that the sizes make a model; throws <see cref="ArgumentException"/> naming the field.</summary>
+    /// <summary>Largest vocab_size accepted (2^24): far above any released tokenizer, small enough to refuse absurd sizes.</summary>
+    public const int MaxVocabSize = 1 << 24;
+    /// <summary>Largest hidden_size accepted.</summary>
+    public const int MaxHiddenSize = 1 << 16;
+    /// <summary>Largest intermediate (inner) width accepted, however it is given.</summary>
+    public const int MaxInnerSize = 1 << 18;
+    /// <summary>Largest num_hidden_layers accepted.</summary>
+    public const int MaxLayers = 1024;
+    /// <summary>Largest expand accepted.</summary>
+    public const int MaxExpand = 16;
+    /// <summary>Largest state_size accepted (the kernels' limit).</summary>
+    public const int MaxStateSize = 256;
+    /// <summary>Largest conv_kernel accepted.</summary>
+    public const int MaxConvKernel = 64;
+
+    /// <summary>
+    /// Checks that the sizes make a model: each is positive and at most its documented bound
+    /// (<see cref="MaxVocabSize"/>, <see cref="MaxHiddenSize"/>, <see cref="MaxInnerSize"/>, <see cref="MaxLayers"/>,
+    /// <see cref="MaxExpand"/>, <see cref="MaxStateSize"/>, <see cref="MaxConvKernel"/>; the Δ rank at most the inner width),
+    /// with derived sizes computed without overflow. Throws <see cref="ArgumentException"/> naming the field.
+    /// </summary>
     public void Validate()
     {
-        void Positive(int value, string name)
+        static void InRange(long value, long max, string name)
         {
             if (value <= 0) throw new ArgumentException($"{name} must be positive, got {value}");
+            if (value > max) throw new ArgumentException($"{name} must be at most {max}, got {value}");
         }
-        Positive(VocabSize, "vocab_size"); Positive(HiddenSize, "hidden_size"); Positive(StateSize, "state_size");
-        Positive(NumHiddenLayers, "num_hidden_layers"); Positive(ConvKernel, "conv_kernel"); Positive(InnerSize, "intermediate_size");
-        if (StateSize > 256) throw new ArgumentException($"state_size must be at most 256, got {StateSize}");
+        InRange(VocabSize, MaxVocabSize, "vocab_size"); InRange(HiddenSize, MaxHiddenSize, "hidden_size");
+        InRange(StateSize, MaxStateSize, "state_size"); InRange(NumHiddenLayers, MaxLayers, "num_hidden_layers");
+        InRange(ConvKernel, MaxConvKernel, "conv_kernel");
+        if (IntermediateSize < 0) throw new ArgumentException($"intermediate_size must not be negative, got {IntermediateSize}");
+        if (IntermediateSize == 0) InRange(Expand, MaxExpand, "expand");
+        long inner = IntermediateSize > 0 ? IntermediateSize : (long)Expand * HiddenSize;
+        InRange(inner, MaxInnerSize, IntermediateSize > 0 ? "intermediate_size" : "intermediate_size (expand × hidden_size)");
+        if (TimeStepRank < 0) throw new ArgumentException($"time_step_rank must be positive or \"auto\", got {TimeStepRank}");
+        InRange(DtRank, inner, "time_step_rank");
+        if (!double.IsFinite(LayerNormEpsilon) || LayerNormEpsilon < 0)
+            throw new ArgumentException($"layer_norm_epsilon must be a finite non-negative number, got {LayerNormEpsilon}");
+        // Initialisation settings: the model is initialised before a checkpoint overwrites it, so they must be usable too.
+        static void Finite(double value, double min, string name)
+        {
+            if (!double.IsFinite(value) || value < min) throw new ArgumentException($"{name} must be a finite number of at least {min}, got {value}");
+        }
+        Finite(InitializerRange, 0, "initializer_range"); Finite(TimeStepScale, 0, "time_step_scale");
+        Finite(TimeStepFloor, 0, "time_step_floor"); Finite(TimeStepMin, double.Epsilon, "time_step_min");
+        Finite(TimeStepMax, TimeStepMin, "time_step_max");
+        if (TimeStepInitScheme is not ("random" or "constant"))
+            throw new ArgumentException($"time_step_init_scheme '{TimeStepInitScheme}' is not supported (random or constant)");
         if (HiddenAct != "silu") throw new ArgumentException($"hidden_act '{HiddenAct}' is not supported (only silu)");
     }
 
     // mamba_ssm's own config: d_model, n_layer, vocab_size padded to pad_vocab_size_multiple, ssm_cfg.
     private static JsonObject FromMambaSsmForm(JsonObject src)
     {
-        int vocab = src["vocab_size"]!.GetValue<int>();
-        int multiple = src["pad_vocab_size_multiple"]?.GetValue<int>() ?? 8;
-        if (vocab % multiple != 0) vocab += multiple - vocab % multiple;
-        var ssm = src["ssm_cfg"] as JsonObject ?? new JsonObject();
-        if (ssm["layer"] is JsonValue layer && layer.GetValue<string>() != "Mamba1")
-            throw new JsonException($"ssm_cfg.layer '{layer}' is not supported (only Mamba1)");
+        // Every field is read with its type checked, so a missing or wrong-typed one is named, never a NullReferenceException.
+        int vocab = Int(src, "vocab_size") ?? throw new JsonException("the mamba_ssm config has no integer 'vocab_size'");
+        int multiple = Int(src, "pad_vocab_size_multiple") ?? 8;
+        if (multiple <= 0) throw new JsonException($"pad_vocab_size_multiple must be positive, got {multiple}");
+        if (vocab <= 0) throw new JsonException($"vocab_size must be positive, got {vocab}");
+        long padded = vocab % multiple == 0 ? vocab : vocab + (long)(multiple - vocab % multiple);
+        if (padded > MaxVocabSize) throw new JsonException($"vocab_size padded to a multiple of {multiple} is {padded}, more than {MaxVocabSize}");
+        var ssm = src["ssm_cfg"] switch
+        {
+            null => new JsonObject(),
+            JsonObject o => o,
+            _ => throw new JsonException("ssm_cfg must be an object"),
+        };
+        if (ssm["layer"] is JsonNode layer && !(layer is JsonValue v && v.TryGetValue<string>(out var name) && name == "Mamba1"))
+            throw new JsonException($"ssm_cfg.layer '{layer.ToJsonString()}' is not supported (only Mamba1)");
         var dst = new JsonObject
         {
-            ["hidden_size"] = src["d_model"]!.GetValue<int>(),
-            ["num_hidden_layers"] = src["n_layer"]!.GetValue<int>(),
-            ["vocab_size"] = vocab,
-            ["residual_in_fp32"] = src["residual_in_fp32"]?.GetValue<bool>() ?? true,
-            ["tie_word_embeddings"] = src["tie_embeddings"]?.GetValue<bool>() ?? true,
-            ["state_size"] = ssm["d_state"]?.GetValue<int>() ?? 16,
-            ["conv_kernel"] = ssm["d_conv"]?.GetValue<int>() ?? 4,
-            ["expand"] = ssm["expand"]?.GetValue<int>() ?? 2,
+            ["hidden_size"] = Int(src, "d_model") ?? throw new JsonException("the mamba_ssm config has no integer 'd_model'"),
+            ["num_hidden_layers"] = Int(src, "n_layer") ?? throw new JsonException("the mamba_ssm config has no integer 'n_layer'"),
+            ["vocab_size"] = (int)padded,
+            ["residual_in_fp32"] = Bool(src, "residual_in_fp32") ?? true,
+            ["tie_word_embeddings"] = Bool(src, "tie_embeddings") ?? true,
+            ["state_size"] = Int(ssm, "d_state", "ssm_cfg.") ?? 16,
+            ["conv_kernel"] = Int(ssm, "d_conv", "ssm_cfg.") ?? 4,
+            ["expand"] = Int(ssm, "expand", "ssm_cfg.") ?? 2,
         };
         if (ssm["dt_rank"] is JsonValue rank && rank.TryGetValue<int>(out int r)) dst["time_step_rank"] = r;
         return dst;
     }
 
+    // The integer at src[name], null when absent; a value of another kind is an error naming the field.
+    private static int? Int(JsonObject src, string name, string prefix = "")
+    {
+        var node = src[name];
+        if (node is null) return null;
+        if (node is JsonValue v && v.TryGetValue<JsonElement>(out var e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int i)) return i;
+        if (node is JsonValue w && w.TryGetValue<int>(out int j)) return j;
+        throw new JsonException($"{prefix}{name} must be a 32-bit integer, got {node.ToJsonString()}");
+    }
+
+    private static bool? Bool(JsonObject src, string name)
+    {
+        var node = src[name];
+        if (node is null) return null;
+        if (node is JsonValue v && v.TryGetValue<bool>(out bool b)) return b;
+        throw new JsonException($"{name} must be true or false, got {node.ToJsonString()}");
+    }
+
     /// <summary>Reads "auto" (or null) as 0 and numbers as themselves.</summary>
     private sealed class AutoIntConverter : JsonConverter<int>
     {
-        public override int Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            reader.TokenType == JsonTokenType.Number ? reader.GetInt32() : 0;
+        public override int Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType == JsonTokenType.Number)
+                return reader.TryGetInt32(out int value) ? value : throw new JsonException("time_step_rank is not a 32-bit integer");
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.Null) return 0;
+            throw new JsonException($"time_step_rank must be a number or \"auto\", got {reader.TokenType}");
+        }
 
         public override void Write(Utf8JsonWriter writer, int value, JsonSerializerOptions options)
         {

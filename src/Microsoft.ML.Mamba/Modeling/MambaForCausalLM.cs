@@ -51,13 +51,34 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     /// Loads a Hugging Face Mamba checkpoint directory (config.json + model.safetensors, or the sharded
     /// model.safetensors.index.json form), also in the original mamba_ssm naming.
     /// </summary>
-    public static MambaForCausalLM FromPretrained(string directory, Device? device = null)
+    /// <remarks>
+    /// The weight files' headers are checked against the config before the model is built, so a damaged or hostile
+    /// checkpoint fails without allocating the model it describes.
+    /// </remarks>
+    /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
+    /// <exception cref="FileNotFoundException">config.json or the weights are missing.</exception>
+    /// <exception cref="InvalidDataException">config.json is not a valid Mamba config.</exception>
+    /// <exception cref="MambaCheckpointException">The weights are damaged or do not match the config.</exception>
+    public static MambaForCausalLM FromPretrained(string directory, Device? device = null) =>
+        FromPretrained(CheckpointFiles.FromDirectory(directory), device);
+
+    /// <summary>Loads a checkpoint held in a directory or in memory; see <see cref="FromPretrained(string, Device?)"/>.</summary>
+    internal static MambaForCausalLM FromPretrained(CheckpointFiles files, Device? device = null)
     {
-        var config = HuggingFaceCheckpoint.ReadConfig(directory);
+        var config = HuggingFaceCheckpoint.ReadConfig(files);
+        HuggingFaceCheckpoint.CheckHeaders(files, MambaParameterLayout.CausalLM(config), optional: _ => false);
         var model = new MambaForCausalLM(config);
-        HuggingFaceCheckpoint.Load(model, directory, optional: _ => false);
-        if (device is not null) model.to(device);
-        return model;
+        try
+        {
+            HuggingFaceCheckpoint.Load(model, files, optional: _ => false);
+            if (device is not null) model.to(device);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Writes config.json and model.safetensors in the Hugging Face layout.</summary>

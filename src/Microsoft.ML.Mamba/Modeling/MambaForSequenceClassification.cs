@@ -70,15 +70,36 @@ public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, 
     /// Loads the backbone from a Hugging Face Mamba checkpoint directory. The head is loaded too when the
     /// directory holds a saved classifier (score.weight), otherwise it starts fresh.
     /// </summary>
+    /// <remarks>The weight files' headers are checked against the config before the model is built.</remarks>
+    /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
+    /// <exception cref="FileNotFoundException">config.json or the weights are missing.</exception>
+    /// <exception cref="InvalidDataException">config.json is not a valid Mamba config.</exception>
+    /// <exception cref="MambaCheckpointException">The weights are damaged or do not match the config and <paramref name="numLabels"/>.</exception>
     public static MambaForSequenceClassification FromPretrained(string directory, int numLabels,
+        SequencePooling pooling = SequencePooling.LastToken, Device? device = null) =>
+        FromPretrained(CheckpointFiles.FromDirectory(directory), numLabels, pooling, device);
+
+    /// <summary>Loads a checkpoint held in a directory or in memory; see <see cref="FromPretrained(string, int, SequencePooling, Device?)"/>.</summary>
+    internal static MambaForSequenceClassification FromPretrained(CheckpointFiles files, int numLabels,
         SequencePooling pooling = SequencePooling.LastToken, Device? device = null)
     {
-        var config = HuggingFaceCheckpoint.ReadConfig(directory);
+        if (numLabels <= 0) throw new ArgumentOutOfRangeException(nameof(numLabels), numLabels, "must be positive");
+        var config = HuggingFaceCheckpoint.ReadConfig(files);
+        static bool Optional(string name) => name.StartsWith("score.", StringComparison.Ordinal);
+        static bool Ignore(string name) => name == "lm_head.weight";
+        HuggingFaceCheckpoint.CheckHeaders(files, MambaParameterLayout.SequenceClassification(config, numLabels), Optional, Ignore);
         var model = new MambaForSequenceClassification(config, numLabels, pooling);
-        HuggingFaceCheckpoint.Load(model, directory, optional: name => name.StartsWith("score.", StringComparison.Ordinal),
-            ignore: name => name == "lm_head.weight");
-        if (device is not null) model.to(device);
-        return model;
+        try
+        {
+            HuggingFaceCheckpoint.Load(model, files, Optional, Ignore);
+            if (device is not null) model.to(device);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Writes config.json (with num_labels and pooling) and model.safetensors.</summary>
