@@ -65,22 +65,10 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>Loads a checkpoint held in a directory or in memory; see <see cref="FromPretrained(string, Device?)"/>.</summary>
     internal static MambaForCausalLM FromPretrained(CheckpointFiles files, Device? device = null)
     {
-        var config = HuggingFaceCheckpoint.ReadConfig(files);
-        HuggingFaceCheckpoint.CheckHeaders(files, MambaParameterLayout.CausalLM(config), optional: _ => false);
-        var model = new MambaForCausalLM(config);
-        try
-        {
-            HuggingFaceCheckpoint.Load(model, files, optional: _ => false);
-            if (device is not null) model.to(device);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return PretrainedLoader.Load(files, MambaParameterLayout.CausalLM, config => new MambaForCausalLM(config), device,
+            optional: _ => false);
     }
 
     /// <summary>Writes config.json and model.safetensors in the Hugging Face layout.</summary>
-    public void SavePretrained(string directory) => HuggingFaceCheckpoint.Save(this, Config, directory);
+    public void SavePretrained(string directory) => PretrainedLoader.Save(this, Config, directory);
 }
