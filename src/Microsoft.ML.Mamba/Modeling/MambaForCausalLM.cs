@@ -14,10 +14,17 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     public MambaConfig Config { get; }
     public MambaModel Backbone => backbone;
 
-    public MambaForCausalLM(MambaConfig config, Device? device = null) : base(nameof(MambaForCausalLM))
+    /// <summary>A Mamba-1 language model: a <see cref="MambaMixer"/> in every layer.</summary>
+    public MambaForCausalLM(MambaConfig config, Device? device = null) : this(config, _ => new MambaMixer(config, device), device)
+    {
+    }
+
+    /// <summary>A language model whose backbone has the mixer <paramref name="createMixer"/> makes for each layer
+    /// (see <see cref="MambaModel(MambaConfig, Func{int, IMixer}, Device?)"/>).</summary>
+    public MambaForCausalLM(MambaConfig config, Func<int, IMixer> createMixer, Device? device = null) : base(nameof(MambaForCausalLM))
     {
         Config = config;
-        backbone = new MambaModel(config, device);
+        backbone = new MambaModel(config, createMixer, device);
         if (!config.TieWordEmbeddings)
             lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: device);
         RegisterComponents();

@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Scan;
 using TorchSharp;
@@ -66,6 +67,40 @@ public class MixerSeamTests
         TensorData.AssertClose(model.Step(ids.narrow(0, 1, 1).select(1, 6), cache), full.narrow(0, 1, 1).select(1, 6), 1e-5, 1e-5, "row 1 alone");
         cache.Dispose();
         Assert.All(cache.Layers, s => Assert.True(((LastTokenState)s).Disposed));
+    }
+
+    [Fact]
+    public void GenerationRunsALanguageModelOfAnotherMixerAsItsForwardWould()
+    {
+        manual_seed(4);
+        var config = TinyConfigs.Tiny();
+        var model = new MambaForCausalLM(config, _ => new PreviousTokenMixer(config.HiddenSize));
+        model.eval();
+        int[][] prompts = { new[] { 3, 5, 7, 9 }, new[] { 4 } };
+
+        // Greedy decoding by whole forwards, one prompt at a time: what the loop's prefill, steps and row selection
+        // must reproduce. The first prompt stops early at a stop token, so its row leaves the batch mid-run.
+        List<int> Alone(int[] prompt, ISet<int> stops)
+        {
+            using var _ = no_grad();
+            var ids = prompt.ToList();
+            var generated = new List<int>();
+            for (int i = 0; i < 6; i++)
+            {
+                int next = (int)model.forward(tensor(ids.Select(t => (long)t).ToArray()).unsqueeze(0), null)[0, -1].argmax().item<long>();
+                if (stops.Contains(next)) break;
+                generated.Add(next);
+                ids.Add(next);
+            }
+            return generated;
+        }
+        var stop = new HashSet<int> { Alone(prompts[0], new HashSet<int>())[2] };
+        var expected = prompts.Select(p => Alone(p, stop)).ToArray();
+        Assert.True(expected[0].Count < expected[1].Count, "the stop token must end the first row before the second");
+
+        var results = new GenerationLoop(model).Run(prompts, SamplingOptions.Greedy(6), stop);
+        for (int row = 0; row < prompts.Length; row++)
+            Assert.Equal(expected[row], results[row].TokenIds);
     }
 
     [Fact]
