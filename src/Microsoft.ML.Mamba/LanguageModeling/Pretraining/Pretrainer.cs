@@ -323,7 +323,7 @@ public sealed class Pretrainer
         return new StreamWriter(path, append: true);
     }
 
-    // Casts every submodule but the mixers' A_log and D, which stay fp32 as in mamba_ssm's mixed-precision training.
+    // Casts every submodule but the Mamba mixers' A_log and D, which stay fp32 as in mamba_ssm's mixed-precision training.
     private static void CastKeepingSsmParametersFp32(MambaForCausalLM model, ScalarType dtype)
     {
         var backbone = model.Backbone;
@@ -333,12 +333,15 @@ public sealed class Pretrainer
         foreach (var layer in backbone.layers)
         {
             layer.norm.to(dtype);
-            var m = layer.mixer;
-            m.in_proj.to(dtype);
-            m.conv1d.to(dtype);
-            m.x_proj?.to(dtype);
-            m.dt_proj.to(dtype);
-            m.out_proj.to(dtype);
+            if (layer.mixer is MambaMixer m)
+            {
+                m.in_proj.to(dtype);
+                m.conv1d.to(dtype);
+                m.x_proj?.to(dtype);
+                m.dt_proj.to(dtype);
+                m.out_proj.to(dtype);
+            }
+            else if (layer.mixer is nn.Module other) other.to(dtype);   // another mixer family: all of it
         }
     }
 }

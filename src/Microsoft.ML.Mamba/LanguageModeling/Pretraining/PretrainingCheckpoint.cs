@@ -81,7 +81,7 @@ internal static class PretrainingCheckpoint
     public static void Load(string workingDirectory, MambaForCausalLM model, AdamW optimizer, IReadOnlyList<(string Name, Parameter Parameter)> ordered)
     {
         string folder = PathIn(workingDirectory), path = Path.Combine(folder, OptimizerFile);
-        HuggingFaceCheckpoint.Load(model, folder, optional: _ => false);
+        PretrainedLoader.LoadInto(model, CheckpointFiles.FromDirectory(folder), optional: _ => false);
         var saved = SafeTensorsFile.Load(path);
         try
         {

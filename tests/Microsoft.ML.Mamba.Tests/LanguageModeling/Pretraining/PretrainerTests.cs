@@ -110,6 +110,29 @@ public class PretrainerTests
     }
 
     [Fact]
+    public void Bf16TrainingKeepsALogAndDInFp32AndSavesBf16Weights()
+    {
+        using var folder = new TempDirectory();
+        var data = Data(folder);
+        using var train = PackedTokenFile.Open(data.TrainPath);
+        var model = Model(4);
+        var options = Options(folder.File("run"));
+        options.MaxSteps = 2;
+        options.DType = TorchSharp.torch.ScalarType.BFloat16;
+        var result = new Pretrainer(model, options).Train(train);
+        Assert.True(double.IsFinite(result.FinalTrainLoss));
+        foreach (var (name, p) in model.named_parameters())
+            Assert.Equal(name.EndsWith(".A_log") || name.EndsWith(".D") ? TorchSharp.torch.ScalarType.Float32 : TorchSharp.torch.ScalarType.BFloat16, p.dtype);
+
+        Pretrainer.SaveModel(folder.File("model"), model, Bytes, result);
+        var saved = Microsoft.ML.Mamba.Checkpoints.SafeTensorsFile.Load(Path.Combine(folder.File("model"), "model.safetensors"));
+        Assert.Equal(TorchSharp.torch.ScalarType.BFloat16, saved.Single(t => t.Key.EndsWith("in_proj.weight") && t.Key.Contains(".0.")).Value.dtype);
+        Assert.Equal(TorchSharp.torch.ScalarType.Float32, saved.Single(t => t.Key.EndsWith(".0.mixer.A_log")).Value.dtype);
+        foreach (var t in saved.Values) t.Dispose();
+        Assert.NotNull(MambaLanguageModelFolder.LoadGenerator(folder.File("model")));
+    }
+
+    [Fact]
     public void TheSavedFolderLoadsWithItsTokenizerAndGenerates()
     {
         using var folder = new TempDirectory();
