@@ -31,11 +31,11 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         _tokenizerSource = tokenizerSource;
         TrainingHistory = history;
         TextReader = new RowTextReader(settings.TextColumnNames, settings.ExtraColumnNames);
-        Outputs = new MambaOutputColumns(settings.Task, settings.NumberOfClasses, settings.ClassNames, settings.ScoreColumnName, settings.PredictedLabelColumnName);
+        var task = SequenceTask.For(settings.Task);
+        Outputs = new MambaOutputColumns(task, settings.NumberOfClasses, settings.ClassNames, settings.ScoreColumnName, settings.PredictedLabelColumnName);
         var tokenizer = tokenizerSource.Create();
         CheckVocabulary(tokenizer.VocabularySize, network.Config.VocabSize);
-        Scorer = new MambaNetworkScorer(network, tokenizer, settings.Task, settings.MaxSequenceLength, settings.TargetMean, settings.TargetScale, device)
-        { NumberOfClasses = settings.NumberOfClasses };
+        Scorer = new MambaNetworkScorer(network, tokenizer, task, settings.MaxSequenceLength, settings.Scaling(), device);
     }
 
     /// <summary>Refuses a tokenizer that can produce ids the network has no embedding for (they would fail inside libtorch).</summary>
