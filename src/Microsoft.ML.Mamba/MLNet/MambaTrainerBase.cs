@@ -10,7 +10,8 @@ namespace Microsoft.ML.Mamba.MLNet;
 
 /// <summary>
 /// Shared training logic of the Mamba estimators: reads the rows as text, tokenizes, builds or loads the
-/// network, trains it and returns a <see cref="MambaTransformer"/>.
+/// network, trains it and returns a <see cref="MambaTransformer"/>. What differs between tasks (label,
+/// targets, loss, output columns) is the task object's; the subclasses only name their task.
 /// </summary>
 public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
 {
@@ -18,14 +19,14 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
     private readonly MambaTrainerOptions _options;
     private readonly SequenceTask _task;
 
-    private protected MambaTrainerBase(IHostEnvironment environment, MambaTrainerOptions options, MambaTask task)
+    private protected MambaTrainerBase(IHostEnvironment environment, MambaTrainerOptions options, SequenceTask task)
     {
         ArgumentNullException.ThrowIfNull(environment);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _environment = environment;
         _options = options.Clone();
-        _task = SequenceTask.For(task);
+        _task = task;
         MambaModelLoader.Register(environment.ComponentCatalog); // so this MLContext can load what it saves
     }
 
