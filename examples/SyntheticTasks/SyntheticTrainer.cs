@@ -11,9 +11,10 @@ namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
 /// <summary>
 /// The training and evaluation loop shared by every synthetic task: fresh random batches each step (there is no
 /// fixed training set to overfit), Adam at a constant learning rate, cross-entropy on the scored positions only (or, with
-/// <see cref="TrainingOptions.LossOnEveryToken"/>, on every next token).
-/// Adam is <see cref="FusedAdamW"/> without weight decay (the same update in one native call per step); losses are
-/// read back every <see cref="LossReadEvery"/> steps rather than every step, so the host can run ahead of the GPU.
+/// <see cref="TrainingOptions.LossOnEveryToken"/>, on every next token). The steps are the library's training loop
+/// (<see cref="FusedAdamW"/> without weight decay); losses are read back every <see cref="LossReadEvery"/> steps rather
+/// than every step, so the host can run ahead of the GPU. Checkpoints, state passing, the validation target, the
+/// one-time learning-rate step down and the logs are this harness's own, on the loop's hooks.
 /// </summary>
 public static class SyntheticTrainer
 {
@@ -39,118 +40,117 @@ public static class SyntheticTrainer
         var evaluationKernels = model.Backbone.Kernels;
         var trainingKernels = MambaKernels.Default is ReferenceKernels ? new ReferenceKernels(options.ReferenceScanChunk) : evaluationKernels;
         model.Backbone.Kernels = trainingKernels;
-        model.train();
         // The step down of --lr-drop-at happens once; a resumed run that had already taken it continues at the lower rate.
         int? lrDroppedAtStep = checkpoint?.LrDroppedAtStep;
         double learningRate = lrDroppedAtStep is null ? options.LearningRate : options.LrDropTo!.Value;
-        using var optimizer = new FusedAdamW(model.parameters(), learningRate);  // weight decay 0: Adam
-        checkpoint?.LoadOptimizer(optimizer, model);
         int stepsBefore = checkpoint?.StepsDone ?? 0;
         var earlierTime = TimeSpan.FromSeconds(checkpoint?.TrainingSeconds ?? 0);
         int invocations = (checkpoint?.Invocations ?? 0) + 1;
-        using var batches = new BatchStream(task, new Random(TrainingDataSeed(options.Seed, stepsBefore)), options.BatchSize,
-            options.TrainLength, device);
-        var pendingLosses = new List<Tensor>();   // on the device, not yet read
         var recentLosses = new Queue<double>(checkpoint?.RecentLosses ?? Array.Empty<double>());
         var clock = Stopwatch.StartNew();
-        var stop = StopReason.AllSteps;
-        int stepsRun = stepsBefore;
         double? validation = checkpoint?.ValidationAccuracy;
         // A checkpoint that already met the target (say, a resumed run whose earlier invocation reached it) trains no further.
         bool targetMetBefore = checkpoint is not null && options.TargetAccuracy is { } earlierTarget && validation >= earlierTarget;
-        if (targetMetBefore) stop = StopReason.TargetAccuracy;
         var lastLog = (Step: stepsBefore, Time: TimeSpan.Zero);
         TrainingCheckpoint Progress(int steps, string stoppedBy) => TrainingCheckpoint.Describe(task, variant, options, steps,
             earlierTime + clock.Elapsed, invocations, validation, stoppedBy, recentLosses) with { LrDroppedAtStep = lrDroppedAtStep };
-        // Reads the pending losses in one transfer into the last-50 window; a non-finite one stops training.
-        void ReadLosses(int step)
+
+        TrainingLoop? loop = null;
+        loop = new TrainingLoop(model, new TrainingLoopOptions
         {
-            if (pendingLosses.Count == 0) return;
-            float[] values;
-            using (var all = stack(pendingLosses).cpu()) values = all.data<float>().ToArray();
-            int first = step - pendingLosses.Count + 1;
-            foreach (var t in pendingLosses) t.Dispose();
-            pendingLosses.Clear();
-            for (int i = 0; i < values.Length; i++)
+            Schedule = LearningRateSchedule.Constant(learningRate),   // Adam (no weight decay) at a constant rate, as in the paper
+            TotalSteps = targetMetBefore ? stepsBefore : options.Steps,
+            StartStep = stepsBefore,
+            TimeLimit = options.TimeLimit,
+            LossReadEvery = LossReadEvery,
+            ValidateEvery = options.EvalEvery,
+            HigherIsBetter = true,
+            OnLoss = (_, loss) =>
             {
-                if (!float.IsFinite(values[i])) throw new InvalidOperationException($"{variant.Name}: loss became {values[i]} at step {first + i}");
-                recentLosses.Enqueue(values[i]);
+                recentLosses.Enqueue(loss);   // the last-50 window of the logs and the result
                 if (recentLosses.Count > 50) recentLosses.Dequeue();
-            }
-        }
-        MambaCache? carried = null;   // --state-passing-from: the previous batch's final state
-        try
-        {
-            for (int step = stepsBefore + 1; !targetMetBefore && step <= options.Steps; step++)
+            },
+            OnStep = s =>
             {
-                using (var scope = NewDisposeScope())
-                {
-                    var (inputs, targets) = batches.Next();
-                    optimizer.zero_grad();
-                    var logits = options.StatePassingFrom is { } from && step > from
-                        ? model.Continue(inputs, carried ??= model.Backbone.NewCache(options.BatchSize, device))
-                        : model.forward(inputs, null);
-                    var loss = Loss(logits, options.LossOnEveryToken ? NextTokenTargets(inputs, targets) : targets);
-                    loss.backward();
-                    optimizer.step();
-                    pendingLosses.Add(loss.detach().DetachFromDisposeScope());
-                }
-                stepsRun = step;
-                if (pendingLosses.Count >= LossReadEvery) ReadLosses(step);
-
-                bool validated = options.EvalEvery > 0 && step % options.EvalEvery == 0;
-                if (validated)
-                {
-                    model.Backbone.Kernels = evaluationKernels;   // no autograd here, so the default chunking is the faster one
-                    validation = ValidationAccuracy(model, task, options, device);
-                    model.Backbone.Kernels = trainingKernels;
-                    model.train();
-                    if (options.TargetAccuracy is { } target && validation >= target) stop = StopReason.TargetAccuracy;
-                    else if (lrDroppedAtStep is null && options.LrDropAt is { } dropAt && validation >= dropAt)
-                    {
-                        foreach (var group in optimizer.ParamGroups) group.LearningRate = options.LrDropTo!.Value;
-                        lrDroppedAtStep = step;
-                        log?.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                            $"  [{variant.Name}] validation {MarkdownTable.Percent(validation!.Value)}% at step {step}: lr {options.LearningRate:G} → {options.LrDropTo:G} from here on"));
-                    }
-                }
-                if (stop == StopReason.AllSteps && step < options.Steps && options.TimeLimit is { } limit && clock.Elapsed >= limit)
-                    stop = StopReason.TimeLimit;
-
-                bool last = step == options.Steps || stop != StopReason.AllSteps;
-                bool logs = log is not null && (validated || (options.LogEvery > 0 && (step % options.LogEvery == 0 || last)));
-                bool saves = !last && options.CheckpointDirectory is not null && options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0;
-                if (last || logs || saves) ReadLosses(step);
+                bool logs = log is not null && (s.Validation is not null || (options.LogEvery > 0 && (s.Step % options.LogEvery == 0 || s.IsLast)));
+                bool saves = !s.IsLast && options.CheckpointDirectory is not null && options.CheckpointEvery > 0 && s.Step % options.CheckpointEvery == 0;
+                if (logs || saves) loop!.ReadLosses();
                 if (logs)
                 {
                     // Steps per second since the previous line, validation included: what predicts how far a time limit gets.
                     var now = clock.Elapsed;
-                    double stepsPerSecond = (step - lastLog.Step) / Math.Max((now - lastLog.Time).TotalSeconds, 1e-9);
-                    lastLog = (step, now);
-                    string accuracy = validated ? $"  val {MarkdownTable.Percent(validation!.Value),5}%" : "";
-                    log!.WriteLine($"  [{variant.Name}] step {step,6}/{options.Steps}  loss {recentLosses.Average():F4}{accuracy}  " +
+                    double stepsPerSecond = (s.Step - lastLog.Step) / Math.Max((now - lastLog.Time).TotalSeconds, 1e-9);
+                    lastLog = (s.Step, now);
+                    string accuracy = s.Validation is { } v ? $"  val {MarkdownTable.Percent(v),5}%" : "";
+                    log!.WriteLine($"  [{variant.Name}] step {s.Step,6}/{options.Steps}  loss {recentLosses.Average():F4}{accuracy}  " +
                                   $"{stepsPerSecond:F1} steps/s  ({now.TotalSeconds:F0} s)");
                     log!.Flush();   // output is often piped to a file on a remote machine; show progress as it happens
                 }
                 // Periodic checkpoint, so a run killed from outside (a machine's time limit per command) keeps its progress.
                 if (saves)
-                    TrainingCheckpoint.Save(options.CheckpointDirectory!, variant, model, optimizer, Progress(step, TrainingCheckpoint.InProgress));
-                if (stop != StopReason.AllSteps) break;
+                    TrainingCheckpoint.Save(options.CheckpointDirectory!, variant, model, loop!.Optimizer, Progress(s.Step, TrainingCheckpoint.InProgress));
+            },
+        });
+        using var _ = loop;
+        TrainingOutcome outcome;
+        MambaCache? carried = null;   // --state-passing-from: the previous batch's final state
+        try
+        {
+            checkpoint?.LoadOptimizer(loop.Optimizer, model);
+            using var batches = new BatchStream(task, new Random(TrainingDataSeed(options.Seed, stepsBefore)), options.BatchSize,
+                options.TrainLength, device);
+            // One endless epoch of fresh random batches: there is no fixed training set to overfit.
+            IEnumerable<(Tensor Inputs, Tensor Targets)> Batches() { while (true) yield return batches.Next(); }
+            Tensor Loss((Tensor Inputs, Tensor Targets) batch)
+            {
+                var (inputs, targets) = batch;
+                var logits = options.StatePassingFrom is { } from && loop.Step + 1 > from
+                    ? model.Continue(inputs, carried ??= model.Backbone.NewCache(options.BatchSize, device))
+                    : model.forward(inputs, null);
+                return SyntheticTrainer.Loss(logits, options.LossOnEveryToken ? NextTokenTargets(inputs, targets) : targets);
             }
+            ValidationResult Validate()
+            {
+                model.Backbone.Kernels = evaluationKernels;   // no autograd here, so the default chunking is the faster one
+                validation = ValidationAccuracy(model, task, options, device);
+                model.Backbone.Kernels = trainingKernels;
+                if (options.TargetAccuracy is { } target && validation >= target) return new ValidationResult(validation.Value, Stop: true);
+                if (lrDroppedAtStep is null && options.LrDropAt is { } dropAt && validation >= dropAt)
+                {
+                    loop.Schedule = LearningRateSchedule.Constant(options.LrDropTo!.Value);
+                    lrDroppedAtStep = loop.Step;
+                    log?.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"  [{variant.Name}] validation {MarkdownTable.Percent(validation!.Value)}% at step {loop.Step}: lr {options.LearningRate:G} → {options.LrDropTo:G} from here on"));
+                }
+                return new ValidationResult(validation.Value);
+            }
+            outcome = loop.Run(_ => Batches(), Loss, options.EvalEvery > 0 ? Validate : null);
+        }
+        catch (NonFiniteLossException e)
+        {
+            model.Dispose();      // nobody else will get the model
+            throw new InvalidOperationException($"{variant.Name}: loss became {(float)e.Loss} at step {e.Step}", e);
         }
         catch
         {
-            model.Dispose();      // training threw (a non-finite loss, say): nobody else will get the model
+            model.Dispose();      // training threw: nobody else will get the model
             throw;
         }
         finally
         {
             carried?.Dispose();
         }
+        var stop = targetMetBefore ? StopReason.TargetAccuracy : outcome.StopReason switch
+        {
+            TrainingStopReason.TimeLimit => StopReason.TimeLimit,
+            TrainingStopReason.ValidationRequest => StopReason.TargetAccuracy,
+            _ => StopReason.AllSteps,
+        };
+        int stepsRun = outcome.Steps;
         var trainTime = clock.Elapsed;
         if (options.CheckpointDirectory is { } root && (checkpoint is null || stepsRun > stepsBefore))
         {
-            TrainingCheckpoint.Save(root, variant, model, optimizer, Progress(stepsRun, TrainingCheckpoint.Name(stop)) with
+            TrainingCheckpoint.Save(root, variant, model, loop.Optimizer, Progress(stepsRun, TrainingCheckpoint.Name(stop)) with
             {
                 TrainingSeconds = (earlierTime + trainTime).TotalSeconds,
             });

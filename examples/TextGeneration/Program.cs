@@ -18,7 +18,6 @@ string tokenizerName = StringArg("--tokenizer", "bytes");
 // One thread by default: this model's tensors are too small to gain from more, and on a shared machine OpenMP
 // threads waiting for each other cost up to 4x (measured here: 1,981 vs 451 training tokens/s).
 set_num_threads(IntArg("--threads", 1));
-string allocator = GlibcAllocator.KeepLargeBuffers();
 
 string exampleDir = FindExampleDirectory();
 string corpus = Path.Combine(exampleDir, "data", "kjv.txt");
@@ -39,11 +38,11 @@ var config = new MambaConfig
 };
 var model = new MambaForCausalLM(config);
 Console.WriteLine($"Model: {layers} layers, hidden {hidden}, state 16, vocab {config.VocabSize}, " +
-                  $"{model.parameters().Sum(p => p.numel()) / 1e6:F2}M parameters; CPU, {get_num_threads()} threads; {allocator}");
+                  $"{model.parameters().Sum(p => p.numel()) / 1e6:F2}M parameters; CPU, {get_num_threads()} threads");
 
 var options = new LanguageModelTrainingOptions
 {
-    BlockLength = blockLength, BatchSize = batchSize, MaxSteps = steps, LearningRate = learningRate, WarmupSteps = Math.Min(30, steps / 10),
+    BlockLength = blockLength, BatchSize = batchSize, MaxSteps = steps, LearningRate = learningRate, WarmupFraction = Math.Min(30, steps / 10) / (double)steps,
     TimeLimit = TimeSpan.FromMinutes(minutes), Seed = seed,
     Progress = new Progress<LanguageModelTrainingProgress>(p =>
         Console.WriteLine($"  step {p.Step,4}/{p.TotalSteps}  loss {p.Loss:F3}  {p.TokensPerSecond,6:F0} tokens/s")),

@@ -2,15 +2,15 @@ using System.Diagnostics;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Training;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Mamba.LanguageModeling;
 
 /// <summary>
 /// Trains a <see cref="MambaForCausalLM"/> to predict the next token of <see cref="TokenBlocks"/>: shuffled full
-/// blocks, AdamW (no decay on A_log, D, norms and biases), linear warm-up then cosine decay to a tenth, gradient
-/// clipping. <see cref="Loss"/> gives the mean validation loss, whose exponential is the perplexity.
+/// blocks, AdamW (no decay on A_log, D, norms and biases; beta2 0.95), linear warm-up then cosine decay to a tenth,
+/// gradient clipping (the library's one training loop). <see cref="Loss"/> gives the mean validation loss, whose
+/// exponential is the perplexity.
 /// </summary>
 public sealed class LanguageModelTrainer
 {
@@ -35,52 +35,36 @@ public sealed class LanguageModelTrainer
         int stepsPerEpoch = (full.Length + _options.BatchSize - 1) / _options.BatchSize;
         int totalSteps = _options.MaxSteps > 0 ? _options.MaxSteps : stepsPerEpoch * _options.NumberOfEpochs;
 
-        var named = _model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-        var decayed = named.Where(p => !NoDecay(p.name)).Select(p => p.parameter).ToList();
-        var notDecayed = named.Where(p => NoDecay(p.name)).Select(p => p.parameter).ToList();
-        using var optimizer = new FusedAdamW(new[]
-        {
-            new AdamW.ParamGroup(decayed, new AdamW.Options { LearningRate = _options.LearningRate, weight_decay = _options.WeightDecay }),
-            new AdamW.ParamGroup(notDecayed, new AdamW.Options { LearningRate = _options.LearningRate, weight_decay = 0 }),
-        }, _options.LearningRate, beta1: 0.9, beta2: 0.95);  // TorchSharp's AdamW with a one-call native step
-
         var random = new Random(_options.Seed);
         var clock = Stopwatch.StartNew();
-        double recentLoss = 0, lastLoss = double.NaN; int recentCount = 0, step = 0; long tokens = 0;
+        double recentLoss = 0, lastLoss = double.NaN; int recentCount = 0; long tokens = 0;
         var lastReport = TimeSpan.Zero;
-        _model.train();
-        while (step < totalSteps)
+        using var loop = new TrainingLoop(_model, new TrainingLoopOptions
         {
-            var order = full.OrderBy(_ => random.Next()).ToArray();
-            for (int start = 0; start < order.Length && step < totalSteps; start += _options.BatchSize)
+            // Cosine to a tenth of the peak; with a time limit it follows whichever runs out first, steps or time.
+            Schedule = new LearningRateSchedule(_options.LearningRate, totalSteps,
+                LearningRateSchedule.WarmupStepsOf(totalSteps, _options.WarmupFraction), LearningRateDecay.Cosine, floor: 0.1),
+            WeightDecay = _options.WeightDecay,
+            Beta2 = 0.95,
+            MaxGradientNorm = _options.MaxGradientNorm,
+            TotalSteps = totalSteps,
+            TimeLimit = _options.TimeLimit,
+            CancellationToken = _options.CancellationToken,
+            OnLoss = (_, loss) => { recentLoss += loss; recentCount++; lastLoss = loss; },
+            OnStep = s =>
             {
-                _options.CancellationToken.ThrowIfCancellationRequested();
-                if (_options.TimeLimit is { } limit && clock.Elapsed >= limit) { totalSteps = step; break; }
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = LearningRateAt(step, totalSteps, clock.Elapsed);
-                var batch = order.Skip(start).Take(_options.BatchSize).ToArray();
-                double loss;
-                using (NewDisposeScope())
+                if (s.Step % 10 == 0 || s.IsLast || clock.Elapsed - lastReport > TimeSpan.FromSeconds(20))
                 {
-                    optimizer.zero_grad();
-                    var lossTensor = BatchLoss(train, batch);
-                    lossTensor.backward();
-                    if (_options.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(named.Select(p => p.parameter), _options.MaxGradientNorm);
-                    optimizer.step();
-                    loss = lossTensor.item<float>();
-                }
-                if (!double.IsFinite(loss)) throw new InvalidOperationException($"The training loss became {loss} at step {step + 1}; lower the learning rate.");
-                step++;
-                tokens += (long)batch.Length * train.BlockLength;
-                recentLoss += loss; recentCount++; lastLoss = loss;
-                if (step % 10 == 0 || step == totalSteps || clock.Elapsed - lastReport > TimeSpan.FromSeconds(20))
-                {
-                    _options.Progress?.Report(new LanguageModelTrainingProgress(step, totalSteps, recentLoss / recentCount, tokens / clock.Elapsed.TotalSeconds));
+                    _options.Progress?.Report(new LanguageModelTrainingProgress(s.Step, totalSteps, recentLoss / recentCount,
+                        tokens / clock.Elapsed.TotalSeconds));
                     recentLoss = 0; recentCount = 0; lastReport = clock.Elapsed;
                 }
-            }
-        }
-        _model.eval();
-        return new LanguageModelTrainingResult(step, lastLoss, tokens, tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed);
+            },
+        });
+        // Each epoch the full blocks in a new random order, in batches of BatchSize (the last may be smaller).
+        var outcome = loop.Run(_ => full.OrderBy(_ => random.Next()).Chunk(_options.BatchSize), batch => BatchLoss(train, batch),
+            examplesIn: batch => { tokens += (long)batch.Length * train.BlockLength; return batch.Length; });
+        return new LanguageModelTrainingResult(outcome.Steps, lastLoss, tokens, tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed);
     }
 
     /// <summary>Mean next-token loss (nats per predicted token) over every block; exp of it is the perplexity.</summary>
@@ -122,16 +106,4 @@ public sealed class LanguageModelTrainer
         var logits = _model.forward(all.narrow(1, 0, width - 1), null);
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), all.narrow(1, 1, width - 1).reshape(-1));
     }
-
-    // With a time limit the cosine follows whichever runs out first, steps or time, so a cut-short run still anneals.
-    private double LearningRateAt(int step, int totalSteps, TimeSpan elapsed)
-    {
-        double peak = _options.LearningRate;
-        if (step < _options.WarmupSteps) return peak * (step + 1) / _options.WarmupSteps;
-        double progress = (step - _options.WarmupSteps) / (double)Math.Max(1, totalSteps - _options.WarmupSteps);
-        if (_options.TimeLimit is { } limit) progress = Math.Max(progress, elapsed / limit);
-        return peak * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress))));
-    }
-
-    private static bool NoDecay(string name) => ParameterGroups.IsExcludedFromWeightDecay(name);
 }

@@ -21,8 +21,11 @@ public sealed class LanguageModelTrainingOptions
     /// <summary>Peak AdamW learning rate, reached after warm-up and decayed to a tenth by a cosine. Default 2e-3.</summary>
     public double LearningRate { get; set; } = 2e-3;
 
-    /// <summary>Steps of linear warm-up. Default 20.</summary>
-    public int WarmupSteps { get; set; } = 20;
+    /// <summary>
+    /// Share of all steps spent warming the learning rate up linearly from zero, as in the classifiers' options.
+    /// Default 0.1.
+    /// </summary>
+    public double WarmupFraction { get; set; } = 0.1;
 
     /// <summary>AdamW weight decay, not applied to A_log, D, norms and biases. Default 0.1.</summary>
     public double WeightDecay { get; set; } = 0.1;
@@ -45,6 +48,6 @@ public sealed class LanguageModelTrainingOptions
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "must be ≥ 1");
         if (NumberOfEpochs < 1 && MaxSteps <= 0) throw new ArgumentOutOfRangeException(nameof(NumberOfEpochs), NumberOfEpochs, "must be ≥ 1");
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "must be > 0");
-        if (WarmupSteps < 0) throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, "must be ≥ 0");
+        if (!(WarmupFraction >= 0 && WarmupFraction < 1)) throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, "must be in [0, 1)");
     }
 }

@@ -30,26 +30,12 @@ internal sealed class MambaTokenizerSource
         return new MambaTokenizerSource(kind, files);
     }
 
-    /// <summary>Builds the tokenizer (writing Hugging Face files to a temporary folder first).</summary>
-    public IMambaTokenizer Create()
+    /// <summary>Builds the tokenizer; Hugging Face files are read from memory (no temporary files).</summary>
+    /// <exception cref="InvalidDataException">A file name is not one of the tokenizer files, or a file is malformed.</exception>
+    public IMambaTokenizer Create() => Kind switch
     {
-        switch (Kind)
-        {
-            case MambaTokenizerKind.Bytes: return MambaTokenizers.Bytes();
-            case MambaTokenizerKind.Gpt2: return MambaTokenizers.Gpt2();
-            default:
-                // TODO(lead): use MambaTokenizers.FromHuggingFaceFiles (in memory, no temp folder).
-                // Until then the names are checked so that none can leave the temp folder.
-                foreach (var name in Files.Keys)
-                    if (!Checkpoints.CheckpointFiles.IsPlainFileName(name) || !ModelZipEntries.TokenizerFileNames.Contains(name))
-                        throw new InvalidDataException($"The tokenizer file name '{name}' is not allowed (expected one of {string.Join(", ", ModelZipEntries.TokenizerFileNames)}).");
-                string directory = Directory.CreateTempSubdirectory("mamba-tokenizer-").FullName;
-                try
-                {
-                    foreach (var (name, bytes) in Files) File.WriteAllBytes(Path.Combine(directory, name), bytes);
-                    return MambaTokenizers.FromHuggingFace(directory);
-                }
-                finally { Directory.Delete(directory, recursive: true); }
-        }
-    }
+        MambaTokenizerKind.Bytes => MambaTokenizers.Bytes(),
+        MambaTokenizerKind.Gpt2 => MambaTokenizers.Gpt2(),
+        _ => MambaTokenizers.FromHuggingFaceFiles(Files),
+    };
 }

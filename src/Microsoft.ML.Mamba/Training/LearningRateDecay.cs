@@ -1,6 +1,6 @@
 namespace Microsoft.ML.Mamba.Training;
 
-/// <summary>How the learning rate falls from its peak (after warm-up) to zero at the last step.</summary>
+/// <summary>How the learning rate falls from its peak (after warm-up) to its floor (zero unless set) at the last step.</summary>
 public enum LearningRateDecay
 {
     /// <summary>Half a cosine wave.</summary>

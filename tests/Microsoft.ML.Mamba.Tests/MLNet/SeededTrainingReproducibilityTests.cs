@@ -2,7 +2,7 @@ using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.MLNet;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Tests.Modeling;
-using Microsoft.ML.Mamba.Tests.Synthetic;
+using Microsoft.ML.Mamba.Tests.Infrastructure;
 using static Microsoft.ML.Mamba.Tests.MLNet.MambaTrainingBehaviourTests;
 
 namespace Microsoft.ML.Mamba.Tests.MLNet;

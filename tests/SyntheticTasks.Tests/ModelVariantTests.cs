@@ -1,7 +1,7 @@
 using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 using Microsoft.ML.Mamba.Modeling;
 
-namespace Microsoft.ML.Mamba.Tests.Synthetic;
+namespace Microsoft.ML.Mamba.Examples.SyntheticTasks.Tests;
 
 public class ModelVariantTests
 {

@@ -1,6 +1,6 @@
 using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 
-namespace Microsoft.ML.Mamba.Tests.Synthetic;
+namespace Microsoft.ML.Mamba.Examples.SyntheticTasks.Tests;
 
 public class MarkdownTableTests
 {

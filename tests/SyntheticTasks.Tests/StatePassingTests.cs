@@ -1,7 +1,7 @@
 using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Mamba.Tests.Synthetic;
+namespace Microsoft.ML.Mamba.Examples.SyntheticTasks.Tests;
 
 /// <summary>--state-passing-from: after the given step, each batch continues from the previous batch's final state.</summary>
 [Collection(nameof(SeededTraining))]

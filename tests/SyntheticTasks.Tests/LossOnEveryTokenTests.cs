@@ -1,7 +1,7 @@
 using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Mamba.Tests.Synthetic;
+namespace Microsoft.ML.Mamba.Examples.SyntheticTasks.Tests;
 
 /// <summary>--loss-on-every-token: training scores every position's next token; tests still score the task's positions.</summary>
 [Collection(nameof(SeededTraining))]

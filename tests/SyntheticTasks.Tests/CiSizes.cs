@@ -1,6 +1,6 @@
 using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 
-namespace Microsoft.ML.Mamba.Tests.Synthetic;
+namespace Microsoft.ML.Mamba.Examples.SyntheticTasks.Tests;
 
 /// <summary>
 /// The reduced sizes the CI comparison trains at, and the accuracy bounds it asserts. Chosen from runs over several

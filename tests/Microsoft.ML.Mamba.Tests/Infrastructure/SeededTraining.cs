@@ -1,4 +1,4 @@
-namespace Microsoft.ML.Mamba.Tests.Synthetic;
+namespace Microsoft.ML.Mamba.Tests.Infrastructure;
 
 /// <summary>
 /// Tests that train from <c>torch.manual_seed</c> and expect exact results: the same weights for the same seed.

@@ -1,7 +1,7 @@
 using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Mamba.Tests.Synthetic;
+namespace Microsoft.ML.Mamba.Examples.SyntheticTasks.Tests;
 
 /// <summary>
 /// The paper's claim in miniature (Gu &amp; Dao 2023, Tables 1 and 2): on short CPU-sized versions of selective

@@ -1,7 +1,7 @@
 using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Mamba.Tests.Synthetic;
+namespace Microsoft.ML.Mamba.Examples.SyntheticTasks.Tests;
 
 /// <summary>A run whose loss stops being finite ends with an error that names the variant and the step.</summary>
 [Collection(nameof(SeededTraining))]

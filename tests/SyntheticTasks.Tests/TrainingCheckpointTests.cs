@@ -2,7 +2,7 @@ using System.Text.Json;
 using Microsoft.ML.Mamba.Examples.SyntheticTasks;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Mamba.Tests.Synthetic;
+namespace Microsoft.ML.Mamba.Examples.SyntheticTasks.Tests;
 
 /// <summary>
 /// The synthetic harness's checkpoints (--checkpoint-dir, --resume) and its one-time learning-rate step down
