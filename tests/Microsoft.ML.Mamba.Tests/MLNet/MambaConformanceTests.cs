@@ -129,6 +129,30 @@ public class MambaConformanceTests(NamedTopicPipeline named) : IClassFixture<Nam
         Assert.All(folds, f => Assert.Contains(f.ScoredHoldOutSet.GetColumn<string>("PredictedTopic"), t => TopicRows.Topics.Contains(t)));
     }
 
+    [Theory]
+    [InlineData(MambaTask.BinaryClassification)]
+    [InlineData(MambaTask.Regression)]
+    public void BinaryAndRegressionTrainersAnnounceWhatTheirTransformerProduces(MambaTask task)
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = TopicRows.Make(16, seed: 1);
+        var data = task == MambaTask.Regression
+            ? ml.Data.LoadFromEnumerable(rows.Select(r => new { r.Text, Label = r.Amount }))
+            : ml.Data.LoadFromEnumerable(rows.Select(r => new { r.Text, Label = r.Flag }));
+        IEstimator<ITransformer> trainer = task == MambaTask.Regression
+            ? ml.Regression.Trainers.Mamba(MambaTrainingBehaviourTests.Quick())
+            : ml.BinaryClassification.Trainers.Mamba(MambaTrainingBehaviourTests.Quick());
+        var announced = trainer.GetOutputSchema(MLNetInternalsBridge.CreateSchemaShape(data.Schema));
+        var produced = MLNetInternalsBridge.CreateSchemaShape(trainer.Fit(data).Transform(data).Schema);
+        Assert.Equal(produced.Select(c => c.Name), announced.Select(c => c.Name));
+        foreach (var column in produced)
+        {
+            var shape = announced.Single(c => c.Name == column.Name);
+            Assert.Equal((column.Kind, column.ItemType, column.IsKey), (shape.Kind, shape.ItemType, shape.IsKey));
+            Assert.Equal(column.Annotations.Select(a => a.Name).Order(), shape.Annotations.Select(a => a.Name).Order());
+        }
+    }
+
     [Fact]
     public void GetOutputSchemaRefusesALabelOfTheWrongTypeNamingIt()
     {
