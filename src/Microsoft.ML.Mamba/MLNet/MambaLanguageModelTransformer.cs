@@ -74,7 +74,11 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _mapping.GetRowToRowMapper(inputSchema);
 
     /// <summary>Adds the output column; each row is generated when read.</summary>
-    public IDataView Transform(IDataView input) => _mapping.Transform(input);
+    public IDataView Transform(IDataView input)
+    {
+        OnnxExportGuard.ThrowIfExporting(nameof(MambaLanguageModelTransformer));
+        return _mapping.Transform(input);
+    }
 
     /// <summary>Writes the network in the Hugging Face layout (config.json + model.safetensors) with its tokenizer record (<see cref="AI.MambaLanguageModelFolder"/>).</summary>
     public void SavePretrained(string directory)
