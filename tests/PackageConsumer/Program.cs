@@ -1,6 +1,9 @@
 // What a user writes after `dotnet add package Microsoft.ML.Mamba`: train, evaluate, save; load in an MLContext that
-// never saw a trainer; predict; stream ten tokens from a tiny language model. Exits non-zero on any failure.
+// never saw a trainer; predict; stream ten tokens from a tiny language model through IChatClient (Microsoft.Extensions.AI).
+// Exits non-zero on any failure.
 using Microsoft.ML;
+using Microsoft.Extensions.AI;
+using Microsoft.ML.Mamba.AI;
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.MLNet;
 
@@ -46,12 +49,17 @@ var rows = Enumerable.Range(0, 48).Select(i => i % 2 == 0
     using var lm = ml.Transforms.Text.MambaLanguageModel(options).Fit(ml.Data.LoadFromEnumerable(docs));
     int pieces = 0;
     Console.Write("streamed: ");
-    await foreach (var piece in lm.Generator.StreamAsync("the cat", SamplingOptions.Greedy(10)))
+    using IChatClient chat = new MambaChatClient(lm.Generator);
+    var chatOptions = new ChatOptions { Temperature = 0, MaxOutputTokens = 10 };
+    UsageDetails? usage = null;
+    await foreach (var update in chat.GetStreamingResponseAsync("the cat", chatOptions))
     {
-        Console.Write(piece);
-        pieces++;
+        Console.Write(update.Text);
+        if (update.Text.Length > 0) pieces++;
+        usage = update.Contents.OfType<UsageContent>().FirstOrDefault()?.Details ?? usage;
     }
-    Console.WriteLine();
+    Console.WriteLine($" ({usage?.OutputTokenCount} tokens)");
+    if (usage?.OutputTokenCount is not (> 0 and <= 10)) throw new InvalidOperationException($"expected 1 to 10 output tokens, got {usage?.OutputTokenCount}");
     if (pieces == 0) throw new InvalidOperationException("the language model streamed nothing");
 }
 
