@@ -23,7 +23,10 @@ internal sealed class SequenceTraining(MambaForSequenceClassification network, S
         int totalSteps = stepsPerEpoch * trainerOptions.NumberOfEpochs;
         var options = new TrainingLoopOptions
         {
-            Schedule = new LearningRateSchedule(trainerOptions.LearningRate, totalSteps, trainerOptions.WarmupFraction, trainerOptions.Decay),
+            // The warm-up does not grow with the planned epochs, so early stopping keeps epochs trained at the same rates.
+            Schedule = LearningRateSchedule.ForEpochs(trainerOptions.LearningRate, stepsPerEpoch, trainerOptions.NumberOfEpochs, trainerOptions.WarmupFraction, trainerOptions.Decay),
+            LearningRateScale = trainerOptions.BackboneLearningRateFactor == 1 && trainerOptions.LayerLearningRateDecay == 1 ? null
+                : ParameterGroups.DiscriminativeLearningRates(network.Config.NumHiddenLayers, trainerOptions.BackboneLearningRateFactor, trainerOptions.LayerLearningRateDecay),
             WeightDecay = trainerOptions.WeightDecay,
             MaxGradientNorm = trainerOptions.MaxGradientNorm,
             TotalSteps = totalSteps,
