@@ -15,8 +15,17 @@ public sealed class MambaRecipes
     public required int DomainAdaptationSteps { get; init; }
     public required string BaseDirectory { get; init; }
 
-    /// <summary>Peak learning rate when fine-tuning (a pretrained backbone wants a gentler rate than a new network).</summary>
-    public double FineTuneLearningRate { get; init; } = 5e-4;
+    /// <summary>Warm-up share when training from scratch (MambaTrainerOptions.WarmupFraction).</summary>
+    public double WarmupFraction { get; init; } = 0.1;
+
+    /// <summary>Peak learning rate of the head when fine-tuning.</summary>
+    public double FineTuneLearningRate { get; init; } = 2e-3;
+
+    /// <summary>The backbone's share of <see cref="FineTuneLearningRate"/>: a pretrained backbone wants gentler steps than a new head.</summary>
+    public double BackboneLearningRateFactor { get; init; } = 0.25;
+
+    /// <summary>Dropout before the head when fine-tuning.</summary>
+    public double HeadDropout { get; init; } = 0.1;
 
     public ITransformer Fit(MLContext ml, BenchmarkDataset data, Start start, int seed)
     {
@@ -41,44 +50,23 @@ public sealed class MambaRecipes
             options.MaxSequenceLength = data.MaxTokens;
             options.LearningRate = 5e-3;
             options.WeightDecay = 0.05;
+            options.WarmupFraction = WarmupFraction;
             return ml.BinaryClassification.Trainers.Mamba(options).Fit(data.Train);
         }
-        string directory = BaseDirectory;
-        string? adapted = null;
-        try
-        {
-            if (start == Start.DomainAdapted) directory = adapted = Adapt(data, seed);
-            options.PretrainedModelDirectory = directory;
-            options.Tokenizer = TokenizerOf(directory);
-            options.MaxSequenceLength = options.Tokenizer == MambaTokenizerKind.Bytes ? data.MaxTokens * 4 : data.MaxTokens;
-            options.LearningRate = FineTuneLearningRate;
-            options.WeightDecay = 0.01;
-            return ml.BinaryClassification.Trainers.Mamba(options).Fit(data.Train);
-        }
-        finally
-        {
-            if (adapted is not null) Directory.Delete(Path.GetDirectoryName(adapted)!, recursive: true);
-        }
-    }
-
-    // Continues pretraining the base on the training rows' text; returns the adapted model's folder.
-    private string Adapt(BenchmarkDataset data, int seed)
-    {
-        string work = Path.Combine(Path.GetTempPath(), $"mamba-finetuning-dapt-{Guid.NewGuid():N}");
-        var tokenizer = MambaLanguageModelFolder.LoadTokenizer(BaseDirectory);
-        var prepared = PretrainingData.Prepare(data.TrainTexts, tokenizer, Path.Combine(work, "data"), new PretrainingDataOptions { HeldOutFraction = 0 });
-        using var tokens = PackedTokenFile.Open(prepared.TrainPath);
-        var model = MambaForCausalLM.FromPretrained(BaseDirectory);
-        var result = new Pretrainer(model, new PretrainingOptions
-        {
-            BlockLength = (int)Math.Min(128, prepared.TrainTokens - 1), BatchSize = 16, MaxSteps = DomainAdaptationSteps,
-            LearningRate = 5e-4, WarmupSteps = Math.Min(20, DomainAdaptationSteps / 5), WeightDecay = 0.01, Seed = seed,
-            EvaluateEvery = 0, CheckpointEvery = 0,
-        }).Train(tokens);
-        Console.WriteLine($"  domain-adaptive pretraining: {result.Steps} steps, {result.Tokens:N0} tokens, final loss {result.FinalTrainLoss:F3}, {result.Elapsed.TotalSeconds:F0}s");
-        string folder = Path.Combine(work, "model");
-        Pretrainer.SaveModel(folder, model, tokenizer, result, TokenizerOf(BaseDirectory) == MambaTokenizerKind.HuggingFace ? BaseDirectory : null);
-        return folder;
+        // Fine-tuning: the head at LearningRate, the pretrained backbone at a quarter of it, mean pooling.
+        options.PretrainedModelDirectory = BaseDirectory;
+        options.Tokenizer = TokenizerOf(BaseDirectory);
+        options.MaxSequenceLength = options.Tokenizer == MambaTokenizerKind.Bytes ? data.MaxTokens * 4 : data.MaxTokens;
+        options.LearningRate = FineTuneLearningRate;
+        options.BackboneLearningRateFactor = BackboneLearningRateFactor;
+        options.HeadDropout = HeadDropout;
+        options.WeightDecay = 0.01;
+        if (start == Start.DomainAdapted)
+            options.DomainAdaptivePretraining = new DomainAdaptivePretrainingOptions
+            {
+                Steps = DomainAdaptationSteps, LearningRate = 5e-4, WarmupSteps = Math.Min(20, DomainAdaptationSteps / 5), BlockLength = 128, BatchSize = 16,
+            };
+        return ml.BinaryClassification.Trainers.Mamba(options).Fit(data.Train);
     }
 
     /// <summary>The tokenizer a saved model folder records (a Hugging Face checkpoint without a record: its tokenizer.json).</summary>

@@ -52,7 +52,9 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         reader.Resolve(input.Schema);
         var validationLabel = _options.ValidationSet is { } validationSet ? CheckValidationSet(validationSet.Schema, reader, label) : null;
 
-        var tokenizerSource = MambaTokenizerSource.FromOptions(_options.Tokenizer, _options.TokenizerPath ?? _options.PretrainedModelDirectory);
+        string? checkpoint = _options.PretrainedModelDirectory is { } named ? MambaPretrainedModels.Resolve(named) : null;
+        var tokenizerKind = _options.Tokenizer ?? MambaPretrainedModels.TokenizerOf(checkpoint);
+        var tokenizerSource = MambaTokenizerSource.FromOptions(tokenizerKind, _options.TokenizerPath ?? checkpoint);
         var tokenizer = tokenizerSource.Create();
         var adaptation = _options.DomainAdaptivePretraining;
         var trainTexts = adaptation is { IncludeTrainingRows: true } ? new List<string>() : null;
@@ -69,11 +71,11 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         }
 
         var device = MambaDevice.ForTraining(MLNetInternalsBridge.GetGpuSettings(_environment));
-        var network = TorchGlobalRandom.Seeded(seed, () => CreateNetwork(label.NumberOfOutputs, tokenizer));
+        var network = TorchGlobalRandom.Seeded(seed, () => CreateNetwork(label.NumberOfOutputs, tokenizer, checkpoint));
         network.to(device);
         network.HeadDropout = _options.HeadDropout;
         using var channel = host.Start("Mamba training");
-        if (adaptation is not null) Adapt(network, adaptation, trainTexts, tokenizer, seed, device, channel);
+        if (adaptation is not null) Adapt(network, adaptation, trainTexts, tokenizer, checkpoint, seed, device, channel);
         int frozen = ParameterGroups.Freeze(network.named_parameters(), _options.FreezeEmbeddings, _options.FrozenLayerCount);
 
         channel.Info(MessageSensitivity.None, $"Mamba {Task}: {train.Count} training rows" + (validation is null ? "" : $", {validation.Count} validation rows") +
@@ -138,9 +140,9 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
     private static string Classes(LabelInfo label) =>
         label.ClassNames is { } names ? $"[{string.Join(", ", names)}]" : $"{label.NumberOfOutputs} classes";
 
-    private MambaForSequenceClassification CreateNetwork(int outputs, Text.IMambaTokenizer tokenizer)
+    private MambaForSequenceClassification CreateNetwork(int outputs, Text.IMambaTokenizer tokenizer, string? checkpoint)
     {
-        if (_options.PretrainedModelDirectory is { } directory)
+        if (checkpoint is { } directory)
         {
             var network = MambaForSequenceClassification.FromPretrained(directory, outputs, _options.Pooling);
             if (network.Config.VocabSize < tokenizer.VocabularySize)
@@ -154,12 +156,12 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
     // Domain-adaptive pretraining: the backbone learns the next token of the rows' text (as the classifier reads it)
     // and of the unlabeled text, through the library's Pretrainer, before the head sees a label.
     private void Adapt(MambaForSequenceClassification network, DomainAdaptivePretrainingOptions adaptation, List<string>? trainTexts,
-        IMambaTokenizer tokenizer, int seed, torch.Device device, IChannel channel)
+        IMambaTokenizer tokenizer, string? checkpoint, int seed, torch.Device device, IChannel channel)
     {
         var texts = (trainTexts ?? []).Concat(adaptation.UnlabeledTexts ?? []);
         var progress = new ChannelProgress(p => channel.Info(MessageSensitivity.None,
             $"Mamba domain-adaptive pretraining: step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:F0} tokens/s"));
-        var result = DomainAdaptivePretrainer.Run(network.backbone, network.Config, _options.PretrainedModelDirectory, texts, tokenizer, adaptation,
+        var result = DomainAdaptivePretrainer.Run(network.backbone, network.Config, checkpoint, texts, tokenizer, adaptation,
             seed, device, _options.CancellationToken, progress);
         channel.Info(MessageSensitivity.None, result is null
             ? "Mamba domain-adaptive pretraining skipped: the texts hold fewer than two tokens."

@@ -38,7 +38,8 @@ public class MambaTrainerOptions
     public MambaConfig? NetworkConfig { get; set; }
 
     /// <summary>
-    /// A Hugging Face Mamba checkpoint folder (config.json + model.safetensors) to fine-tune; null trains from scratch.
+    /// A Hugging Face Mamba checkpoint folder (config.json + model.safetensors) to fine-tune, or the name of a model
+    /// that comes with the project (<see cref="MambaPretrainedModels.EnglishBase"/>); null trains from scratch.
     /// </summary>
     public string? PretrainedModelDirectory { get; set; }
 
@@ -70,8 +71,11 @@ public class MambaTrainerOptions
     /// </summary>
     public DomainAdaptivePretrainingOptions? DomainAdaptivePretraining { get; set; }
 
-    /// <summary>How rows become token ids.</summary>
-    public MambaTokenizerKind Tokenizer { get; set; } = MambaTokenizerKind.Bytes;
+    /// <summary>
+    /// How rows become token ids. Null (default): when fine-tuning, the tokenizer the checkpoint folder records
+    /// (a folder saved by the pretraining pipeline) or holds (tokenizer.json); otherwise <see cref="MambaTokenizerKind.Bytes"/>.
+    /// </summary>
+    public MambaTokenizerKind? Tokenizer { get; set; }
 
     /// <summary>tokenizer.json (or its folder) for <see cref="MambaTokenizerKind.HuggingFace"/>; defaults to the checkpoint folder.</summary>
     public string? TokenizerPath { get; set; }

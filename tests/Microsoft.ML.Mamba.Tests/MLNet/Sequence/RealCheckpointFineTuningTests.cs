@@ -70,6 +70,23 @@ public class RealCheckpointFineTuningTests
     }
 
     [Fact]
+    public void TheShippedBaseIsFoundByNameAboveTheApplicationAndAMissingOneIsReportedWhereLookedFor()
+    {
+        using var folder = new TempDirectory();
+        string model = Path.Combine(folder.Path, "models", "mamba-english-base");
+        Directory.CreateDirectory(model);
+        File.WriteAllText(Path.Combine(model, "config.json"), "{}");
+        string app = Path.Combine(folder.Path, "bin", "app");
+        Directory.CreateDirectory(app);
+        Assert.Equal(model, MambaPretrainedModels.Resolve(MambaPretrainedModels.EnglishBase, [app]));
+        Assert.Equal("some/folder", MambaPretrainedModels.Resolve("some/folder", [app]));
+        File.Delete(Path.Combine(model, "config.json"));
+        var e = Assert.Throws<DirectoryNotFoundException>(() => MambaPretrainedModels.Resolve(MambaPretrainedModels.EnglishBase, [app]));
+        Assert.Contains("english-base", e.Message);
+        Assert.Contains(Path.Combine(app, "models", "mamba-english-base"), e.Message);
+    }
+
+    [Fact]
     public void AHuggingFaceCheckpointWithItsTokenizerFineTunesSavesReloadsAndPredicts()
     {
         using var folder = new TempDirectory();
@@ -83,7 +100,7 @@ public class RealCheckpointFineTuningTests
         var train = ml.Data.LoadFromEnumerable(Reviews(32, 1));
         var options = new MambaTrainerOptions
         {
-            TextColumnNames = ["Text"], PretrainedModelDirectory = folder.Path, Tokenizer = MambaTokenizerKind.HuggingFace,
+            TextColumnNames = ["Text"], PretrainedModelDirectory = folder.Path,   // its tokenizer.json is used: no Tokenizer setting needed
             FrozenLayerCount = 1, Pooling = SequencePooling.Mean, NumberOfEpochs = 2, BatchSize = 8, MaxSequenceLength = 24,
             LearningRate = 1e-2, Seed = 3,
         };
