@@ -28,16 +28,24 @@ public sealed class BenchmarkDataset
     public long Count(IDataView data) => data.GetColumn<bool>(LabelColumn).LongCount();
 
     /// <summary>Loads a set by name: uci, finefoods or spam.</summary>
-    /// <param name="maxTrainRows">Keep at most this many training rows (quick runs); the test set is kept whole.</param>
-    public static BenchmarkDataset Load(string name, string root, int? maxTrainRows)
+    /// <param name="maxTrainRows">Keep at most this many training rows (quick runs).</param>
+    /// <param name="maxTestRows">Keep at most this many test and validation rows (quick runs).</param>
+    public static BenchmarkDataset Load(string name, string root, int? maxTrainRows, int? maxTestRows = null)
     {
         var ml = new MLContext(seed: 42);
-        return name switch
+        var data = name switch
         {
             "uci" => Uci(ml, root, maxTrainRows),
             "finefoods" => FineFoods(ml, root, maxTrainRows),
             "spam" => Spam(ml, root, maxTrainRows),
             _ => throw new ArgumentException($"--dataset must be uci, finefoods or spam, not '{name}'."),
+        };
+        if (maxTestRows is not int n) return data;
+        return new BenchmarkDataset
+        {
+            Name = data.Name, Train = data.Train, Validation = Cap(ml, data.Validation, n), Test = Cap(ml, data.Test, n),
+            LabelColumn = data.LabelColumn, TextColumns = data.TextColumns, ExtraColumns = data.ExtraColumns,
+            Featurize = data.Featurize, TrainTexts = data.TrainTexts, MaxTokens = data.MaxTokens,
         };
     }
 

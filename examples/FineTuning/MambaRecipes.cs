@@ -19,10 +19,10 @@ public sealed class MambaRecipes
     public double WarmupFraction { get; init; } = 0.1;
 
     /// <summary>Peak learning rate of the head when fine-tuning.</summary>
-    public double FineTuneLearningRate { get; init; } = 2e-3;
+    public double FineTuneLearningRate { get; init; } = 5e-3;
 
     /// <summary>The backbone's share of <see cref="FineTuneLearningRate"/>: a pretrained backbone wants gentler steps than a new head.</summary>
-    public double BackboneLearningRateFactor { get; init; } = 0.25;
+    public double BackboneLearningRateFactor { get; init; } = 0.5;
 
     /// <summary>Dropout before the head when fine-tuning.</summary>
     public double HeadDropout { get; init; } = 0.1;
@@ -53,7 +53,7 @@ public sealed class MambaRecipes
             options.WarmupFraction = WarmupFraction;
             return ml.BinaryClassification.Trainers.Mamba(options).Fit(data.Train);
         }
-        // Fine-tuning: the head at LearningRate, the pretrained backbone at a quarter of it, mean pooling.
+        // Fine-tuning: the head at LearningRate, the pretrained backbone at half of it, mean pooling.
         options.PretrainedModelDirectory = BaseDirectory;
         options.Tokenizer = TokenizerOf(BaseDirectory);
         options.MaxSequenceLength = options.Tokenizer == MambaTokenizerKind.Bytes ? data.MaxTokens * 4 : data.MaxTokens;

@@ -5,8 +5,8 @@
 //
 //   dotnet run -c Release --project examples/FineTuning -- --dataset uci|finefoods|spam [--seeds 1,2,3]
 //       [--base models/mamba-english-base] [--out FILE] [--quick] [--models sdca,lbfgs,scratch,finetune,dapt]
-//       [--epochs N] [--max-train-rows N] [--dapt-steps N] [--threads N] [--warmup 0.1] [--lr 2e-3]
-//       [--backbone-factor 0.25] [--head-dropout 0.1]
+//       [--epochs N] [--max-train-rows N] [--dapt-steps N] [--threads N] [--warmup 0.1] [--lr 5e-3]
+//       [--backbone-factor 0.5] [--head-dropout 0.1]
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -30,15 +30,16 @@ var recipe = new MambaRecipes
     DomainAdaptationSteps = int.Parse(Arg("dapt-steps") ?? (quick ? "10" : "150")),
     BaseDirectory = baseDirectory,
     WarmupFraction = double.Parse(Arg("warmup") ?? "0.1", CultureInfo.InvariantCulture),
-    FineTuneLearningRate = double.Parse(Arg("lr") ?? "2e-3", CultureInfo.InvariantCulture),
-    BackboneLearningRateFactor = double.Parse(Arg("backbone-factor") ?? "0.25", CultureInfo.InvariantCulture),
+    FineTuneLearningRate = double.Parse(Arg("lr") ?? "5e-3", CultureInfo.InvariantCulture),
+    BackboneLearningRateFactor = double.Parse(Arg("backbone-factor") ?? "0.5", CultureInfo.InvariantCulture),
     HeadDropout = double.Parse(Arg("head-dropout") ?? "0.1", CultureInfo.InvariantCulture),
 };
-int? maxTrainRows = Arg("max-train-rows") is { } m ? int.Parse(m) : quick ? 400 : null;
+int? maxTrainRows = Arg("max-train-rows") is { } m ? int.Parse(m) : quick ? 300 : null;
+int? maxTestRows = quick ? 200 : null;
 set_num_threads(int.Parse(Arg("threads") ?? Environment.ProcessorCount.ToString()));
 string output = Path.GetFullPath(Arg("out") ?? Path.Combine(root, "examples", "FineTuning", "output", $"{datasetName}.md"));
 
-var data = BenchmarkDataset.Load(datasetName, root, maxTrainRows);
+var data = BenchmarkDataset.Load(datasetName, root, maxTrainRows, maxTestRows);
 Console.WriteLine($"{data.Name}: train {data.Count(data.Train)}, validation {data.Count(data.Validation)}, test {data.Count(data.Test)} rows; " +
     $"seeds {string.Join(",", seeds)}; {Environment.ProcessorCount} cores" + (quick ? "; quick mode" : ""));
 bool needsBase = models.Contains("finetune") || models.Contains("dapt");
@@ -70,7 +71,10 @@ foreach (int seed in seeds)
             "dapt" => ("Mamba: base + domain-adaptive pretraining", recipe.Fit(ml, data, MambaRecipes.Start.DomainAdapted, seed)),
             _ => throw new ArgumentException($"--models: unknown model '{model}' (known: sdca, lbfgs, scratch, finetune, dapt)."),
         };
-        var report = Evaluate(ml, name, transformer, clock.Elapsed);
+        var elapsed = clock.Elapsed;
+        if (transformer is Microsoft.ML.Mamba.MLNet.MambaTransformer { TrainingHistory: { } history })
+            Console.WriteLine($"  validation loss by epoch {string.Join(", ", history.ValidationLosses.Select(v => v.ToString("F4")))}; kept epoch {history.BestEpoch}");
+        var report = Evaluate(ml, name, transformer, elapsed);
         Console.WriteLine($"  accuracy {report.Accuracy:F4}  macro-F1 {report.MacroF1:F4}  log-loss {report.LogLoss:F4}  {report.TrainingTime.TotalSeconds:F1}s");
         results.Add((name, seed, report));
     }
