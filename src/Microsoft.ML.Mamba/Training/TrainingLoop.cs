@@ -138,6 +138,7 @@ internal sealed class TrainingLoop : IDisposable
             while (stop == TrainingStopReason.AllSteps && Step < o.TotalSteps && (o.MaxEpochs is null || epoch < o.MaxEpochs))
             {
                 epoch++;
+                o.OnEpochStart?.Invoke(epoch);
                 _model.train();
                 _epochLossSum = 0; _epochExamples = 0;
                 using var batches = epochBatches(epoch).GetEnumerator();

@@ -66,6 +66,9 @@ internal sealed record TrainingLoopOptions
 
     /// <summary>Called with each step's loss, in step order, as the losses are read back.</summary>
     public Action<int, double>? OnLoss { get; init; }
+    /// <summary>Called with the one-based epoch before its first step (gradual unfreezing). Parameters frozen when the
+    /// loop was built stay out of the optimiser; ones frozen later and unfrozen here train again.</summary>
+    public Action<int>? OnEpochStart { get; init; }
     /// <summary>Called after every step, after validation and the stop checks: logging, checkpoints.</summary>
     public Action<TrainingStep>? OnStep { get; init; }
 

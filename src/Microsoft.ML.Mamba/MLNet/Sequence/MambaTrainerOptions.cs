@@ -62,6 +62,13 @@ public class MambaTrainerOptions
     /// </summary>
     public double LayerLearningRateDecay { get; set; } = 1.0;
 
+    /// <summary>
+    /// Gradual unfreezing (as in ULMFiT): the first epoch trains the head (and the final norm) only, and each later epoch
+    /// one more layer from the top down, the embeddings last; parameters frozen by <see cref="FreezeEmbeddings"/> or
+    /// <see cref="FrozenLayerCount"/> stay frozen. Default false: everything trains from the first step.
+    /// </summary>
+    public bool GradualUnfreezing { get; set; }
+
     /// <summary>Dropout on the pooled vector before the head while training (a regulariser when fine-tuning on few rows); 0 (default) = none.</summary>
     public double HeadDropout { get; set; }
 

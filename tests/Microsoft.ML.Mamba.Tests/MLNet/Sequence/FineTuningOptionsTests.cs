@@ -121,3 +121,45 @@ public class FineTuningOptionsTests
         Assert.Contains(setting, e.Message);
     }
 }
+
+/// <summary>Gradual unfreezing: the head first, then the layers from the top down, the embeddings last.</summary>
+public class GradualUnfreezingTests
+{
+    private static Dictionary<string, float[]> Weights(MambaTransformer model) =>
+        model.Network.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().cpu().data<float>().ToArray());
+
+    [Fact]
+    public void EachEpochThawsOneMoreLayerFromTheTop()
+    {
+        var ml = new MLContext(seed: 4);
+        var data = ml.Data.LoadFromEnumerable(TopicRows.Make(16, 6).Select(r => new { r.Text, Label = r.Flag }));
+        var network = TrainedTopicModel.TinyNetwork();
+        network.NumHiddenLayers = 2;
+        MambaTrainerOptions Options(int epochs, bool gradual) => new()
+        {
+            TextColumnNames = ["Text"], NumberOfEpochs = epochs, BatchSize = 8, MaxSequenceLength = 16, LearningRate = 1e-2, Seed = 11,
+            NetworkConfig = network, EarlyStoppingPatience = 0, GradualUnfreezing = gradual,
+        };
+        // Epoch 0 = the initial weights: the same seed with a learning rate that cannot move them.
+        var start = Options(1, false);
+        start.LearningRate = 1e-30;
+        using var initial = ml.BinaryClassification.Trainers.Mamba(start).Fit(data);
+        var before = Weights(initial);
+        // (A 1e-30 step still moves a weight of exactly 0, such as A_log's first entry, by about 1e-30.)
+        bool Moved(Dictionary<string, float[]> after, string prefix) => after.Where(p => p.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .Any(p => p.Value.Zip(before[p.Key]).Any(q => Math.Abs(q.First - q.Second) > 1e-20));
+
+        using var one = ml.BinaryClassification.Trainers.Mamba(Options(1, true)).Fit(data);
+        var w1 = Weights(one);
+        Assert.True(Moved(w1, "score."));
+        Assert.False(Moved(w1, "backbone.layers.1."));
+        Assert.False(Moved(w1, "backbone.layers.0."));
+
+        using var two = ml.BinaryClassification.Trainers.Mamba(Options(2, true)).Fit(data);
+        var w2 = Weights(two);
+        Assert.True(Moved(w2, "backbone.layers.1."));
+        Assert.False(Moved(w2, "backbone.layers.0."));
+        Assert.False(Moved(w2, "backbone.embeddings."));
+        Assert.All(two.Network.parameters(), p => Assert.True(p.requires_grad));   // nothing left frozen after training
+    }
+}
