@@ -158,7 +158,7 @@ public static class TrainingBenchmark
         foreach (var layer in backbone.layers)
         {
             layer.norm.to(dtype);
-            var m = layer.mixer;
+            var m = (MambaMixer)layer.mixer;
             m.in_proj.to(dtype);
             m.conv1d.to(dtype);
             m.x_proj?.to(dtype);

@@ -17,7 +17,7 @@ public class ModelVariantTests
     [Fact]
     public void SwitchesReachTheMixer()
     {
-        MambaMixer Mixer(ModelVariant v) => new MambaForCausalLM(v.Config(16, layers: 1, modelDimension: 8, stateSize: 4)).Backbone.layers[0].mixer;
+        MambaMixer Mixer(ModelVariant v) => (MambaMixer)new MambaForCausalLM(v.Config(16, layers: 1, modelDimension: 8, stateSize: 4)).Backbone.layers[0].mixer;
         var selective = Mixer(ModelVariant.Mamba);
         Assert.NotNull(selective.x_proj);                                  // Δ, B, C computed from the input
         Assert.Equal(2 * 16, selective.in_proj.weight!.shape[0]);          // x and the gate z

@@ -1,81 +1,101 @@
-using Microsoft.ML.Mamba.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Mamba.Checkpoints;
 
 /// <summary>
-/// Maps a Hugging Face Mamba checkpoint directory (config.json + safetensors) onto our modules, whose
-/// parameter names already follow Hugging Face's. Also accepts mamba_ssm's naming
-/// (<c>backbone.embedding.weight</c>, a saved copy of a tied <c>lm_head.weight</c>) and a bare backbone
-/// saved without the <c>backbone.</c> prefix.
+/// A Hugging Face Mamba checkpoint as a name → tensor store: its weight files (safetensors, sharded or not) read and
+/// written under the parameter names of Hugging Face's modules, which ours share. mamba_ssm's naming is mapped on
+/// reading (<c>backbone.embedding.weight</c>, a saved copy of a tied <c>lm_head.weight</c>, a bare backbone saved
+/// without the <c>backbone.</c> prefix). It knows nothing of models or configs: matching names against a model and
+/// reading config.json are the modeling layer's (Modeling's <c>PretrainedLoader</c>).
 /// </summary>
 internal static class HuggingFaceCheckpoint
 {
+    /// <summary>The checkpoint's config file, next to the weights.</summary>
     public const string ConfigFileName = "config.json";
 
-    /// <summary>Largest shard written by <see cref="Save"/>.</summary>
+    /// <summary>Largest shard written by <see cref="WriteTensors"/>.</summary>
     public const long MaxShardBytes = 2L << 30;
 
-    public static MambaConfig ReadConfig(string directory) => ReadConfig(CheckpointFiles.FromDirectory(directory));
+    /// <summary>The name of the output projection, which mamba_ssm also saves when it is tied to the embeddings.</summary>
+    public const string LmHeadName = "lm_head.weight";
 
-    /// <summary>Reads and validates config.json.</summary>
-    /// <exception cref="FileNotFoundException">There is no config.json.</exception>
-    /// <exception cref="InvalidDataException">It is not a valid Mamba config; the message names the file and field.</exception>
-    public static MambaConfig ReadConfig(CheckpointFiles files)
-    {
-        if (!files.Exists(ConfigFileName))
-            throw new FileNotFoundException($"Mamba config file not found: {files.Describe(ConfigFileName)}", ConfigFileName);
-        byte[] bytes = files.ReadAllBytes(ConfigFileName, MaxConfigBytes);
-        return MambaConfig.FromBytes(bytes, files.Describe(ConfigFileName));
-    }
-
-    /// <summary>config.json files beyond this are refused: real ones are about a kilobyte.</summary>
-    public const int MaxConfigBytes = MambaConfig.MaxFileBytes;
-
-    /// <summary>
-    /// Checks the weight files' headers against the parameters a config implies, before the model is built: every
-    /// expected tensor must be there with the same shape and a floating-point dtype (unless <paramref name="optional"/>),
-    /// and every tensor must be expected (unless <paramref name="ignore"/>). As headers are checked against the file
-    /// sizes, a config cannot promise more weights than the files hold.
-    /// </summary>
+    /// <summary>The weight files' header entries under our names, without reading any tensor data.</summary>
     /// <exception cref="FileNotFoundException">There are no weight files.</exception>
-    /// <exception cref="MambaCheckpointException">The headers are damaged or do not match; the message lists the problems.</exception>
-    public static void CheckHeaders(CheckpointFiles files, IReadOnlyList<(string Name, long[] Shape)> expected,
-        Func<string, bool> optional, Func<string, bool>? ignore = null)
+    /// <exception cref="MambaCheckpointException">A header is damaged, or a tensor is in more than one file or under two spellings.</exception>
+    public static Dictionary<string, SafeTensorsEntry> ReadEntries(CheckpointFiles files)
     {
         var entries = new Dictionary<string, SafeTensorsEntry>(StringComparer.Ordinal);
         foreach (var (_, header) in SafeTensorsDirectory.ReadHeaders(files))
             foreach (var entry in header.Entries)
                 if (!entries.TryAdd(entry.Name, entry))
                     throw new MambaCheckpointException($"The checkpoint in '{files.Description}' holds tensor '{entry.Name}' in more than one file.");
-        var named = Normalise(entries);
-        var parameters = expected.ToDictionary(p => p.Name, p => p.Shape, StringComparer.Ordinal);
-        bool tied = !parameters.ContainsKey("lm_head.weight");
-        var problems = new List<string>();
-        foreach (var (name, shape) in expected)
-        {
-            if (!named.TryGetValue(name, out var source))
-            {
-                if (!optional(name)) problems.Add($"missing tensor '{name}' (the model expects shape {Shape(shape)})");
-                continue;
-            }
-            if (!source.Shape.SequenceEqual(shape))
-                problems.Add($"tensor '{name}' has shape {Shape(source.Shape)} in the checkpoint but the model expects {Shape(shape)}");
-            else if (source.DType is not ("F16" or "BF16" or "F32" or "F64"))
-                problems.Add($"tensor '{name}' has dtype {source.DType} in the checkpoint but the model needs floating point (F16, BF16, F32 or F64)");
-        }
-        foreach (var name in named.Keys.Where(n => !parameters.ContainsKey(n)))
-        {
-            bool tiedCopy = tied && name == "lm_head.weight";
-            if (!tiedCopy && !(ignore?.Invoke(name) ?? false))
-                problems.Add($"unexpected tensor '{name}' with shape {Shape(named[name].Shape)}: the model has no such parameter");
-        }
-        if (problems.Count > 0)
-            throw Mismatch(files.Description, problems);
+        return Normalise(entries);
     }
 
-    private static MambaCheckpointException Mismatch(string where, List<string> problems)
+    /// <summary>Every tensor of the weight files under our names, on the CPU; the caller owns and disposes them.</summary>
+    /// <exception cref="FileNotFoundException">There are no weight files.</exception>
+    /// <exception cref="MambaCheckpointException">A file is damaged, or a tensor is under two spellings.</exception>
+    public static Dictionary<string, Tensor> ReadTensors(CheckpointFiles files)
+    {
+        var tensors = SafeTensorsDirectory.Load(files);
+        try { return Normalise(tensors); }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Writes tensors as safetensors (sharded above <see cref="MaxShardBytes"/>) in the Hugging Face layout.</summary>
+    public static void WriteTensors(string directory, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        Directory.CreateDirectory(directory);
+        SafeTensorsDirectory.SaveSharded(directory, tensors, MaxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
+    }
+
+    /// <summary>
+    /// What keeps a checkpoint's names and shapes from matching the ones a model expects: missing tensors (unless
+    /// <paramref name="optional"/>), other shapes, and tensors the model has no place for (unless <paramref name="ignore"/>,
+    /// or a tied head's saved copy when the model has no <see cref="LmHeadName"/>).
+    /// </summary>
+    /// <param name="expected">The model's parameter names and shapes.</param>
+    /// <param name="found">The checkpoint's tensor names (normalised) and shapes.</param>
+    /// <param name="optional">Expected names that may be missing.</param>
+    /// <param name="ignore">Checkpoint names that may be left unused.</param>
+    /// <param name="checkMatched">A further check of a tensor whose name and shape match (e.g. its dtype): a problem or null.</param>
+    /// <returns>One line per problem, in the model's order, then the checkpoint's; empty when they match.</returns>
+    public static List<string> Compare(IEnumerable<(string Name, long[] Shape)> expected, IReadOnlyDictionary<string, long[]> found,
+        Func<string, bool> optional, Func<string, bool>? ignore = null, Func<string, string?>? checkMatched = null)
+    {
+        var problems = new List<string>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, shape) in expected)
+        {
+            names.Add(name);
+            if (!found.TryGetValue(name, out var actual))
+            {
+                if (!optional(name)) problems.Add($"missing tensor '{name}' (the model expects shape {Shape(shape)})");
+            }
+            else if (!actual.SequenceEqual(shape))
+                problems.Add($"tensor '{name}' has shape {Shape(actual)} in the checkpoint but the model expects {Shape(shape)}");
+            else if (checkMatched?.Invoke(name) is { } problem)
+                problems.Add(problem);
+        }
+        bool tied = !names.Contains(LmHeadName);
+        foreach (var (name, shape) in found)
+        {
+            if (names.Contains(name)) continue;
+            bool tiedCopy = tied && name == LmHeadName; // mamba_ssm saves the tied head too
+            if (!tiedCopy && !(ignore?.Invoke(name) ?? false))
+                problems.Add($"unexpected tensor '{name}' with shape {Shape(shape)}: the model has no such parameter");
+        }
+        return problems;
+    }
+
+    /// <summary>The exception for a checkpoint that does not match its model, listing the first problems.</summary>
+    public static MambaCheckpointException Mismatch(string where, IReadOnlyList<string> problems)
     {
         // A hostile file can hold millions of names; the first few say enough.
         const int shown = 20;
@@ -84,64 +104,7 @@ internal static class HuggingFaceCheckpoint
             $"The checkpoint in '{where}' does not match the model ({problems.Count} problem(s)):\n  " + string.Join("\n  ", problems.Take(shown)) + more);
     }
 
-    /// <summary>
-    /// Copies the checkpoint's tensors into <paramref name="module"/>'s parameters. Every parameter must be
-    /// present with the same shape unless <paramref name="optional"/> says otherwise; every tensor must be
-    /// used unless <paramref name="ignore"/> says otherwise. Errors name the tensor and both shapes.
-    /// </summary>
-    public static void Load(nn.Module module, string directory, Func<string, bool> optional, Func<string, bool>? ignore = null) =>
-        Load(module, CheckpointFiles.FromDirectory(directory), optional, ignore);
-
-    /// <inheritdoc cref="Load(nn.Module, string, Func{string, bool}, Func{string, bool}?)"/>
-    public static void Load(nn.Module module, CheckpointFiles files, Func<string, bool> optional, Func<string, bool>? ignore = null)
-    {
-        var tensors = SafeTensorsDirectory.Load(files);
-        try
-        {
-            var named = Normalise(tensors);
-            var parameters = module.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-            bool tied = !parameters.ContainsKey("lm_head.weight");
-            var problems = new List<string>();
-            foreach (var (name, parameter) in parameters)
-            {
-                if (!named.TryGetValue(name, out var source))
-                {
-                    if (!optional(name)) problems.Add($"missing tensor '{name}' (the model expects shape {Shape(parameter)})");
-                    continue;
-                }
-                if (!source.shape.SequenceEqual(parameter.shape))
-                {
-                    problems.Add($"tensor '{name}' has shape {Shape(source)} in the checkpoint but the model expects {Shape(parameter)}");
-                    continue;
-                }
-                using (no_grad()) parameter.copy_(source);
-            }
-            foreach (var name in named.Keys.Where(n => !parameters.ContainsKey(n)))
-            {
-                bool tiedCopy = tied && name == "lm_head.weight"; // mamba_ssm saves the tied head too
-                if (!tiedCopy && !(ignore?.Invoke(name) ?? false))
-                    problems.Add($"unexpected tensor '{name}' with shape {Shape(named[name])}: the model has no such parameter");
-            }
-            if (problems.Count > 0)
-                throw Mismatch(files.Description, problems);
-        }
-        finally
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-        }
-    }
-
-    /// <summary>Writes config.json and the parameters as safetensors (sharded above <see cref="MaxShardBytes"/>).</summary>
-    public static void Save(nn.Module module, MambaConfig config, string directory)
-    {
-        Directory.CreateDirectory(directory);
-        using var scope = NewDisposeScope();
-        var tensors = module.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().cpu().contiguous());
-        SafeTensorsDirectory.SaveSharded(directory, tensors, MaxShardBytes, new Dictionary<string, string> { ["format"] = "pt" });
-        config.Save(Path.Combine(directory, ConfigFileName));
-    }
-
-    // Names as our modules spell them.
+    // Names as Hugging Face's modules (and ours) spell them.
     private static Dictionary<string, T> Normalise<T>(Dictionary<string, T> tensors)
     {
         bool bareBackbone = !tensors.Keys.Any(k => k.StartsWith("backbone.", StringComparison.Ordinal))
@@ -156,8 +119,6 @@ internal static class HuggingFaceCheckpoint
         }
         return result;
     }
-
-    private static string Shape(Tensor t) => Shape(t.shape);
 
     private static string Shape(long[] shape) => "(" + string.Join(", ", shape) + ")";
 }

@@ -4,8 +4,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Interop;
 
 /// <summary>
-/// Fills the C ABI structs from tensors and calls the CPU or CUDA entry point. Tensor order everywhere:
-/// u, delta, A, B, C, D, z, deltaBias, initialState (optional ones null).
+/// Fills the C ABI structs from the scan's named tensors (<see cref="ScanTensors"/>) and calls the CPU or CUDA entry point.
 /// </summary>
 internal static unsafe class NativeScan
 {
@@ -14,7 +13,7 @@ internal static unsafe class NativeScan
     /// wrote for the backward; null otherwise, or when the backward would not use them (sequences long enough to be
     /// split into time segments).
     /// </returns>
-    public static Tensor? Forward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor output, Tensor final)
+    public static Tensor? Forward(in ScanTensors inputs, SelectiveScanFunction.ScanSettings settings, Tensor output, Tensor final)
     {
         var args = MakeArgs(inputs, settings);
         bool cuda = output.device_type == DeviceType.CUDA;
@@ -33,22 +32,21 @@ internal static unsafe class NativeScan
         return checkpoints;
     }
 
-    /// <returns>Gradients in input order (null where the input was null).</returns>
-    /// <param name="inputs">The forward's inputs, in the order above.</param>
+    /// <returns>One gradient per input, named like the inputs (null where the input was null).</returns>
+    /// <param name="inputs">The forward's inputs.</param>
     /// <param name="settings">The forward's settings.</param>
     /// <param name="dout">Gradient of the loss with respect to the scan's output.</param>
     /// <param name="dfinal">Gradient with respect to the final state, or null when the final state was not used.</param>
     /// <param name="checkpoints">What <see cref="Forward"/> wrote for these same inputs, or null (the kernel recomputes them).</param>
-    public static Tensor?[] Backward(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings, Tensor dout, Tensor? dfinal,
+    public static ScanTensors Backward(in ScanTensors inputs, SelectiveScanFunction.ScanSettings settings, Tensor dout, Tensor? dfinal,
         Tensor? checkpoints = null)
     {
         var args = MakeArgs(inputs, settings);
-        Tensor u = inputs[0]!, A = inputs[2]!, B = inputs[3]!, C = inputs[4]!;
-        Tensor? D = inputs[5], z = inputs[6], deltaBias = inputs[7], initial = inputs[8];
+        var (u, delta, A, B, C, D, z, deltaBias, initial) = inputs;
         var f32 = ScalarType.Float32;
         // Gradients in their inputs' memory order, so autograd's transposes back to (batch, length, channels) are free.
         var du = TensorLayout.EmptyLike(u);
-        var ddelta = TensorLayout.EmptyLike(inputs[1]!, u.dtype);
+        var ddelta = TensorLayout.EmptyLike(delta, u.dtype);
         // size(i), not shape: each shape call is a native round trip that allocates (~2.5 µs), per call of the scan.
         var dA = empty(A.size(0), A.size(1), dtype: f32, device: u.device);
         var dB = TensorLayout.EmptyLike(B);
@@ -85,13 +83,12 @@ internal static unsafe class NativeScan
             : NativeMethods.mamba_scan_bwd_cpu(&args, &grads);
         NativeMethods.Check(status, "selective scan backward");
         if (!ReferenceEquals(dfinalContiguous, dfinal)) dfinalContiguous?.Dispose();
-        return new[] { du, ddelta, dA, dB, dC, dD, dz, dBias, dInitial };
+        return new ScanTensors(du, ddelta, dA, dB, dC, dD, dz, dBias, dInitial);
     }
 
-    private static NativeScanArgs MakeArgs(Tensor?[] inputs, SelectiveScanFunction.ScanSettings settings)
+    private static NativeScanArgs MakeArgs(in ScanTensors inputs, SelectiveScanFunction.ScanSettings settings)
     {
-        Tensor u = inputs[0]!, delta = inputs[1]!, A = inputs[2]!, B = inputs[3]!, C = inputs[4]!;
-        Tensor? D = inputs[5], z = inputs[6], deltaBias = inputs[7], initial = inputs[8];
+        var (u, delta, A, B, C, D, z, deltaBias, initial) = inputs;
         var args = new NativeScanArgs
         {
             batch = u.size(0), dim = u.size(1), length = u.size(2), state = A.size(1),

@@ -116,7 +116,7 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
         MambaForCausalLM model;
         try
         {
-            var files = ModelZipEntries.ReadNetwork(ctx, settings.NetworkFiles, Checkpoints.MambaParameterLayout.CausalLM);
+            var files = ModelZipEntries.ReadNetwork(ctx, settings.NetworkFiles, MambaParameterLayout.CausalLM);
             model = MambaForCausalLM.FromPretrained(files, MambaDevice.ForInference());
         }
         catch (Exception e) when (e is not InvalidDataException && e is IOException or ArgumentException)

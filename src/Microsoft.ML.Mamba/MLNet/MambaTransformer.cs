@@ -120,7 +120,7 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         try
         {
             var files = ModelZipEntries.ReadNetwork(ctx, settings.NetworkFiles,
-                config => Checkpoints.MambaParameterLayout.SequenceClassification(config, settings.NumberOfClasses));
+                config => MambaParameterLayout.SequenceClassification(config, settings.NumberOfClasses));
             network = MambaForSequenceClassification.FromPretrained(files, settings.NumberOfClasses, settings.Pooling, device);
         }
         catch (Exception e) when (e is not InvalidDataException && e is IOException or ArgumentException)

@@ -97,7 +97,7 @@ internal static partial class ModelZipEntries
     {
         var files = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         files[HuggingFaceCheckpoint.ConfigFileName] = Read(ctx, NetworkPrefix + HuggingFaceCheckpoint.ConfigFileName, MaxSmallNetworkFileBytes);
-        var config = HuggingFaceCheckpoint.ReadConfig(CheckpointFiles.FromMemory(files, "the model zip"));
+        var config = PretrainedLoader.ReadConfig(CheckpointFiles.FromMemory(files, "the model zip"));
         var expected = layout(config);
         long budget = 0;
         foreach (var (_, shape) in expected)

@@ -4,18 +4,39 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Mamba.Modeling;
 
-/// <summary>Pre-norm residual block: x + Mixer(RMSNorm(x)), with the residual kept in fp32 if configured.</summary>
+/// <summary>
+/// Pre-norm residual block: x + Mixer(RMSNorm(x)), with the residual kept in fp32 if configured. The mixer is any
+/// <see cref="IMixer"/> (mamba_ssm's <c>Block(dim, mixer_cls, norm_cls)</c>); the block passes its decoding state
+/// through without looking inside.
+/// </summary>
 public sealed class MambaBlock : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly bool _residualInFp32;
     public RMSNorm norm;
-    public MambaMixer mixer;
+    /// <summary>The mixer, a TorchSharp module registered as <c>mixer</c> (Hugging Face's parameter names).</summary>
+    public IMixer mixer;
 
-    public MambaBlock(MambaConfig config, Device? device = null) : base(nameof(MambaBlock))
+    /// <summary>A Mamba-1 block: a <see cref="MambaMixer"/> built from <paramref name="config"/>.</summary>
+    public MambaBlock(MambaConfig config, Device? device = null)
+        : this(config.HiddenSize, config.LayerNormEpsilon, config.ResidualInFp32, new MambaMixer(config, device), device)
     {
-        _residualInFp32 = config.ResidualInFp32;
-        norm = new RMSNorm(config.HiddenSize, config.LayerNormEpsilon, device);
-        mixer = new MambaMixer(config, device);
+    }
+
+    /// <summary>A block around any mixer.</summary>
+    /// <param name="hiddenSize">Width of the residual stream (the norm's size).</param>
+    /// <param name="normEpsilon">The RMSNorm's epsilon.</param>
+    /// <param name="residualInFp32">Keep the residual stream in fp32 whatever the model's dtype.</param>
+    /// <param name="mixer">The mixer; must be a TorchSharp module.</param>
+    /// <param name="device">Where the norm's weight goes.</param>
+    public MambaBlock(long hiddenSize, double normEpsilon, bool residualInFp32, IMixer mixer, Device? device = null)
+        : base(nameof(MambaBlock))
+    {
+        ArgumentNullException.ThrowIfNull(mixer);
+        if (mixer is not nn.Module)
+            throw new ArgumentException($"the mixer must be a TorchSharp module (nn.Module) so its parameters register; {mixer.GetType().Name} is not", nameof(mixer));
+        _residualInFp32 = residualInFp32;
+        norm = new RMSNorm(hiddenSize, normEpsilon, device);
+        this.mixer = mixer;
         RegisterComponents();
     }
 
@@ -23,15 +44,15 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, Tensor>
         Residual(hidden, normed => mixer.forward(normed, attentionMask));
 
     /// <summary>Like <see cref="forward"/>, leaving the decoding state in <paramref name="state"/>.</summary>
-    public Tensor Prefill(Tensor hidden, Tensor? attentionMask, MambaLayerState state) =>
+    public Tensor Prefill(Tensor hidden, Tensor? attentionMask, IMixerState state) =>
         Residual(hidden, normed => mixer.Prefill(normed, attentionMask, state));
 
-    /// <summary>Like <see cref="forward"/>, continuing from <paramref name="state"/> and leaving the new state there (<see cref="MambaMixer.Continue"/>).</summary>
-    public Tensor Continue(Tensor hidden, MambaLayerState state) =>
+    /// <summary>Like <see cref="forward"/>, continuing from <paramref name="state"/> and leaving the new state there (<see cref="IMixer.Continue"/>).</summary>
+    public Tensor Continue(Tensor hidden, IMixerState state) =>
         Residual(hidden, normed => mixer.Continue(normed, state));
 
     /// <summary>One decoding step on (batch, hidden_size).</summary>
-    public Tensor Step(Tensor hidden, MambaLayerState state)
+    public Tensor Step(Tensor hidden, IMixerState state)
     {
         using var scope = NewDisposeScope();
         var residual = _residualInFp32 ? hidden.to_type(ScalarType.Float32) : hidden;

@@ -2,15 +2,16 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Mamba.Modeling;
 
-/// <summary>The decoding state of a whole model: one <see cref="MambaLayerState"/> per layer.</summary>
+/// <summary>The decoding state of a whole model: one mixer state per layer, each read only by its own mixer.</summary>
 public sealed class MambaCache : IDisposable
 {
-    public IReadOnlyList<MambaLayerState> Layers { get; }
+    /// <summary>The layers' states, in layer order (<see cref="MambaLayerState"/> for Mamba-1 mixers).</summary>
+    public IReadOnlyList<IMixerState> Layers { get; }
 
     /// <summary>Tokens consumed so far (prompt included).</summary>
     public long Position { get; internal set; }
 
-    internal MambaCache(IReadOnlyList<MambaLayerState> layers) => Layers = layers;
+    internal MambaCache(IReadOnlyList<IMixerState> layers) => Layers = layers;
 
     /// <summary>Keeps only the given batch rows in every layer.</summary>
     public void SelectRows(Tensor rows)

@@ -14,10 +14,17 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     public MambaConfig Config { get; }
     public MambaModel Backbone => backbone;
 
-    public MambaForCausalLM(MambaConfig config, Device? device = null) : base(nameof(MambaForCausalLM))
+    /// <summary>A Mamba-1 language model: a <see cref="MambaMixer"/> in every layer.</summary>
+    public MambaForCausalLM(MambaConfig config, Device? device = null) : this(config, _ => new MambaMixer(config, device), device)
+    {
+    }
+
+    /// <summary>A language model whose backbone has the mixer <paramref name="createMixer"/> makes for each layer
+    /// (see <see cref="MambaModel(MambaConfig, Func{int, IMixer}, Device?)"/>).</summary>
+    public MambaForCausalLM(MambaConfig config, Func<int, IMixer> createMixer, Device? device = null) : base(nameof(MambaForCausalLM))
     {
         Config = config;
-        backbone = new MambaModel(config, device);
+        backbone = new MambaModel(config, createMixer, device);
         if (!config.TieWordEmbeddings)
             lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: device);
         RegisterComponents();
@@ -65,22 +72,10 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>Loads a checkpoint held in a directory or in memory; see <see cref="FromPretrained(string, Device?)"/>.</summary>
     internal static MambaForCausalLM FromPretrained(CheckpointFiles files, Device? device = null)
     {
-        var config = HuggingFaceCheckpoint.ReadConfig(files);
-        HuggingFaceCheckpoint.CheckHeaders(files, MambaParameterLayout.CausalLM(config), optional: _ => false);
-        var model = new MambaForCausalLM(config);
-        try
-        {
-            HuggingFaceCheckpoint.Load(model, files, optional: _ => false);
-            if (device is not null) model.to(device);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return PretrainedLoader.Load(files, MambaParameterLayout.CausalLM, config => new MambaForCausalLM(config), device,
+            optional: _ => false);
     }
 
     /// <summary>Writes config.json and model.safetensors in the Hugging Face layout.</summary>
-    public void SavePretrained(string directory) => HuggingFaceCheckpoint.Save(this, Config, directory);
+    public void SavePretrained(string directory) => PretrainedLoader.Save(this, Config, directory);
 }

@@ -84,22 +84,10 @@ public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, 
         SequencePooling pooling = SequencePooling.LastToken, Device? device = null)
     {
         if (numLabels <= 0) throw new ArgumentOutOfRangeException(nameof(numLabels), numLabels, "must be positive");
-        var config = HuggingFaceCheckpoint.ReadConfig(files);
         static bool Optional(string name) => name.StartsWith("score.", StringComparison.Ordinal);
-        static bool Ignore(string name) => name == "lm_head.weight";
-        HuggingFaceCheckpoint.CheckHeaders(files, MambaParameterLayout.SequenceClassification(config, numLabels), Optional, Ignore);
-        var model = new MambaForSequenceClassification(config, numLabels, pooling);
-        try
-        {
-            HuggingFaceCheckpoint.Load(model, files, Optional, Ignore);
-            if (device is not null) model.to(device);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        static bool Ignore(string name) => name == HuggingFaceCheckpoint.LmHeadName;
+        return PretrainedLoader.Load(files, config => MambaParameterLayout.SequenceClassification(config, numLabels),
+            config => new MambaForSequenceClassification(config, numLabels, pooling), device, Optional, Ignore);
     }
 
     /// <summary>Writes config.json (with num_labels and pooling) and model.safetensors.</summary>
@@ -109,6 +97,6 @@ public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, 
         config.Extra ??= new();
         config.Extra[NumLabelsKey] = System.Text.Json.JsonSerializer.SerializeToElement(NumLabels);
         config.Extra[PoolingKey] = System.Text.Json.JsonSerializer.SerializeToElement(Pooling.ToString());
-        HuggingFaceCheckpoint.Save(this, config, directory);
+        PretrainedLoader.Save(this, config, directory);
     }
 }

@@ -4,10 +4,10 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Modeling;
 
 /// <summary>
-/// What one mixer carries from token to token while decoding: the last conv_kernel inputs of the
-/// causal conv and the SSM state. Its size does not grow with the sequence.
+/// What one Mamba-1 mixer (<see cref="MambaMixer"/>) carries from token to token while decoding: the last
+/// conv_kernel inputs of the causal conv and the SSM state. Its size does not grow with the sequence.
 /// </summary>
-public sealed class MambaLayerState : IDisposable
+public sealed class MambaLayerState : IMixerState
 {
     /// <summary>(batch, inner, conv_kernel): the conv's input window, oldest first.</summary>
     public Tensor ConvState { get; internal set; }

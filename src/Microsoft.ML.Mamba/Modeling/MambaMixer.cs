@@ -10,12 +10,13 @@ namespace Microsoft.ML.Mamba.Modeling;
 /// The selective SSM layer (Gu &amp; Dao 2023, Fig. 3): in_proj → causal depthwise conv → SiLU → x_proj
 /// (Δ, B, C from the input: the "selection") → selective scan with D skip and SiLU(z) gate → out_proj.
 /// Field names match Hugging Face's parameter names. Two ablations of the paper's Table 1 are switches
-/// of <see cref="MambaConfig"/>: a time-invariant SSM and no gate.
+/// of <see cref="MambaConfig"/>: a time-invariant SSM and no gate. It is the Mamba-1 family's <see cref="IMixer"/>:
+/// its decoding state is a <see cref="MambaLayerState"/> and its kernels an <see cref="IMambaKernels"/>.
 /// </summary>
-public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
 {
     private readonly int _inner, _state, _dtRank, _convKernel;
-    private readonly bool _selective, _gated;
+    private readonly bool _selective, _gated, _rescalePrenormResidual;
 
     public Linear in_proj;
     public Conv1d conv1d;
@@ -30,6 +31,14 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>The kernels the scan and conv run on; defaults to <see cref="MambaKernels.Default"/>.</summary>
     public IMambaKernels? Kernels { get; set; }
 
+    ISharedKernels? IMixer.Kernels
+    {
+        get => Kernels;
+        set => Kernels = value is null or IMambaKernels ? (IMambaKernels?)value : throw new ArgumentException(
+            $"the Mamba mixer needs kernels that implement {nameof(IMambaKernels)} (selective scan and decode step); " +
+            $"{value.GetType().Name} ('{value.Name}') does not", nameof(value));
+    }
+
     public MambaMixer(MambaConfig config, Device? device = null) : base(nameof(MambaMixer))
     {
         _inner = config.InnerSize;
@@ -38,6 +47,7 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
         _convKernel = config.ConvKernel;
         _selective = !config.TimeInvariantSsm;
         _gated = !config.Ungated;
+        _rescalePrenormResidual = config.RescalePrenormResidual;
         int hidden = config.HiddenSize;
         in_proj = nn.Linear(hidden, (_gated ? 2L : 1L) * _inner, hasBias: config.UseBias, device: device);
         conv1d = nn.Conv1d(_inner, _inner, config.ConvKernel, padding: config.ConvKernel - 1, groups: _inner,
@@ -73,6 +83,24 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
         dt_proj.bias!.copy_(inverseSoftplus);
     }
 
+    /// <summary>
+    /// mamba_ssm's _init_weights for this mixer: in_proj's and out_proj's biases zero (Δ's keeps its own
+    /// initialisation), and out_proj scaled by 1/sqrt(<paramref name="numLayers"/>) when the config says
+    /// rescale_prenorm_residual, so the residual stream's variance does not grow with depth.
+    /// </summary>
+    public void InitialiseWeights(int numLayers)
+    {
+        if (numLayers <= 0) throw new ArgumentOutOfRangeException(nameof(numLayers), numLayers, "must be positive");
+        using var _ = no_grad();
+        in_proj.bias?.zero_();
+        out_proj.bias?.zero_();
+        if (_rescalePrenormResidual)
+        {
+            nn.init.kaiming_uniform_(out_proj.weight!, Math.Sqrt(5));
+            out_proj.weight!.div_(Math.Sqrt(numLayers));
+        }
+    }
+
     /// <param name="hidden">(batch, length, hidden_size).</param>
     /// <param name="attentionMask">(batch, length), 1 for tokens and 0 for padding, or null.</param>
     public override Tensor forward(Tensor hidden, Tensor? attentionMask) => Run(hidden, attentionMask, null);
@@ -92,6 +120,19 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>
     public MambaLayerState NewState(long batch, Device device) => new(
         zeros(batch, _inner, _convKernel, dtype: in_proj.weight!.dtype, device: device).DetachFromDisposeScope(),
         zeros(batch, _inner, _state, dtype: ScalarType.Float32, device: device).DetachFromDisposeScope());
+
+    Tensor IMixer.Prefill(Tensor hidden, Tensor? attentionMask, IMixerState state) => Prefill(hidden, attentionMask, Own(state));
+
+    Tensor IMixer.Continue(Tensor hidden, IMixerState state) => Continue(hidden, Own(state));
+
+    Tensor IMixer.Step(Tensor hidden, IMixerState state, Tensor? residual) => Step(hidden, Own(state), residual);
+
+    IMixerState IMixer.NewState(long batch, Device device) => NewState(batch, device);
+
+    // A type test, no allocation: the step runs once per layer per token.
+    private static MambaLayerState Own(IMixerState state) => state as MambaLayerState ?? throw new ArgumentException(
+        state is null ? "the decoding state is null" :
+        $"the Mamba mixer takes a {nameof(MambaLayerState)}, got a {state.GetType().Name} (a state made by another mixer?)", nameof(state));
 
     private Tensor Run(Tensor hidden, Tensor? attentionMask, MambaLayerState? state, bool continueFromState = false)
     {

@@ -14,19 +14,37 @@ public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
 
     public MambaConfig Config { get; }
 
-    public MambaModel(MambaConfig config, Device? device = null) : base(nameof(MambaModel))
+    /// <summary>A Mamba-1 backbone: a <see cref="MambaMixer"/> in every layer.</summary>
+    public MambaModel(MambaConfig config, Device? device = null) : this(config, _ => new MambaMixer(config, device), device)
     {
+    }
+
+    /// <summary>
+    /// A backbone with the mixer <paramref name="createMixer"/> makes for each layer (mamba_ssm's <c>create_block</c>
+    /// with its <c>mixer_cls</c>); <paramref name="config"/> gives the vocabulary, widths, depth and norm.
+    /// </summary>
+    /// <param name="config">Vocabulary, hidden size, number of layers, norm epsilon, residual dtype, initialisation.</param>
+    /// <param name="createMixer">Layer index → a new mixer (a TorchSharp module implementing <see cref="IMixer"/>).</param>
+    /// <param name="device">Where the embeddings and norms go (the mixers are placed by <paramref name="createMixer"/>).</param>
+    public MambaModel(MambaConfig config, Func<int, IMixer> createMixer, Device? device = null) : base(nameof(MambaModel))
+    {
+        ArgumentNullException.ThrowIfNull(createMixer);
         config.Validate();
         Config = config;
         embeddings = nn.Embedding(config.VocabSize, config.HiddenSize, device: device);
-        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new MambaBlock(config, device)).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers)
+            .Select(i => new MambaBlock(config.HiddenSize, config.LayerNormEpsilon, config.ResidualInFp32, createMixer(i), device))
+            .ToArray());
         norm_f = new RMSNorm(config.HiddenSize, config.LayerNormEpsilon, device);
         InitialiseWeights();
         RegisterComponents();
     }
 
-    /// <summary>Kernels for every mixer and norm (null = <see cref="MambaKernels.Default"/> at call time).</summary>
-    public IMambaKernels? Kernels
+    /// <summary>
+    /// Kernels for every mixer and norm (null = each one's default at call time, <see cref="MambaKernels.Default"/> for
+    /// Mamba-1). Setting kernels that lack a mixer's family operations throws <see cref="ArgumentException"/>.
+    /// </summary>
+    public ISharedKernels? Kernels
     {
         get => layers.Count > 0 ? layers[0].mixer.Kernels : norm_f.Kernels;
         set
@@ -36,23 +54,14 @@ public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
         }
     }
 
-    // mamba_ssm's _init_weights: embeddings ~ N(0, initializer_range), linear biases zero (except Δ's),
-    // and out_proj scaled by 1/sqrt(n_layer) so the residual stream's variance does not grow with depth.
+    // mamba_ssm's _init_weights: embeddings ~ N(0, initializer_range), then what each mixer initialises for this
+    // depth (for Mamba-1: linear biases zero except Δ's, out_proj scaled by 1/sqrt(n_layer)). Same order of random
+    // draws as ever, so a seed gives the same model.
     private void InitialiseWeights()
     {
         using var _ = no_grad();
         nn.init.normal_(embeddings.weight!, 0, Config.InitializerRange);
-        foreach (var layer in layers)
-        {
-            var m = layer.mixer;
-            m.in_proj.bias?.zero_();
-            m.out_proj.bias?.zero_();
-            if (Config.RescalePrenormResidual)
-            {
-                nn.init.kaiming_uniform_(m.out_proj.weight!, Math.Sqrt(5));
-                m.out_proj.weight!.div_(Math.Sqrt(Config.NumHiddenLayers));
-            }
-        }
+        foreach (var layer in layers) layer.mixer.InitialiseWeights(Config.NumHiddenLayers);
     }
 
     /// <param name="inputIds">(batch, length) int64 token ids.</param>
@@ -86,7 +95,7 @@ public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
         Chunk(inputIds, cache, (layer, hidden, state) => layer.Continue(hidden, state));
 
     // A (batch, length) chunk through every layer, each with its cache entry; the cache moves on by length.
-    private Tensor Chunk(Tensor inputIds, MambaCache cache, Func<MambaBlock, Tensor, MambaLayerState, Tensor> runLayer)
+    private Tensor Chunk(Tensor inputIds, MambaCache cache, Func<MambaBlock, Tensor, IMixerState, Tensor> runLayer)
     {
         using var scope = NewDisposeScope();
         var hidden = embeddings.forward(inputIds);

@@ -13,7 +13,7 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
 
     /// <summary>Kernels to run on (null = <see cref="MambaKernels.Default"/>): the native one serves decoding, where
     /// this norm is a large share of the per-token launches; training always uses TorchSharp's ops.</summary>
-    public IMambaKernels? Kernels { get; set; }
+    public ISharedKernels? Kernels { get; set; }
 
     public RMSNorm(long size, double eps = 1e-5, Device? device = null, ScalarType dtype = ScalarType.Float32)
         : base(nameof(RMSNorm))

@@ -4,17 +4,15 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Scan;
 
 /// <summary>
-/// The seam between the model and its kernels: the mixer calls these two operations and never cares
-/// whether a fused native kernel or the TorchSharp reference runs behind them. Shapes follow
+/// The seam between the Mamba-1 mixer (<c>Modeling.MambaMixer</c>) and its kernels: the selective scan and
+/// the fused decode step of that family, on top of the operations all families share (<see cref="ISharedKernels"/>).
+/// The mixer never cares whether a fused native kernel or the TorchSharp reference runs behind them. Shapes follow
 /// mamba_ssm: (batch, channels, length) for sequences, any strides. Every implementation rejects, with an
 /// <see cref="ArgumentException"/> naming the argument, wrong shapes, non-floating dtypes, tensors on another device
 /// than the main input, and empty tensors (a zero-size axis, batch and length included).
 /// </summary>
-public interface IMambaKernels
+public interface IMambaKernels : ISharedKernels
 {
-    /// <summary>A short name for logs, e.g. "reference" or "native-cpu".</summary>
-    string Name { get; }
-
     /// <summary>
     /// Selective scan. For each batch b, channel d and time t:
     /// dt = softplus?(delta + deltaBias); h = exp(dt·A)·h + dt·B·u; y = C·h + D·u; out = y·silu(z).
@@ -35,9 +33,6 @@ public interface IMambaKernels
         Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias,
         bool deltaSoftplus, Tensor? initialState = null, bool returnFinalState = false);
 
-    /// <summary>Causal depthwise conv1d: x (B, D, L), weight (D, W), bias (D) or null; optional SiLU.</summary>
-    Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu);
-
     /// <summary>
     /// One decoding step of the mixer, everything between in_proj and out_proj: conv window update, conv and
     /// SiLU, x_proj and dt_proj (the selection), state update, C projection, D skip and SiLU(z) gate.
@@ -49,7 +44,4 @@ public interface IMambaKernels
     /// <param name="weights">The mixer's parameters the step reads.</param>
     /// <returns>(batch, E) in x's dtype, for out_proj.</returns>
     Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights);
-
-    /// <summary>RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight, with the mean in fp32.</summary>
-    Tensor RmsNorm(Tensor x, Tensor weight, double eps);
 }

@@ -2,7 +2,8 @@ namespace Microsoft.ML.Mamba.Scan;
 
 /// <summary>
 /// Chooses the kernels a model runs with: the fused native kernels, which hand whatever they cannot run
-/// to the TorchSharp reference (logging why, once).
+/// to the TorchSharp reference (logging why, once). Both serve the shared operations (<see cref="ISharedKernels"/>)
+/// and Mamba-1's (<see cref="IMambaKernels"/>).
 /// </summary>
 public static class MambaKernels
 {

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Scan;
 
 /// <summary>
-/// The fused native kernels (libmamba_native: CPU always, CUDA when built with nvcc). Whatever they
+/// The fused native kernels (libmamba_native: CPU always, CUDA when built with nvcc), for the shared operations and
+/// Mamba-1's (<see cref="IMambaKernels"/>). Whatever they
 /// cannot run (library missing, no CUDA build, fp64, state size over 256, conv wider than 8) goes to the
 /// reference implementation, with one logged warning per reason.
 /// </summary>
@@ -57,8 +58,9 @@ public sealed class NativeKernels : IMambaKernels
         Tensor? Small(Tensor? t) => t?.to_type(f32).contiguous();
         var delta2 = delta.dtype == u.dtype ? delta : delta.to_type(u.dtype);
         var z2 = z is null || z.dtype == u.dtype ? z : z.to_type(u.dtype);
-        var results = SelectiveScanFunction.apply(u, delta2, A.to_type(f32), B, C, Small(D), z2, Small(deltaBias),
-            Small(initialState), new SelectiveScanFunction.ScanSettings(deltaSoftplus, Deterministic,
+        var results = SelectiveScanFunction.Apply(
+            new ScanTensors(u, delta2, A.to_type(f32), B, C, Small(D), z2, Small(deltaBias), Small(initialState)),
+            new SelectiveScanFunction.ScanSettings(deltaSoftplus, Deterministic,
                 KeepScanCheckpoints && is_grad_enabled() && NeedsGrad(u, delta, A, B, C, D, z, deltaBias, initialState)));
         if (returnFinalState) return (results[0], results[1]);
         results[1].Dispose();  // not wanted: free it now rather than at the end of the caller's dispose scope

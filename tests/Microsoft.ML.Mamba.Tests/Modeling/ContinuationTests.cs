@@ -66,15 +66,16 @@ public class ContinuationTests
         var weights = randn(2, 4, 16, dtype: ScalarType.Float64);
         using var cache = model.Backbone.NewCache(2);
         using (no_grad()) model.Backbone.Continue(first, cache);
-        var saved = cache.Layers.Select(l => (Conv: l.ConvState.clone(), Ssm: l.SsmState.clone())).ToArray();
+        var layers = cache.Layers.Cast<MambaLayerState>().ToArray();
+        var saved = layers.Select(l => (Conv: l.ConvState.clone(), Ssm: l.SsmState.clone())).ToArray();
 
         // The second chunk's weighted sum, each time from the same state the first chunk left.
         Tensor SecondChunkLoss()
         {
             for (int i = 0; i < saved.Length; i++)
             {
-                cache.Layers[i].ConvState = saved[i].Conv.clone();
-                cache.Layers[i].SsmState = saved[i].Ssm.clone();
+                layers[i].ConvState = saved[i].Conv.clone();
+                layers[i].SsmState = saved[i].Ssm.clone();
             }
             return (model.Backbone.Continue(second, cache) * weights).sum();
         }
@@ -82,7 +83,7 @@ public class ContinuationTests
 
         model.zero_grad();
         SecondChunkLoss().backward();
-        Assert.All(cache.Layers, l => Assert.False(l.SsmState.requires_grad));   // the new state is detached
+        Assert.All(layers, l => Assert.False(l.SsmState.requires_grad));   // the new state is detached
 
         // One element of each kind of weight the continued chunk depends on, in both layers: the conv (which now
         // reads the earlier chunk's inputs), Δ's bias, A, and the input projection.

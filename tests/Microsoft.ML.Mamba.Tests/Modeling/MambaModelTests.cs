@@ -27,7 +27,7 @@ public class MambaModelTests
     public void InitialisationFollowsTheReference()
     {
         var config = TinyConfigs.Tiny();
-        var mixer = new MambaForCausalLM(config).Backbone.layers[0].mixer;
+        var mixer = (MambaMixer)new MambaForCausalLM(config).Backbone.layers[0].mixer;
         // S4D-real: A = -(1..N) in every channel; D = 1.
         var a = (-mixer.A_log.exp()).detach();
         TensorData.AssertClose(a, -arange(1, config.StateSize + 1, dtype: ScalarType.Float32).repeat(config.InnerSize, 1), 1e-6, 1e-6, "A");

@@ -46,7 +46,7 @@ public class RecurrentStepTests
         var full = model.forward(ids, null).to_type(ScalarType.Float32);
         using var cache = model.Backbone.NewCache(2);
         model.Prefill(ids.narrow(1, 0, 3), null, cache);
-        var layer = cache.Layers[0];
+        var layer = (MambaLayerState)cache.Layers[0];
         Microsoft.ML.Mamba.Scan.DecodeStepWeights? first = null;
         for (int t = 3; t < 7; t++)
         {
@@ -90,10 +90,10 @@ public class RecurrentStepTests
         var names = model.named_parameters().Select(p => p.name).ToList();
         Assert.Contains("backbone.layers.0.mixer.B_lti", names);
         Assert.DoesNotContain("backbone.layers.0.mixer.x_proj.weight", names);
-        Assert.Equal(new long[] { config.InnerSize, config.HiddenSize }, model.Backbone.layers[0].mixer.in_proj.weight!.shape);
+        Assert.Equal(new long[] { config.InnerSize, config.HiddenSize }, ((MambaMixer)model.Backbone.layers[0].mixer).in_proj.weight!.shape);
         var logits = model.forward(randint(0, config.VocabSize, new long[] { 2, 5 }), null);
         logits.sum().backward();
-        Assert.True(model.Backbone.layers[0].mixer.B_lti!.grad!.abs().sum().item<float>() > 0);
+        Assert.True(((MambaMixer)model.Backbone.layers[0].mixer).B_lti!.grad!.abs().sum().item<float>() > 0);
         // The switches survive config.json; default models do not write them.
         Assert.True(MambaConfig.FromJson(config.ToJson()).TimeInvariantSsm);
         Assert.DoesNotContain("time_invariant_ssm", TinyConfigs.Tiny().ToJson());

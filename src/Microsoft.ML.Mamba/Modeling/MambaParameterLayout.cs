@@ -1,6 +1,4 @@
-using Microsoft.ML.Mamba.Modeling;
-
-namespace Microsoft.ML.Mamba.Checkpoints;
+namespace Microsoft.ML.Mamba.Modeling;
 
 /// <summary>
 /// The parameter names and shapes our modules get from a config, computed without building them, so a
