@@ -7,7 +7,7 @@ namespace Microsoft.ML.Mamba.MLNet;
 public sealed class MambaBinaryTrainer : MambaTrainerBase
 {
     internal MambaBinaryTrainer(Microsoft.ML.Runtime.IHostEnvironment environment, MambaTrainerOptions options)
-        : base(environment, options, MambaTask.BinaryClassification)
+        : base(environment, options, BinaryClassificationTask.Instance)
     {
     }
 }

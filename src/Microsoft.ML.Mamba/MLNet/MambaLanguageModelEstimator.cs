@@ -20,8 +20,19 @@ public sealed class MambaLanguageModelEstimator : IEstimator<MambaLanguageModelT
         _options = options ?? throw new ArgumentNullException(nameof(options));
 
     /// <summary>Checks the prompt column and adds the output column (both text).</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
-        PromptMapping.Estimator(new MLContext(), _options.PromptColumnName, _options.OutputColumnName, p => p ?? "").GetOutputSchema(inputSchema);
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        string name = _options.PromptColumnName;
+        if (!inputSchema.Any(c => c.Name == name))
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The prompt column '{name}' is not in the data.");
+        var prompt = inputSchema.Last(c => c.Name == name);
+        if (prompt.Kind != SchemaShape.Column.VectorKind.Scalar || prompt.ItemType is not TextDataViewType)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The prompt column '{name}' must hold text, but holds {prompt.ItemType}.");
+        var rows = new LanguageModelRowMapping(name, _options.OutputColumnName, p => p);
+        var added = MLNetInternalsBridge.CreateSchemaShape(rows.MakeOutputSchema(new DataViewSchema.Builder().ToSchema()));
+        return new SchemaShape(inputSchema.Where(c => c.Name != _options.OutputColumnName).Concat(added));
+    }
 
     /// <summary>Reads every row of the training column, trains, and returns the generating transformer.</summary>
     public MambaLanguageModelTransformer Fit(IDataView input)

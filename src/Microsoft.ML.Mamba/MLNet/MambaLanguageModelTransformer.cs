@@ -22,7 +22,7 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     private const uint ModelVersion = 0x00010001;
     private const string SettingsStream = "Mamba.LanguageModel.Settings.json";
 
-    private readonly ITransformer _mapping;
+    private readonly LanguageModelRowMapping _rows;
     private readonly MambaTokenizerSource _tokenizerSource;
     private readonly object _lock = new();
 
@@ -40,10 +40,7 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
         Sampling = sampling;
         TrainingResult = training;
         ValidationPerplexity = validationPerplexity;
-        // The mapping is plumbing only (never saved itself), so a private MLContext hosts it.
-        var context = new MLContext();
-        var estimator = PromptMapping.Estimator(context, promptColumnName, outputColumnName, Continue);
-        _mapping = estimator.Fit(context.Data.LoadFromEnumerable(Array.Empty<PromptMapping.Input>(), PromptMapping.InputSchema(promptColumnName)));
+        _rows = new LanguageModelRowMapping(promptColumnName, outputColumnName, Continue);
     }
 
     /// <summary>The generator behind the column: use it for batches, streaming and token ids.</summary>
@@ -68,13 +65,17 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     public bool IsRowToRowMapper => true;
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _mapping.GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        _rows.ResolveInputs(inputSchema);
+        return _rows.MakeOutputSchema(inputSchema);
+    }
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _mapping.GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new MambaRowToRowMapper<string>(_rows, inputSchema);
 
     /// <summary>Adds the output column; each row is generated when read.</summary>
-    public IDataView Transform(IDataView input) => _mapping.Transform(input);
+    public IDataView Transform(IDataView input) => new MambaScoredDataView<string>(input, _rows);
 
     /// <summary>Writes the network in the Hugging Face layout (config.json + model.safetensors) with its tokenizer record (<see cref="AI.MambaLanguageModelFolder"/>).</summary>
     public void SavePretrained(string directory)
@@ -139,10 +140,10 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     /// <summary>Releases the network's tensors.</summary>
     public void Dispose() => Generator.Model.Dispose();
 
-    private string Continue(string? prompt)
+    private string Continue(string prompt)
     {
-        if (string.IsNullOrEmpty(prompt) && Generator.Tokenizer.BosTokenId is null) return "";
+        if (prompt.Length == 0 && Generator.Tokenizer.BosTokenId is null) return "";
         // Cursors may read rows on several threads; one generation at a time keeps the CPU from oversubscribing.
-        lock (_lock) return Generator.Generate(prompt ?? "", Sampling).Text;
+        lock (_lock) return Generator.Generate(prompt, Sampling).Text;
     }
 }

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Mamba.MLNet;
 public sealed class MambaMulticlassTrainer : MambaTrainerBase
 {
     internal MambaMulticlassTrainer(Microsoft.ML.Runtime.IHostEnvironment environment, MambaTrainerOptions options)
-        : base(environment, options, MambaTask.MulticlassClassification)
+        : base(environment, options, MulticlassClassificationTask.Instance)
     {
     }
 }

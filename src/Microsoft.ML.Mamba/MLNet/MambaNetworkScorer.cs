@@ -8,28 +8,28 @@ namespace Microsoft.ML.Mamba.MLNet;
 
 /// <summary>
 /// Turns row texts into model outputs in batches: tokenize, truncate, right-pad with a mask, one forward pass
-/// per batch. Outputs per row: class probabilities (multiclass), the logit (binary) or the value (regression).
+/// per batch. The task object turns each batch's output into scores: class probabilities (multiclass), the
+/// logit (binary) or the value in the label's units (regression).
 /// </summary>
 internal sealed class MambaNetworkScorer
 {
     private readonly object _lock = new();
 
-    public MambaNetworkScorer(MambaForSequenceClassification network, IMambaTokenizer tokenizer, MambaTask task,
-        int maxSequenceLength, float targetMean, float targetScale, Device device)
+    public MambaNetworkScorer(MambaForSequenceClassification network, IMambaTokenizer tokenizer, SequenceTask task,
+        int maxSequenceLength, TargetScaling scaling, Device device)
     {
         Network = network; Tokenizer = tokenizer; Task = task; MaxSequenceLength = maxSequenceLength;
-        TargetMean = targetMean; TargetScale = targetScale; Device = device;
+        Scaling = scaling; Device = device;
         PadId = tokenizer.PadTokenId ?? 0;
         FillerId = tokenizer.BosTokenId ?? tokenizer.EosTokenId ?? PadId;
     }
 
     public MambaForSequenceClassification Network { get; }
     public IMambaTokenizer Tokenizer { get; }
-    public MambaTask Task { get; }
+    public SequenceTask Task { get; }
     public int MaxSequenceLength { get; }
-    /// <summary>Regression targets are standardised for training; predictions are mapped back with these.</summary>
-    public float TargetMean { get; }
-    public float TargetScale { get; }
+    /// <summary>How training targets were scaled; the task maps predictions back with it.</summary>
+    public TargetScaling Scaling { get; }
     public Device Device { get; }
     public int PadId { get; }
     /// <summary>Token fed for an empty text, so every row has a last token to pool.</summary>
@@ -44,9 +44,6 @@ internal sealed class MambaNetworkScorer
         for (int i = 0; i < n; i++) result[i] = ids[i];
         return result;
     }
-
-    /// <summary>Classes of a multiclass head (1 otherwise).</summary>
-    public int NumberOfClasses { get; init; } = 1;
 
     /// <summary>Forward passes run so far (lets tests check that scoring is batched).</summary>
     internal int ForwardPasses;
@@ -67,12 +64,7 @@ internal sealed class MambaNetworkScorer
                 var (ids, mask) = PaddedBatch.Create(batch.Select(i => tokens[i]).ToArray(), PadId, FillerId, Device);
                 var output = Network.forward(ids, mask);
                 ForwardPasses++;
-                if (Task == MambaTask.MulticlassClassification) output = nn.functional.softmax(output, -1);
-                var values = output.to(torch.float32).cpu().data<float>().ToArray();
-                // Undo the target standardisation here rather than as tensor arithmetic: `output * scale + mean` makes
-                // implicit TorchSharp scalars on every batch (see Interop/TorchScalars.cs).
-                if (Task == MambaTask.Regression)
-                    for (int i = 0; i < values.Length; i++) values[i] = values[i] * TargetScale + TargetMean;
+                var values = Task.ToScores(output, Scaling);
                 int width = (int)output.shape[1];
                 for (int b = 0; b < batch.Length; b++) results[batch[b]] = values.AsSpan(b * width, width).ToArray();
             }

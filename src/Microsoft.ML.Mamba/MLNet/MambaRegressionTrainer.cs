@@ -7,7 +7,7 @@ namespace Microsoft.ML.Mamba.MLNet;
 public sealed class MambaRegressionTrainer : MambaTrainerBase
 {
     internal MambaRegressionTrainer(Microsoft.ML.Runtime.IHostEnvironment environment, MambaTrainerOptions options)
-        : base(environment, options, MambaTask.Regression)
+        : base(environment, options, RegressionTask.Instance)
     {
     }
 }

@@ -3,19 +3,20 @@ using Microsoft.ML.Data;
 namespace Microsoft.ML.Mamba.MLNet;
 
 /// <summary>
-/// Row-by-row scoring for <c>PredictionEngine</c> and pipelines that map single rows: the network runs once
-/// per input row (cached while the row stays on the same position).
+/// Row-by-row mapping for <c>PredictionEngine</c> and pipelines that map single rows: the model runs once
+/// per input row (cached while the row stays on the same position), only when an added column is read.
+/// Shared by the sequence and language-model transformers through <see cref="IRowMapping{TResult}"/>.
 /// </summary>
-internal sealed class MambaRowToRowMapper : IRowToRowMapper
+internal sealed class MambaRowToRowMapper<TResult> : IRowToRowMapper
 {
-    private readonly MambaTransformer _transformer;
+    private readonly IRowMapping<TResult> _mapping;
 
-    public MambaRowToRowMapper(MambaTransformer transformer, DataViewSchema inputSchema)
+    public MambaRowToRowMapper(IRowMapping<TResult> mapping, DataViewSchema inputSchema)
     {
-        _transformer = transformer;
-        transformer.TextReader.Resolve(inputSchema);
+        _mapping = mapping;
+        mapping.ResolveInputs(inputSchema);
         InputSchema = inputSchema;
-        OutputSchema = transformer.Outputs.MakeSchema(inputSchema);
+        OutputSchema = mapping.MakeOutputSchema(inputSchema);
     }
 
     public DataViewSchema InputSchema { get; }
@@ -27,7 +28,7 @@ internal sealed class MambaRowToRowMapper : IRowToRowMapper
         foreach (var c in dependingColumns)
         {
             if (c.Index < InputSchema.Count) needed.Add(c.Index);
-            else foreach (var input in _transformer.TextReader.Resolve(InputSchema)) needed.Add(input.Index);
+            else foreach (var input in _mapping.ResolveInputs(InputSchema)) needed.Add(input.Index);
         }
         return needed.Select(i => InputSchema[i]);
     }
@@ -37,17 +38,17 @@ internal sealed class MambaRowToRowMapper : IRowToRowMapper
 
     private sealed class Row : DataViewRow
     {
-        private readonly MambaRowToRowMapper _parent;
+        private readonly MambaRowToRowMapper<TResult> _parent;
         private readonly DataViewRow _input;
         private readonly HashSet<int> _active;
-        private readonly Func<string>? _readText;
-        private long _scoredPosition = -1;
-        private float[] _output = [];
+        private readonly Func<string>? _readInput;
+        private long _mappedPosition = -1;
+        private TResult _result = default!;
 
-        public Row(MambaRowToRowMapper parent, DataViewRow input, HashSet<int> active)
+        public Row(MambaRowToRowMapper<TResult> parent, DataViewRow input, HashSet<int> active)
         {
             _parent = parent; _input = input; _active = active;
-            if (active.Any(i => i >= parent.InputSchema.Count)) _readText = parent._transformer.TextReader.MakeFormatter(input);
+            if (active.Any(i => i >= parent.InputSchema.Count)) _readInput = parent._mapping.MakeInputReader(input);
         }
 
         public override DataViewSchema Schema => _parent.OutputSchema;
@@ -56,20 +57,20 @@ internal sealed class MambaRowToRowMapper : IRowToRowMapper
         public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
         public override bool IsColumnActive(DataViewSchema.Column column) => _active.Contains(column.Index);
 
-        private float[] Current()
+        private TResult Current()
         {
-            if (_scoredPosition != _input.Position || _input.Position < 0)
+            if (_mappedPosition != _input.Position || _input.Position < 0)
             {
-                _output = _parent._transformer.Scorer.Score([_readText!()], 1)[0];
-                _scoredPosition = _input.Position;
+                _result = _parent._mapping.Map([_readInput!()])[0];
+                _mappedPosition = _input.Position;
             }
-            return _output;
+            return _result;
         }
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
             if (column.Index < _parent.InputSchema.Count) return _input.GetGetter<TValue>(_parent.InputSchema[column.Index]);
-            return _parent._transformer.Outputs.MakeGetter(column.Name, Current) as ValueGetter<TValue>
+            return _parent._mapping.MakeGetter(column.Name, Current) as ValueGetter<TValue>
                 ?? throw new InvalidOperationException($"Column '{column.Name}' holds {column.Type}, not {typeof(TValue).Name}.");
         }
     }

@@ -3,20 +3,21 @@ using Microsoft.ML.Data;
 namespace Microsoft.ML.Mamba.MLNet;
 
 /// <summary>
-/// The lazy result of <see cref="MambaTransformer.Transform"/>: the input columns plus the prediction columns.
-/// A cursor scores rows in batches: a look-ahead cursor over the input reads the next batch of texts and one
-/// forward pass scores them, while a second input cursor, moving in step, serves the passed-through columns.
+/// The lazy result of a Mamba transformer's <c>Transform</c>: the input columns plus the added columns.
+/// A cursor maps rows in batches (<see cref="IRowMapping{TResult}.BatchSize"/>): a look-ahead cursor over the
+/// input reads the next batch of inputs and one call maps them (one forward pass when scoring), while a second
+/// input cursor, moving in step, serves the passed-through columns.
 /// </summary>
-internal sealed class MambaScoredDataView : IDataView
+internal sealed class MambaScoredDataView<TResult> : IDataView
 {
     private readonly IDataView _input;
-    private readonly MambaTransformer _transformer;
+    private readonly IRowMapping<TResult> _mapping;
 
-    public MambaScoredDataView(IDataView input, MambaTransformer transformer)
+    public MambaScoredDataView(IDataView input, IRowMapping<TResult> mapping)
     {
-        _input = input; _transformer = transformer;
-        transformer.TextReader.Resolve(input.Schema); // fail now, naming the column, rather than on first read
-        Schema = transformer.Outputs.MakeSchema(input.Schema);
+        _input = input; _mapping = mapping;
+        mapping.ResolveInputs(input.Schema); // fail now, naming the column, rather than on first read
+        Schema = mapping.MakeOutputSchema(input.Schema);
     }
 
     public bool CanShuffle => false;
@@ -30,7 +31,7 @@ internal sealed class MambaScoredDataView : IDataView
         var passThrough = needed.Where(c => c.Index < inputCount).Select(c => _input.Schema[c.Index]).ToArray();
         bool scoring = needed.Any(c => c.Index >= inputCount);
         var main = _input.GetRowCursor(passThrough);
-        DataViewRowCursor? lookAhead = scoring ? _input.GetRowCursor(_transformer.TextReader.Resolve(_input.Schema)) : null;
+        DataViewRowCursor? lookAhead = scoring ? _input.GetRowCursor(_mapping.ResolveInputs(_input.Schema)) : null;
         return new Cursor(this, main, lookAhead, needed.Select(c => c.Index).ToHashSet());
     }
 
@@ -39,19 +40,19 @@ internal sealed class MambaScoredDataView : IDataView
 
     private sealed class Cursor : DataViewRowCursor
     {
-        private readonly MambaScoredDataView _parent;
+        private readonly MambaScoredDataView<TResult> _parent;
         private readonly DataViewRowCursor _main;
         private readonly DataViewRowCursor? _lookAhead;
-        private readonly Func<string>? _readText;
+        private readonly Func<string>? _readInput;
         private readonly HashSet<int> _active;
-        private float[][] _batch = [];
+        private TResult[] _batch = [];
         private int _inBatch = -1;
         private long _position = -1;
 
-        public Cursor(MambaScoredDataView parent, DataViewRowCursor main, DataViewRowCursor? lookAhead, HashSet<int> active)
+        public Cursor(MambaScoredDataView<TResult> parent, DataViewRowCursor main, DataViewRowCursor? lookAhead, HashSet<int> active)
         {
             _parent = parent; _main = main; _lookAhead = lookAhead; _active = active;
-            _readText = lookAhead is null ? null : parent._transformer.TextReader.MakeFormatter(lookAhead);
+            _readInput = lookAhead is null ? null : parent._mapping.MakeInputReader(lookAhead);
         }
 
         public override DataViewSchema Schema => _parent.Schema;
@@ -72,10 +73,10 @@ internal sealed class MambaScoredDataView : IDataView
 
         private void FillBatch()
         {
-            var texts = new List<string>();
-            int size = _parent._transformer.ScoringBatchSize;
-            while (texts.Count < size && _lookAhead!.MoveNext()) texts.Add(_readText!());
-            _batch = _parent._transformer.Scorer.Score(texts, size);
+            var inputs = new List<string>();
+            int size = _parent._mapping.BatchSize;
+            while (inputs.Count < size && _lookAhead!.MoveNext()) inputs.Add(_readInput!());
+            _batch = _parent._mapping.Map(inputs);
             _inBatch = 0;
         }
 
@@ -83,7 +84,7 @@ internal sealed class MambaScoredDataView : IDataView
         {
             int inputCount = _parent._input.Schema.Count;
             if (column.Index < inputCount) return _main.GetGetter<TValue>(_parent._input.Schema[column.Index]);
-            var getter = _parent._transformer.Outputs.MakeGetter(column.Name, () => _batch[_inBatch]);
+            var getter = _parent._mapping.MakeGetter(column.Name, () => _batch[_inBatch]);
             return getter as ValueGetter<TValue>
                 ?? throw new InvalidOperationException($"Column '{column.Name}' holds {column.Type}, not {typeof(TValue).Name}.");
         }

@@ -10,32 +10,35 @@ namespace Microsoft.ML.Mamba.MLNet;
 
 /// <summary>
 /// Shared training logic of the Mamba estimators: reads the rows as text, tokenizes, builds or loads the
-/// network, trains it and returns a <see cref="MambaTransformer"/>.
+/// network, trains it and returns a <see cref="MambaTransformer"/>. What differs between tasks (label,
+/// targets, loss, output columns) is the task object's; the subclasses only name their task.
 /// </summary>
 public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
 {
     private readonly IHostEnvironment _environment;
     private readonly MambaTrainerOptions _options;
+    private readonly SequenceTask _task;
 
-    private protected MambaTrainerBase(IHostEnvironment environment, MambaTrainerOptions options, MambaTask task)
+    private protected MambaTrainerBase(IHostEnvironment environment, MambaTrainerOptions options, SequenceTask task)
     {
         ArgumentNullException.ThrowIfNull(environment);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _environment = environment;
         _options = options.Clone();
-        Task = task;
+        _task = task;
         MambaModelLoader.Register(environment.ComponentCatalog); // so this MLContext can load what it saves
     }
 
     /// <summary>The task this estimator trains for.</summary>
-    public MambaTask Task { get; }
+    public MambaTask Task => _task.Kind;
 
     /// <summary>A copy of the settings this estimator trains with.</summary>
     public MambaTrainerOptions Options => _options.Clone();
 
     /// <summary>Trains on <paramref name="input"/>; rows with a missing label (key 0 or NaN) are skipped.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A column is missing or has the wrong type (the message names it).</exception>
+    /// <exception cref="ArgumentException">The validation set lacks a column or was keyed separately from the training set (the message says how to transform it).</exception>
     /// <exception cref="InvalidOperationException">No labelled rows to train on.</exception>
     /// <exception cref="OperationCanceledException"><c>MLContext.CancelExecution()</c> was called.</exception>
     public MambaTransformer Fit(IDataView input)
@@ -43,31 +46,23 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         ArgumentNullException.ThrowIfNull(input);
         var host = _environment.Register("Mamba");
         int seed = _options.Seed ?? host.Rand.Next();
-        var label = LabelInfo.Read(input.Schema, _options.LabelColumnName, Task);
+        var label = LabelInfo.Read(input.Schema, _options.LabelColumnName, _task);
         var reader = new RowTextReader(_options.TextColumnNames, _options.ExtraColumnNames);
         reader.Resolve(input.Schema);
+        var validationLabel = _options.ValidationSet is { } validationSet ? CheckValidationSet(validationSet.Schema, reader, label) : null;
 
         var tokenizerSource = MambaTokenizerSource.FromOptions(_options.Tokenizer, _options.TokenizerPath ?? _options.PretrainedModelDirectory);
         var tokenizer = tokenizerSource.Create();
         var train = ReadExamples(input, reader, label, tokenizer);
         if (train.Count == 0)
             throw new InvalidOperationException($"The training set has no rows with a label in '{_options.LabelColumnName}': there is nothing to train on.");
-        List<TokenizedExample>? validation = null;
-        if (_options.ValidationSet is not null)
-        {
-            var validationLabel = LabelInfo.Read(_options.ValidationSet.Schema, _options.LabelColumnName, Task);
-            validation = ReadExamples(_options.ValidationSet, reader, validationLabel, tokenizer);
-        }
+        var validation = validationLabel is null ? null : ReadExamples(_options.ValidationSet!, reader, validationLabel, tokenizer);
 
-        // Regression targets are standardised so one learning rate suits any label scale.
-        float mean = 0, scale = 1;
-        if (Task == MambaTask.Regression)
+        var scaling = _task.FitTargetScaling(train.Select(e => e.Target).ToArray());
+        if (scaling != TargetScaling.Identity)
         {
-            mean = train.Average(e => e.Target);
-            double variance = train.Average(e => (e.Target - mean) * (double)(e.Target - mean));
-            scale = variance > 1e-12 ? (float)Math.Sqrt(variance) : 1f;
-            train = train.Select(e => e with { Target = (e.Target - mean) / scale }).ToList();
-            validation = validation?.Select(e => e with { Target = (e.Target - mean) / scale }).ToList();
+            train = train.Select(e => e with { Target = scaling.Apply(e.Target) }).ToList();
+            validation = validation?.Select(e => e with { Target = scaling.Apply(e.Target) }).ToList();
         }
 
         var device = MambaDevice.ForTraining(MLNetInternalsBridge.GetGpuSettings(_environment));
@@ -90,11 +85,11 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
             MaxSequenceLength = _options.MaxSequenceLength,
             Pooling = _options.Pooling,
             ScoringBatchSize = _options.BatchSize,
-            TargetMean = mean,
-            TargetScale = scale,
+            TargetMean = scaling.Mean,
+            TargetScale = scaling.Scale,
             Tokenizer = tokenizerSource.Kind,
         };
-        var scorer = new MambaNetworkScorer(network, tokenizer, Task, _options.MaxSequenceLength, mean, scale, device);
+        var scorer = new MambaNetworkScorer(network, tokenizer, _task, _options.MaxSequenceLength, scaling, device);
         var history = Train(network, train, validation, device, scorer.PadId, scorer.FillerId, new Random(seed), channel,
             () => MLNetInternalsBridge.IsCanceled(host));
         return new MambaTransformer(settings, network, tokenizerSource, device, history);
@@ -157,13 +152,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
     {
         var (ids, mask) = PaddedBatch.Create(batch.Select(i => examples[i].Tokens).ToArray(), padId, fillerId, device);
         var output = network.forward(ids, mask);
-        var targets = batch.Select(i => examples[i].Target).ToArray();
-        return Task switch
-        {
-            MambaTask.MulticlassClassification => torch.nn.functional.cross_entropy(output, torch.tensor(targets.Select(t => (long)t).ToArray()).to(device)),
-            MambaTask.BinaryClassification => torch.nn.functional.binary_cross_entropy_with_logits(output.squeeze(-1), torch.tensor(targets).to(device)),
-            _ => torch.nn.functional.mse_loss(output.squeeze(-1), torch.tensor(targets).to(device)),
-        };
+        return _task.Loss(output, batch.Select(i => examples[i].Target).ToArray(), device);
     }
 
     /// <summary>The input schema plus the prediction columns; throws naming a missing input column.</summary>
@@ -172,11 +161,37 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         foreach (var name in _options.TextColumnNames.Concat(_options.ExtraColumnNames).Append(_options.LabelColumnName))
             if (!inputSchema.Any(c => c.Name == name))
                 throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The input column '{name}' is not in the data.");
-        var outputs = new MambaOutputColumns(Task, 1, null, _options.ScoreColumnName, _options.PredictedLabelColumnName);
+        var label = _task.DescribeLabelShape(inputSchema.Last(c => c.Name == _options.LabelColumnName));
+        var outputs = new MambaOutputColumns(_task, label.NumberOfOutputs, label.ClassNames, _options.ScoreColumnName, _options.PredictedLabelColumnName);
         var added = MLNetInternalsBridge.CreateSchemaShape(outputs.MakeSchema(new DataViewSchema.Builder().ToSchema()));
         var addedNames = added.Select(c => c.Name).ToHashSet();
         return new SchemaShape(inputSchema.Where(c => !addedNames.Contains(c.Name)).Concat(added));
     }
+
+    // A validation set must go through the same fitted transforms as the training set: one never transformed
+    // has no label column, and one keyed by its own MapValueToKey numbers the classes differently, so its
+    // loss (and early stopping) would silently use the wrong labels.
+    private LabelInfo CheckValidationSet(DataViewSchema schema, RowTextReader reader, LabelInfo training)
+    {
+        const string what = "The validation set (MambaTrainerOptions.ValidationSet)";
+        const string fix = "Fit the pipeline's steps before the Mamba trainer on the training data and pass their Transform of the validation data: options.ValidationSet = prefix.Transform(validationData).";
+        try { reader.Resolve(schema); }
+        catch (ArgumentOutOfRangeException e) { throw new ArgumentException($"{what}: {e.Message} {fix}", nameof(MambaTrainerOptions.ValidationSet), e); }
+        string name = _options.LabelColumnName;
+        var found = schema.GetColumnOrNull(name);
+        if (found is null || found.Value.IsHidden)
+            throw new ArgumentException($"{what} has no label column '{name}': it was not transformed like the training set. {fix}", nameof(MambaTrainerOptions.ValidationSet));
+        LabelInfo validation;
+        try { validation = _task.DescribeLabel(found.Value); }
+        catch (ArgumentOutOfRangeException e) { throw new ArgumentException($"{what}: {e.Message} {fix}", nameof(MambaTrainerOptions.ValidationSet), e); }
+        if (!training.SameClassesAs(validation))
+            throw new ArgumentException($"{what} numbers the classes of label column '{name}' differently from the training set ({Classes(validation)} instead of {Classes(training)}): " +
+                $"it was keyed separately, by its own MapValueToKey. {fix}", nameof(MambaTrainerOptions.ValidationSet));
+        return validation;
+    }
+
+    private static string Classes(LabelInfo label) =>
+        label.ClassNames is { } names ? $"[{string.Join(", ", names)}]" : $"{label.NumberOfOutputs} classes";
 
     private MambaForSequenceClassification CreateNetwork(int outputs, Text.IMambaTokenizer tokenizer)
     {

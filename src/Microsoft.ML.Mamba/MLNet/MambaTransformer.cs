@@ -23,6 +23,7 @@ public sealed class MambaTransformer : ITransformer, IDisposable
 
     private readonly MambaTransformerSettings _settings;
     private readonly MambaTokenizerSource _tokenizerSource;
+    private readonly SequenceRowMapping _rows;
 
     internal MambaTransformer(MambaTransformerSettings settings, MambaForSequenceClassification network, MambaTokenizerSource tokenizerSource,
         torch.Device device, TrainingHistory? history)
@@ -31,11 +32,12 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         _tokenizerSource = tokenizerSource;
         TrainingHistory = history;
         TextReader = new RowTextReader(settings.TextColumnNames, settings.ExtraColumnNames);
-        Outputs = new MambaOutputColumns(settings.Task, settings.NumberOfClasses, settings.ClassNames, settings.ScoreColumnName, settings.PredictedLabelColumnName);
+        var task = SequenceTask.For(settings.Task);
+        Outputs = new MambaOutputColumns(task, settings.NumberOfClasses, settings.ClassNames, settings.ScoreColumnName, settings.PredictedLabelColumnName);
         var tokenizer = tokenizerSource.Create();
         CheckVocabulary(tokenizer.VocabularySize, network.Config.VocabSize);
-        Scorer = new MambaNetworkScorer(network, tokenizer, settings.Task, settings.MaxSequenceLength, settings.TargetMean, settings.TargetScale, device)
-        { NumberOfClasses = settings.NumberOfClasses };
+        Scorer = new MambaNetworkScorer(network, tokenizer, task, settings.MaxSequenceLength, settings.Scaling(), device);
+        _rows = new SequenceRowMapping(this);
     }
 
     /// <summary>Refuses a tokenizer that can produce ids the network has no embedding for (they would fail inside libtorch).</summary>
@@ -77,10 +79,10 @@ public sealed class MambaTransformer : ITransformer, IDisposable
     }
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new MambaRowToRowMapper(this, inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new MambaRowToRowMapper<float[]>(_rows, inputSchema);
 
     /// <summary>Adds the prediction columns; rows are scored lazily, <see cref="ScoringBatchSize"/> at a time.</summary>
-    public IDataView Transform(IDataView input) => new MambaScoredDataView(input, this);
+    public IDataView Transform(IDataView input) => new MambaScoredDataView<float[]>(input, _rows);
 
     /// <summary>Writes the network alone in the Hugging Face layout (config.json with num_labels and pooling, model.safetensors), loadable with <see cref="MambaTrainerOptions.PretrainedModelDirectory"/>.</summary>
     public void SaveNetwork(string directory) => Network.SavePretrained(directory);

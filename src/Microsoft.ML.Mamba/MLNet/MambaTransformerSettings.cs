@@ -47,8 +47,7 @@ internal sealed class MambaTransformerSettings
         if (ExtraColumnNames is null || ExtraColumnNames.Any(string.IsNullOrEmpty)) throw Bad(nameof(ExtraColumnNames), ExtraColumnNames, "column names must not be empty");
         if (string.IsNullOrEmpty(ScoreColumnName)) throw Bad(nameof(ScoreColumnName), ScoreColumnName, "must not be empty");
         if (string.IsNullOrEmpty(PredictedLabelColumnName)) throw Bad(nameof(PredictedLabelColumnName), PredictedLabelColumnName, "must not be empty");
-        if (Task == MambaTask.MulticlassClassification ? NumberOfClasses < 1 || NumberOfClasses > MaxClasses : NumberOfClasses != 1)
-            throw Bad(nameof(NumberOfClasses), NumberOfClasses, Task == MambaTask.MulticlassClassification ? $"must be between 1 and {MaxClasses}" : $"must be 1 for {Task}");
+        if (SequenceTask.For(Task).CheckNumberOfOutputs(NumberOfClasses) is { } rule) throw Bad(nameof(NumberOfClasses), NumberOfClasses, rule);
         if (ClassNames is not null && (ClassNames.Length != NumberOfClasses || ClassNames.Any(n => n is null)))
             throw Bad(nameof(ClassNames), $"{ClassNames.Length} names", $"must be {NumberOfClasses} names, one per class");
         if (MaxSequenceLength < 1 || MaxSequenceLength > MaxSequenceLengthLimit) throw Bad(nameof(MaxSequenceLength), MaxSequenceLength, $"must be between 1 and {MaxSequenceLengthLimit}");
@@ -59,6 +58,9 @@ internal sealed class MambaTransformerSettings
         if ((Tokenizer == MambaTokenizerKind.HuggingFace) != (TokenizerFiles.Length > 0))
             throw Bad(nameof(TokenizerFiles), $"{TokenizerFiles.Length} files", $"a {Tokenizer} tokenizer {(Tokenizer == MambaTokenizerKind.HuggingFace ? "needs its files" : "has no files")}");
     }
+
+    /// <summary>How the training targets were scaled (regression; identity otherwise).</summary>
+    public TargetScaling Scaling() => new(TargetMean, TargetScale);
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
     public string ToJson() => JsonSerializer.Serialize(this, Json);

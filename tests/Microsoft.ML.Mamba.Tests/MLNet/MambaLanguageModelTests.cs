@@ -57,6 +57,25 @@ public class MambaLanguageModelTests
     }
 
     [Fact]
+    public void SchemaErrorsNameThePromptColumn()
+    {
+        var ml = new MLContext(seed: 1);
+        var questions = ml.Data.LoadFromEnumerable(new[] { new QuestionRow() });
+        var estimator = ml.Transforms.Text.MambaLanguageModel(new MambaLanguageModelOptions());
+        var missing = Assert.Throws<ArgumentOutOfRangeException>(() => estimator.GetOutputSchema(MLNetInternalsBridge.CreateSchemaShape(questions.Schema)));
+        Assert.Contains("'Prompt'", missing.Message);
+        var numbers = ml.Data.LoadFromEnumerable(new[] { new { Prompt = 1f } });
+        var wrongType = Assert.Throws<ArgumentOutOfRangeException>(() => estimator.GetOutputSchema(MLNetInternalsBridge.CreateSchemaShape(numbers.Schema)));
+        Assert.Contains("must hold text", wrongType.Message);
+        var prompts = MLNetInternalsBridge.CreateSchemaShape(ml.Data.LoadFromEnumerable(new[] { new PromptRow() }).Schema);
+        Assert.Equal(TextDataViewType.Instance, estimator.GetOutputSchema(prompts).Single(c => c.Name == "GeneratedText").ItemType);
+
+        var model = Train(ml, steps: 1);
+        Assert.Contains("must hold text", Assert.Throws<ArgumentOutOfRangeException>(() => model.Transform(numbers)).Message);
+        Assert.Contains("'Prompt'", Assert.Throws<ArgumentOutOfRangeException>(() => model.GetRowToRowMapper(questions.Schema)).Message);
+    }
+
+    [Fact]
     public void SavesAndLoadsWithMLContextModel()
     {
         var ml = new MLContext(seed: 1);
