@@ -8,7 +8,6 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.Modeling;
-using Microsoft.ML.Mamba.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

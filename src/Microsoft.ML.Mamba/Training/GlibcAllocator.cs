@@ -7,11 +7,10 @@ namespace Microsoft.ML.Mamba.Training;
 /// (dynamic) threshold are mmap'ed and unmapped each time, so every CPU training step page-faults and zeroes
 /// hundreds of megabytes again; on a 2-core machine that tripled the wall time of a step (mostly system time).
 /// Buffers up to 32 MB are then recycled from the heap instead. Linux/glibc only; a no-op elsewhere.
-/// Training applies it once per process when it trains parameters on the CPU; applications that generate on the CPU
-/// can call <see cref="KeepLargeBuffers"/> at start-up for the same effect. The cost is that the process keeps up to
-/// that much freed memory instead of giving it back.
+/// <see cref="TrainingLoop"/> applies it once per process when it trains parameters on the CPU; the cost is that the
+/// process keeps up to that much freed memory instead of giving it back.
 /// </summary>
-public static class GlibcAllocator
+internal static class GlibcAllocator
 {
     private const int M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3;
     private static readonly Lazy<string> Applied = new(Apply);
