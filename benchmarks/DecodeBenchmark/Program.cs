@@ -15,7 +15,6 @@ int tokens = IntArg("--tokens", 64), promptLength = IntArg("--prompt", 512), lay
 int hidden = IntArg("--hidden", 768);   // smaller hidden sizes show the per-token overhead apart from the arithmetic
 int[] batches = StringArg("--batches", "1,16").Split(',').Select(int.Parse).ToArray();
 if (IntArg("--threads", 0) is > 0 and var threads) set_num_threads(threads);
-string allocator = GlibcAllocator.KeepLargeBuffers();
 
 var config = new MambaConfig { NumHiddenLayers = layers, HiddenSize = hidden };   // the defaults are mamba-130m's shape
 manual_seed(0);
@@ -26,7 +25,7 @@ if (dtypeName == "bf16") model.to(ScalarType.BFloat16);
 else if (dtypeName != "fp32") throw new ArgumentException($"--dtype must be fp32 or bf16, not '{dtypeName}'");
 model.eval();
 long parameters = model.parameters().Sum(p => p.numel());
-Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}; {allocator}");
+Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}; on the CPU the generator keeps large buffers (glibc mallopt)");
 Console.WriteLine($"Model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}, vocab {config.VocabSize}, " +
                   $"{parameters / 1e6:F1}M parameters ({parameters * 4 / 1e6:F0} MB fp32), random weights, {dtypeName}, device {device}");
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.ML.Mamba.Interop;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

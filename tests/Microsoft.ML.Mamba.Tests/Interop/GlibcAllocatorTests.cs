@@ -1,6 +1,6 @@
-using Microsoft.ML.Mamba.Training;
+using Microsoft.ML.Mamba.Interop;
 
-namespace Microsoft.ML.Mamba.Tests.Training;
+namespace Microsoft.ML.Mamba.Tests.Interop;
 
 public class GlibcAllocatorTests
 {
