@@ -1,6 +1,6 @@
-// AdamW over many tensors, one launch per 128 tensors. The host lays the tensors out as 64K-element
+// AdamW over many tensors, one launch per kBatch tensors. The host lays the tensors out as 64K-element
 // chunks; block i finds its tensor by binary search over the chunk offsets. Descriptors and offsets
-// travel as the kernel's parameter (about 10 KB: CUDA 12.1+ allows 32 KB), so no host-to-device copy
+// travel as the kernel's parameter (about 10 KB with CUDA 12.1+, which allows 32 KB; 2.8 KB before), so no host-to-device copy
 // is needed, and none would be safe without a stream sync: the host list is gone when the kernel runs.
 #include "check.cuh"
 #include "common/adamw_check.h"
@@ -11,7 +11,13 @@ namespace {
 
 constexpr int64_t kChunk = 1 << 16;
 constexpr int kThreads = 256;
-constexpr int kBatch = 128;  // tensors per launch
+// Tensors per launch. Kernel parameters may take 32 KB from CUDA 12.1 but only 4 KB before (CUDA 11.8
+// builds the packed fat binary): 32 descriptors are about 2.8 KB.
+#if (__CUDACC_VER_MAJOR__ * 100 + __CUDACC_VER_MINOR__) >= 1201
+constexpr int kBatch = 128;
+#else
+constexpr int kBatch = 32;
+#endif
 
 struct AdamwBatch {
   mamba_adamw_tensor tensors[kBatch];

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Reflection;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.SearchSpace;
 
@@ -5,7 +7,9 @@ namespace Microsoft.ML.Mamba.MLNet;
 
 /// <summary>
 /// Hyper-parameters an AutoML sweep may vary, annotated with the <c>Microsoft.ML.SearchSpace</c> attributes that
-/// ship in Microsoft.ML.Core. With Microsoft.ML.AutoML referenced by the application:
+/// ship in Microsoft.ML.Core. Without AutoML, <see cref="Sample"/> draws seeded points for a small sweep (see
+/// examples/Sweep). With the application referencing Microsoft.ML.AutoML (which brings Microsoft.ML.SearchSpace, home
+/// of <c>SearchSpace&lt;T&gt;</c>):
 /// <code>
 /// var space = new SearchSpace&lt;MambaSearchSpace&gt;();
 /// var sweepable = mlContext.Auto().CreateSweepableEstimator(
@@ -47,6 +51,33 @@ public sealed class MambaSearchSpace
     /// <summary>Tokens kept per row.</summary>
     [Choice(new object[] { 64, 128, 256, 512 }, 256)]
     public int MaxSequenceLength { get; set; } = 256;
+
+    /// <summary>
+    /// Draws one point from the <c>[Range]</c> and <c>[Choice]</c> attributes above: uniform (log-uniform where the
+    /// range says logBase), integer ranges inclusive, choices equally likely. The same <paramref name="random"/> state
+    /// gives the same points, so a sweep without Microsoft.ML.AutoML is reproducible.
+    /// </summary>
+    public static MambaSearchSpace Sample(Random random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        var point = new MambaSearchSpace();
+        foreach (var property in typeof(MambaSearchSpace).GetProperties().OrderBy(p => p.MetadataToken))
+        {
+            object? value = property.GetCustomAttribute<RangeAttribute>() is { } range ? Draw(range, property.PropertyType, random)
+                : property.GetCustomAttribute<ChoiceAttribute>() is { } choice ? choice.Candidates[random.Next(choice.Candidates.Length)]
+                : null;
+            if (value is not null) property.SetValue(point, Convert.ChangeType(value, property.PropertyType, CultureInfo.InvariantCulture));
+        }
+        return point;
+    }
+
+    private static object Draw(RangeAttribute range, Type type, Random random)
+    {
+        double min = Convert.ToDouble(range.Min, CultureInfo.InvariantCulture), max = Convert.ToDouble(range.Max, CultureInfo.InvariantCulture);
+        if (type == typeof(int)) return random.Next((int)min, (int)max + 1);
+        double u = random.NextDouble();
+        return range.LogBase ? Math.Exp(Math.Log(min) + u * (Math.Log(max) - Math.Log(min))) : min + u * (max - min);
+    }
 
     /// <summary>
     /// Copies the sampled values onto a copy of <paramref name="baseOptions"/> (columns, tokenizer, checkpoint and

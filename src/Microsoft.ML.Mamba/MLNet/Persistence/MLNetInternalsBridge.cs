@@ -13,7 +13,7 @@ namespace Microsoft.ML.Mamba.MLNet;
 internal static class MLNetInternalsBridge
 {
     /// <summary>ML.NET versions whose internals this file was written and tested against.</summary>
-    public const string SupportedVersions = "Microsoft.ML 5.0.x (tested with 5.0.1)";
+    public const string SupportedVersions = "Microsoft.ML 6.0.x (tested with 6.0.0) and 5.0.x (tested with 5.0.1)";
 
     private const BindingFlags Any = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static;
     private static readonly Assembly Core = typeof(ComponentCatalog).Assembly;
@@ -64,12 +64,29 @@ internal static class MLNetInternalsBridge
     private static object Version(string modelSignature, uint version, string loaderSignature, string loaderAssembly) =>
         Resolved.Value.VersionInfoCtor.Invoke([modelSignature, version, version, version, loaderAssembly, loaderSignature, null]);
 
-    /// <summary>Starts a model entry: stamps the loader signature that <see cref="RegisterLoader"/> makes findable.</summary>
+    /// <summary>The assembly whose [assembly: LoadableClass] attributes name the Mamba loaders (written at build time by
+    /// MambaModelLoaders.targets); null when the application was deployed without it.</summary>
+    public static Assembly? ModelLoadersAssembly => LoadersAssembly.Value;
+
+    private static readonly Lazy<Assembly?> LoadersAssembly = new(() =>
+    {
+        try { return Assembly.Load(new AssemblyName(ModelLoadersAssemblyName)); }
+        catch (FileNotFoundException) { return null; }
+    });
+
+    internal const string ModelLoadersAssemblyName = "Microsoft.ML.Mamba.ModelLoaders";
+
+    /// <summary>
+    /// Starts a model entry: stamps the loader signature and, as the loader assembly, the one whose attributes ML.NET
+    /// scans when it loads the model, so any MLContext finds the loader (the library's own name when that is missing:
+    /// such models need <see cref="RegisterLoader"/>).
+    /// </summary>
     public static void BeginSave(ModelSaveContext context, string modelSignature, uint version, string loaderSignature, Type loaderType)
     {
         var m = Resolved.Value;
+        string loaderAssembly = ModelLoadersAssembly?.FullName ?? loaderType.Assembly.FullName!;
         Invoke(() => m.SaveCheckAtModel.Invoke(context, null));
-        Invoke(() => m.SaveSetVersionInfo.Invoke(context, [Version(modelSignature, version, loaderSignature, loaderType.Assembly.FullName!)]));
+        Invoke(() => m.SaveSetVersionInfo.Invoke(context, [Version(modelSignature, version, loaderSignature, loaderAssembly)]));
     }
 
     /// <summary>Writes one named binary stream next to the model entry.</summary>

@@ -90,69 +90,9 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
             Tokenizer = tokenizerSource.Kind,
         };
         var scorer = new MambaNetworkScorer(network, tokenizer, _task, _options.MaxSequenceLength, scaling, device);
-        var history = Train(network, train, validation, device, scorer.PadId, scorer.FillerId, new Random(seed), channel,
-            () => MLNetInternalsBridge.IsCanceled(host));
+        var history = new SequenceTraining(network, _task, _options, device, scorer.PadId, scorer.FillerId)
+            .Run(train, validation, new Random(seed), channel, () => MLNetInternalsBridge.IsCanceled(host));
         return new MambaTransformer(settings, network, tokenizerSource, device, history);
-    }
-
-    // Length-bucketed shuffled batches each epoch, the task's loss, validation loss after each epoch with early
-    // stopping and the best epoch's weights kept: the classifier's use of the shared training loop.
-    private TrainingHistory Train(MambaForSequenceClassification network, List<TokenizedExample> train, List<TokenizedExample>? validation,
-        torch.Device device, int padId, int fillerId, Random random, IChannel channel, Func<bool> isCanceled)
-    {
-        if (!network.parameters().Any(p => p.requires_grad))
-            throw new InvalidOperationException("Every parameter is frozen: nothing to train (check FreezeEmbeddings and FrozenLayerCount).");
-        var history = new TrainingHistory();
-        int stepsPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
-        int totalSteps = stepsPerEpoch * _options.NumberOfEpochs;
-        var options = new TrainingLoopOptions
-        {
-            Schedule = new LearningRateSchedule(_options.LearningRate, totalSteps, _options.WarmupFraction, _options.Decay),
-            WeightDecay = _options.WeightDecay,
-            MaxGradientNorm = _options.MaxGradientNorm,
-            TotalSteps = totalSteps,
-            MaxEpochs = _options.NumberOfEpochs,
-            EarlyStoppingPatience = _options.EarlyStoppingPatience,
-            RestoreBestWeights = true,
-            CancellationToken = _options.CancellationToken,
-            IsCanceled = isCanceled,
-            Progress = _options.Progress,
-            Log = line => channel.Info(MessageSensitivity.None, "Mamba " + line),
-            LogEvery = _options.LogEveryNumberOfSteps,
-            ExampleUnit = "rows",
-            OnLoss = (_, loss) => history.StepLosses.Add(loss),
-        };
-        var lengths = train.Select(e => e.Tokens.Length).ToArray();
-        torch.Tensor Loss(IReadOnlyList<TokenizedExample> examples, int[] batch) => BatchLoss(network, examples, batch, padId, fillerId, device);
-        using var loop = new TrainingLoop(network, options);
-        var outcome = loop.Run(_ => LengthBucketBatcher.MakeBatches(lengths, _options.BatchSize, random), batch => Loss(train, batch),
-            validation is { Count: > 0 } ? () => new ValidationResult(MeanLoss(network, validation, Loss)) : null, batch => batch.Length);
-        history.EpochLosses.AddRange(outcome.EpochLosses);
-        history.ValidationLosses.AddRange(outcome.Validations);
-        history.BestEpoch = outcome.BestEpoch;
-        history.StoppedEarly = outcome.StopReason == TrainingStopReason.EarlyStopping;
-        history.Elapsed = outcome.Elapsed;
-        return history;
-    }
-
-    // Mean loss over the examples, without gradients, in unshuffled length buckets.
-    private double MeanLoss(MambaForSequenceClassification network, List<TokenizedExample> examples, Func<IReadOnlyList<TokenizedExample>, int[], torch.Tensor> loss)
-    {
-        network.eval();
-        double sum = 0;
-        using (torch.no_grad())
-            foreach (var batch in LengthBucketBatcher.MakeBatches(examples.Select(e => e.Tokens.Length).ToArray(), _options.BatchSize, null))
-                using (torch.NewDisposeScope())
-                    sum += loss(examples, batch).item<float>() * batch.Length;
-        return sum / examples.Count;
-    }
-
-    private torch.Tensor BatchLoss(MambaForSequenceClassification network, IReadOnlyList<TokenizedExample> examples, int[] batch,
-        int padId, int fillerId, torch.Device device)
-    {
-        var (ids, mask) = PaddedBatch.Create(batch.Select(i => examples[i].Tokens).ToArray(), padId, fillerId, device);
-        var output = network.forward(ids, mask);
-        return _task.Loss(output, batch.Select(i => examples[i].Target).ToArray(), device);
     }
 
     /// <summary>The input schema plus the prediction columns; throws naming a missing input column.</summary>

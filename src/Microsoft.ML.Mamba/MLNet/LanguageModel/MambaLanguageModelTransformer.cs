@@ -75,7 +75,11 @@ public sealed class MambaLanguageModelTransformer : ITransformer, IDisposable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new MambaRowToRowMapper<string>(_rows, inputSchema);
 
     /// <summary>Adds the output column; each row is generated when read.</summary>
-    public IDataView Transform(IDataView input) => new MambaScoredDataView<string>(input, _rows);
+    public IDataView Transform(IDataView input)
+    {
+        OnnxExportGuard.ThrowIfExporting(nameof(MambaLanguageModelTransformer));
+        return new MambaScoredDataView<string>(input, _rows);
+    }
 
     /// <summary>Writes the network in the Hugging Face layout (config.json + model.safetensors) with its tokenizer record (<see cref="AI.MambaLanguageModelFolder"/>).</summary>
     public void SavePretrained(string directory)

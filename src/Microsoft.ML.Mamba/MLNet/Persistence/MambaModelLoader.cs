@@ -3,9 +3,11 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Mamba.MLNet;
 
 /// <summary>
-/// Makes ML.NET able to load models that contain a <see cref="MambaTransformer"/> or a <see cref="MambaLanguageModelTransformer"/>. Call
-/// <c>MambaModelLoader.Register(mlContext)</c> once per MLContext before <c>mlContext.Model.Load</c>
-/// (the Mamba trainers do it for the MLContext they were created from).
+/// Makes ML.NET able to load models that contain a <see cref="MambaTransformer"/> or a <see cref="MambaLanguageModelTransformer"/>.
+/// Models saved by this version load with a plain <c>mlContext.Model.Load</c> in any MLContext: they name the
+/// Microsoft.ML.Mamba.ModelLoaders assembly (shipped in the package), whose attributes ML.NET reads while loading.
+/// <c>MambaModelLoader.Register(mlContext)</c> is needed only for models saved by earlier versions, or where that
+/// assembly was not deployed with the application.
 /// </summary>
 public static class MambaModelLoader
 {
@@ -60,6 +62,13 @@ public static class MambaModelLoader
     internal static void Register(ComponentCatalog catalog)
     {
         MLNetInternalsBridge.SelfTest();
+        // The same registration ML.NET makes itself when it loads a model that names this assembly (and, keyed by the
+        // assembly's name, made at most once per catalog whichever comes first).
+        if (MLNetInternalsBridge.ModelLoadersAssembly is { } loaders)
+        {
+            catalog.RegisterAssembly(loaders);
+            return;
+        }
         var create = typeof(MambaTransformer).GetMethod(nameof(MambaTransformer.Create), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
         MLNetInternalsBridge.RegisterLoader(catalog, typeof(MambaTransformer), MambaTransformer.LoaderSignature, create);
         var createLanguageModel = typeof(MambaLanguageModelTransformer).GetMethod(nameof(MambaLanguageModelTransformer.Create), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;

@@ -82,7 +82,11 @@ public sealed class MambaTransformer : ITransformer, IDisposable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new MambaRowToRowMapper<float[]>(_rows, inputSchema);
 
     /// <summary>Adds the prediction columns; rows are scored lazily, <see cref="ScoringBatchSize"/> at a time.</summary>
-    public IDataView Transform(IDataView input) => new MambaScoredDataView<float[]>(input, _rows);
+    public IDataView Transform(IDataView input)
+    {
+        OnnxExportGuard.ThrowIfExporting(nameof(MambaTransformer));
+        return new MambaScoredDataView<float[]>(input, _rows);
+    }
 
     /// <summary>Writes the network alone in the Hugging Face layout (config.json with num_labels and pooling, model.safetensors), loadable with <see cref="MambaTrainerOptions.PretrainedModelDirectory"/>.</summary>
     public void SaveNetwork(string directory) => Network.SavePretrained(directory);
