@@ -22,7 +22,7 @@ public class PretrainerTests
 
     private static PretrainingOptions Options(string workingDirectory, IProgress<PretrainingProgress>? progress = null, CancellationToken cancel = default) => new()
     {
-        BlockLength = 16, BatchSize = 4, MaxSteps = 6, WarmupSteps = 2, LearningRate = 3e-3, Seed = 5,
+        BlockLength = 16, BatchSize = 4, MaxSteps = 6, WarmupFraction = 2 / 6.0, LearningRate = 3e-3, Seed = 5,
         EvaluateEvery = 3, CheckpointEvery = 2, EvaluationTokens = 200, ReportEvery = 1,
         WorkingDirectory = workingDirectory, Progress = progress, CancellationToken = cancel,
     };
