@@ -71,6 +71,17 @@ public class PretrainerTests
         Assert.Equal(Enumerable.Range(1, 6).Select(s => s.ToString()), rows.Skip(1).Select(r => r.Split(',')[0]));
     }
 
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.0)]
+    [InlineData(double.NaN)]
+    public void AWarmupFractionOutsideZeroToOneIsRefused(double fraction)
+    {
+        var options = new PretrainingOptions { WarmupFraction = fraction };
+        var e = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+        Assert.Equal(nameof(PretrainingOptions.WarmupFraction), e.ParamName);
+    }
+
     [Fact]
     public void ResumingWithOtherDataSettingsIsRefused()
     {
