@@ -27,7 +27,9 @@ internal sealed class TokenSampler : IDisposable
         if (!options.IsGreedy)
         {
             long seed = options.Seed ?? Random.Shared.Next();
-            for (int r = 0; r < batchSize; r++) _generators.Add(new Generator((ulong)(seed + r), device));
+            // CPU generators whatever the device: TorchSharp 0.107 makes a CPU generator even when asked for a CUDA one
+            // (multinomial on CUDA then fails), and drawing on the CPU gives the same tokens on every device for a seed.
+            for (int r = 0; r < batchSize; r++) _generators.Add(new Generator((ulong)(seed + r), CPU));
         }
         if (options.RepetitionPenalty != 1f)
             _seen = zeros(batchSize, vocabularySize, dtype: ScalarType.Bool, device: device).DetachFromDisposeScope();
@@ -79,9 +81,12 @@ internal sealed class TokenSampler : IDisposable
             // NaN or +inf logits, or a row of only -inf, give NaN probabilities; multinomial would fail inside libtorch.
             ThrowIfNaN(probs);
             // One draw per row from the row's own generator: a row's tokens do not depend on the rest of the batch.
+            // The draw runs on the CPU (rows × vocab floats copied once per step; the loop reads the tokens back anyway).
+            var hostProbs = probs.device_type == DeviceType.CPU ? probs : probs.cpu();
             next = _generators.Count == 1
-                ? probs.multinomial(1, generator: _generators[0]).view(-1)
-                : cat(_generators.Select((g, r) => probs[r].multinomial(1, generator: g)).ToArray(), 0);
+                ? hostProbs.multinomial(1, generator: _generators[0]).view(-1)
+                : cat(_generators.Select((g, r) => hostProbs[r].multinomial(1, generator: g)).ToArray(), 0);
+            if (next.device != logits.device) next = next.to(logits.device);
         }
         _seen?.scatter_(1, next.unsqueeze(1), ones(next.shape[0], 1, dtype: ScalarType.Bool, device: next.device));
         return next.MoveToOuterDisposeScope();
