@@ -10,6 +10,9 @@ using Microsoft.ML.Mamba.Text;
 
 namespace Microsoft.ML.Mamba.Tests.LanguageModeling.Pretraining;
 
+// A resumed run must match an uninterrupted one exactly, and both build Model(1) from libtorch's global generator: a test
+// drawing from it in parallel outside TorchGlobalRandom's lock changed those weights in one full-suite run.
+[Collection(nameof(SeededTraining))]
 public class PretrainerTests
 {
     private static readonly IMambaTokenizer Bytes = MambaTokenizers.Bytes();
