@@ -13,7 +13,6 @@
 using System.Diagnostics;
 using Microsoft.ML.Mamba.Examples.Pretraining;
 using Microsoft.ML.Mamba.Generation;
-using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.LanguageModeling.Pretraining;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Text;
@@ -87,7 +86,8 @@ var config = new MambaConfig
     VocabSize = (tokenizer.VocabularySize + 7) / 8 * 8, HiddenSize = hidden, NumHiddenLayers = layers, StateSize = stateSize,
     PadTokenId = tokenizer.PadTokenId, BosTokenId = tokenizer.BosTokenId, EosTokenId = tokenizer.EosTokenId,
 };
-var model = TorchGlobalRandom.Seeded(seed, () => new MambaForCausalLM(config));
+manual_seed(seed);   // one thread builds the model here, so seeding the global generator is enough
+var model = new MambaForCausalLM(config);
 Console.WriteLine($"Model: {layers} layers, hidden {hidden}, state {stateSize}, vocabulary {config.VocabSize:N0}: " +
                   $"{model.parameters().Sum(p => p.numel()) / 1e6:F2}M parameters; {deviceName}, {dtypeName}" +
                   (deviceName == "cpu" ? $", {get_num_threads()} thread(s)" : ""));
@@ -98,7 +98,7 @@ double? limitMinutes = flags.Has("--time-limit-minutes") ? flags.Double("--time-
 var options = new PretrainingOptions
 {
     BlockLength = flags.Int("--block", 256), BatchSize = flags.Int("--batch", 16), MaxSteps = steps,
-    LearningRate = flags.Double("--lr", 1e-3), WarmupSteps = flags.Int("--warmup", Math.Min(100, steps / 10)),
+    LearningRate = flags.Double("--lr", 1e-3), WarmupFraction = Math.Min(flags.Int("--warmup", Math.Min(100, steps / 10)), steps - 1) / (double)steps,
     TimeLimit = limitMinutes is double m ? TimeSpan.FromMinutes(m) : null,
     Seed = seed, Device = device, DType = dtype, WorkingDirectory = output, Resume = resume,
     EvaluateEvery = flags.Int("--eval-every", 200), EvaluationTokens = flags.Int("--eval-tokens", 65_536),

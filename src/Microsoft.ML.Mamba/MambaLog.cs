@@ -12,7 +12,8 @@ public static class MambaLog
     /// <summary>Raised for every warning the library emits.</summary>
     public static event Action<string>? Message;
 
-    public static void Warning(string text)
+    /// <summary>Sends <paramref name="text"/> to the subscribers of <see cref="Message"/>, or to standard error.</summary>
+    internal static void Warning(string text)
     {
         var handler = Message;
         if (handler is not null) handler(text);
@@ -20,7 +21,7 @@ public static class MambaLog
     }
 
     /// <summary>Emits a warning only the first time its key is seen in this process.</summary>
-    public static void WarningOnce(string key, string text)
+    internal static void WarningOnce(string key, string text)
     {
         lock (s_warnedOnce)
         {

@@ -30,7 +30,8 @@ public sealed class MambaEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         MambaLanguageModelFolder.CheckFits(model, tokenizer);
         _options = options ?? new MambaEmbeddingOptions();
         if (_options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.BatchSize, "MambaEmbeddingOptions.BatchSize must be ≥ 1.");
-        if (_options.MaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), _options.MaxTokens, "MambaEmbeddingOptions.MaxTokens must be ≥ 1.");
+        if (_options.MaxSequenceLength < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), _options.MaxSequenceLength, $"MambaEmbeddingOptions.{nameof(MambaEmbeddingOptions.MaxSequenceLength)} must be ≥ 1.");
         _backbone = model.Backbone;
         Dimensions = model.Config.HiddenSize;
         Metadata = new EmbeddingGeneratorMetadata("Microsoft.ML.Mamba", null, _options.ModelId, Dimensions);
@@ -91,7 +92,7 @@ public sealed class MambaEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             return Tokenizer.BosTokenId is int bos ? [bos]
                 : throw new ArgumentException("A text is empty and the tokenizer has no BOS token to embed instead.", "values");
         }
-        return ids.Count > _options.MaxTokens ? ids.Take(_options.MaxTokens).ToArray() : ids;
+        return ids.Count > _options.MaxSequenceLength ? ids.Take(_options.MaxSequenceLength).ToArray() : ids;
     }
 
     // One right-padded batch → one float[] per row.

@@ -12,6 +12,9 @@ public sealed record MambaEmbeddingOptions
     /// <summary>How many texts run through the model together. Default 16.</summary>
     public int BatchSize { get; init; } = 16;
 
-    /// <summary>Texts longer than this many tokens are cut to their first <c>MaxTokens</c>. Default 2048.</summary>
-    public int MaxTokens { get; init; } = 2048;
+    /// <summary>
+    /// Longest token sequence embedded; longer texts keep their first tokens (as
+    /// <see cref="MLNet.MambaTrainerOptions.MaxSequenceLength"/> does). Default 2048.
+    /// </summary>
+    public int MaxSequenceLength { get; init; } = 2048;
 }

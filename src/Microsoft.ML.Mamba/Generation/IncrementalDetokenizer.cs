@@ -8,7 +8,7 @@ namespace Microsoft.ML.Mamba.Generation;
 /// several tokens is held back until it is complete, and text that might be the start of a stop string is held
 /// back until it is known not to be one. The pieces concatenate to <see cref="Text"/>.
 /// </summary>
-public sealed class IncrementalDetokenizer
+internal sealed class IncrementalDetokenizer
 {
     // A UTF-8 character spans at most 4 bytes; past this many held tokens the bytes are invalid for good, so they are let out.
     private const int MaxHeldTokens = 8;

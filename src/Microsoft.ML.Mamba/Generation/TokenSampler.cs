@@ -8,7 +8,7 @@ namespace Microsoft.ML.Mamba.Generation;
 /// temperature, top-k and top-p, then argmax or a draw from the row's own seeded <see cref="Generator"/>.
 /// It remembers which tokens each row has seen (prompt and output) for the repetition penalty.
 /// </summary>
-public sealed class TokenSampler : IDisposable
+internal sealed class TokenSampler : IDisposable
 {
     private readonly SamplingOptions _options;
     private readonly List<Generator> _generators = [];

@@ -9,7 +9,7 @@ namespace Microsoft.ML.Mamba.Interop;
 /// under one lock keeps every build that goes through here reproducible; code that draws from the global generator
 /// without it can still interleave.
 /// </summary>
-public static class TorchGlobalRandom
+internal static class TorchGlobalRandom
 {
     private static readonly object Gate = new();
 

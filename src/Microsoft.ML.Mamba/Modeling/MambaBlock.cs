@@ -12,6 +12,7 @@ namespace Microsoft.ML.Mamba.Modeling;
 public sealed class MambaBlock : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly bool _residualInFp32;
+    /// <summary>The pre-norm (Hugging Face's <c>norm</c>).</summary>
     public RMSNorm norm;
     /// <summary>The mixer, a TorchSharp module registered as <c>mixer</c> (Hugging Face's parameter names).</summary>
     public IMixer mixer;
@@ -40,6 +41,9 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Runs the block over a whole sequence: (batch, length, hidden_size) in and out.</summary>
+    /// <param name="hidden">The residual stream.</param>
+    /// <param name="attentionMask">(batch, length), 1 for tokens and 0 for padding, or null.</param>
     public override Tensor forward(Tensor hidden, Tensor? attentionMask) =>
         Residual(hidden, normed => mixer.forward(normed, attentionMask));
 

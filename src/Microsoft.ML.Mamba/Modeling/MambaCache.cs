@@ -19,6 +19,7 @@ public sealed class MambaCache : IDisposable
         foreach (var layer in Layers) layer.SelectRows(rows);
     }
 
+    /// <summary>Releases every layer's state.</summary>
     public void Dispose()
     {
         foreach (var layer in Layers) layer.Dispose();

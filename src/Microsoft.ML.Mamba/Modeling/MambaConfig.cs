@@ -11,12 +11,19 @@ namespace Microsoft.ML.Mamba.Modeling;
 /// </summary>
 public sealed class MambaConfig
 {
+    /// <summary>The Hugging Face model type, <c>"mamba"</c>.</summary>
     [JsonPropertyName("model_type")] public string ModelType { get; set; } = "mamba";
+    /// <summary>Rows of the embedding table: token ids run from 0 to <c>VocabSize - 1</c>. Default 50280.</summary>
     [JsonPropertyName("vocab_size")] public int VocabSize { get; set; } = 50280;
+    /// <summary>Width of the residual stream (mamba_ssm's <c>d_model</c>). Default 768.</summary>
     [JsonPropertyName("hidden_size")] public int HiddenSize { get; set; } = 768;
+    /// <summary>SSM state size per inner channel (<c>d_state</c>). Default 16.</summary>
     [JsonPropertyName("state_size")] public int StateSize { get; set; } = 16;
+    /// <summary>Number of blocks (<c>n_layer</c>). Default 24.</summary>
     [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; set; } = 24;
+    /// <summary>Inner width as a multiple of <see cref="HiddenSize"/> when <see cref="IntermediateSize"/> is 0. Default 2.</summary>
     [JsonPropertyName("expand")] public int Expand { get; set; } = 2;
+    /// <summary>Width of the causal depthwise convolution (<c>d_conv</c>). Default 4.</summary>
     [JsonPropertyName("conv_kernel")] public int ConvKernel { get; set; } = 4;
 
     /// <summary>Width of the inner (expanded) stream; 0 means <see cref="Expand"/> × <see cref="HiddenSize"/>.</summary>
@@ -26,21 +33,37 @@ public sealed class MambaConfig
     [JsonPropertyName("time_step_rank")][JsonConverter(typeof(AutoIntConverter))]
     public int TimeStepRank { get; set; }
 
+    /// <summary>Epsilon of the RMS norms. Default 1e-5.</summary>
     [JsonPropertyName("layer_norm_epsilon")] public double LayerNormEpsilon { get; set; } = 1e-5;
+    /// <summary>Biases on <c>in_proj</c> and <c>out_proj</c>. Default false.</summary>
     [JsonPropertyName("use_bias")] public bool UseBias { get; set; }
+    /// <summary>A bias on the convolution. Default true.</summary>
     [JsonPropertyName("use_conv_bias")] public bool UseConvBias { get; set; } = true;
+    /// <summary>Keep the residual stream in fp32 whatever the weights' dtype. Default true.</summary>
     [JsonPropertyName("residual_in_fp32")] public bool ResidualInFp32 { get; set; } = true;
+    /// <summary>The language-model head shares the embedding matrix. Default true.</summary>
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; set; } = true;
+    /// <summary>The padding token id the checkpoint records, or null.</summary>
     [JsonPropertyName("pad_token_id")] public int? PadTokenId { get; set; } = 0;
+    /// <summary>The beginning-of-sequence token id the checkpoint records, or null.</summary>
     [JsonPropertyName("bos_token_id")] public int? BosTokenId { get; set; } = 0;
+    /// <summary>The end-of-sequence token id the checkpoint records, or null.</summary>
     [JsonPropertyName("eos_token_id")] public int? EosTokenId { get; set; } = 0;
+    /// <summary>The activation; only <c>"silu"</c> is supported.</summary>
     [JsonPropertyName("hidden_act")] public string HiddenAct { get; set; } = "silu";
+    /// <summary>Standard deviation of the normal initialisation of new embeddings and heads. Default 0.02.</summary>
     [JsonPropertyName("initializer_range")] public double InitializerRange { get; set; } = 0.02;
+    /// <summary>Smallest initial Δ: Δ starts log-uniform in [<see cref="TimeStepMin"/>, <see cref="TimeStepMax"/>]. Default 0.001.</summary>
     [JsonPropertyName("time_step_min")] public double TimeStepMin { get; set; } = 0.001;
+    /// <summary>Largest initial Δ. Default 0.1.</summary>
     [JsonPropertyName("time_step_max")] public double TimeStepMax { get; set; } = 0.1;
+    /// <summary>Initial Δ values below this are raised to it. Default 1e-4.</summary>
     [JsonPropertyName("time_step_floor")] public double TimeStepFloor { get; set; } = 1e-4;
+    /// <summary>Scale of the Δ projection's initial weights. Default 1.</summary>
     [JsonPropertyName("time_step_scale")] public double TimeStepScale { get; set; } = 1.0;
+    /// <summary>How the Δ projection's weights start: <c>"random"</c> (uniform) or <c>"constant"</c>. Default "random".</summary>
     [JsonPropertyName("time_step_init_scheme")] public string TimeStepInitScheme { get; set; } = "random";
+    /// <summary>Divide <c>out_proj</c>'s initial weights by √(layers), as GPT-2 does for residual branches. Default true.</summary>
     [JsonPropertyName("rescale_prenorm_residual")] public bool RescalePrenormResidual { get; set; } = true;
 
     /// <summary>
@@ -102,6 +125,7 @@ public sealed class MambaConfig
         }
     }
 
+    /// <summary>The config as Hugging Face config.json text, with <c>intermediate_size</c> and <c>time_step_rank</c> written out.</summary>
     public string ToJson()
     {
         var node = JsonSerializer.SerializeToNode(this, s_json)!.AsObject();
@@ -111,8 +135,10 @@ public sealed class MambaConfig
         return node.ToJsonString(s_json);
     }
 
+    /// <summary>Writes <see cref="ToJson"/> to <paramref name="path"/>.</summary>
     public void Save(string path) => File.WriteAllText(path, ToJson());
 
+    /// <summary>A copy that can be changed without touching this one.</summary>
     public MambaConfig Clone() => FromJson(ToJson());
 
     /// <summary>Largest vocab_size accepted (2^24): far above any released tokenizer, small enough to refuse absurd sizes.</summary>

@@ -8,10 +8,14 @@ namespace Microsoft.ML.Mamba.Modeling;
 /// <summary>A Mamba language model: the backbone plus a vocabulary projection (tied to the embeddings unless the config says not).</summary>
 public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
 {
+    /// <summary>The backbone (Hugging Face's <c>backbone</c>).</summary>
     public MambaModel backbone;
+    /// <summary>The vocabulary projection; null when it is tied to the embeddings (<see cref="MambaConfig.TieWordEmbeddings"/>).</summary>
     public Linear? lm_head;
 
+    /// <summary>The hyper-parameters the model was built from.</summary>
     public MambaConfig Config { get; }
+    /// <summary>The backbone: embeddings, blocks and final norm.</summary>
     public MambaModel Backbone => backbone;
 
     /// <summary>A Mamba-1 language model: a <see cref="MambaMixer"/> in every layer.</summary>

@@ -12,15 +12,23 @@ namespace Microsoft.ML.Mamba.Modeling;
 /// </summary>
 public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, Tensor>
 {
-    public const string NumLabelsKey = "num_labels";
-    public const string PoolingKey = "pooling";
+    /// <summary>The config.json key that records <see cref="NumLabels"/> in a saved classifier.</summary>
+    internal const string NumLabelsKey = "num_labels";
+    /// <summary>The config.json key that records <see cref="Pooling"/> in a saved classifier.</summary>
+    internal const string PoolingKey = "pooling";
 
+    /// <summary>The backbone (Hugging Face's <c>backbone</c>).</summary>
     public MambaModel backbone;
+    /// <summary>The head: hidden_size → <see cref="NumLabels"/> (Hugging Face's <c>score</c>).</summary>
     public Linear score;
 
+    /// <summary>The backbone's hyper-parameters.</summary>
     public MambaConfig Config { get; }
+    /// <summary>The backbone: embeddings, blocks and final norm.</summary>
     public MambaModel Backbone => backbone;
+    /// <summary>Outputs of the head: classes, or 1 for regression.</summary>
     public int NumLabels { get; }
+    /// <summary>How the per-token hidden states become one vector.</summary>
     public SequencePooling Pooling { get; }
 
     /// <summary>
@@ -34,6 +42,11 @@ public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, 
     }
     private double _headDropout;
 
+    /// <summary>A new classifier with freshly initialised weights.</summary>
+    /// <param name="config">The backbone's hyper-parameters.</param>
+    /// <param name="numLabels">Outputs of the head: classes, or 1 for regression.</param>
+    /// <param name="pooling">How the per-token hidden states become one vector.</param>
+    /// <param name="device">Where the weights go.</param>
     public MambaForSequenceClassification(MambaConfig config, int numLabels,
         SequencePooling pooling = SequencePooling.LastToken, Device? device = null)
         : base(nameof(MambaForSequenceClassification))

@@ -33,7 +33,10 @@ public sealed class MambaLayerState : IMixerState
         return StepWeights;
     }
 
-    public MambaLayerState(Tensor convState, Tensor ssmState)
+    /// <summary>A state that owns the two tensors.</summary>
+    /// <param name="convState">(batch, inner, conv_kernel).</param>
+    /// <param name="ssmState">(batch, inner, state_size), fp32.</param>
+    internal MambaLayerState(Tensor convState, Tensor ssmState)
     {
         ConvState = convState;
         SsmState = ssmState;
@@ -49,6 +52,7 @@ public sealed class MambaLayerState : IMixerState
         ConvState = conv; SsmState = ssm;
     }
 
+    /// <summary>Releases the state tensors.</summary>
     public void Dispose()
     {
         ConvState.Dispose();

@@ -18,12 +18,19 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
     private readonly int _inner, _state, _dtRank, _convKernel;
     private readonly bool _selective, _gated, _rescalePrenormResidual;
 
+    /// <summary>Projects hidden_size to the inner stream x and, when gated, the gate z.</summary>
     public Linear in_proj;
+    /// <summary>The causal depthwise convolution over time.</summary>
     public Conv1d conv1d;
+    /// <summary>Projects x to Δ (low rank), B and C; null in the time-invariant ablation.</summary>
     public Linear? x_proj;
+    /// <summary>Projects the low-rank Δ to one Δ per inner channel; its bias sets Δ's initial range.</summary>
     public Linear dt_proj;
+    /// <summary>Projects the inner stream back to hidden_size.</summary>
     public Linear out_proj;
+    /// <summary>log(−A), (inner, state): A stays negative, so the state decays.</summary>
     public Parameter A_log;
+    /// <summary>The skip connection's per-channel weight, (inner).</summary>
     public Parameter D;
     /// <summary>Time-invariant ablation only: input-independent B and C, (inner, state).</summary>
     public Parameter? B_lti, C_lti;
@@ -39,6 +46,9 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
             $"{value.GetType().Name} ('{value.Name}') does not", nameof(value));
     }
 
+    /// <summary>A mixer with freshly initialised weights (S4D-real A, Δ log-uniform in the config's range).</summary>
+    /// <param name="config">The sizes and initialisation settings.</param>
+    /// <param name="device">Where the weights go.</param>
     public MambaMixer(MambaConfig config, Device? device = null) : base(nameof(MambaMixer))
     {
         _inner = config.InnerSize;

@@ -8,10 +8,14 @@ namespace Microsoft.ML.Mamba.Modeling;
 /// <summary>The Mamba backbone: token embeddings, a stack of <see cref="MambaBlock"/>s and a final RMSNorm.</summary>
 public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
 {
+    /// <summary>Token embeddings, (vocab_size, hidden_size).</summary>
     public Embedding embeddings;
+    /// <summary>The blocks, in order.</summary>
     public ModuleList<MambaBlock> layers;
+    /// <summary>The final norm.</summary>
     public RMSNorm norm_f;
 
+    /// <summary>The hyper-parameters the backbone was built from.</summary>
     public MambaConfig Config { get; }
 
     /// <summary>A Mamba-1 backbone: a <see cref="MambaMixer"/> in every layer.</summary>

@@ -22,5 +22,6 @@ public sealed record DecodeStepWeights(
     /// <summary>Whether Δ, B and C come from the input (true for Mamba; false for the S4-like ablation).</summary>
     public bool Selective => XProjWeight is not null;
 
+    /// <summary>Rank of the Δ projection (R).</summary>
     public long DtRank => DtProjWeight.size(1);
 }

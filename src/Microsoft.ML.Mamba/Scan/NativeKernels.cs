@@ -19,8 +19,11 @@ public sealed class NativeKernels : IMambaKernels
 {
     private readonly IMambaKernels _fallback;
 
+    /// <summary>Native kernels that hand what they cannot run to <paramref name="fallback"/>.</summary>
+    /// <param name="fallback">Runs what the native kernels cannot; null means a new <see cref="ReferenceKernels"/>.</param>
     public NativeKernels(IMambaKernels? fallback = null) => _fallback = fallback ?? new ReferenceKernels();
 
+    /// <inheritdoc />
     public string Name => "native";
 
     /// <summary>Backward without atomics, bitwise reproducible (CUDA; the CPU kernels always are).</summary>
@@ -40,6 +43,7 @@ public sealed class NativeKernels : IMambaKernels
     /// <summary>Whether the loaded library has CUDA kernels.</summary>
     public static bool HasCuda => NativeLibraryLoader.HasCuda;
 
+    /// <inheritdoc />
     public (Tensor Output, Tensor? FinalState) SelectiveScan(
         Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias,
         bool deltaSoftplus, Tensor? initialState = null, bool returnFinalState = false)
@@ -67,6 +71,7 @@ public sealed class NativeKernels : IMambaKernels
         return (results[0], null);
     }
 
+    /// <inheritdoc />
     public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu)
     {
         ScanShapes.CheckConv(x, weight, bias);
@@ -80,6 +85,7 @@ public sealed class NativeKernels : IMambaKernels
         return CausalConv1dFunction.apply(x, weight.to_type(f32).contiguous(), bias?.to_type(f32).contiguous(), silu)[0];
     }
 
+    /// <inheritdoc />
     public Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights)
     {
         DecodeStepShapes.Check(x, z, convState, ssmState, weights);
@@ -104,6 +110,7 @@ public sealed class NativeKernels : IMambaKernels
         return output.MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc />
     public Tensor RmsNorm(Tensor x, Tensor weight, double eps)
     {
         DecodeStepShapes.CheckRmsNorm(x, weight);

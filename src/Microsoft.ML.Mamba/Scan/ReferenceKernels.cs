@@ -17,14 +17,18 @@ public sealed class ReferenceKernels : IMambaKernels
     /// <summary>Time steps per chunk.</summary>
     public int ChunkSize { get; }
 
+    /// <summary>The reference kernels.</summary>
+    /// <param name="chunkSize">Time steps the scan processes at once; larger is faster and holds more memory.</param>
     public ReferenceKernels(int chunkSize = 64)
     {
         if (chunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "must be positive");
         ChunkSize = chunkSize;
     }
 
+    /// <inheritdoc />
     public string Name => "reference";
 
+    /// <inheritdoc />
     public (Tensor Output, Tensor? FinalState) SelectiveScan(
         Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? deltaBias,
         bool deltaSoftplus, Tensor? initialState = null, bool returnFinalState = false)
@@ -84,6 +88,7 @@ public sealed class ReferenceKernels : IMambaKernels
         return (output, final);
     }
 
+    /// <inheritdoc />
     public Tensor CausalConv1d(Tensor x, Tensor weight, Tensor? bias, bool silu)
     {
         ScanShapes.CheckConv(x, weight, bias);
@@ -96,12 +101,14 @@ public sealed class ReferenceKernels : IMambaKernels
         return y.MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc />
     public Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights)
     {
         DecodeStepShapes.Check(x, z, convState, ssmState, weights);
         return ReferenceDecodeStep.Run(x, z, convState, ssmState, weights);
     }
 
+    /// <inheritdoc />
     public Tensor RmsNorm(Tensor x, Tensor weight, double eps)
     {
         DecodeStepShapes.CheckRmsNorm(x, weight);

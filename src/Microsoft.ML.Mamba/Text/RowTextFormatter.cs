@@ -55,7 +55,7 @@ public sealed class RowTextFormatter
     }
 
     /// <summary>Writes one value, or returns null when there is nothing to write (empty text).</summary>
-    public static string? FormatValue(object? value) => value switch
+    internal static string? FormatValue(object? value) => value switch
     {
         null => null,
         string s => string.IsNullOrWhiteSpace(s) ? null : s.Trim(),

@@ -19,10 +19,24 @@ namespace Microsoft.ML.Mamba.Training;
 /// </remarks>
 public sealed class FusedAdamW : AdamW
 {
+    /// <summary>An optimizer over parameter groups, each with its own options (for example no weight decay on norms).</summary>
+    /// <param name="groups">The parameter groups; options a group leaves unset take the values below.</param>
+    /// <param name="lr">Learning rate.</param>
+    /// <param name="beta1">Decay of the running mean of gradients.</param>
+    /// <param name="beta2">Decay of the running mean of squared gradients.</param>
+    /// <param name="eps">Added to the denominator for numerical stability.</param>
+    /// <param name="weightDecay">Decoupled weight decay (AdamW), as a fraction of the learning rate.</param>
     public FusedAdamW(IEnumerable<ParamGroup> groups, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weightDecay = 0)
         : base(groups, lr, beta1, beta2, eps, weightDecay) { }
 
+    /// <summary>An optimizer over one group of parameters.</summary>
+    /// <param name="parameters">The parameters to update, for example <c>model.parameters()</c>.</param>
+    /// <param name="lr">Learning rate.</param>
+    /// <param name="beta1">Decay of the running mean of gradients.</param>
+    /// <param name="beta2">Decay of the running mean of squared gradients.</param>
+    /// <param name="eps">Added to the denominator for numerical stability.</param>
+    /// <param name="weightDecay">Decoupled weight decay (AdamW), as a fraction of the learning rate.</param>
     public FusedAdamW(IEnumerable<Parameter> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weightDecay = 0)
         : base(parameters, lr, beta1, beta2, eps, weightDecay) { }
@@ -30,6 +44,12 @@ public sealed class FusedAdamW : AdamW
     /// <summary>Why the last <see cref="step"/> used TorchSharp's update instead, or null when it was fused.</summary>
     public string? LastFallbackReason { get; private set; }
 
+    /// <summary>
+    /// Updates every parameter that has a gradient: fused when it can, otherwise with TorchSharp's step (see
+    /// <see cref="LastFallbackReason"/>; the first time for each reason is logged through <see cref="MambaLog"/>).
+    /// </summary>
+    /// <param name="closure">Re-evaluates the loss; giving one always takes TorchSharp's step.</param>
+    /// <returns>The closure's loss, or null without a closure.</returns>
     public override Tensor step(Func<Tensor>? closure = null)
     {
         LastFallbackReason = closure is not null ? "a closure was given" : TryFusedStep();

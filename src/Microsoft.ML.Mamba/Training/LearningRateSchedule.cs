@@ -4,7 +4,7 @@ namespace Microsoft.ML.Mamba.Training;
 /// Linear warm-up to the peak learning rate, then the chosen decay to <see cref="Floor"/> × peak at the last step
 /// (or when a time limit runs out, whichever comes first).
 /// </summary>
-public sealed class LearningRateSchedule
+internal sealed class LearningRateSchedule
 {
     /// <summary>Creates a schedule over <paramref name="totalSteps"/> optimisation steps, warming up for a share of them.</summary>
     public LearningRateSchedule(double peak, int totalSteps, double warmupFraction, LearningRateDecay decay)

@@ -5,7 +5,7 @@ namespace Microsoft.ML.Mamba.Training;
 /// order random: indices are shuffled, cut into pools of many batches, each pool is sorted by length and
 /// cut into batches, and finally the batch order is shuffled.
 /// </summary>
-public static class LengthBucketBatcher
+internal static class LengthBucketBatcher
 {
     /// <summary>How many batches share one length-sorted pool (larger: less padding, less randomness).</summary>
     public const int BatchesPerPool = 50;

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Mamba.Training;
 /// Token sequences right-padded to the longest one in the batch, with the attention mask the model
 /// expects (1 = token, 0 = padding). An empty sequence gets one filler token so every row has a last token.
 /// </summary>
-public static class PaddedBatch
+internal static class PaddedBatch
 {
     /// <summary>Builds <c>input_ids</c> and <c>attention_mask</c>, both [B, L] int64, on <paramref name="device"/>.</summary>
     public static (Tensor InputIds, Tensor AttentionMask) Create(IReadOnlyList<int[]> sequences, int padId, int fillerId, Device device)

@@ -4,7 +4,7 @@ using TorchSharp.Modules;
 namespace Microsoft.ML.Mamba.Training;
 
 /// <summary>Splits a model's parameters for AdamW and freezes the parts a fine-tune keeps fixed.</summary>
-public static partial class ParameterGroups
+internal static partial class ParameterGroups
 {
     /// <summary>
     /// True for parameters that must not be weight-decayed: A_log and D (decaying them would change the

@@ -5,7 +5,7 @@ namespace Microsoft.ML.Mamba.LanguageModeling.Pretraining;
 /// <c>BlockLength + 1</c> tokens at offsets drawn uniformly by a generator seeded from (seed, k). A batch depends on
 /// nothing but its index, so a resumed run continues with exactly the batches the uninterrupted run would have seen.
 /// </summary>
-public sealed class PackedTokenBlocks
+internal sealed class PackedTokenBlocks
 {
     private readonly PackedTokenFile _file;
 

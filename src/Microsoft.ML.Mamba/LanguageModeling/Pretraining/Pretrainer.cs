@@ -159,7 +159,7 @@ public sealed class Pretrainer
 
         var loopOptions = new TrainingLoopOptions
         {
-            Schedule = new LearningRateSchedule(o.LearningRate, o.MaxSteps, Math.Min(o.WarmupSteps, o.MaxSteps), LearningRateDecay.Cosine, o.MinLearningRateRatio),
+            Schedule = new LearningRateSchedule(o.LearningRate, o.MaxSteps, LearningRateSchedule.WarmupStepsOf(o.MaxSteps, o.WarmupFraction), LearningRateDecay.Cosine, o.MinLearningRateRatio),
             WeightDecay = o.WeightDecay,
             Beta2 = 0.95,
             MaxGradientNorm = o.MaxGradientNorm,

@@ -24,8 +24,11 @@ public sealed class PretrainingOptions
     /// <summary>Peak AdamW learning rate. Default 1e-3.</summary>
     public double LearningRate { get; set; } = 1e-3;
 
-    /// <summary>Steps of linear warm-up; afterwards a cosine decays the rate to <see cref="MinLearningRateRatio"/> of the peak. Default 100.</summary>
-    public int WarmupSteps { get; set; } = 100;
+    /// <summary>
+    /// Share of <see cref="MaxSteps"/> spent warming the learning rate up linearly from zero, as in the other training
+    /// options; afterwards a cosine decays it to <see cref="MinLearningRateRatio"/> of the peak. Default 0.1.
+    /// </summary>
+    public double WarmupFraction { get; set; } = 0.1;
 
     /// <summary>Where the cosine ends, as a share of the peak. Default 0.1.</summary>
     public double MinLearningRateRatio { get; set; } = 0.1;
@@ -80,7 +83,7 @@ public sealed class PretrainingOptions
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "must be ≥ 1");
         if (MaxSteps < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "must be ≥ 1");
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "must be > 0");
-        if (WarmupSteps < 0) throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, "must be ≥ 0");
+        if (!(WarmupFraction >= 0 && WarmupFraction < 1)) throw new ArgumentOutOfRangeException(nameof(WarmupFraction), WarmupFraction, "must be in [0, 1)");
         if (!(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1)) throw new ArgumentOutOfRangeException(nameof(MinLearningRateRatio), MinLearningRateRatio, "must be in [0, 1]");
         if (CheckpointEvery < 0) throw new ArgumentOutOfRangeException(nameof(CheckpointEvery), CheckpointEvery, "must be ≥ 0");
         if (EvaluateEvery < 0) throw new ArgumentOutOfRangeException(nameof(EvaluateEvery), EvaluateEvery, "must be ≥ 0");

@@ -20,7 +20,7 @@ public static class MambaLanguageModelCatalog
         var options = new MambaLanguageModelOptions
         {
             OutputColumnName = outputColumnName, PromptColumnName = promptColumnName, TrainingColumnName = trainingColumnName,
-            Generation = SamplingOptions.Greedy(maxNewTokens),
+            Sampling = SamplingOptions.Greedy(maxNewTokens),
         };
         options.Training.MaxSteps = maxSteps;
         return MambaLanguageModel(catalog, options);

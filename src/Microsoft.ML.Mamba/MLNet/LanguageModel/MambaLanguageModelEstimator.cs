@@ -57,7 +57,7 @@ public sealed class MambaLanguageModelEstimator : IEstimator<MambaLanguageModelT
         var result = trainer.Train(train);
         double? perplexity = validation is { Count: > 0 } ? Math.Exp(trainer.Loss(validation)) : null;
         return new MambaLanguageModelTransformer(model, tokenizerSource, _options.PromptColumnName, _options.OutputColumnName,
-            _options.Generation.Clone(), result, perplexity);
+            _options.Sampling.Clone(), result, perplexity);
     }
 
     private MambaForCausalLM NewModel(IMambaTokenizer tokenizer)

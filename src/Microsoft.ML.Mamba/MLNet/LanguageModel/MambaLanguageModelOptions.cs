@@ -39,8 +39,8 @@ public sealed class MambaLanguageModelOptions
     /// <summary>Share of the text kept aside to measure perplexity; 0 = none. Default 0.02.</summary>
     public double ValidationFraction { get; set; } = 0.02;
 
-    /// <summary>How the transformer generates (changeable later on the transformer). Default: greedy, 64 tokens.</summary>
-    public SamplingOptions Generation { get; set; } = SamplingOptions.Greedy(64);
+    /// <summary>How the transformer generates (its <see cref="MambaLanguageModelTransformer.Sampling"/>, changeable after fitting). Default: greedy, 64 tokens.</summary>
+    public SamplingOptions Sampling { get; set; } = SamplingOptions.Greedy(64);
 
     /// <summary>Seeds the new model's weights. Default 0.</summary>
     public int Seed { get; set; }

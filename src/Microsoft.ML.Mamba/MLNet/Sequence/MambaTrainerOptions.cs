@@ -122,7 +122,7 @@ public class MambaTrainerOptions
 
     /// <summary>
     /// Seed for weight initialisation and shuffling; null draws it from the MLContext's seed. The weights come from
-    /// TorchSharp's process-wide generator, seeded and drawn under <see cref="Interop.TorchGlobalRandom"/>'s lock, so
+    /// TorchSharp's process-wide generator, seeded and drawn under one library-wide lock, so
     /// trainers fitting at the same time stay reproducible; other code drawing from that generator meanwhile does not wait.
     /// </summary>
     public int? Seed { get; set; }

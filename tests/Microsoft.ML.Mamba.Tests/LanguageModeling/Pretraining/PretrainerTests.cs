@@ -10,6 +10,9 @@ using Microsoft.ML.Mamba.Text;
 
 namespace Microsoft.ML.Mamba.Tests.LanguageModeling.Pretraining;
 
+// A resumed run must match an uninterrupted one exactly, and both build Model(1) from libtorch's global generator: a test
+// drawing from it in parallel outside TorchGlobalRandom's lock changed those weights in one full-suite run.
+[Collection(nameof(SeededTraining))]
 public class PretrainerTests
 {
     private static readonly IMambaTokenizer Bytes = MambaTokenizers.Bytes();
@@ -22,7 +25,7 @@ public class PretrainerTests
 
     private static PretrainingOptions Options(string workingDirectory, IProgress<PretrainingProgress>? progress = null, CancellationToken cancel = default) => new()
     {
-        BlockLength = 16, BatchSize = 4, MaxSteps = 6, WarmupSteps = 2, LearningRate = 3e-3, Seed = 5,
+        BlockLength = 16, BatchSize = 4, MaxSteps = 6, WarmupFraction = 2 / 6.0, LearningRate = 3e-3, Seed = 5,
         EvaluateEvery = 3, CheckpointEvery = 2, EvaluationTokens = 200, ReportEvery = 1,
         WorkingDirectory = workingDirectory, Progress = progress, CancellationToken = cancel,
     };
@@ -69,6 +72,17 @@ public class PretrainerTests
         var rows = File.ReadAllLines(Path.Combine(folder.File("resumed"), Pretrainer.LossHistoryFile));
         Assert.Equal(File.ReadAllLines(Path.Combine(folder.File("straight"), Pretrainer.LossHistoryFile)).Length, rows.Length);
         Assert.Equal(Enumerable.Range(1, 6).Select(s => s.ToString()), rows.Skip(1).Select(r => r.Split(',')[0]));
+    }
+
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.0)]
+    [InlineData(double.NaN)]
+    public void AWarmupFractionOutsideZeroToOneIsRefused(double fraction)
+    {
+        var options = new PretrainingOptions { WarmupFraction = fraction };
+        var e = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+        Assert.Equal(nameof(PretrainingOptions.WarmupFraction), e.ParamName);
     }
 
     [Fact]

@@ -83,7 +83,7 @@ public class TrainedTokenizerShapeTests
         Assert.Equal(identity, train.TokenizerIdentity);
 
         var model = TorchGlobalRandom.Seeded(3, () => new MambaForCausalLM(TinyConfigs.Tiny((tokenizer.VocabularySize + 7) / 8 * 8)));
-        var result = new Pretrainer(model, new PretrainingOptions { BlockLength = 8, BatchSize = 2, MaxSteps = 2, WarmupSteps = 0 }).Train(train);
+        var result = new Pretrainer(model, new PretrainingOptions { BlockLength = 8, BatchSize = 2, MaxSteps = 2, WarmupFraction = 0 }).Train(train);
         Pretrainer.SaveModel(folder.File("model"), model, tokenizer, result, tokenizerFile);
 
         Assert.True(File.Exists(Path.Combine(folder.File("model"), "tokenizer.json")));

@@ -17,7 +17,7 @@ public class MambaLanguageModelTests
         var options = new MambaLanguageModelOptions
         {
             ModelSize = MambaModelSize.Tiny, ValidationFraction = 0.1, Seed = 1,
-            Generation = SamplingOptions.Greedy(12),
+            Sampling = SamplingOptions.Greedy(12),
         };
         options.Training.BlockLength = 24;
         options.Training.BatchSize = 8;
