@@ -64,7 +64,7 @@ public sealed class MambaRecipes
         if (start == Start.DomainAdapted)
             options.DomainAdaptivePretraining = new DomainAdaptivePretrainingOptions
             {
-                Steps = DomainAdaptationSteps, LearningRate = 5e-4, WarmupSteps = Math.Min(20, DomainAdaptationSteps / 5), BlockLength = 128, BatchSize = 16,
+                Steps = DomainAdaptationSteps, LearningRate = 5e-4, WarmupFraction = 0.13, BlockLength = 128, BatchSize = 16,
             };
         return ml.BinaryClassification.Trainers.Mamba(options).Fit(data.Train);
     }

@@ -113,7 +113,7 @@ public class FineTuningPartsTests
             return nn.functional.cross_entropy(logits.squeeze(0), ids.squeeze(0).narrow(0, 1, ids.shape[1] - 1)).item<float>();
         }
         double before = LanguageModelLoss();
-        var options = new DomainAdaptivePretrainingOptions { Steps = 30, LearningRate = 1e-2, WarmupSteps = 2, BlockLength = 24, BatchSize = 8 };
+        var options = new DomainAdaptivePretrainingOptions { Steps = 30, LearningRate = 1e-2, WarmupFraction = 0.05, BlockLength = 24, BatchSize = 8 };
         var result = DomainAdaptivePretrainer.Run(network.backbone, network.Config, null, texts, bytes, options, seed: 1, CPU, CancellationToken.None);
         Assert.NotNull(result);
         Assert.Equal(30, result.Steps);

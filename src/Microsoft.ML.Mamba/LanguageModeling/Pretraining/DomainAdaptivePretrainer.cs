@@ -36,7 +36,7 @@ internal static class DomainAdaptivePretrainer
                 BatchSize = options.BatchSize,
                 MaxSteps = options.Steps,
                 LearningRate = options.LearningRate,
-                WarmupSteps = options.WarmupSteps,
+                WarmupFraction = options.WarmupFraction,
                 MinLearningRateRatio = 0.1,
                 WeightDecay = options.WeightDecay,
                 Seed = seed,

@@ -14,8 +14,8 @@ public sealed class DomainAdaptivePretrainingOptions
     /// <summary>Peak learning rate (linear warm-up, then cosine decay to a tenth of it). Default 5e-4.</summary>
     public double LearningRate { get; set; } = 5e-4;
 
-    /// <summary>Steps of linear warm-up. Default 20.</summary>
-    public int WarmupSteps { get; set; } = 20;
+    /// <summary>Share of <see cref="Steps"/> spent warming the learning rate up linearly from zero. Default 0.1.</summary>
+    public double WarmupFraction { get; set; } = 0.1;
 
     /// <summary>Tokens per training window (rows are packed end to end, each followed by the end-of-text token). Default 128.</summary>
     public int BlockLength { get; set; } = 128;
@@ -41,7 +41,7 @@ public sealed class DomainAdaptivePretrainingOptions
         static void Check(bool ok, string name, string why) { if (!ok) throw new ArgumentException($"DomainAdaptivePretraining.{name} {why}", name); }
         Check(Steps >= 1, nameof(Steps), "must be at least 1.");
         Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), "must be a positive number.");
-        Check(WarmupSteps >= 0, nameof(WarmupSteps), "must not be negative.");
+        Check(WarmupFraction >= 0 && WarmupFraction < 1, nameof(WarmupFraction), "must be in [0, 1).");
         Check(BlockLength >= 1, nameof(BlockLength), "must be at least 1.");
         Check(BatchSize >= 1, nameof(BatchSize), "must be at least 1.");
         Check(WeightDecay >= 0, nameof(WeightDecay), "must not be negative.");

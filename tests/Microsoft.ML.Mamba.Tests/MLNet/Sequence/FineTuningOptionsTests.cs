@@ -59,7 +59,7 @@ public class FineTuningOptionsTests
         var options = Tiny();
         options.DomainAdaptivePretraining = new DomainAdaptivePretrainingOptions
         {
-            Steps = 4, LearningRate = 1e-2, WarmupSteps = 0, BlockLength = 16, BatchSize = 4, UnlabeledTexts = Unlabeled(),
+            Steps = 4, LearningRate = 1e-2, WarmupFraction = 0, BlockLength = 16, BatchSize = 4, UnlabeledTexts = Unlabeled(),
         };
         var logs = new List<string>();
         ml.Log += (_, e) => { if (e.Message.Contains("domain-adaptive", StringComparison.Ordinal)) lock (logs) logs.Add(e.Message); };
