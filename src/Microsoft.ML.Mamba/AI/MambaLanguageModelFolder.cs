@@ -65,6 +65,27 @@ public static class MambaLanguageModelFolder
         File.WriteAllText(Path.Combine(directory, TokenizerRecordFile), record.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
+    /// <summary>The tokenizer kind <see cref="TokenizerRecordFile"/> names, or null when the folder has no such record.</summary>
+    /// <exception cref="InvalidDataException">The record is malformed or names an unknown kind.</exception>
+    internal static MambaTokenizerKind? RecordedTokenizerKind(string directory)
+    {
+        string recordPath = Path.Combine(directory, TokenizerRecordFile);
+        if (!File.Exists(recordPath)) return null;
+        string? kind;
+        try { kind = (JsonNode.Parse(File.ReadAllText(recordPath)) as JsonObject)?["kind"]?.GetValue<string>(); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"'{recordPath}' is not a valid tokenizer record: {e.Message}", e);
+        }
+        return kind switch
+        {
+            KindBytes => MambaTokenizerKind.Bytes,
+            KindGpt2 => MambaTokenizerKind.Gpt2,
+            KindHuggingFace => MambaTokenizerKind.HuggingFace,
+            _ => throw new InvalidDataException($"'{recordPath}' names an unknown tokenizer kind '{kind}' (known: {KindBytes}, {KindGpt2}, {KindHuggingFace})."),
+        };
+    }
+
     /// <summary>
     /// The tokenizer of a saved model folder: the one its <see cref="TokenizerRecordFile"/> names, or, in a folder
     /// without one (a Hugging Face checkpoint), the Hugging Face tokenizer files found there.

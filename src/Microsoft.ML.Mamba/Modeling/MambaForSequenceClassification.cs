@@ -31,6 +31,17 @@ public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, 
     /// <summary>How the per-token hidden states become one vector.</summary>
     public SequencePooling Pooling { get; }
 
+    /// <summary>
+    /// Share of the pooled vector's features zeroed (and the rest scaled up) before the head in training mode, a
+    /// regulariser for fine-tuning; 0 (default) = none. Not saved: it plays no part in scoring.
+    /// </summary>
+    public double HeadDropout
+    {
+        get => _headDropout;
+        set => _headDropout = value is >= 0 and < 1 ? value : throw new ArgumentOutOfRangeException(nameof(HeadDropout), value, "must be in [0, 1).");
+    }
+    private double _headDropout;
+
     /// <summary>A new classifier with freshly initialised weights.</summary>
     /// <param name="config">The backbone's hyper-parameters.</param>
     /// <param name="numLabels">Outputs of the head: classes, or 1 for regression.</param>
@@ -62,6 +73,7 @@ public sealed class MambaForSequenceClassification : nn.Module<Tensor, Tensor?, 
         using var scope = NewDisposeScope();
         var hidden = backbone.forward(inputIds, attentionMask);       // (B, L, H)
         var pooled = Pool(hidden, attentionMask);
+        if (training && _headDropout > 0) pooled = nn.functional.dropout(pooled, _headDropout, training: true);
         return score.forward(pooled.to_type(score.weight!.dtype)).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

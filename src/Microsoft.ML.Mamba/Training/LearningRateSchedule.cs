@@ -24,6 +24,21 @@ internal sealed class LearningRateSchedule
         Peak = peak; TotalSteps = totalSteps; WarmupSteps = warmupSteps; Decay = decay; Floor = floor;
     }
 
+    /// <summary>
+    /// The schedule of a run planned as <paramref name="epochs"/> passes of <paramref name="stepsPerEpoch"/> steps, with
+    /// a warm-up of <paramref name="warmupFraction"/> of the steps of at most <see cref="WarmupHorizonEpochs"/> epochs: planning
+    /// more epochs (for early stopping to cut short) does not stretch the warm-up, so the epochs early stopping keeps
+    /// train at the same rates whatever the plan. The decay spans the planned steps.
+    /// </summary>
+    public static LearningRateSchedule ForEpochs(double peak, int stepsPerEpoch, int epochs, double warmupFraction, LearningRateDecay decay)
+    {
+        int total = stepsPerEpoch * epochs;
+        return new(peak, total, WarmupStepsOf(stepsPerEpoch * Math.Min(epochs, WarmupHorizonEpochs), warmupFraction), decay);
+    }
+
+    /// <summary>The most epochs whose steps <see cref="ForEpochs"/> counts its warm-up share of.</summary>
+    public const int WarmupHorizonEpochs = 3;
+
     /// <summary>A learning rate that never changes (no warm-up, no decay).</summary>
     public static LearningRateSchedule Constant(double learningRate) => new(learningRate, 1, 0, LearningRateDecay.Constant);
 

@@ -33,6 +33,24 @@ internal static partial class ParameterGroups
         return frozen;
     }
 
+    /// <summary>
+    /// Learning-rate multipliers for fine-tuning a sequence classifier (parameters named <c>backbone.…</c> and a head):
+    /// the head trains at the full rate, the backbone at <paramref name="backboneFactor"/> of it, and each layer below
+    /// the top a further <paramref name="layerDecay"/> times slower (layer-wise decay; the embeddings sit one step
+    /// below the lowest layer, the final norm with the top layer).
+    /// </summary>
+    /// <param name="layerCount">Layers of the backbone.</param>
+    /// <param name="backboneFactor">Multiplier of the whole backbone, in (0, 1] usually.</param>
+    /// <param name="layerDecay">Multiplier per layer below the top; 1 = the same for every layer.</param>
+    public static Func<string, double> DiscriminativeLearningRates(int layerCount, double backboneFactor, double layerDecay) => name =>
+    {
+        if (!name.StartsWith("backbone.", StringComparison.Ordinal)) return 1.0;
+        var m = LayerIndex().Match(name);
+        int depth = m.Success ? layerCount - 1 - int.Parse(m.Groups[1].Value)
+            : name.Contains("embeddings.", StringComparison.Ordinal) ? layerCount : 0;
+        return backboneFactor * Math.Pow(layerDecay, Math.Max(0, depth));
+    };
+
     [GeneratedRegex(@"(?:^|\.)layers\.(\d+)\.")]
     private static partial Regex LayerIndex();
 }

@@ -21,6 +21,7 @@ internal sealed class TrainingLoop : IDisposable
     private readonly List<Parameter> _trainable;
     private readonly List<(Tensor Loss, int Examples)> _pending = [];
     private readonly Stopwatch _clock = new();
+    private readonly double[] _groupScales;   // each optimiser group's multiplier of the scheduled rate
     private double _epochLossSum;
     private long _epochExamples;
 
@@ -35,7 +36,9 @@ internal sealed class TrainingLoop : IDisposable
         if (trainable.Count == 0) throw new InvalidOperationException("Every parameter is frozen: nothing to train.");
         _trainable = trainable.Select(p => p.parameter).ToList();
         if (_trainable.Any(p => p.device_type == DeviceType.CPU)) GlibcAllocator.KeepLargeBuffers();   // CPU steps reuse their buffers
-        Optimizer = new FusedAdamW(Groups(trainable, options), options.Schedule.Peak, options.Beta1, options.Beta2);
+        var groups = Groups(trainable, options);
+        _groupScales = groups.Select(g => options.Schedule.Peak > 0 ? g.Options.LearningRate!.Value / options.Schedule.Peak : 1.0).ToArray();
+        Optimizer = new FusedAdamW(groups, options.Schedule.Peak, options.Beta1, options.Beta2);
         Schedule = options.Schedule;
         Step = options.StartStep;
     }
@@ -55,17 +58,27 @@ internal sealed class TrainingLoop : IDisposable
     /// <summary>
     /// AdamW's two groups: decayed weights, and A_log, D, norms and biases without decay (as in mamba_ssm). Without
     /// weight decay one group in the model's parameter order, so optimiser state lines up with named_parameters().
+    /// With <see cref="TrainingLoopOptions.LearningRateScale"/> each of those splits further by multiplier, in order
+    /// of first appearance; a group's peak rate is the schedule's peak times its multiplier.
     /// </summary>
     internal static List<AdamW.ParamGroup> Groups(IReadOnlyList<(string name, Parameter parameter)> trainable, TrainingLoopOptions options)
     {
         double lr = options.Schedule.Peak;
-        if (options.WeightDecay == 0)
-            return [new AdamW.ParamGroup(trainable.Select(p => p.parameter), new AdamW.Options { LearningRate = lr, weight_decay = 0 })];
-        var decayed = trainable.Where(p => !ParameterGroups.IsExcludedFromWeightDecay(p.name)).Select(p => p.parameter).ToList();
-        var notDecayed = trainable.Where(p => ParameterGroups.IsExcludedFromWeightDecay(p.name)).Select(p => p.parameter).ToList();
+        var scale = options.LearningRateScale ?? (_ => 1.0);
         var groups = new List<AdamW.ParamGroup>();
-        if (decayed.Count > 0) groups.Add(new AdamW.ParamGroup(decayed, new AdamW.Options { LearningRate = lr, weight_decay = options.WeightDecay }));
-        if (notDecayed.Count > 0) groups.Add(new AdamW.ParamGroup(notDecayed, new AdamW.Options { LearningRate = lr, weight_decay = 0 }));
+        void Add(IEnumerable<(string name, Parameter parameter)> members, double weightDecay)
+        {
+            foreach (var byScale in members.GroupBy(p => scale(p.name)))
+                groups.Add(new AdamW.ParamGroup(byScale.Select(p => p.parameter).ToList(),
+                    new AdamW.Options { LearningRate = lr * byScale.Key, weight_decay = weightDecay }));
+        }
+        if (options.WeightDecay == 0)
+            Add(trainable, 0);
+        else
+        {
+            Add(trainable.Where(p => !ParameterGroups.IsExcludedFromWeightDecay(p.name)), options.WeightDecay);
+            Add(trainable.Where(p => ParameterGroups.IsExcludedFromWeightDecay(p.name)), 0);
+        }
         return groups;
     }
 
@@ -125,6 +138,7 @@ internal sealed class TrainingLoop : IDisposable
             while (stop == TrainingStopReason.AllSteps && Step < o.TotalSteps && (o.MaxEpochs is null || epoch < o.MaxEpochs))
             {
                 epoch++;
+                o.OnEpochStart?.Invoke(epoch);
                 _model.train();
                 _epochLossSum = 0; _epochExamples = 0;
                 using var batches = epochBatches(epoch).GetEnumerator();
@@ -133,7 +147,8 @@ internal sealed class TrainingLoop : IDisposable
                     if (o.CancellationToken.IsCancellationRequested || o.IsCanceled?.Invoke() == true)
                         throw new OperationCanceledException("Training was cancelled.", o.CancellationToken);
                     double lr = Schedule.At(Step, o.TimeLimit is { } limit ? _clock.Elapsed / limit : 0);
-                    foreach (var group in Optimizer.ParamGroups) group.LearningRate = lr;
+                    int g = 0;
+                    foreach (var group in Optimizer.ParamGroups) group.LearningRate = lr * _groupScales[g++];
                     using (NewDisposeScope())
                     {
                         if (!batches.MoveNext()) break;

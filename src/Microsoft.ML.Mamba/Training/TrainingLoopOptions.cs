@@ -17,6 +17,12 @@ internal sealed record TrainingLoopOptions
     /// <summary>Adam's second-moment decay (the language model uses 0.95, as the Mamba paper's language-model training did).</summary>
     public double Beta2 { get; init; } = 0.999;
 
+    /// <summary>
+    /// Multiplier of the schedule's learning rate for the named parameter (discriminative fine-tuning: a slower
+    /// backbone than head); null = 1 for every parameter. Parameters of equal multiplier share an optimiser group.
+    /// </summary>
+    public Func<string, double>? LearningRateScale { get; init; }
+
     /// <summary>Gradients are rescaled when their global norm exceeds this; 0 = no clipping.</summary>
     public double MaxGradientNorm { get; init; }
 
@@ -60,6 +66,9 @@ internal sealed record TrainingLoopOptions
 
     /// <summary>Called with each step's loss, in step order, as the losses are read back.</summary>
     public Action<int, double>? OnLoss { get; init; }
+    /// <summary>Called with the one-based epoch before its first step (gradual unfreezing). Parameters frozen when the
+    /// loop was built stay out of the optimiser; ones frozen later and unfrozen here train again.</summary>
+    public Action<int>? OnEpochStart { get; init; }
     /// <summary>Called after every step, after validation and the stop checks: logging, checkpoints.</summary>
     public Action<TrainingStep>? OnStep { get; init; }
 

@@ -1,5 +1,6 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Mamba.Interop;
+using Microsoft.ML.Mamba.LanguageModeling.Pretraining;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Text;
 using Microsoft.ML.Mamba.Training;
@@ -51,9 +52,13 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         reader.Resolve(input.Schema);
         var validationLabel = _options.ValidationSet is { } validationSet ? CheckValidationSet(validationSet.Schema, reader, label) : null;
 
-        var tokenizerSource = MambaTokenizerSource.FromOptions(_options.Tokenizer, _options.TokenizerPath ?? _options.PretrainedModelDirectory);
+        string? checkpoint = _options.PretrainedModelDirectory is { } named ? MambaPretrainedModels.Resolve(named) : null;
+        var tokenizerKind = _options.Tokenizer ?? MambaPretrainedModels.TokenizerOf(checkpoint);
+        var tokenizerSource = MambaTokenizerSource.FromOptions(tokenizerKind, _options.TokenizerPath ?? checkpoint);
         var tokenizer = tokenizerSource.Create();
-        var train = ReadExamples(input, reader, label, tokenizer);
+        var adaptation = _options.DomainAdaptivePretraining;
+        var trainTexts = adaptation is { IncludeTrainingRows: true } ? new List<string>() : null;
+        var train = ReadExamples(input, reader, label, tokenizer, trainTexts);
         if (train.Count == 0)
             throw new InvalidOperationException($"The training set has no rows with a label in '{_options.LabelColumnName}': there is nothing to train on.");
         var validation = validationLabel is null ? null : ReadExamples(_options.ValidationSet!, reader, validationLabel, tokenizer);
@@ -66,11 +71,13 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         }
 
         var device = MambaDevice.ForTraining(MLNetInternalsBridge.GetGpuSettings(_environment));
-        var network = TorchGlobalRandom.Seeded(seed, () => CreateNetwork(label.NumberOfOutputs, tokenizer));
+        var network = TorchGlobalRandom.Seeded(seed, () => CreateNetwork(label.NumberOfOutputs, tokenizer, checkpoint));
         network.to(device);
+        network.HeadDropout = _options.HeadDropout;
+        using var channel = host.Start("Mamba training");
+        if (adaptation is not null) Adapt(network, adaptation, trainTexts, tokenizer, checkpoint, seed, device, channel);
         int frozen = ParameterGroups.Freeze(network.named_parameters(), _options.FreezeEmbeddings, _options.FrozenLayerCount);
 
-        using var channel = host.Start("Mamba training");
         channel.Info(MessageSensitivity.None, $"Mamba {Task}: {train.Count} training rows" + (validation is null ? "" : $", {validation.Count} validation rows") +
             $", {network.parameters().Sum(p => p.numel())} parameters ({frozen} tensors frozen), device {device}, seed {seed}.");
         var settings = new MambaTransformerSettings
@@ -133,9 +140,9 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
     private static string Classes(LabelInfo label) =>
         label.ClassNames is { } names ? $"[{string.Join(", ", names)}]" : $"{label.NumberOfOutputs} classes";
 
-    private MambaForSequenceClassification CreateNetwork(int outputs, Text.IMambaTokenizer tokenizer)
+    private MambaForSequenceClassification CreateNetwork(int outputs, Text.IMambaTokenizer tokenizer, string? checkpoint)
     {
-        if (_options.PretrainedModelDirectory is { } directory)
+        if (checkpoint is { } directory)
         {
             var network = MambaForSequenceClassification.FromPretrained(directory, outputs, _options.Pooling);
             if (network.Config.VocabSize < tokenizer.VocabularySize)
@@ -146,7 +153,27 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         return new MambaForSequenceClassification(config, outputs, _options.Pooling);
     }
 
-    private List<TokenizedExample> ReadExamples(IDataView data, RowTextReader reader, LabelInfo label, IMambaTokenizer tokenizer)
+    // Domain-adaptive pretraining: the backbone learns the next token of the rows' text (as the classifier reads it)
+    // and of the unlabeled text, through the library's Pretrainer, before the head sees a label.
+    private void Adapt(MambaForSequenceClassification network, DomainAdaptivePretrainingOptions adaptation, List<string>? trainTexts,
+        IMambaTokenizer tokenizer, string? checkpoint, int seed, torch.Device device, IChannel channel)
+    {
+        var texts = (trainTexts ?? []).Concat(adaptation.UnlabeledTexts ?? []);
+        var progress = new ChannelProgress(p => channel.Info(MessageSensitivity.None,
+            $"Mamba domain-adaptive pretraining: step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:F0} tokens/s"));
+        var result = DomainAdaptivePretrainer.Run(network.backbone, network.Config, checkpoint, texts, tokenizer, adaptation,
+            seed, device, _options.CancellationToken, progress);
+        channel.Info(MessageSensitivity.None, result is null
+            ? "Mamba domain-adaptive pretraining skipped: the texts hold fewer than two tokens."
+            : $"Mamba domain-adaptive pretraining: {result.Steps} steps, {result.Tokens} tokens, final loss {result.FinalTrainLoss:F4}, {result.Elapsed.TotalSeconds:F1}s.");
+    }
+
+    private sealed class ChannelProgress(Action<PretrainingProgress> report) : IProgress<PretrainingProgress>
+    {
+        public void Report(PretrainingProgress value) => report(value);
+    }
+
+    private List<TokenizedExample> ReadExamples(IDataView data, RowTextReader reader, LabelInfo label, IMambaTokenizer tokenizer, List<string>? texts = null)
     {
         var columns = reader.Resolve(data.Schema).Append(data.Schema[label.ColumnName]);
         var examples = new List<TokenizedExample>();
@@ -157,7 +184,9 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         {
             float target = readLabel();
             if (float.IsNaN(target)) continue;
-            var ids = tokenizer.Encode(readText());
+            string text = readText();
+            texts?.Add(text);
+            var ids = tokenizer.Encode(text);
             examples.Add(new TokenizedExample(ids.Take(_options.MaxSequenceLength).ToArray(), target));
         }
         return examples;

@@ -1,3 +1,4 @@
+using Microsoft.ML.Mamba.LanguageModeling.Pretraining;
 using Microsoft.ML.Mamba.Modeling;
 using Microsoft.ML.Mamba.Training;
 
@@ -37,7 +38,8 @@ public class MambaTrainerOptions
     public MambaConfig? NetworkConfig { get; set; }
 
     /// <summary>
-    /// A Hugging Face Mamba checkpoint folder (config.json + model.safetensors) to fine-tune; null trains from scratch.
+    /// A Hugging Face Mamba checkpoint folder (config.json + model.safetensors) to fine-tune, or the name of a model
+    /// that comes with the project (<see cref="MambaPretrainedModels.EnglishBase"/>); null trains from scratch.
     /// </summary>
     public string? PretrainedModelDirectory { get; set; }
 
@@ -47,8 +49,40 @@ public class MambaTrainerOptions
     /// <summary>Keep the lowest this-many Mamba layers fixed while fine-tuning.</summary>
     public int FrozenLayerCount { get; set; }
 
-    /// <summary>How rows become token ids.</summary>
-    public MambaTokenizerKind Tokenizer { get; set; } = MambaTokenizerKind.Bytes;
+    /// <summary>
+    /// Multiplier of <see cref="LearningRate"/> for the backbone (everything but the new head) when fine-tuning: a
+    /// pretrained backbone wants gentler steps than a head that starts from nothing. 1 (default) trains all at one rate.
+    /// </summary>
+    public double BackboneLearningRateFactor { get; set; } = 1.0;
+
+    /// <summary>
+    /// Layer-wise learning-rate decay: each layer below the top trains this many times slower than the one above it
+    /// (the embeddings one step below the lowest layer), on top of <see cref="BackboneLearningRateFactor"/>. Lower layers
+    /// hold the most general features. 1 (default) = off.
+    /// </summary>
+    public double LayerLearningRateDecay { get; set; } = 1.0;
+
+    /// <summary>
+    /// Gradual unfreezing (as in ULMFiT): the first epoch trains the head (and the final norm) only, and each later epoch
+    /// one more layer from the top down, the embeddings last; parameters frozen by <see cref="FreezeEmbeddings"/> or
+    /// <see cref="FrozenLayerCount"/> stay frozen. Default false: everything trains from the first step.
+    /// </summary>
+    public bool GradualUnfreezing { get; set; }
+
+    /// <summary>Dropout on the pooled vector before the head while training (a regulariser when fine-tuning on few rows); 0 (default) = none.</summary>
+    public double HeadDropout { get; set; }
+
+    /// <summary>
+    /// Continue pretraining the backbone on the training rows' own text (and on optional unlabeled text) before the
+    /// head is trained: see <see cref="DomainAdaptivePretrainingOptions"/>. Null (default) = no such step.
+    /// </summary>
+    public DomainAdaptivePretrainingOptions? DomainAdaptivePretraining { get; set; }
+
+    /// <summary>
+    /// How rows become token ids. Null (default): when fine-tuning, the tokenizer the checkpoint folder records
+    /// (a folder saved by the pretraining pipeline) or holds (tokenizer.json); otherwise <see cref="MambaTokenizerKind.Bytes"/>.
+    /// </summary>
+    public MambaTokenizerKind? Tokenizer { get; set; }
 
     /// <summary>tokenizer.json (or its folder) for <see cref="MambaTokenizerKind.HuggingFace"/>; defaults to the checkpoint folder.</summary>
     public string? TokenizerPath { get; set; }
@@ -121,9 +155,18 @@ public class MambaTrainerOptions
         Check(MaxGradientNorm >= 0, nameof(MaxGradientNorm), "must not be negative.");
         Check(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), "must not be negative.");
         Check(FrozenLayerCount >= 0, nameof(FrozenLayerCount), "must not be negative.");
+        Check(BackboneLearningRateFactor > 0 && double.IsFinite(BackboneLearningRateFactor), nameof(BackboneLearningRateFactor), "must be a positive number (freeze parameters with FreezeEmbeddings or FrozenLayerCount).");
+        Check(LayerLearningRateDecay > 0 && LayerLearningRateDecay <= 1, nameof(LayerLearningRateDecay), "must be in (0, 1].");
+        Check(HeadDropout >= 0 && HeadDropout < 1, nameof(HeadDropout), "must be in [0, 1).");
+        DomainAdaptivePretraining?.Validate();
         Check(Tokenizer != MambaTokenizerKind.HuggingFace || TokenizerPath is not null || PretrainedModelDirectory is not null,
             nameof(TokenizerPath), "is needed for a Hugging Face tokenizer when no checkpoint folder is given.");
     }
 
-    internal MambaTrainerOptions Clone() => (MambaTrainerOptions)MemberwiseClone();
+    internal MambaTrainerOptions Clone()
+    {
+        var copy = (MambaTrainerOptions)MemberwiseClone();
+        copy.DomainAdaptivePretraining = DomainAdaptivePretraining?.Clone();
+        return copy;
+    }
 }

@@ -21,9 +21,13 @@ internal sealed class SequenceTraining(MambaForSequenceClassification network, S
         var history = new TrainingHistory();
         int stepsPerEpoch = (train.Count + trainerOptions.BatchSize - 1) / trainerOptions.BatchSize;
         int totalSteps = stepsPerEpoch * trainerOptions.NumberOfEpochs;
+        var staged = trainerOptions.GradualUnfreezing ? Stages() : [];
         var options = new TrainingLoopOptions
         {
-            Schedule = new LearningRateSchedule(trainerOptions.LearningRate, totalSteps, trainerOptions.WarmupFraction, trainerOptions.Decay),
+            // The warm-up does not grow with the planned epochs, so early stopping keeps epochs trained at the same rates.
+            Schedule = LearningRateSchedule.ForEpochs(trainerOptions.LearningRate, stepsPerEpoch, trainerOptions.NumberOfEpochs, trainerOptions.WarmupFraction, trainerOptions.Decay),
+            LearningRateScale = trainerOptions.BackboneLearningRateFactor == 1 && trainerOptions.LayerLearningRateDecay == 1 ? null
+                : ParameterGroups.DiscriminativeLearningRates(network.Config.NumHiddenLayers, trainerOptions.BackboneLearningRateFactor, trainerOptions.LayerLearningRateDecay),
             WeightDecay = trainerOptions.WeightDecay,
             MaxGradientNorm = trainerOptions.MaxGradientNorm,
             TotalSteps = totalSteps,
@@ -37,17 +41,40 @@ internal sealed class SequenceTraining(MambaForSequenceClassification network, S
             LogEvery = trainerOptions.LogEveryNumberOfSteps,
             ExampleUnit = "rows",
             OnLoss = (_, loss) => history.StepLosses.Add(loss),
+            OnEpochStart = trainerOptions.GradualUnfreezing ? UnfreezeFor : null,
         };
         var lengths = train.Select(e => e.Tokens.Length).ToArray();
-        using var loop = new TrainingLoop(network, options);
+        using var loop = new TrainingLoop(network, options);   // the optimiser holds every parameter that will train
+        foreach (var (_, parameter) in staged) parameter.requires_grad = false;
+        void UnfreezeFor(int epoch)
+        {
+            foreach (var (stage, parameter) in staged) if (stage < epoch) parameter.requires_grad = true;
+        }
         var outcome = loop.Run(_ => LengthBucketBatcher.MakeBatches(lengths, trainerOptions.BatchSize, random), batch => BatchLoss(train, batch),
             validation is { Count: > 0 } ? () => new ValidationResult(MeanLoss(validation)) : null, batch => batch.Length);
+        foreach (var (_, parameter) in staged) parameter.requires_grad = true;   // a run that ended early leaves none frozen
         history.EpochLosses.AddRange(outcome.EpochLosses);
         history.ValidationLosses.AddRange(outcome.Validations);
         history.BestEpoch = outcome.BestEpoch;
         history.StoppedEarly = outcome.StopReason == TrainingStopReason.EarlyStopping;
         history.Elapsed = outcome.Elapsed;
         return history;
+    }
+
+    // The backbone's trainable parameters with the epoch after which they thaw: the top layer after epoch 1, the next
+    // after epoch 2, ..., the embeddings after the lowest layer. The head and the final norm train from the start.
+    private List<(int Stage, TorchSharp.Modules.Parameter Parameter)> Stages()
+    {
+        int layers = network.Config.NumHiddenLayers;
+        var stages = new List<(int, TorchSharp.Modules.Parameter)>();
+        foreach (var (name, parameter) in network.named_parameters())
+        {
+            if (!parameter.requires_grad || !name.StartsWith("backbone.", StringComparison.Ordinal)) continue;
+            var m = System.Text.RegularExpressions.Regex.Match(name, @"\.layers\.(\d+)\.");
+            if (m.Success) stages.Add((layers - int.Parse(m.Groups[1].Value), parameter));
+            else if (name.Contains("embeddings.", StringComparison.Ordinal)) stages.Add((layers + 1, parameter));
+        }
+        return stages;
     }
 
     // Mean loss over the examples, without gradients, in unshuffled length buckets.
