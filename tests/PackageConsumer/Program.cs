@@ -49,7 +49,9 @@ var rows = Enumerable.Range(0, 48).Select(i => i % 2 == 0
     using var lm = ml.Transforms.Text.MambaLanguageModel(options).Fit(ml.Data.LoadFromEnumerable(docs));
     int pieces = 0;
     Console.Write("streamed: ");
-    using IChatClient chat = new MambaChatClient(lm.Generator);
+    // A base model trained on plain text: the prompt goes in as it is (a one-line Jinja template), no chat roles.
+    using IChatClient chat = new MambaChatClient(lm.Generator,
+        new MambaChatClientOptions { Template = ChatPromptTemplate.FromJinja("{% for m in messages %}{{ m['content'] }}{% endfor %}") });
     var chatOptions = new ChatOptions { Temperature = 0, MaxOutputTokens = 10 };
     UsageDetails? usage = null;
     await foreach (var update in chat.GetStreamingResponseAsync("the cat", chatOptions))

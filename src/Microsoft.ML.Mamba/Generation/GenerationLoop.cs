@@ -19,7 +19,13 @@ public sealed class GenerationLoop
     private readonly MambaForCausalLM _model;
 
     /// <param name="model">The language model; its weights decide the device.</param>
-    public GenerationLoop(MambaForCausalLM model) => _model = model ?? throw new ArgumentNullException(nameof(model));
+    public GenerationLoop(MambaForCausalLM model)
+    {
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+        // CPU decoding allocates the same large buffers every token; glibc would otherwise unmap and re-fault them each
+        // time (measured: 20 ms against 38 ms per token of a 4-layer, 768-wide model on 2 cores).
+        if (model.OutputEmbeddings.device_type == DeviceType.CPU) Interop.GlibcAllocator.KeepLargeBuffers();
+    }
 
     /// <summary>Called for each new token of a row (original row index, token id); return true to stop that row (a stop string).</summary>
     public delegate bool TokenCallback(int row, int tokenId);

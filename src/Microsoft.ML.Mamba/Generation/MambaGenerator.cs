@@ -45,8 +45,6 @@ public sealed class MambaGenerator
         Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
         AI.MambaLanguageModelFolder.CheckFits(model, tokenizer);   // a clear error instead of "index out of range in self"
         _loop = new GenerationLoop(model);
-        // CPU decoding allocates the same large buffers every token; glibc would otherwise unmap and re-fault them each time.
-        if (model.OutputEmbeddings.device_type == TorchSharp.DeviceType.CPU) Interop.GlibcAllocator.KeepLargeBuffers();
     }
 
     /// <summary>The language model.</summary>

@@ -72,35 +72,40 @@ internal sealed class TokenSampler : IDisposable
         Tensor next;
         if (_options.IsGreedy)
         {
-            ThrowIfNaN(processed);
             next = processed.argmax(-1);
+            // argmax picks NaN and +inf first, and -inf only when a row has nothing finite: checking the chosen logits
+            // catches every bad row for (rows) values instead of scanning (rows, vocab) of them (25 ms a token on 2 cores).
+            ThrowIfNotFinite(processed.gather(-1, next.unsqueeze(-1)));
         }
         else
         {
             var probs = processed.softmax(-1);
-            // NaN or +inf logits, or a row of only -inf, give NaN probabilities; multinomial would fail inside libtorch.
-            ThrowIfNaN(probs);
             // One draw per row from the row's own generator: a row's tokens do not depend on the rest of the batch.
             // The draw runs on the CPU (rows × vocab floats copied once per step; the loop reads the tokens back anyway).
             var hostProbs = probs.device_type == DeviceType.CPU ? probs : probs.cpu();
-            next = _generators.Count == 1
-                ? hostProbs.multinomial(1, generator: _generators[0]).view(-1)
-                : cat(_generators.Select((g, r) => hostProbs[r].multinomial(1, generator: g)).ToArray(), 0);
+            // NaN or +inf logits, or a row of only -inf, give NaN probabilities, which the CPU multinomial refuses.
+            try
+            {
+                next = _generators.Count == 1
+                    ? hostProbs.multinomial(1, generator: _generators[0]).view(-1)
+                    : cat(_generators.Select((g, r) => hostProbs[r].multinomial(1, generator: g)).ToArray(), 0);
+            }
+            catch (System.Runtime.InteropServices.ExternalException e) { throw NotFinite(e); }
             if (next.device != logits.device) next = next.to(logits.device);
         }
         _seen?.scatter_(1, next.unsqueeze(1), ones(next.shape[0], 1, dtype: ScalarType.Bool, device: next.device));
         return next.MoveToOuterDisposeScope();
     }
 
-    // One read-back per step: cheap next to the step itself, and it turns a libtorch failure into a clear error.
-    private static void ThrowIfNaN(Tensor values)
+    private static void ThrowIfNotFinite(Tensor chosen)
     {
-        using var anyNaN = values.isnan().any();
-        if (anyNaN.item<bool>())
-            throw new InvalidOperationException(
-                "The model produced logits that are NaN or infinite (or a row with no finite logit), so no token can be chosen; " +
-                "its weights may be corrupt or have overflowed.");
+        using var allFinite = chosen.isfinite().all();
+        if (!allFinite.item<bool>()) throw NotFinite(null);
     }
+
+    private static InvalidOperationException NotFinite(Exception? inner) => new(
+        "The model produced logits that are NaN or infinite (or a row with no finite logit), so no token can be chosen; " +
+        "its weights may be corrupt or have overflowed.", inner);
 
     /// <summary>Keeps only the given rows (indices into the current batch), in that order.</summary>
     public void KeepRows(IReadOnlyList<int> rows, Tensor rowsTensor)

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Mamba.Interop;
 /// (dynamic) threshold are mmap'ed and unmapped each time, so every CPU training step page-faults and zeroes
 /// hundreds of megabytes again; on a 2-core machine that tripled the wall time of a step (mostly system time).
 /// Buffers up to 32 MB are then recycled from the heap instead. Linux/glibc only; a no-op elsewhere.
-/// Training (<c>TrainingLoop</c>) and generation (<c>MambaGenerator</c>) apply it once per process on the CPU; the cost is that the
+/// Training (<c>TrainingLoop</c>) and generation (<c>GenerationLoop</c>) apply it once per process on the CPU; the cost is that the
 /// process keeps up to that much freed memory instead of giving it back.
 /// </summary>
 internal static class GlibcAllocator

@@ -1,10 +1,12 @@
 using Microsoft.ML.Mamba.LanguageModeling.Pretraining;
+using Microsoft.ML.Mamba.Tests.Infrastructure;
 using Microsoft.ML.Mamba.MLNet;
 using Microsoft.ML.Mamba.Training;
 
 namespace Microsoft.ML.Mamba.Tests.MLNet;
 
 /// <summary>The fine-tuning settings of <see cref="MambaTrainerOptions"/>, on a one-layer network and a few rows.</summary>
+[Collection(nameof(SeededTraining))]   // compares fits that must start from the same seeded weights
 public class FineTuningOptionsTests
 {
     private static (MLContext Ml, IDataView Data) Rows(int count = 24)
@@ -123,6 +125,7 @@ public class FineTuningOptionsTests
 }
 
 /// <summary>Gradual unfreezing: the head first, then the layers from the top down, the embeddings last.</summary>
+[Collection(nameof(SeededTraining))]   // compares fits that must start from the same seeded weights
 public class GradualUnfreezingTests
 {
     private static Dictionary<string, float[]> Weights(MambaTransformer model) =>
