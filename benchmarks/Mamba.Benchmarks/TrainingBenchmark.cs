@@ -52,7 +52,7 @@ public static class TrainingBenchmark
             model = new MambaForCausalLM(config, o.Device);
             if (dtype != ScalarType.Float32)
             {
-                CastKeepingSsmParametersFp32(model, dtype);
+                model.ToMixedPrecision(dtype);
                 string counts = string.Join(", ", model.parameters().GroupBy(p => p.dtype)
                     .Select(g => $"{g.Sum(p => p.numel()):N0} {BenchmarkOptions.DTypeName(g.Key)}"));
                 string note = $"{BenchmarkOptions.DTypeName(dtype)}: parameters and AdamW state in {BenchmarkOptions.DTypeName(dtype)} (no fp32 master weights), A_log and D kept fp32; parameter elements: {counts}.";
@@ -145,25 +145,5 @@ public static class TrainingBenchmark
         return $"phases over {n} synchronised steps, mean ms (host share): " +
                string.Join(", ", names.Select((name, k) => $"{name} {ms[k] / n:F1} ({host[k] / n:F1})")) +
                $" (sum {ms.Sum() / n:F1} ({host.Sum() / n:F1}))";
-    }
-
-    // Casts every submodule but leaves the mixers' own parameters (A_log, D) in fp32, as mamba_ssm
-    // training does: they feed exp() and the skip term, where bf16 would lose the decay's precision.
-    private static void CastKeepingSsmParametersFp32(MambaForCausalLM model, ScalarType dtype)
-    {
-        var backbone = model.Backbone;
-        backbone.embeddings.to(dtype);
-        backbone.norm_f.to(dtype);
-        model.lm_head?.to(dtype);
-        foreach (var layer in backbone.layers)
-        {
-            layer.norm.to(dtype);
-            var m = (MambaMixer)layer.mixer;
-            m.in_proj.to(dtype);
-            m.conv1d.to(dtype);
-            m.x_proj?.to(dtype);
-            m.dt_proj.to(dtype);
-            m.out_proj.to(dtype);
-        }
     }
 }

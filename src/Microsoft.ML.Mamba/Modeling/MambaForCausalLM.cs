@@ -80,6 +80,32 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
             optional: _ => false);
     }
 
+    /// <summary>
+    /// Casts the model to <paramref name="dtype"/> for mixed-precision training, leaving the Mamba mixers' A_log and D in
+    /// fp32 as mamba_ssm does: they feed exp() and the skip term, where bf16 would lose the decay's precision. Another
+    /// mixer family is cast whole.
+    /// </summary>
+    /// <param name="dtype">The parameters' dtype, e.g. bf16.</param>
+    public void ToMixedPrecision(ScalarType dtype)
+    {
+        backbone.embeddings.to(dtype);
+        backbone.norm_f.to(dtype);
+        lm_head?.to(dtype);
+        foreach (var layer in backbone.layers)
+        {
+            layer.norm.to(dtype);
+            if (layer.mixer is MambaMixer m)
+            {
+                m.in_proj.to(dtype);
+                m.conv1d.to(dtype);
+                m.x_proj?.to(dtype);
+                m.dt_proj.to(dtype);
+                m.out_proj.to(dtype);
+            }
+            else if (layer.mixer is nn.Module other) other.to(dtype);
+        }
+    }
+
     /// <summary>Writes config.json and model.safetensors in the Hugging Face layout.</summary>
     public void SavePretrained(string directory) => PretrainedLoader.Save(this, Config, directory);
 }

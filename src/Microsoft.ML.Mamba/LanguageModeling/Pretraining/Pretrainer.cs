@@ -52,7 +52,7 @@ public sealed class Pretrainer
         options.Validate();
         _device = options.Device ?? CPU;
         _model.to(_device);
-        if (options.DType != ScalarType.Float32) CastKeepingSsmParametersFp32(_model, options.DType);
+        if (options.DType != ScalarType.Float32) _model.ToMixedPrecision(options.DType);
     }
 
     /// <summary>The model being trained.</summary>
@@ -321,27 +321,5 @@ public sealed class Pretrainer
             kept.AddRange(File.ReadLines(path).Skip(1).Where(l => int.TryParse(l.AsSpan(0, Math.Max(0, l.IndexOf(','))), CultureInfo.InvariantCulture, out int s) && s <= resumedFrom));
         File.WriteAllLines(path, kept);
         return new StreamWriter(path, append: true);
-    }
-
-    // Casts every submodule but the Mamba mixers' A_log and D, which stay fp32 as in mamba_ssm's mixed-precision training.
-    private static void CastKeepingSsmParametersFp32(MambaForCausalLM model, ScalarType dtype)
-    {
-        var backbone = model.Backbone;
-        backbone.embeddings.to(dtype);
-        backbone.norm_f.to(dtype);
-        model.lm_head?.to(dtype);
-        foreach (var layer in backbone.layers)
-        {
-            layer.norm.to(dtype);
-            if (layer.mixer is MambaMixer m)
-            {
-                m.in_proj.to(dtype);
-                m.conv1d.to(dtype);
-                m.x_proj?.to(dtype);
-                m.dt_proj.to(dtype);
-                m.out_proj.to(dtype);
-            }
-            else if (layer.mixer is nn.Module other) other.to(dtype);   // another mixer family: all of it
-        }
     }
 }
