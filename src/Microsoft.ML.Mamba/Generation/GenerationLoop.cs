@@ -17,11 +17,18 @@ namespace Microsoft.ML.Mamba.Generation;
 public sealed class GenerationLoop
 {
     private readonly MambaForCausalLM _model;
+    private readonly int _choosable;   // logits past this column belong to padding embeddings
 
     /// <param name="model">The language model; its weights decide the device.</param>
-    public GenerationLoop(MambaForCausalLM model)
+    /// <param name="vocabularySize">
+    /// The ids the tokenizer can decode; larger ids are never chosen. Checkpoints often pad their embeddings past the
+    /// tokenizer's vocabulary (to a multiple of 8), and a padding row must not become a token. Null: every embedding.
+    /// </param>
+    public GenerationLoop(MambaForCausalLM model, int? vocabularySize = null)
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));
+        if (vocabularySize is < 1) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, "must be at least 1");
+        _choosable = Math.Min(vocabularySize ?? model.Config.VocabSize, model.Config.VocabSize);
         // CPU decoding allocates the same large buffers every token; glibc would otherwise unmap and re-fault them each
         // time (measured: 20 ms against 38 ms per token of a 4-layer, 768-wide model on 2 cores).
         if (model.OutputEmbeddings.device_type == DeviceType.CPU) Interop.GlibcAllocator.KeepLargeBuffers();
@@ -56,7 +63,7 @@ public sealed class GenerationLoop
         using var _ = no_grad();
         var device = _model.Backbone.norm_f.weight.device;   // a field: no new tensor handle, unlike a module's weight getter
         int batch = results.Length;
-        using var sampler = new TokenSampler(options, batch, _model.Config.VocabSize, device);
+        using var sampler = new TokenSampler(options, batch, _choosable, device);
         using var cache = _model.Backbone.NewCache(batch, device);
         var active = Enumerable.Range(0, batch).ToList();   // original row of each batch row
         Tensor? logits = null;
@@ -68,7 +75,7 @@ public sealed class GenerationLoop
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
-                var next = sampler.Next(logits);
+                var next = sampler.Next(_choosable < _model.Config.VocabSize ? logits.narrow(-1, 0, _choosable) : logits);
                 logits.Dispose();
                 logits = null;
                 var chosen = next.cpu().data<long>().ToArray();

@@ -44,7 +44,7 @@ public sealed class MambaGenerator
         Model = model ?? throw new ArgumentNullException(nameof(model));
         Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
         AI.MambaLanguageModelFolder.CheckFits(model, tokenizer);   // a clear error instead of "index out of range in self"
-        _loop = new GenerationLoop(model);
+        _loop = new GenerationLoop(model, tokenizer.VocabularySize);
     }
 
     /// <summary>The language model.</summary>
