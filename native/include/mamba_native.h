@@ -28,7 +28,7 @@
 #endif
 
 /* Bumped whenever a signature in this header changes; C# checks it before calling anything else. */
-#define MAMBA_ABI_VERSION 3
+#define MAMBA_ABI_VERSION 4
 
 enum mamba_status {
   MAMBA_OK = 0,
@@ -173,6 +173,97 @@ typedef struct mamba_step_args {
 
 MAMBA_API int32_t mamba_decode_step_cpu(const mamba_step_args* args);
 MAMBA_API int32_t mamba_decode_step_cuda(const mamba_step_args* args, void* stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * Mamba-2's state space dual (SSD; Dao & Gu 2024), the scan of a Mamba2 mixer. H heads of P channels share
+ * one scalar decay per head; G groups of B and C (head h reads group g = h / (H / G)). For each batch b,
+ * head h, channel p, time t:
+ *   dt      = dt_in[b,t,h] + dt_bias[h];  if (dt_softplus) dt = softplus(dt);  dt = clamp(dt, dt_min, dt_max)
+ *   h[p,n]  = exp(dt * A[h]) * h[p,n] + dt * x[b,t,h,p] * B[b,t,g,n]
+ *   y       = sum_n C[b,t,g,n] * h[p,n] + D[h] * x[b,t,h,p]
+ * h starts at initial_state[b,h,:,:] (zeros when NULL); final_state[b,h,:,:] receives h after the last step.
+ * Kernels may evaluate it in the chunked (matrix) form with chunks of `chunk` steps: the result is the same
+ * up to rounding for every chunk >= 1. Tensors are (batch, length, heads, head_dim) like in_proj's output, so
+ * views need no copy. x, dt, B, C, y and their gradients share `dtype`; A, D, dt_bias, states and their
+ * gradients are fp32; accumulation is fp32. The gate (silu(z)) is not part of it: Mamba-2 applies it in
+ * its gated RMSNorm.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct mamba_ssd_args {
+  int64_t batch, length, heads, head_dim, groups, state;  /* heads % groups == 0; state, head_dim <= 256 */
+  int64_t chunk;                              /* 1 <= chunk <= 1024; a hint, not a semantic */
+  int32_t dtype;                              /* enum mamba_dtype of x, dt, B, C, y (and grads) */
+  int32_t dt_softplus;                        /* 1: dt = softplus(dt_in + dt_bias) */
+  float dt_min, dt_max;                       /* clamp after softplus: 0 and INFINITY clamp nothing */
+  int32_t deterministic;                      /* backward: 1 = no atomics, bitwise reproducible */
+  int32_t reserved;                           /* 0 */
+  const void* x;      int64_t x_stride[4];     /* (batch, length, heads, head_dim) */
+  const void* dt;     int64_t dt_stride[3];    /* (batch, length, heads), before bias and softplus */
+  const float* A;                              /* (heads) contiguous, negative (A = -exp(A_log)) */
+  const void* B;      int64_t B_stride[4];     /* (batch, length, groups, state) */
+  const void* C;      int64_t C_stride[4];     /* (batch, length, groups, state) */
+  const float* D;                              /* (heads) contiguous, or NULL */
+  const float* dt_bias;                        /* (heads) contiguous, or NULL */
+  const float* initial_state;                  /* (batch, heads, head_dim, state) contiguous, or NULL */
+} mamba_ssd_args;
+
+typedef struct mamba_ssd_outputs {
+  void* y;            int64_t y_stride[4];     /* (batch, length, heads, head_dim) */
+  float* final_state;                          /* (batch, heads, head_dim, state) contiguous, or NULL */
+} mamba_ssd_outputs;
+
+/* Backward: dy in, gradients out. Every gradient buffer is written (not accumulated into); a NULL pointer
+ * skips that gradient (dD when D is NULL, ddt_bias when dt_bias is NULL, ...). ddt is the gradient of dt_in
+ * (through bias, softplus and clamp: zero where the clamp was active). dfinal_state (may be NULL) flows
+ * into final_state; dinitial_state receives the gradient of initial_state when both are non-NULL. */
+typedef struct mamba_ssd_grads {
+  const void* dy;     int64_t dy_stride[4];
+  const float* dfinal_state;                   /* (batch, heads, head_dim, state) contiguous, or NULL */
+  void* dx;           int64_t dx_stride[4];
+  void* ddt;          int64_t ddt_stride[3];
+  float* dA;                                   /* (heads) */
+  void* dB;           int64_t dB_stride[4];
+  void* dC;           int64_t dC_stride[4];
+  float* dD;                                   /* (heads), or NULL */
+  float* ddt_bias;                             /* (heads), or NULL */
+  float* dinitial_state;                       /* (batch, heads, head_dim, state), or NULL */
+} mamba_ssd_grads;
+
+MAMBA_API int32_t mamba_ssd_fwd_cpu(const mamba_ssd_args* args, const mamba_ssd_outputs* outputs);
+MAMBA_API int32_t mamba_ssd_bwd_cpu(const mamba_ssd_args* args, const mamba_ssd_grads* grads);
+/* CUDA: all pointers on one device; stream is a cudaStream_t (NULL = legacy default stream). */
+MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd_outputs* outputs, void* stream);
+MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd_grads* grads, void* stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * One decoding step of the Mamba-2 mixer, fused: from in_proj's xBC and dt to the input of the gated
+ * RMSNorm, for one new token per sequence (the recurrent form of the SSD above). K = heads*head_dim +
+ * 2*groups*state conv channels (x | B | C):
+ *   window   = conv_state[b,k,1:] ++ xBC[b,k]                      (conv_state updated in place)
+ *   v[k]     = silu(conv_bias[k] + sum_w conv_weight[k,w] * window[w]);  x | B | C = v
+ *   dt       = clamp(softplus?(dt_in[b,h] + dt_bias[h]), dt_min, dt_max);  A = -exp(A_log[h])
+ *   h[p,n]   = exp(dt * A) * h[p,n] + dt * x[h,p] * B[g,n]          (ssm_state in place)
+ *   out[b,h*P+p] = sum_n C[g,n] * h[p,n] + D[h] * x[h,p]
+ * xBC, dt_in, out and conv_state share `dtype`; everything else is fp32, and so is all arithmetic.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct mamba_ssd_step_args {
+  int64_t batch, heads, head_dim, groups, state, width;  /* heads % groups == 0; state, head_dim <= 256; width <= 8 */
+  int32_t dtype;                              /* enum mamba_dtype: f32, f16 or bf16 */
+  int32_t dt_softplus;
+  float dt_min, dt_max;
+  const void* xBC;      int64_t xBC_stride[2];  /* (batch, K) */
+  const void* dt;       int64_t dt_stride[2];   /* (batch, heads) */
+  void* conv_state;     int64_t conv_state_stride[3]; /* (batch, K, width), oldest input first */
+  const float* conv_weight;                   /* (K, width) contiguous */
+  const float* conv_bias;                     /* (K) or NULL */
+  const float* dt_bias;                       /* (heads) or NULL */
+  const float* A_log;                         /* (heads) */
+  const float* D;                             /* (heads) or NULL */
+  float* ssm_state;                           /* (batch, heads, head_dim, state) contiguous */
+  void* out;            int64_t out_stride[2]; /* (batch, heads * head_dim) */
+} mamba_ssd_step_args;
+
+MAMBA_API int32_t mamba_ssd_step_cpu(const mamba_ssd_step_args* args);
+MAMBA_API int32_t mamba_ssd_step_cuda(const mamba_ssd_step_args* args, void* stream);
 
 /* ---------------------------------------------------------------------------------------------
  * RMSNorm of rows, forward only (decoding runs without autograd; training uses TorchSharp's ops):

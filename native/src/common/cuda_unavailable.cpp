@@ -19,3 +19,6 @@ MAMBA_API int32_t mamba_rms_norm_train_bwd_cuda(int64_t, int64_t, int32_t, const
                                                 const void*, void*, void*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_rms_norm_cuda(int64_t, int64_t, int32_t, const void*, int64_t, const void*, float, void*, int64_t,
                                       void*) { return not_built(); }
+MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args*, const mamba_ssd_outputs*, void*) { return not_built(); }
+MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args*, const mamba_ssd_grads*, void*) { return not_built(); }
+MAMBA_API int32_t mamba_ssd_step_cuda(const mamba_ssd_step_args*, void*) { return not_built(); }
