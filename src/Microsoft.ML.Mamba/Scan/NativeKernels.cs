@@ -15,7 +15,7 @@ namespace Microsoft.ML.Mamba.Scan;
 /// wrong shapes, non-floating dtypes, tensors on another device than the main input, and empty tensors (any zero-size
 /// axis, batch and length included) throw <see cref="ArgumentException"/> naming the argument, as the reference does.
 /// </remarks>
-public sealed class NativeKernels : IMambaKernels
+public sealed partial class NativeKernels : IMambaKernels
 {
     private readonly IMambaKernels _fallback;
 

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Mamba.Scan;
 /// autograd the graph still keeps every chunk, so training memory grows with length here (the native
 /// kernels recompute states instead).
 /// </summary>
-public sealed class ReferenceKernels : IMambaKernels
+public sealed partial class ReferenceKernels : IMambaKernels
 {
     /// <summary>Time steps per chunk.</summary>
     public int ChunkSize { get; }
