@@ -196,8 +196,9 @@ public sealed class Mamba2Mixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
         var window = length >= _convKernel
             ? xBC.narrow(2, length - _convKernel, _convKernel)
             : nn.functional.pad(xBC, new long[] { _convKernel - length, 0 });
+        var saved = window.detach().to_type(state.ConvState.dtype).contiguous().DetachFromDisposeScope();
         state.ConvState.Dispose();
-        state.ConvState = window.detach().to_type(state.ConvState.dtype).contiguous().DetachFromDisposeScope();
+        state.ConvState = saved;
     }
 
     /// <summary>
