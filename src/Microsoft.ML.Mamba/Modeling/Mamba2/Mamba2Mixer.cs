@@ -176,8 +176,8 @@ public sealed class Mamba2Mixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
         var x = xbc[0].reshape(batch, length, _heads, _headDim);
         var B = xbc[1].reshape(batch, length, _groups, _state);
         var C = xbc[2].reshape(batch, length, _groups, _state);
-        var A = -A_log.to_type(ScalarType.Float32).exp();
-        var (y, final) = kernels.StateSpaceDual(x, dt, A, B, C, D.to_type(ScalarType.Float32), dt_bias.to_type(ScalarType.Float32),
+        var A = -AtLeastFp32(A_log).exp();
+        var (y, final) = kernels.StateSpaceDual(x, dt, A, B, C, AtLeastFp32(D), AtLeastFp32(dt_bias),
             dtSoftplus: true, _dtMin, _dtMax, _chunkSize,
             initialState: continueFromState ? state!.SsmState : null, returnFinalState: state is not null);
         if (state is not null)
@@ -188,6 +188,9 @@ public sealed class Mamba2Mixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
         var gated = norm.forward(y.reshape(batch, length, _inner), z);
         return out_proj.forward(gated.to_type(out_proj.weight!.dtype)).MoveToOuterDisposeScope();
     }
+
+    // The per-head parameters in fp32, or fp64 in an fp64 model (where tests take finite differences).
+    private static Tensor AtLeastFp32(Tensor p) => p.dtype == ScalarType.Float64 ? p : p.to_type(ScalarType.Float32);
 
     // The conv's input window for decoding: the last conv_kernel inputs, zeros before the start.
     private void SaveConvWindow(Tensor xBC, Mamba2LayerState state)
