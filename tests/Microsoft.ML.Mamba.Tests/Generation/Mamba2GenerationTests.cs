@@ -1,6 +1,9 @@
+using Microsoft.Extensions.AI;
+using Microsoft.ML.Mamba.AI;
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Tests.Infrastructure;
 using Microsoft.ML.Mamba.Tests.Modeling;
 using Microsoft.ML.Mamba.Text;
 
@@ -43,5 +46,23 @@ public class Mamba2GenerationTests
         Assert.Equal(12, first.TokenIds.Count);
         var streamed = string.Concat(generator.StreamAsync("mamba two", options, TestContext.Current.CancellationToken).ToBlockingEnumerable());
         Assert.Equal(first.Text, streamed);
+    }
+
+    [Fact]
+    public async Task AMamba2FolderServesAsAChatClient()
+    {
+        var tokenizer = new ByteTokenizer();
+        var model = Tiny(13, tokenizer.VocabularySize);
+        using var folder = new TempDirectory();
+        MambaLanguageModelFolder.Save(folder.Path, model, tokenizer);
+        var client = MambaChatClient.FromPretrained(folder.Path, options: new MambaChatClientOptions
+        {
+            DefaultSampling = new SamplingOptions { MaxNewTokens = 10, StopAtEndOfSequence = false },
+        });
+        Assert.Equal(MambaArchitecture.Mamba2, client.Generator.Model.Config.Architecture);
+        var response = await client.GetResponseAsync([new ChatMessage(ChatRole.User, "Hi")], new ChatOptions { Temperature = 0 }, TestContext.Current.CancellationToken);
+        var expected = new MambaGenerator(model, tokenizer).Generate("User: Hi\nAssistant: ",
+            new SamplingOptions { Temperature = 0, MaxNewTokens = 10, StopAtEndOfSequence = false, StopStrings = ["\nUser:"] }, TestContext.Current.CancellationToken);
+        Assert.Equal(expected.Text, response.Text);
     }
 }
