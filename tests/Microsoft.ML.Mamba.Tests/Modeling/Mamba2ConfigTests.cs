@@ -123,6 +123,7 @@ public class Mamba2ConfigTests
     [InlineData(""" "ssm_cfg": {"layer": "Mamba2", "D_has_hdim": true} """, "D_has_hdim")]
     [InlineData(""" "ssm_cfg": {"layer": "Mamba2"}, "d_intermediate": 128 """, "d_intermediate")]
     [InlineData(""" "ssm_cfg": {"layer": "Mamba2"}, "attn_layer_idx": [1] """, "attn_layer_idx")]
+    [InlineData(""" "ssm_cfg": {}, "rms_norm": false """, "rms_norm")]   // Mamba-1 with LayerNorm blocks: was read as RMSNorm
     public void UnsupportedMambaSsmVariantsAreRefusedNamingTheField(string fields, string name)
     {
         var error = Assert.ThrowsAny<Exception>(() => MambaConfig.FromJson("""{"d_model": 128, "n_layer": 1, "vocab_size": 8, """ + fields + "}"));

@@ -121,7 +121,7 @@ public class Mamba2MixerTests
     }
 
     [Fact]
-    public void KernelsWithoutMamba2OperationsAreRefusedAndTheDefaultFallsBackToTheReference()
+    public void KernelsWithoutMamba2OperationsAreRefusedAndTheDefaultKernelsGiveTheReferenceResult()
     {
         var model = Model(7);
         var error = Assert.Throws<ArgumentException>(() => model.Backbone.Kernels = new ThrowingKernels());
@@ -129,7 +129,7 @@ public class Mamba2MixerTests
         model.Backbone.Kernels = MambaKernels.Reference;
         Assert.Same(MambaKernels.Reference, model.Backbone.Kernels);
         model.Backbone.Kernels = null;
-        // The default (native) kernels lack Mamba-2's operations until they land; the mixer then runs the reference.
+        // The default: the native kernels when they have Mamba-2's operations, else the reference.
         using var _ = no_grad();
         var ids = randint(0, 37, new long[] { 1, 6 }, generator: new Generator(8));
         var byDefault = model.forward(ids, null);
