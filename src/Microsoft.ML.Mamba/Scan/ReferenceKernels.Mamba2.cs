@@ -4,11 +4,9 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Mamba.Scan;
 
-/// <summary>
-/// Mamba-2's operations (<see cref="IMamba2Kernels"/>) in plain TorchSharp, differentiable through autograd: the SSD
-/// scan in its chunked (matrix) form, the decode step in its recurrent form, and, for tests, the scan in its recurrent
-/// form too. fp64 inputs are computed in fp64, everything else in fp32.
-/// </summary>
+// Mamba-2's operations (IMamba2Kernels) in plain TorchSharp, differentiable through autograd: the SSD scan in its
+// chunked (matrix) form, the decode step in its recurrent form, and, for tests, the scan in its recurrent form too.
+// fp64 inputs are computed in fp64, everything else in fp32.
 public sealed partial class ReferenceKernels : IMamba2Kernels
 {
     /// <inheritdoc />
