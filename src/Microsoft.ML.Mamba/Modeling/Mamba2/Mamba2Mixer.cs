@@ -16,7 +16,7 @@ namespace Microsoft.ML.Mamba.Modeling;
 /// </summary>
 /// <remarks>
 /// Attention masks zero padded positions as transformers does: the mixer's input before in_proj and the conv's
-/// output (transformers skips this for a batch of one; here it always applies, which changes nothing for real tokens).
+/// output, so padding neither drives the state nor reaches real tokens through the conv.
 /// </remarks>
 public sealed class Mamba2Mixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
 {
