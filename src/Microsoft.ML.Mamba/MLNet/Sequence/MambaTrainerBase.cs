@@ -149,7 +149,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
                 throw new InvalidOperationException($"The checkpoint in '{directory}' has {network.Config.VocabSize} embeddings but the tokenizer has {tokenizer.VocabularySize} tokens: choose the checkpoint's own tokenizer.");
             return network;
         }
-        var config = _options.NetworkConfig is { } custom ? MambaModelPresets.WithTokenizer(custom, tokenizer) : MambaModelPresets.Create(_options.ModelSize, tokenizer);
+        var config = _options.NetworkConfig is { } custom ? MambaModelPresets.WithTokenizer(custom, tokenizer) : MambaModelPresets.Create(_options.ModelSize, tokenizer, _options.Architecture);
         return new MambaForSequenceClassification(config, outputs, _options.Pooling);
     }
 
