@@ -1,6 +1,8 @@
 // C entry points of the CUDA SSD (Mamba-2) scan: argument checks, scratch, dtype dispatch and launches of
-// ssd_kernels.cuh. fp32 inputs use fp32 FMA products; f16 and bf16 inputs use tensor cores (TF32 wmma,
-// fp32 accumulation), whose rounding stays below the 16-bit inputs' own.
+// ssd_kernels.cuh. f16 and bf16 inputs use tensor cores (TF32 wmma, fp32 accumulation), whose rounding stays
+// below the 16-bit inputs' own. fp32 inputs use fp32 FMA, or 3xTF32 tensor-core products (about fp32
+// accuracy) with the environment variable MAMBA_SSD_FP32=3xtf32 (read at every call, so one process can compare).
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -15,8 +17,14 @@ namespace {
 constexpr const char* kFwd = "ssd forward (cuda)";
 constexpr const char* kBwd = "ssd backward (cuda)";
 
-template <typename T>
-using AccFor = std::conditional_t<std::is_same_v<T, float>, SimtAcc, TcAcc>;
+constexpr bool kFp32TensorCoresByDefault = false;
+
+bool fp32_on_tensor_cores() {
+  const char* v = std::getenv("MAMBA_SSD_FP32");
+  if (v && std::strcmp(v, "simt") == 0) return false;
+  if (v && std::strcmp(v, "3xtf32") == 0) return true;
+  return kFp32TensorCoresByDefault;
+}
 
 constexpr int tiles_bytes(int n) { return n * kTileFloats * (int)sizeof(float); }
 
@@ -57,6 +65,7 @@ void carve(SsdParams& p, Scratch& s, bool backward) {
   const size_t bh = (size_t)p.batch * p.heads, Lp = (size_t)p.Lp(), states = bh * (p.nc + 1) * (size_t)p.PN();
   p.dtv = s.take(bh * Lp);
   p.acum = s.take(bh * Lp);
+  p.CB = s.take((size_t)p.batch * p.nc * p.groups * kQ * kQ);
   p.S = s.take(states);
   if (!backward) return;
   p.dS = s.take(states);
@@ -73,14 +82,16 @@ int allow_smem(Kernel kernel, int bytes, const char* where) {
   return MAMBA_OK;
 }
 
-template <typename T>
+template <typename T, typename Acc>
 int launch_fwd(const SsdParams& p, cudaStream_t st) {
-  using Acc = AccFor<T>;
   const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
   if (int rc = allow_smem(chunk_state_kernel<T, Acc>, tiles_bytes(3), kFwd)) return rc;
   if (int rc = allow_smem(chunk_scan_kernel<T, Acc>, tiles_bytes(4), kFwd)) return rc;
+  if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, tiles_bytes(3), kFwd)) return rc;
   chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(3), st>>>(p, false);
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk state");
+  chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd forward: C.B");
   state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
   MAMBA_CUDA_LAUNCHED("ssd forward: state passing");
   chunk_scan_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(4), st>>>(p);
@@ -88,14 +99,16 @@ int launch_fwd(const SsdParams& p, cudaStream_t st) {
   return MAMBA_OK;
 }
 
-template <typename T>
+template <typename T, typename Acc>
 int launch_bwd(const SsdParams& p, cudaStream_t st) {
-  using Acc = AccFor<T>;
   const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
   if (int rc = allow_smem(chunk_state_kernel<T, Acc>, tiles_bytes(3), kBwd)) return rc;
   if (int rc = allow_smem(chunk_bwd_kernel<T, Acc>, tiles_bytes(6), kBwd)) return rc;
+  if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, tiles_bytes(3), kBwd)) return rc;
   chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(3), st>>>(p, true);
   MAMBA_CUDA_LAUNCHED("ssd backward: chunk state");
+  chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
   state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
   MAMBA_CUDA_LAUNCHED("ssd backward: state passing");
   if (p.head_splits > 1) {
@@ -115,11 +128,12 @@ int launch_bwd(const SsdParams& p, cudaStream_t st) {
   return MAMBA_OK;
 }
 
+// f(T{}, Acc{}) for the call's dtype and product kind.
 template <typename F>
 int dispatch(int32_t dtype, F&& f) {
-  if (dtype == MAMBA_F32) return f(float{});
-  if (dtype == MAMBA_F16) return f(__half{});
-  return f(__nv_bfloat16{});
+  if (dtype == MAMBA_F32) return fp32_on_tensor_cores() ? f(float{}, Tc3Acc{}) : f(float{}, SimtAcc{});
+  if (dtype == MAMBA_F16) return f(__half{}, TcAcc{});
+  return f(__nv_bfloat16{}, TcAcc{});
 }
 
 // Backward blocks per (batch, chunk, group): one (no atomics) when deterministic or when the blocks already
@@ -169,7 +183,7 @@ MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   p.final_state = outputs->final_state;
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, false, st, "ssd forward", [&] {
-    return dispatch(args->dtype, [&](auto t) { return launch_fwd<decltype(t)>(p, st); });
+    return dispatch(args->dtype, [&](auto t, auto acc) { return launch_fwd<decltype(t), decltype(acc)>(p, st); });
   });
 }
 
@@ -191,6 +205,6 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   p.head_splits = plan_head_splits(p, args->deterministic != 0);
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, true, st, "ssd backward", [&] {
-    return dispatch(args->dtype, [&](auto t) { return launch_bwd<decltype(t)>(p, st); });
+    return dispatch(args->dtype, [&](auto t, auto acc) { return launch_bwd<decltype(t), decltype(acc)>(p, st); });
   });
 }

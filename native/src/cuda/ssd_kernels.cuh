@@ -2,12 +2,12 @@
 //   h_t = exp(dt_t A) h_{t-1} + dt_t x_t B_t^T,   y_t = h_t C_t + D x_t
 // in chunks of kQ = 64 steps, with acum_t the inclusive sum of dt A within the chunk and aend its last value:
 //   chunk state     S_loc  = sum_s exp(aend - acum_s) dt_s x_s B_s^T                    (chunk_state_kernel)
+//   C.B^T per group CB[q][s] = C_q . B_s                                                 (chunk_cb_kernel)
 //   state passing   S[c+1] = exp(aend) S[c] + S_loc[c]                                   (state_pass_kernel)
 //   chunk scan      y_q    = exp(acum_q) S[c] C_q + sum_{s<=q} (C_q.B_s) exp(acum_q - acum_s) dt_s x_s + D x_q
 // Every product is a 64x64 block tile (ssd_tile.cuh). The backward recomputes S, runs the state passing in
 // reverse for dS (the gradient of each chunk's start state), then one kernel per (batch, chunk, group) does
-// the intra-chunk gradients for the group's heads in turn, so the group's C.B^T is computed once and dB, dC
-// are summed over heads without atomics. The gradient of acum_t has a closed form per step:
+// the intra-chunk gradients for the group's heads in turn, so dB and dC are summed over heads without atomics. The gradient of acum_t has a closed form per step:
 //   dacum_t = dy_t.y_off_t + dy_t.y_diag_t - dt_t x_t.Z_t (+ dS[c+1].S[c+1] at the chunk's last step)
 // where Z is dx / dt without the D term; d(dt A) is its reverse cumulative sum within the chunk.
 #pragma once
@@ -106,10 +106,9 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParam
         acc.store(tout);
         __syncthreads();
         float* dst = pass == 0 ? p.S + (k.bh * (p.nc + 1) + k.c + 1) * PN : p.dS + (k.bh * (p.nc + 1) + k.c) * PN;
-        for (int i = threadIdx.x; i < kQ * kQ; i += kSsdThreads) {
-          const int pp = i >> 6, nn = i & (kQ - 1);
+        for_tile([&](int pp, int nn) {
           if (p0 + pp < P && n0 + nn < N) dst[(int64_t)(p0 + pp) * N + n0 + nn] = tout[pp * kSsdLd + nn];
-        }
+        });
         __syncthreads();
       }
 }
@@ -125,13 +124,26 @@ __global__ void __launch_bounds__(kSsdThreads) state_pass_kernel(const SsdParams
   const int64_t e = (int64_t)split * kSsdThreads + threadIdx.x;
   const bool valid = e < PN;
   float* Sb = p.S + bh * (p.nc + 1) * PN;
+  const float* aend = p.acum + bh * Lp + kQ - 1;  // aend of chunk c at aend[c * kQ]
   float s = valid && p.initial_state ? p.initial_state[bh * PN + e] : 0.f;
   if (valid) Sb[e] = s;
-  for (int c = 0; c < p.nc; ++c) {
-    const float ea = __expf(p.acum[bh * Lp + (int64_t)c * kQ + kQ - 1]);
-    if (valid) {
-      s = ea * s + Sb[(int64_t)(c + 1) * PN + e];
-      Sb[(int64_t)(c + 1) * PN + e] = s;
+  // Loads kAhead chunks ahead of the dependent chain: the chain is one FMA per chunk, the loads are the cost.
+  constexpr int kAhead = 8;
+  for (int c0 = 0; c0 < p.nc; c0 += kAhead) {
+    float loc[kAhead], ea[kAhead];
+#pragma unroll
+    for (int j = 0; j < kAhead; ++j) {
+      const int c = c0 + j;
+      loc[j] = valid && c < p.nc ? Sb[(int64_t)(c + 1) * PN + e] : 0.f;
+      ea[j] = c < p.nc ? __expf(aend[(int64_t)c * kQ]) : 0.f;
+    }
+#pragma unroll
+    for (int j = 0; j < kAhead; ++j) {
+      const int c = c0 + j;
+      if (valid && c < p.nc) {
+        s = ea[j] * s + loc[j];
+        Sb[(int64_t)(c + 1) * PN + e] = s;
+      }
     }
   }
   if (!backward) {
@@ -140,14 +152,25 @@ __global__ void __launch_bounds__(kSsdThreads) state_pass_kernel(const SsdParams
   }
   float* dSb = p.dS + bh * (p.nc + 1) * PN;
   float d = valid && p.dfinal_state ? p.dfinal_state[bh * PN + e] : 0.f;
-  for (int c = p.nc - 1; c >= 0; --c) {
-    const float part = block_sum(valid ? d * Sb[(int64_t)(c + 1) * PN + e] : 0.f, red);
-    if (threadIdx.x == 0) p.dAend[(bh * p.nc + c) * p.pass_split + split] = part;
-    const float ea = __expf(p.acum[bh * Lp + (int64_t)c * kQ + kQ - 1]);
-    if (valid) {
-      const float loc = dSb[(int64_t)c * PN + e];
-      dSb[(int64_t)(c + 1) * PN + e] = d;
-      d = ea * d + loc;
+  for (int c0 = p.nc - 1; c0 >= 0; c0 -= kAhead) {
+    float loc[kAhead], sn[kAhead], ea[kAhead];
+#pragma unroll
+    for (int j = 0; j < kAhead; ++j) {
+      const int c = c0 - j;
+      loc[j] = valid && c >= 0 ? dSb[(int64_t)c * PN + e] : 0.f;
+      sn[j] = valid && c >= 0 ? Sb[(int64_t)(c + 1) * PN + e] : 0.f;
+      ea[j] = c >= 0 ? __expf(aend[(int64_t)c * kQ]) : 0.f;
+    }
+#pragma unroll
+    for (int j = 0; j < kAhead; ++j) {
+      const int c = c0 - j;
+      if (c < 0) break;  // uniform over the block
+      const float part = block_sum(d * sn[j], red);
+      if (threadIdx.x == 0) p.dAend[(bh * p.nc + c) * p.pass_split + split] = part;
+      if (valid) {
+        dSb[(int64_t)(c + 1) * PN + e] = d;
+        d = ea[j] * d + loc[j];
+      }
     }
   }
   if (valid && p.dinitial_state && p.initial_state) p.dinitial_state[bh * PN + e] = d;
@@ -189,6 +212,26 @@ __device__ __forceinline__ void chunk_cb(const SsdParams& p, int b, int g, int64
   __syncthreads();
 }
 
+// C.B^T of chunk c for group g into p.CB, once for all the group's heads. Block (b, c, g), g fastest.
+template <typename T, typename Acc>
+__global__ void __launch_bounds__(kSsdThreads) chunk_cb_kernel(const SsdParams p) {
+  extern __shared__ __align__(128) float smem[];
+  float* ta = smem;
+  float* tb = ta + kTileFloats;
+  float* tout = tb + kTileFloats;
+  const int64_t i = blockIdx.x;
+  const int g = (int)(i % p.groups);
+  const int c = (int)((i / p.groups) % p.nc);
+  const int b = (int)(i / ((int64_t)p.groups * p.nc));
+  chunk_cb<T, Acc>(p, b, g, (int64_t)c * kQ, ta, tb, tout);
+  float* out = p.CB + i * kQ * kQ;
+  for_tile([&](int q, int s) { out[q * kQ + s] = tout[q * kSsdLd + s]; });
+}
+
+__device__ __forceinline__ const float* chunk_cb_of(const SsdParams& p, int b, int c, int g) {
+  return p.CB + (((int64_t)b * p.nc + c) * p.groups + g) * kQ * kQ;
+}
+
 // y of chunk c, head h: the start state's contribution through C plus the causal intra-chunk product.
 template <typename T, typename Acc>
 __global__ void __launch_bounds__(kSsdThreads) chunk_scan_kernel(const SsdParams p) {
@@ -202,12 +245,12 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_scan_kernel(const SsdParams
   const int P = p.head_dim, N = p.state;
   const int64_t PN = p.PN();
   load_chunk_vectors(p, k.bh, k.t0, s_dtv, s_acum, s_e, nullptr);
-  chunk_cb<T, Acc>(p, k.b, k.g, k.t0, ta, tb, tout);
+  __syncthreads();
   // tL[s][q] = (C_q.B_s) exp(acum_q - acum_s) dt_s for s <= q: the K-major operand of y_diag = L x.
-  for (int i = threadIdx.x; i < kQ * kQ; i += kSsdThreads) {
-    const int s = i >> 6, q = i & (kQ - 1);
-    tL[s * kSsdLd + q] = s <= q ? tout[q * kSsdLd + s] * __expf(s_acum[q] - s_acum[s]) * s_dtv[s] : 0.f;
-  }
+  const float* cb = chunk_cb_of(p, k.b, k.c, k.g);
+  for_tile([&](int q, int s) {
+    tL[s * kSsdLd + q] = s <= q ? cb[q * kQ + s] * __expf(s_acum[q] - s_acum[s]) * s_dtv[s] : 0.f;
+  });
   __syncthreads();
   const bool has_state = k.c > 0 || p.initial_state;
   const float* Sc = p.S + (k.bh * (p.nc + 1) + k.c) * PN;
@@ -236,15 +279,14 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_scan_kernel(const SsdParams
     acc.mm(tL, tb);
     acc.store(tout);
     __syncthreads();
-    for (int i = threadIdx.x; i < kQ * kQ; i += kSsdThreads) {
-      const int q = i >> 6, pp = i & (kQ - 1);
+    for_tile([&](int q, int pp) {
       const int64_t t = k.t0 + q;
       if (t < p.length && p0 + pp < P) {
         const float xv = tb[q * kSsdLd + pp];
         T* y = static_cast<T*>(p.y) + k.b * p.y_s[0] + t * p.y_s[1] + k.h * p.y_s[2] + (p0 + pp) * p.y_s[3];
         store_f(y, tout[q * kSsdLd + pp] + Dh * xv);
       }
-    }
+    });
     __syncthreads();
   }
 }
@@ -252,7 +294,7 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_scan_kernel(const SsdParams
 // Backward of chunk c for the heads [h_begin, h_end) of group g (see the file comment). Writes dx, ddt,
 // the fp32 dB and dC accumulators, and per-chunk partial sums of dA, dD and ddt_bias.
 template <typename T, typename Acc>
-__global__ void __launch_bounds__(kSsdThreads) chunk_bwd_kernel(const SsdParams p) {
+__global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel(const SsdParams p) {
   extern __shared__ __align__(128) float smem[];
   float* ta = smem;
   float* tb = ta + kTileFloats;
@@ -277,7 +319,10 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_bwd_kernel(const SsdParams 
   const int64_t PN = p.PN(), Lp = p.Lp();
   const bool atomic = p.head_splits > 1;
 
-  chunk_cb<T, Acc>(p, b, g, t0, ta, tb, tCB);
+  {
+    const float* cb = chunk_cb_of(p, b, c, g);
+    for_tile([&](int q, int s) { tCB[q * kSsdLd + s] = cb[q * kQ + s]; });
+  }
   for (int h = h_begin; h < h_end; ++h) {
     const int64_t bh = (int64_t)b * p.heads + h;
     const float* Sc = p.S + (bh * (p.nc + 1) + c) * PN;        // state at the chunk's start
@@ -312,20 +357,18 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_bwd_kernel(const SsdParams 
       acc.store(tout);
       __syncthreads();
     }
-    for (int j = threadIdx.x; j < kQ * kQ; j += kSsdThreads) {
-      const int q = j >> 6, s = j & (kQ - 1);
+    for_tile([&](int q, int s) {
       const float dec = s <= q ? __expf(s_acum[q] - s_acum[s]) : 0.f;
       const float g1 = tout[q * kSsdLd + s] * dec * s_dtv[s];
       const float cb = tCB[q * kSsdLd + s];
       tG1[q * kSsdLd + s] = g1;
       tLp[q * kSsdLd + s] = cb * dec;
       tout[q * kSsdLd + s] = cb * g1;
-    }
+    });
     __syncthreads();
-    if (threadIdx.x < kQ) {
-      float m = 0.f;
-      for (int s = 0; s < kQ; ++s) m += tout[threadIdx.x * kSsdLd + s];
-      s_rowM[threadIdx.x] = m;
+    {
+      const float m = row_sum([&](int q, int s) { return tout[q * kSsdLd + s]; });
+      if ((threadIdx.x & 3) == 0) s_rowM[threadIdx.x >> 2] = m;
     }
 
     // Z[s][p] = sum_q Lp[q][s] dy_q,p + exp(aend - acum_s) sum_n B_s,n dS[p][n]; dx = dt_s Z + D dy.
@@ -349,8 +392,7 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_bwd_kernel(const SsdParams 
       }
       acc.store(tout);
       __syncthreads();
-      for (int j = threadIdx.x; j < kQ * kQ; j += kSsdThreads) {
-        const int s = j >> 6, pp = j & (kQ - 1);
+      for_tile([&](int s, int pp) {
         const int64_t t = t0 + s;
         float xz = 0.f;
         if (t < p.length && p0 + pp < P) {
@@ -361,33 +403,26 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_bwd_kernel(const SsdParams 
           dD_sum += dyv * xv;
         }
         tout[s * kSsdLd + pp] = xz;
-      }
+      });
       __syncthreads();
-      if (threadIdx.x < kQ) {
-        float r = 0.f;
-        for (int pp = 0; pp < kQ; ++pp) r += tout[threadIdx.x * kSsdLd + pp];
-        s_rowZ[threadIdx.x] += r;
-      }
+      const float r = row_sum([&](int s, int pp) { return tout[s * kSsdLd + pp]; });
+      if ((threadIdx.x & 3) == 0) s_rowZ[threadIdx.x >> 2] += r;
     }
     __syncthreads();
     // Lp is done: its tile takes G1 transposed, the K-major operand of dC's intra-chunk part.
-    for (int j = threadIdx.x; j < kQ * kQ; j += kSsdThreads) {
-      const int q = j >> 6, s = j & (kQ - 1);
-      tLp[s * kSsdLd + q] = tG1[q * kSsdLd + s];
-    }
+    for_tile([&](int q, int s) { tLp[s * kSsdLd + q] = tG1[q * kSsdLd + s]; });
     __syncthreads();
 
     // Adds a finished (rows t, columns n) tile to the fp32 dB or dC accumulator of the group.
     auto accumulate = [&](float* dst, int n0) {
-      for (int j = threadIdx.x; j < kQ * kQ; j += kSsdThreads) {
-        const int s = j >> 6, nn = j & (kQ - 1);
-        if (n0 + nn >= N) continue;
+      for_tile([&](int s, int nn) {
+        if (n0 + nn >= N) return;
         float* d = dst + (((int64_t)b * Lp + t0 + s) * p.groups + g) * N + n0 + nn;
         const float v = tout[s * kSsdLd + nn];
         if (atomic) atomicAdd(d, v);
         else if (h == h_begin) *d = v;
         else *d += v;
-      }
+      });
     };
     // dB[s][n] = sum_q G1[q][s] C_q,n + dt_s exp(aend - acum_s) sum_p x_s,p dS[p][n].
     for (int n0 = 0; n0 < N; n0 += kQ) {
@@ -427,11 +462,9 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_bwd_kernel(const SsdParams 
       }
       acc.store(tout);
       __syncthreads();
-      if (threadIdx.x < kQ) {
-        const int q = threadIdx.x;
-        float r = 0.f;
-        for (int nn = 0; nn < kQ; ++nn) r += bval(p.C, p.C_s, q, n0 + nn) * tout[q * kSsdLd + nn];
-        s_rowC[q] += r;
+      {
+        const float r = row_sum([&](int q, int nn) { return bval(p.C, p.C_s, q, n0 + nn) * tout[q * kSsdLd + nn]; });
+        if ((threadIdx.x & 3) == 0) s_rowC[threadIdx.x >> 2] += r;
       }
       fill_tile<false>(tb, [&](int s, int nn) { return bval(p.B, p.B_s, s, n0 + nn); });
       __syncthreads();

@@ -40,6 +40,7 @@ struct SsdParams {
   // Scratch (fp32).
   float* dtv;    // (batch, heads, Lp): dt after bias, softplus and clamp
   float* acum;   // (batch, heads, Lp): inclusive cumulative sum of dt * A within each chunk
+  float* CB;     // (batch, nc, groups, 64, 64): C_q . B_s within each chunk, shared by the group's heads
   float* S;      // (batch, heads, nc + 1, head_dim, state): state at the start of chunk c; slot nc = final
   float* dS;     // same shape (backward): gradient of the state at the start of chunk c
   float* dAend;  // (batch, heads, nc, pass_split): partial sums of dS[c+1] . S[c+1] (backward)

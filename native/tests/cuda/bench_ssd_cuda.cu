@@ -3,11 +3,11 @@
 // with state 16, in one run. Reports ms (median of 20 after 3 warm-up calls), the achieved TFLOP/s of the SSD's
 // matrix products and their fraction of the device's dense tensor-core peak.
 // FLOPs counted (2 M N K per product, logical sizes; Q = 64, the kernels' chunk; per batch, chunk and head;
-// hpg = heads per group):
-//   forward  = 2Q (2PN + QN + QP)                       chunk state; C.B^T, y_off, y_diag
+// hpg = heads per group; C.B^T is computed once per group):
+//   forward  = 2Q (2PN + QP) + 2Q^2 N / hpg              chunk state, y_off, y_diag; C.B^T
 //   backward = 4QPN + 2Q^2 N / hpg + 2Q^2 P + 2QP(Q+N) + 4QN(Q+P)
-//              (chunk state and dS_loc; C.B^T per group; dy.x^T; Z; dB; dC)
-// Usage: bench_ssd_cuda
+//              (chunk state and dS_loc; C.B^T; dy.x^T; Z; dB; dC)
+// Usage: bench_ssd_cuda [--profile]   (--profile: one bf16 forward and backward, for ncu)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -84,15 +84,15 @@ Peak peak_of(const cudaDeviceProp& p) {
 constexpr int kB = 8, kL = 2048, kH = 64, kP = 64, kN = 128, kG = 1, kQ = 64;
 
 double ssd_fwd_flops() {
-  const double Q = kQ, P = kP, N = kN, chunks = (double)kB * ((kL + kQ - 1) / kQ) * kH;
-  return chunks * 2 * Q * (2 * P * N + Q * N + Q * P);
+  const double Q = kQ, P = kP, N = kN, hpg = kH / kG, chunks = (double)kB * ((kL + kQ - 1) / kQ) * kH;
+  return chunks * (2 * Q * (2 * P * N + Q * P) + 2 * Q * Q * N / hpg);
 }
 double ssd_bwd_flops() {
   const double Q = kQ, P = kP, N = kN, hpg = kH / kG, chunks = (double)kB * ((kL + kQ - 1) / kQ) * kH;
   return chunks * (4 * Q * P * N + 2 * Q * Q * N / hpg + 2 * Q * Q * P + 2 * Q * P * (Q + N) + 4 * Q * N * (Q + P));
 }
 
-void bench_ssd(int dt, const Peak& peak) {
+void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false) {
   const size_t nx = (size_t)kB * kL * kH * kP, nt = (size_t)kB * kL * kH, nbc = (size_t)kB * kL * kG * kN;
   const size_t es = dtype_size(dt);
   void *x = dalloc(nx * es), *y = dalloc(nx * es), *dy = dalloc(nx * es), *dx = dalloc(nx * es);
@@ -126,6 +126,12 @@ void bench_ssd(int dt, const Peak& peak) {
   g.dB = dB; std::memcpy(g.dB_stride, bs, sizeof bs);
   g.dC = dC; std::memcpy(g.dC_stride, bs, sizeof bs);
   g.dA = dA; g.dD = dD; g.ddt_bias = dbias;
+  if (profile) {  // one forward and backward, for ncu
+    must(mamba_ssd_fwd_cuda(&a, &o, nullptr), "ssd forward");
+    must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward");
+    CHECK_CUDA(cudaDeviceSynchronize());
+    return;
+  }
   const float fwd = median_ms([&] { must(mamba_ssd_fwd_cuda(&a, &o, nullptr), "ssd forward"); }, 3, 20);
   a.deterministic = 1;
   const float bwd_det = median_ms([&] { must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward"); }, 3, 20);
@@ -133,15 +139,16 @@ void bench_ssd(int dt, const Peak& peak) {
   const float bwd = median_ms([&] { must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward"); }, 3, 20);
   const double ff = ssd_fwd_flops(), bf = ssd_bwd_flops();
   auto tflops = [](double flops, float ms) { return flops / (ms * 1e9); };
-  const char* name = dt == MAMBA_F32 ? "fp32" : "bf16";
+  char name[32];
+  std::snprintf(name, sizeof name, "%s%s", dt == MAMBA_F32 ? "fp32" : "bf16", mode);
   const double pk = peak.bf16;
-  std::printf("SSD %-5s fwd %8.3f ms %7.1f TFLOP/s (%5.2f%% of bf16 TC peak)\n", name, fwd, tflops(ff, fwd),
+  std::printf("SSD %-12s fwd %8.3f ms %7.1f TFLOP/s (%5.2f%% of bf16 TC peak)\n", name, fwd, tflops(ff, fwd),
               pk > 0 ? 100 * tflops(ff, fwd) / pk : 0.0);
-  std::printf("SSD %-5s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=0]\n", name, bwd, tflops(bf, bwd),
+  std::printf("SSD %-12s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=0]\n", name, bwd, tflops(bf, bwd),
               pk > 0 ? 100 * tflops(bf, bwd) / pk : 0.0);
-  std::printf("SSD %-5s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=1]\n", name, bwd_det, tflops(bf, bwd_det),
+  std::printf("SSD %-12s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=1]\n", name, bwd_det, tflops(bf, bwd_det),
               pk > 0 ? 100 * tflops(bf, bwd_det) / pk : 0.0);
-  std::printf("SSD %-5s fwd+bwd %8.3f ms (deterministic=0), %8.3f ms (deterministic=1)\n", name, fwd + bwd, fwd + bwd_det);
+  std::printf("SSD %-12s fwd+bwd %8.3f ms (deterministic=0), %8.3f ms (deterministic=1)\n", name, fwd + bwd, fwd + bwd_det);
   for (void* p : {x, y, dy, dx, dtp, ddt, Bm, Cm, dB, dC}) cudaFree(p);
   for (float* p : {A, Dv, bias, dA, dD, dbias}) cudaFree(p);
 }
@@ -189,17 +196,26 @@ void bench_mamba1(int dt) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   const Peak peak = peak_of(prop);
+  if (argc > 1 && std::string(argv[1]) == "--profile") {
+    bench_ssd(MAMBA_BF16, peak, "", true);
+    return 0;
+  }
   std::printf("GPU: %s, %d SMs; dense tensor-core peak taken as %.1f TFLOP/s bf16, %.1f tf32 (%s)\n", prop.name,
               prop.multiProcessorCount, peak.bf16, peak.tf32, peak.what);
   std::printf("SSD (8, 2048, 64 heads x 64, state 128, groups 1, chunk hint 256, kernels' chunk 64), D, dt_bias, "
               "softplus; FLOPs fwd %.1f G, bwd %.1f G; median of 20\n", ssd_fwd_flops() / 1e9, ssd_bwd_flops() / 1e9);
-  for (int dt : {MAMBA_BF16, MAMBA_F32}) {
-    bench_ssd(dt, peak);
-    bench_mamba1(dt);
-  }
+  bench_ssd(MAMBA_BF16, peak, "");
+  bench_mamba1(MAMBA_BF16);
+  // fp32: both product kinds (ssd_api.cu), chosen per call through the environment.
+  setenv("MAMBA_SSD_FP32", "simt", 1);
+  bench_ssd(MAMBA_F32, peak, " fma");
+  setenv("MAMBA_SSD_FP32", "3xtf32", 1);
+  bench_ssd(MAMBA_F32, peak, " 3xtf32");
+  unsetenv("MAMBA_SSD_FP32");
+  bench_mamba1(MAMBA_F32);
   return 0;
 }

@@ -35,6 +35,9 @@ $NV "$BLD"/*.o -o "$BLD/test_ssd_cuda" || exit 1
 echo "=== tests"
 timeout 150 "$BLD/test_ssd_cuda" > "$LOG/test_ssd.log" 2>&1 || rc=1
 grep -E "FAIL|SUMMARY" "$LOG/test_ssd.log"
+echo "=== tests, fp32 on 3xTF32 tensor cores"
+MAMBA_SSD_FP32=3xtf32 timeout 150 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_3xtf32.log" 2>&1 || rc=1
+grep -E "FAIL|SUMMARY" "$LOG/test_ssd_3xtf32.log"
 if [ "${SKIP_SAN:-0}" != 1 ]; then
   echo "=== compute-sanitizer (quick subset)"
   timeout 90 compute-sanitizer --tool memcheck --leak-check full "$BLD/test_ssd_cuda" --quick > "$LOG/memcheck.log" 2>&1 || rc=1
@@ -48,5 +51,9 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
   nvcc -O3 -std=c++17 -arch=sm_90 -I include tests/cuda/bench_ssd_cuda.cu -o "$BLD/bench_ssd_cuda" -L"$BLD/lib" \
     -lmamba_native -Xlinker -rpath -Xlinker "$BLD/lib" || exit 1
   timeout 180 "$BLD/bench_ssd_cuda" 2>&1 | tee "$LOG/bench_ssd.log" || rc=1
+  echo "=== ncu: time per kernel, one bf16 forward and backward"
+  timeout 90 ncu --clock-control none --metrics gpu__time_duration.sum -k regex:"chunk_|state_pass|param_grads|bc_grads" \
+    "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd.txt" 2>&1
+  grep -E "_kernel|gpu__time_duration" "$LOG/ncu_ssd.txt" | sed -E 's/ +/ /g' | cut -c1-110
 fi
 exit $rc
