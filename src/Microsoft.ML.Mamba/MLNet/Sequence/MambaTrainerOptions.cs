@@ -124,6 +124,14 @@ public class MambaTrainerOptions
     /// <summary>Optional held-out rows (same columns) scored after each epoch; enables early stopping.</summary>
     public IDataView? ValidationSet { get; set; }
 
+    /// <summary>
+    /// Classification with a <see cref="ValidationSet"/>: after training, fit one temperature on the validation rows and
+    /// divide every logit by it (temperature scaling, Guo et al. 2017), so that probabilities (and log-loss) are
+    /// calibrated. Predicted labels, rankings and AUC do not change. Default true; no effect without a validation set
+    /// or for regression.
+    /// </summary>
+    public bool CalibrateProbabilities { get; set; } = true;
+
     /// <summary>Epochs without a better validation loss before training stops; 0 never stops early. The best epoch's weights are kept.</summary>
     public int EarlyStoppingPatience { get; set; } = 2;
 
