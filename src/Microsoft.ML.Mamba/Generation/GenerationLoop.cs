@@ -34,6 +34,13 @@ public sealed class GenerationLoop
         if (model.OutputEmbeddings.device_type == DeviceType.CPU) Interop.GlibcAllocator.KeepLargeBuffers();
     }
 
+    /// <summary>
+    /// Decode Mamba-1 models on CUDA with the native whole-model decoder (one native call per token, replayed from a
+    /// CUDA graph) when it supports the model; the TorchSharp step otherwise. Default true. Both choose the same tokens
+    /// up to ties within rounding; false keeps the TorchSharp step as a reference.
+    /// </summary>
+    public bool UseNativeDecoder { get; set; } = true;
+
     /// <summary>Called for each new token of a row (original row index, token id); return true to stop that row (a stop string).</summary>
     public delegate bool TokenCallback(int row, int tokenId);
 
@@ -71,6 +78,11 @@ public sealed class GenerationLoop
         {
             cancellationToken.ThrowIfCancellationRequested();
             logits = Prefill(results, sampler, cache, device);
+            if (NativeDecoderOrWhyNot() is null)
+            {
+                RunNative(results, options, stops, onToken, sampler, cache, logits, cancellationToken);
+                return results;
+            }
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -109,6 +121,92 @@ public sealed class GenerationLoop
         }
         return results;
     }
+
+    // Null when the native decoder runs this model; otherwise why not (logged once when the model is on CUDA).
+    private string? NativeDecoderOrWhyNot()
+    {
+        if (!UseNativeDecoder) return "turned off";
+        if (_model.OutputEmbeddings.device_type != DeviceType.CUDA) return "not on CUDA";
+        var reason = CudaDecoder.Unsupported(_model);
+        if (reason is not null)
+            MambaLog.WarningOnce("decoder:" + reason, $"native CUDA decoder not used ({reason}); decoding with the TorchSharp step");
+        return reason;
+    }
+
+    // The decoding loop on the native decoder, from the prefill's logits on. Its rows stay the original rows; `active`
+    // maps the sampler's rows to them. Greedy decoding without a repetition penalty chooses on the device and reads back
+    // only the ids; any other sampling reads the decoder's logits through the same TokenSampler as the TorchSharp loop.
+    private void RunNative(GeneratedSequence[] results, SamplingOptions options, HashSet<int> stops, TokenCallback? onToken,
+        TokenSampler sampler, MambaCache cache, Tensor prefillLogits, CancellationToken cancellationToken)
+    {
+        int batch = results.Length;
+        bool deviceGreedy = options.IsGreedy && options.RepetitionPenalty == 1f;
+        using var decoder = new CudaDecoder(_model, batch, _choosable, withLogits: !deviceGreedy);
+        decoder.LoadState(cache);
+        var device = decoder.Tokens.device;
+        var active = Enumerable.Range(0, batch).ToList();
+        var hostNext = new long[batch];
+        long[] chosen;
+        using (NewDisposeScope())
+        {
+            var first = sampler.Next(_choosable < _model.Config.VocabSize ? prefillLogits.narrow(-1, 0, _choosable) : prefillLogits);
+            decoder.Tokens.copy_(first);
+            chosen = first.cpu().data<long>().ToArray();
+        }
+        Tensor? activeRows = null;
+        try
+        {
+            while (true)
+            {
+                var keep = new List<int>(active.Count);
+                for (int i = 0; i < active.Count; i++)
+                {
+                    var row = results[active[i]];
+                    long token = chosen[i];
+                    if (token < 0) throw token == -1 ? NotFinite() : new InvalidOperationException($"row {active[i]} fed the decoder an id outside the vocabulary");
+                    if (stops.Contains((int)token)) { row.FinishReason = FinishReason.StopToken; continue; }
+                    row.Tokens.Add((int)token);
+                    if (onToken?.Invoke(active[i], (int)token) == true) { row.FinishReason = FinishReason.StopString; continue; }
+                    if (row.Tokens.Count >= options.MaxNewTokens) { row.FinishReason = FinishReason.MaxNewTokens; continue; }
+                    keep.Add(i);
+                }
+                if (keep.Count == 0) return;
+                if (keep.Count < active.Count)
+                {
+                    if (!deviceGreedy)
+                    {
+                        using var rows = tensor(keep.Select(i => (long)i).ToArray(), device: device);
+                        sampler.KeepRows(keep, rows);
+                    }
+                    active = keep.Select(i => active[i]).ToList();
+                    activeRows?.Dispose();
+                    activeRows = tensor(active.Select(r => (long)r).ToArray(), device: device);
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                if (deviceGreedy)
+                {
+                    decoder.Step(hostNext);
+                    chosen = active.Count == batch ? hostNext : active.Select(r => hostNext[r]).ToArray();
+                    continue;
+                }
+                decoder.Step(null);
+                using var scope = NewDisposeScope();
+                var logits = activeRows is null ? decoder.Logits! : decoder.Logits!.index_select(0, activeRows);
+                var next = sampler.Next(_choosable < _model.Config.VocabSize ? logits.narrow(-1, 0, _choosable) : logits);
+                if (activeRows is null) decoder.Tokens.copy_(next);
+                else decoder.Tokens.index_copy_(0, activeRows, next);
+                chosen = next.cpu().data<long>().ToArray();
+            }
+        }
+        finally
+        {
+            activeRows?.Dispose();
+        }
+    }
+
+    private static InvalidOperationException NotFinite() => new(
+        "The model produced logits that are NaN or infinite (or a row with no finite logit), so no token can be chosen; " +
+        "its weights may be corrupt or have overflowed.");
 
     // Left padding keeps every prompt's last token in the last column, whose logits start decoding.
     private Tensor Prefill(GeneratedSequence[] rows, TokenSampler sampler, MambaCache cache, Device device)
