@@ -13,7 +13,7 @@ namespace Microsoft.ML.Mamba.Generation;
 /// states live in tensors of this decoder, filled from a prefilled <see cref="MambaCache"/>. Rows never leave the
 /// batch: a finished row keeps running, which costs next to nothing at decoding's batch sizes.
 /// </summary>
-internal sealed unsafe class CudaDecoder : IDisposable
+internal sealed class CudaDecoder : IDisposable
 {
     private readonly List<Tensor> _owned = new();
     private readonly List<(Tensor Conv, Tensor Ssm)> _states = new();
@@ -103,25 +103,19 @@ internal sealed unsafe class CudaDecoder : IDisposable
                     ssm_state = Ptr(ssm),
                 };
             }
-            fixed (NativeDecoderLayer* layerPtr = layers)
+            var desc = new NativeDecoderDesc
             {
-                var desc = new NativeDecoderDesc
-                {
-                    batch = batch, layers = layers.Length, hidden = config.HiddenSize, inner = inner, state = state,
-                    dt_rank = rank, width = width, vocab = config.VocabSize, sample_vocab = sampleVocab,
-                    dtype = (int)TorchSharpNative.DType(model.OutputEmbeddings), gated = gated ? 1 : 0,
-                    residual_in_fp32 = config.ResidualInFp32 ? 1 : 0, use_graph = useGraph ? 1 : 0,
-                    norm_eps = (float)config.LayerNormEpsilon,
-                    embedding = Ptr(Matrix(backbone.embeddings.weight!)),
-                    lm_head = Ptr(Matrix(model.OutputEmbeddings)),
-                    norm_f_weight = Ptr(Fp32(backbone.norm_f.weight)),
-                    layer_weights = (IntPtr)layerPtr,
-                    token_ids = Ptr(Tokens), next_ids = Ptr(next), logits = Logits is null ? IntPtr.Zero : Ptr(Logits),
-                };
-                IntPtr handle;
-                NativeMethods.Check(NativeMethods.mamba_decoder_create_cuda(&desc, &handle), "CUDA decoder");
-                _handle = handle;
-            }
+                batch = batch, layers = layers.Length, hidden = config.HiddenSize, inner = inner, state = state,
+                dt_rank = rank, width = width, vocab = config.VocabSize, sample_vocab = sampleVocab,
+                dtype = (int)TorchSharpNative.DType(model.OutputEmbeddings), gated = gated ? 1 : 0,
+                residual_in_fp32 = config.ResidualInFp32 ? 1 : 0, use_graph = useGraph ? 1 : 0,
+                norm_eps = (float)config.LayerNormEpsilon,
+                embedding = Ptr(Matrix(backbone.embeddings.weight!)),
+                lm_head = Ptr(Matrix(model.OutputEmbeddings)),
+                norm_f_weight = Ptr(Fp32(backbone.norm_f.weight)),
+                token_ids = Ptr(Tokens), next_ids = Ptr(next), logits = Logits is null ? IntPtr.Zero : Ptr(Logits),
+            };
+            NativeMethods.Check(NativeMethods.CreateDecoder(desc, layers, withOut: true, out _handle), "CUDA decoder");
         }
         catch
         {
@@ -152,8 +146,7 @@ internal sealed unsafe class CudaDecoder : IDisposable
     {
         ObjectDisposedException.ThrowIf(_handle == IntPtr.Zero, this);
         if (hostNext is not null && hostNext.Length != Batch) throw new ArgumentException($"hostNext must hold {Batch} ids", nameof(hostNext));
-        fixed (long* next = hostNext)
-            NativeMethods.Check(NativeMethods.mamba_decoder_step_cuda(_handle, IntPtr.Zero, next), "CUDA decoder step");
+        NativeMethods.Check(NativeMethods.StepDecoder(_handle, hostNext), "CUDA decoder step");
     }
 
     public void Dispose()

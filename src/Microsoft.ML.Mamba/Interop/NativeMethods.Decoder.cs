@@ -10,6 +10,27 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial int mamba_decoder_step_cuda(IntPtr decoder, IntPtr stream, long* hostNextIds);
     [LibraryImport(Library)] public static partial int mamba_decoder_destroy(IntPtr decoder);
     [LibraryImport(Library)] public static partial double mamba_cuda_peak_bandwidth(int device);
+
+    /// <summary>mamba_decoder_create_cuda with <paramref name="layers"/> as the layer array; null <paramref name="desc"/>
+    /// or <paramref name="withOut"/> false pass NULL for the descriptor or the out-pointer. Returns the status.</summary>
+    public static int CreateDecoder(NativeDecoderDesc? desc, NativeDecoderLayer[]? layers, bool withOut, out IntPtr handle)
+    {
+        var d = desc.GetValueOrDefault();
+        IntPtr h = IntPtr.Zero;
+        fixed (NativeDecoderLayer* l = layers)
+        {
+            d.layer_weights = (IntPtr)l;
+            int status = mamba_decoder_create_cuda(desc is null ? null : &d, withOut ? &h : null);
+            handle = h;
+            return status;
+        }
+    }
+
+    /// <summary>mamba_decoder_step_cuda on the legacy default stream; the greedy ids go to <paramref name="hostNext"/> when given.</summary>
+    public static int StepDecoder(IntPtr decoder, long[]? hostNext)
+    {
+        fixed (long* next = hostNext) return mamba_decoder_step_cuda(decoder, IntPtr.Zero, next);
+    }
 }
 
 [StructLayout(LayoutKind.Sequential)]
