@@ -21,6 +21,7 @@ struct mamba_decoder {
   mamba_decoder_desc d;
   std::vector<mamba_decoder_layer> layers;
   int device = 0;
+  int sms = 1;
   void* scratch = nullptr;  // one allocation: the buffers below
   float *res = nullptr, *xc = nullptr, *z = nullptr, *p = nullptr, *y = nullptr;
   unsigned long long* best = nullptr;
@@ -179,81 +180,101 @@ __global__ void finish_kernel(int64_t batch, const unsigned long long* best, con
 
 // ---- launching -----------------------------------------------------------------------------------------
 
+// Where a GEMV runs: the SM count decides how many rows a block takes; launch false only opts the kernel into the
+// shared memory it needs (done once at create: cudaFuncSetAttribute has no place inside a graph capture).
+struct Target {
+  cudaStream_t stream;
+  int sms;
+  bool launch;
+};
+
 template <typename T, int BT, int TPR, class Pro, class Epi>
-int launch_gemv_tile(const T* W, int rows, int cols, int batch, const Pro& pro, const Epi& epi, cudaStream_t s) {
+int launch_gemv_tile(const T* W, int rows, int cols, int batch, const Pro& pro, const Epi& epi, const Target& at) {
   constexpr int RPB = kThreads / TPR;
-  // Long matrices (the vocabulary) give each block several rows per group: fewer blocks staging the input.
+  // Every block stages its inputs (BT x cols floats from L2) before it reads a row: tall matrices (the vocabulary)
+  // give each block several row groups, enough blocks remaining to keep ~4 per SM loading weights.
   const int groups = (rows + RPB - 1) / RPB;
-  const int iters = groups >= 8192 ? 8 : groups >= 4096 ? 4 : 1;
+  const int iters = groups / (4 * at.sms) > 1 ? groups / (4 * at.sms) : 1;
   const unsigned blocks = (unsigned)((groups + iters - 1) / iters);
   const size_t smem = (size_t)BT * cols * sizeof(float);
   const bool vec = cols % 8 == 0 && reinterpret_cast<uintptr_t>(W) % 16 == 0;
   auto kernel = gemv_kernel<T, BT, TPR, Pro, Epi>;
-  if (smem > 48 * 1024)
-    MAMBA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
-                   "decoder: shared memory opt-in");
-  kernel<<<blocks, kThreads, smem, s>>>(W, rows, cols, batch, iters, vec, pro, epi);
+  if (!at.launch) {
+    // Above 48 KB of dynamic plus static shared memory a kernel must opt in.
+    if (smem > 40 * 1024)
+      MAMBA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+                     "decoder: shared memory opt-in");
+    return MAMBA_OK;
+  }
+  kernel<<<blocks, kThreads, smem, at.stream>>>(W, rows, cols, batch, iters, vec, pro, epi);
   MAMBA_CUDA_LAUNCHED("decoder: matrix-vector launch");
   return MAMBA_OK;
 }
 
-// Picks the batch tile (as large as the batch and shared memory allow) and threads per row (a warp for tall
-// matrices; the whole block for short ones like x_proj, which would otherwise leave most SMs idle).
+// Picks the batch tile (as large as the batch and shared memory allow) and threads per row: a warp, except for
+// short matrices (x_proj's R + 2N rows), whose few rows would otherwise leave most SMs idle.
 template <typename T, class Pro, class Epi>
-int launch_gemv(const T* W, int rows, int cols, int batch, const Pro& pro, const Epi& epi, cudaStream_t s) {
+int launch_gemv(const T* W, int rows, int cols, int batch, const Pro& pro, const Epi& epi, const Target& at) {
   int bt = batch >= 5 ? 8 : batch >= 2 ? 4 : 1;
   while (bt > 1 && (int64_t)bt * cols * 4 > kMaxShared) bt /= 2;
   if (bt == 2) bt = 1;
-  const bool tall = rows >= 2048;
-  if (bt == 8) return tall ? launch_gemv_tile<T, 8, 32>(W, rows, cols, batch, pro, epi, s)
-                           : launch_gemv_tile<T, 8, 256>(W, rows, cols, batch, pro, epi, s);
-  if (bt == 4) return tall ? launch_gemv_tile<T, 4, 32>(W, rows, cols, batch, pro, epi, s)
-                           : launch_gemv_tile<T, 4, 256>(W, rows, cols, batch, pro, epi, s);
-  return tall ? launch_gemv_tile<T, 1, 32>(W, rows, cols, batch, pro, epi, s)
-              : launch_gemv_tile<T, 1, 256>(W, rows, cols, batch, pro, epi, s);
+  const bool shortm = rows < 512;
+  if (bt == 8) return shortm ? launch_gemv_tile<T, 8, 256>(W, rows, cols, batch, pro, epi, at)
+                             : launch_gemv_tile<T, 8, 32>(W, rows, cols, batch, pro, epi, at);
+  if (bt == 4) return shortm ? launch_gemv_tile<T, 4, 256>(W, rows, cols, batch, pro, epi, at)
+                             : launch_gemv_tile<T, 4, 32>(W, rows, cols, batch, pro, epi, at);
+  return shortm ? launch_gemv_tile<T, 1, 256>(W, rows, cols, batch, pro, epi, at)
+                : launch_gemv_tile<T, 1, 32>(W, rows, cols, batch, pro, epi, at);
 }
 
 // The whole step on stream s (captured into the graph, or launched directly).
 template <typename T>
-int enqueue(mamba_decoder* m, cudaStream_t s) {
+int enqueue(mamba_decoder* m, cudaStream_t s, bool launch) {
   const mamba_decoder_desc& d = m->d;
+  const Target at{s, m->sms, launch};
   const int batch = (int)d.batch, H = (int)d.hidden, E = (int)d.inner, N = (int)d.state, R = (int)d.dt_rank;
   const int W = (int)d.width, proj_rows = R + 2 * N, in_rows = d.gated ? 2 * E : E;
-  embed_kernel<T><<<batch, kThreads, 0, s>>>(static_cast<const T*>(d.embedding), d.vocab, H, d.token_ids, m->res,
-                                             m->best, m->bad_token);
-  MAMBA_CUDA_LAUNCHED("decoder: embedding launch");
+  if (launch) {
+    embed_kernel<T><<<batch, kThreads, 0, s>>>(static_cast<const T*>(d.embedding), d.vocab, H, d.token_ids, m->res,
+                                               m->best, m->bad_token);
+    MAMBA_CUDA_LAUNCHED("decoder: embedding launch");
+  }
   for (const mamba_decoder_layer& l : m->layers) {
     InProjEpilogue<T> in_epi;
     in_epi.inner = E; in_epi.width = W; in_epi.bias = l.in_proj_bias; in_epi.conv_state = static_cast<T*>(l.conv_state);
     in_epi.conv_weight = l.conv_weight; in_epi.conv_bias = l.conv_bias; in_epi.xc = m->xc; in_epi.z = m->z;
     if (int rc = launch_gemv(static_cast<const T*>(l.in_proj_weight), in_rows, H, batch,
-                             NormInput<T>{m->res, l.norm_weight, d.norm_eps}, in_epi, s))
+                             NormInput<T>{m->res, l.norm_weight, d.norm_eps}, in_epi, at))
       return rc;
     StoreEpilogue p_epi;
     p_epi.out = m->p; p_epi.ld = proj_rows;
-    if (int rc = launch_gemv(static_cast<const T*>(l.x_proj_weight), proj_rows, E, batch, CopyInput{m->xc}, p_epi, s))
+    if (int rc = launch_gemv(static_cast<const T*>(l.x_proj_weight), proj_rows, E, batch, CopyInput{m->xc}, p_epi, at))
       return rc;
-    const dim3 grid((unsigned)((E + kStateThreads - 1) / kStateThreads), (unsigned)batch);
-    ssm_kernel<T><<<grid, kStateThreads, proj_rows * sizeof(float), s>>>(
-        E, N, R, static_cast<const T*>(l.dt_proj_weight), l.dt_bias, l.A_log, l.D, l.ssm_state, m->xc, m->p,
-        d.gated ? m->z : nullptr, m->y);
-    MAMBA_CUDA_LAUNCHED("decoder: ssm step launch");
+    if (launch) {
+      const dim3 grid((unsigned)((E + kStateThreads - 1) / kStateThreads), (unsigned)batch);
+      ssm_kernel<T><<<grid, kStateThreads, proj_rows * sizeof(float), s>>>(
+          E, N, R, static_cast<const T*>(l.dt_proj_weight), l.dt_bias, l.A_log, l.D, l.ssm_state, m->xc, m->p,
+          d.gated ? m->z : nullptr, m->y);
+      MAMBA_CUDA_LAUNCHED("decoder: ssm step launch");
+    }
     OutProjEpilogue<T> out_epi;
     out_epi.res = m->res; out_epi.hidden = H; out_epi.bias = l.out_proj_bias; out_epi.residual_fp32 = d.residual_in_fp32;
-    if (int rc = launch_gemv(static_cast<const T*>(l.out_proj_weight), H, E, batch, CopyInput{m->y}, out_epi, s))
+    if (int rc = launch_gemv(static_cast<const T*>(l.out_proj_weight), H, E, batch, CopyInput{m->y}, out_epi, at))
       return rc;
   }
   LmHeadEpilogue<T> lm_epi{d.logits, d.vocab, d.sample_vocab, m->best};
   if (int rc = launch_gemv(static_cast<const T*>(d.lm_head), (int)d.vocab, H, batch,
-                           NormInput<T>{m->res, d.norm_f_weight, d.norm_eps}, lm_epi, s))
+                           NormInput<T>{m->res, d.norm_f_weight, d.norm_eps}, lm_epi, at))
     return rc;
-  finish_kernel<<<(unsigned)((batch + 127) / 128), 128, 0, s>>>(batch, m->best, m->bad_token, d.next_ids, d.token_ids);
-  MAMBA_CUDA_LAUNCHED("decoder: finish launch");
+  if (launch) {
+    finish_kernel<<<(unsigned)((batch + 127) / 128), 128, 0, s>>>(batch, m->best, m->bad_token, d.next_ids, d.token_ids);
+    MAMBA_CUDA_LAUNCHED("decoder: finish launch");
+  }
   return MAMBA_OK;
 }
 
-int enqueue_any(mamba_decoder* m, cudaStream_t s) {
-  return m->d.dtype == MAMBA_BF16 ? enqueue<__nv_bfloat16>(m, s) : enqueue<float>(m, s);
+int enqueue_any(mamba_decoder* m, cudaStream_t s, bool launch = true) {
+  return m->d.dtype == MAMBA_BF16 ? enqueue<__nv_bfloat16>(m, s, launch) : enqueue<float>(m, s, launch);
 }
 
 // ---- argument checks that need the device --------------------------------------------------------------
@@ -358,7 +379,8 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   m->device = device;
   const int64_t B = desc->batch, H = desc->hidden, E = desc->inner, P = desc->dt_rank + 2 * desc->state;
   const int64_t floats = B * (H + 3 * E + P) + 2 * B + 2 * B;  // res, xc, z, y, p, best (2 floats each), bad
-  cudaError_t e = cudaMalloc(&m->scratch, floats * sizeof(float) + 16);
+  cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);
+  if (e == cudaSuccess) e = cudaMalloc(&m->scratch, floats * sizeof(float) + 16);
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&m->capture, cudaStreamNonBlocking);
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
@@ -373,6 +395,10 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   m->y = m->z + B * E;
   m->p = m->y + B * E;
   m->bad_token = reinterpret_cast<int32_t*>(m->p + B * P);
+  if (int rc = enqueue_any(m, nullptr, /*launch=*/false)) {
+    release(m);
+    return rc;
+  }
   *decoder = m;
   return MAMBA_OK;
 }
