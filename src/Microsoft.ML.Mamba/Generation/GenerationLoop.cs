@@ -141,18 +141,15 @@ public sealed class GenerationLoop
     {
         int batch = results.Length;
         bool deviceGreedy = options.IsGreedy && options.RepetitionPenalty == 1f;
-        using var decoder = new CudaDecoder(_model, batch, _choosable, withLogits: !deviceGreedy);
-        decoder.LoadState(cache);
-        var device = decoder.Tokens.device;
+        var device = prefillLogits.device;
         var active = Enumerable.Range(0, batch).ToList();
         var hostNext = new long[batch];
         long[] chosen;
         using (NewDisposeScope())
-        {
-            var first = sampler.Next(_choosable < _model.Config.VocabSize ? prefillLogits.narrow(-1, 0, _choosable) : prefillLogits);
-            decoder.Tokens.copy_(first);
-            chosen = first.cpu().data<long>().ToArray();
-        }
+            chosen = sampler.Next(_choosable < _model.Config.VocabSize ? prefillLogits.narrow(-1, 0, _choosable) : prefillLogits)
+                .cpu().data<long>().ToArray();
+        var firstTokens = chosen;
+        CudaDecoder? decoder = null;   // made at the first step: a single new token needs none
         Tensor? activeRows = null;
         try
         {
@@ -183,6 +180,13 @@ public sealed class GenerationLoop
                     activeRows = tensor(active.Select(r => (long)r).ToArray(), device: device);
                 }
                 cancellationToken.ThrowIfCancellationRequested();
+                if (decoder is null)
+                {
+                    decoder = new CudaDecoder(_model, batch, _choosable, withLogits: !deviceGreedy);
+                    decoder.LoadState(cache);
+                    using var first = tensor(firstTokens, device: device);
+                    decoder.Tokens.copy_(first);
+                }
                 if (deviceGreedy)
                 {
                     decoder.Step(hostNext);
@@ -201,6 +205,7 @@ public sealed class GenerationLoop
         finally
         {
             activeRows?.Dispose();
+            decoder?.Dispose();
         }
     }
 
