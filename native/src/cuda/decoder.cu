@@ -36,6 +36,7 @@ namespace {
 
 constexpr int kMaxShared = 96 * 1024;  // shared memory a GEMV tile may take (opt-in above 48 KB)
 constexpr int kStateThreads = 128;
+constexpr int kMaxConvWidth = 8;
 
 int invalid(const std::string& m) { return fail(MAMBA_ERR_INVALID_ARGUMENT, "decoder: " + m); }
 
@@ -78,19 +79,27 @@ struct InProjEpilogue : EpilogueBase {
     T* window = conv_state + (b * inner + d) * width;
     const float* w = conv_weight + d * width;
     float acc = conv_bias ? conv_bias[d] : 0.f;
-    for (int k = 0; k < width - 1; ++k) {
-      const T old = window[k + 1];
-      window[k] = old;
-      acc += w[k] * to_f(old);
-    }
+    // All loads first (one memory latency, not width - 1 dependent ones), then the shifted stores.
+    T kept[kMaxConvWidth];
+#pragma unroll
+    for (int k = 0; k < kMaxConvWidth - 1; ++k)
+      if (k < width - 1) kept[k] = window[k + 1];
+#pragma unroll
+    for (int k = 0; k < kMaxConvWidth - 1; ++k)
+      if (k < width - 1) {
+        window[k] = kept[k];
+        acc += w[k] * to_f(kept[k]);
+      }
     window[width - 1] = static_cast<T>(q);
     acc += w[width - 1] * q;
     xc[b * inner + d] = silu(acc);
   }
 };
 
-// The SSM step of one channel (state_update_kernel of decode_step.cu, reading the decoder's buffers).
-template <typename T>
+// The SSM step (state_update_kernel of decode_step.cu, reading the decoder's buffers), G lanes per channel: lane n
+// of a channel's group owns states n, n + G, ..., so the state and A_log reads are coalesced and the channel's
+// Δ projection and C.h are shuffle reductions instead of one thread's serial loops.
+template <typename T, int G>
 __global__ void ssm_kernel(int64_t inner, int state, int rank, const T* __restrict__ dt_proj, const float* dt_bias,
                            const float* A_log, const float* D, float* ssm_state, const float* xc, const float* p,
                            const float* z, float* y) {
@@ -99,27 +108,50 @@ __global__ void ssm_kernel(int64_t inner, int state, int rank, const T* __restri
   const int rows = rank + 2 * state;
   for (int j = threadIdx.x; j < rows; j += blockDim.x) proj[j] = p[b * rows + j];
   __syncthreads();
-  const int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (d >= inner) return;
+  const int lane = threadIdx.x % G;
+  const int64_t d = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / G;
+  const bool live = d < inner;
+  const int64_t dd = live ? d : 0;  // dead groups compute on channel 0 and store nothing: shuffles need every lane
   const float* Bv = proj + rank;
   const float* Cv = proj + rank + state;
-  const T* wdt = dt_proj + d * rank;
-  float dt = dt_bias ? dt_bias[d] : 0.f;
-  for (int r = 0; r < rank; ++r) dt += load_f(wdt + r) * proj[r];
-  dt = softplus(dt);
-  const float x = xc[b * inner + d];
+  const T* wdt = dt_proj + dd * rank;
+  float dt = 0.f;
+  for (int r = lane; r < rank; r += G) dt += load_f(wdt + r) * proj[r];
+  for (int offset = G / 2; offset > 0; offset /= 2) dt += __shfl_xor_sync(0xffffffffu, dt, offset, G);
+  dt = softplus(dt + (dt_bias ? dt_bias[dd] : 0.f));
+  const float x = xc[b * inner + dd];
   const float dtx = dt * x;
-  float* h = ssm_state + (b * inner + d) * state;
-  const float* al = A_log + d * state;
+  float* h = ssm_state + (b * inner + dd) * state;
+  const float* al = A_log + dd * state;
   float out = 0.f;
-  for (int n = 0; n < state; ++n) {
+  for (int n = lane; n < state; n += G) {
     const float hn = __expf(-dt * __expf(al[n])) * h[n] + dtx * Bv[n];
-    h[n] = hn;
+    if (live) h[n] = hn;
     out += Cv[n] * hn;
   }
+  for (int offset = G / 2; offset > 0; offset /= 2) out += __shfl_xor_sync(0xffffffffu, out, offset, G);
+  if (!live || lane != 0) return;
   if (D) out += D[d] * x;
   if (z) out *= silu(z[b * inner + d]);
   y[b * inner + d] = round_to<T>(out);
+}
+
+template <typename T>
+int launch_ssm(const mamba_decoder_desc& d, const mamba_decoder_layer& l, const mamba_decoder* m, cudaStream_t s) {
+  const int64_t E = d.inner;
+  const int N = (int)d.state, R = (int)d.dt_rank, rows = R + 2 * N;
+  auto go = [&](auto kernel, int group) {
+    const dim3 grid((unsigned)((E * group + kStateThreads - 1) / kStateThreads), (unsigned)d.batch);
+    kernel<<<grid, kStateThreads, rows * sizeof(float), s>>>(E, N, R, static_cast<const T*>(l.dt_proj_weight), l.dt_bias,
+                                                             l.A_log, l.D, l.ssm_state, m->xc, m->p,
+                                                             d.gated ? m->z : nullptr, m->y);
+  };
+  if (N <= 4) go(ssm_kernel<T, 4>, 4);
+  else if (N <= 8) go(ssm_kernel<T, 8>, 8);
+  else if (N <= 16) go(ssm_kernel<T, 16>, 16);
+  else go(ssm_kernel<T, 32>, 32);
+  MAMBA_CUDA_LAUNCHED("decoder: ssm step launch");
+  return MAMBA_OK;
 }
 
 // out_proj's epilogue: the residual add, rounded as the TorchSharp block rounds it.
@@ -250,13 +282,8 @@ int enqueue(mamba_decoder* m, cudaStream_t s, bool launch) {
     p_epi.out = m->p; p_epi.ld = proj_rows;
     if (int rc = launch_gemv(static_cast<const T*>(l.x_proj_weight), proj_rows, E, batch, CopyInput{m->xc}, p_epi, at))
       return rc;
-    if (launch) {
-      const dim3 grid((unsigned)((E + kStateThreads - 1) / kStateThreads), (unsigned)batch);
-      ssm_kernel<T><<<grid, kStateThreads, proj_rows * sizeof(float), s>>>(
-          E, N, R, static_cast<const T*>(l.dt_proj_weight), l.dt_bias, l.A_log, l.D, l.ssm_state, m->xc, m->p,
-          d.gated ? m->z : nullptr, m->y);
-      MAMBA_CUDA_LAUNCHED("decoder: ssm step launch");
-    }
+    if (launch)
+      if (int rc = launch_ssm<T>(d, l, m, s)) return rc;
     OutProjEpilogue<T> out_epi;
     out_epi.res = m->res; out_epi.hidden = H; out_epi.bias = l.out_proj_bias; out_epi.residual_fp32 = d.residual_in_fp32;
     if (int rc = launch_gemv(static_cast<const T*>(l.out_proj_weight), H, E, batch, CopyInput{m->y}, out_epi, at))

@@ -38,47 +38,70 @@ __device__ __forceinline__ void load8(const __nv_bfloat16* p, float w[8]) {
   }
 }
 
-// Sum over the block in the order of rms_norm.cu's block_sum, returned to every thread, so a norm computed
-// here has the same bits as the library's RMSNorm. `partial` is reusable after return.
-__device__ __forceinline__ float block_sum(float v, float* partial) {
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
-  __syncthreads();
-  float total = 0.f;
-  for (int k = 0; k < kThreads / 32; ++k) total += partial[k];
-  __syncthreads();
-  return total;
+// Copies n floats (rows b0.. of a row-major buffer are contiguous) into shared memory with independent 16-byte
+// loads, four per thread in flight: a staging loop of dependent load/store pairs costs a memory latency per element
+// and was most of a kernel's time at batch 1 and the bulk of it at large batches.
+__device__ __forceinline__ void stage_copy(float* dst, const float* src, int n) {
+  if ((reinterpret_cast<uintptr_t>(src) & 15) == 0 && n % 4 == 0) {
+    const float4* s4 = reinterpret_cast<const float4*>(src);
+    float4* d4 = reinterpret_cast<float4*>(dst);
+    const int n4 = n / 4;
+    for (int i = threadIdx.x; i < n4; i += 4 * kThreads) {
+      float4 v[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u)
+        if (i + u * kThreads < n4) v[u] = s4[i + u * kThreads];
+#pragma unroll
+      for (int u = 0; u < 4; ++u)
+        if (i + u * kThreads < n4) d4[i + u * kThreads] = v[u];
+    }
+  } else {
+    for (int i = threadIdx.x; i < n; i += 4 * kThreads) {
+      float v[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u)
+        if (i + u * kThreads < n) v[u] = src[i + u * kThreads];
+#pragma unroll
+      for (int u = 0; u < 4; ++u)
+        if (i + u * kThreads < n) dst[i + u * kThreads] = v[u];
+    }
+  }
 }
 
 // Prologue: copies rows b0..b0+tile-1 of a (batch, cols) fp32 buffer into xs.
 struct CopyInput {
   const float* x;
   __device__ void stage(float* xs, int64_t b0, int tile, int cols) const {
-    for (int t = 0; t < tile; ++t)
-      for (int k = threadIdx.x; k < cols; k += kThreads) xs[t * cols + k] = x[(b0 + t) * cols + k];
+    stage_copy(xs, x + b0 * cols, tile * cols);
     __syncthreads();
   }
 };
 
 // Prologue: RMSNorm of residual rows as the TorchSharp block does it: the residual rounded to T, normalised in
-// fp32 (rms_norm.cu's order), scaled by the weight, rounded to T.
+// fp32, scaled by the weight, rounded to T. One warp sums each row's squares (tile <= 8 warps).
 template <typename T>
 struct NormInput {
   const float* residual;
   const float* weight;
   float eps;
   __device__ void stage(float* xs, int64_t b0, int tile, int cols) const {
-    __shared__ float partial[kThreads / 32];
-    for (int t = 0; t < tile; ++t) {
-      const float* row = residual + (b0 + t) * cols;
+    __shared__ float scale[kThreads / 32];
+    stage_copy(xs, residual + b0 * cols, tile * cols);
+    __syncthreads();
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (warp < tile) {
       float sum = 0.f;
-      for (int k = threadIdx.x; k < cols; k += kThreads) {
-        const float v = round_to<T>(row[k]);
-        xs[t * cols + k] = v;
+      for (int k = lane; k < cols; k += 32) {
+        const float v = round_to<T>(xs[warp * cols + k]);
         sum += v * v;
       }
-      const float scale = rsqrtf(block_sum(sum, partial) / (float)cols + eps);
-      for (int k = threadIdx.x; k < cols; k += kThreads) xs[t * cols + k] = round_to<T>(xs[t * cols + k] * scale * weight[k]);
+      for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+      if (lane == 0) scale[warp] = rsqrtf(sum / (float)cols + eps);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < tile * cols; i += kThreads) {
+      const int t = i / cols, k = i - t * cols;
+      xs[i] = round_to<T>(round_to<T>(xs[i]) * scale[t] * weight[k]);
     }
     __syncthreads();
   }
@@ -96,6 +119,16 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W,
   constexpr int RPB = kThreads / TPR;
   const int g = threadIdx.x / TPR, lane = threadIdx.x % TPR;
   const int64_t row_base = (int64_t)blockIdx.x * RPB * iters;
+  // The weights do not depend on the previous kernel's output: ask for the first rows' lines now, so their DRAM
+  // latency overlaps the staging of the inputs (in a graph each kernel starts only after the previous one ended).
+  for (int it = 0; it < iters && it < 2; ++it) {
+    const int64_t r = row_base + (int64_t)it * RPB + g;
+    if (r < rows) {
+      const char* line = reinterpret_cast<const char*>(W + r * cols);
+      const int bytes = cols * (int)sizeof(T);
+      for (int off = lane * 128; off < bytes; off += TPR * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(line + off));
+    }
+  }
   for (int b0 = 0; b0 < batch; b0 += BT) {
     const int tile = batch - b0 < BT ? batch - b0 : BT;
     if (threadIdx.x < BT) epi.tile_begin(epi_scratch);
@@ -134,24 +167,22 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W,
 #pragma unroll
       for (int t = 0; t < BT; ++t)
         for (int offset = 16; offset > 0; offset /= 2) acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], offset);
+      // Lane t of the row's first warp finishes batch row t: the epilogues' memory latencies overlap.
+      float v = 0.f;
       if (TPR > 32) {
         if (threadIdx.x % 32 == 0)
 #pragma unroll
           for (int t = 0; t < BT; ++t) red[threadIdx.x / 32][t] = acc[t];
         __syncthreads();
-        if (lane == 0)
-#pragma unroll
-          for (int t = 0; t < BT; ++t) {
-            float s = 0.f;
-            for (int k = 0; k < TPR / 32; ++k) s += red[g * (TPR / 32) + k][t];
-            acc[t] = s;
-          }
+        if (lane < BT)
+          for (int k = 0; k < TPR / 32; ++k) v += red[g * (TPR / 32) + k][lane];
         __syncthreads();
-      }
-      if (lane == 0 && r < rows)
+      } else {
 #pragma unroll
         for (int t = 0; t < BT; ++t)
-          if (t < tile) epi(b0 + t, t, r, acc[t], epi_scratch);
+          if (t == lane) v = acc[t];
+      }
+      if (lane < tile && r < rows) epi(b0 + lane, lane, r, v, epi_scratch);
     }
     __syncthreads();
     if (threadIdx.x < tile) epi.tile_end(b0 + threadIdx.x, threadIdx.x, epi_scratch);
