@@ -47,7 +47,7 @@ foreach (var dtypeName in dtypes)
     long stepBytes = (parameters - (config.TieWordEmbeddings ? 0 : (long)config.VocabSize * config.HiddenSize)) * elementBytes;
     Console.WriteLine($"Model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}, vocab {config.VocabSize}, " +
                       $"{parameters / 1e6:F1}M parameters, random weights, {dtypeName} ({stepBytes / 1e6:F0} MB of weights read per step), device {device}");
-    var loop = new GenerationLoop(model);
+    var loop = new GenerationLoop(model) { NativeDecoderMaxBatch = int.MaxValue };   // measure the native decoder at every batch
     double Seconds(IReadOnlyList<int[]> prompts, int newTokens, out IReadOnlyList<GeneratedSequence> result)
     {
         var watch = Stopwatch.StartNew();

@@ -108,6 +108,16 @@ public class DecoderArgumentTests
     }
 
     [Fact]
+    public void NativeDecoderSettingsDefaultToOnUpToBatch16AndRejectAZeroBatch()
+    {
+        var model = new MambaForCausalLM(new MambaConfig { VocabSize = 101, HiddenSize = 48, NumHiddenLayers = 1 });
+        var loop = new GenerationLoop(model);
+        Assert.True(loop.UseNativeDecoder);
+        Assert.Equal(16, loop.NativeDecoderMaxBatch);
+        Assert.Throws<ArgumentOutOfRangeException>(() => loop.NativeDecoderMaxBatch = 0);
+    }
+
+    [Fact]
     public void CpuModelsAreNotForTheCudaDecoder()
     {
         var model = new MambaForCausalLM(new MambaConfig { VocabSize = 101, HiddenSize = 48, NumHiddenLayers = 2 });
