@@ -31,6 +31,7 @@ internal sealed class CudaDecoder : IDisposable
     /// <summary>Why <paramref name="model"/> cannot decode here, or null when it can.</summary>
     public static string? Unsupported(MambaForCausalLM model)
     {
+        using var scope = NewDisposeScope();   // the weight getters below make tensor handles
         if (model.OutputEmbeddings.device_type != DeviceType.CUDA) return "the model is not on a CUDA device";
         if (!NativeKernels.IsAvailable) return $"libmamba_native unavailable: {NativeLibraryLoader.FailureReason}";
         if (!NativeKernels.HasCuda) return "libmamba_native was built without CUDA";

@@ -137,7 +137,8 @@ public sealed class GenerationLoop
     private string? NativeDecoderOrWhyNot(int batch)
     {
         if (!UseNativeDecoder) return "turned off";
-        if (_model.OutputEmbeddings.device_type != DeviceType.CUDA) return "not on CUDA";
+        // A field, not OutputEmbeddings: a module's weight getter makes a tensor handle each call.
+        if (_model.Backbone.norm_f.weight.device_type != DeviceType.CUDA) return "not on CUDA";
         if (batch > NativeDecoderMaxBatch) return $"batch {batch} is above NativeDecoderMaxBatch ({NativeDecoderMaxBatch})";   // no warning: a choice
         var reason = CudaDecoder.Unsupported(_model);
         if (reason is not null)
