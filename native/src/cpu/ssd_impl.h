@@ -1,0 +1,365 @@
+// The chunked SSD kernels (Dao & Gu 2024, Sec. 6), forward and backward, for one (batch, head) or one run of heads.
+// Written as fixed-width array loops that -O3 vectorises: at baseline x86-64 in ssd_kernels_generic.cpp and 8 wide
+// with FMA in ssd_kernels_avx2.cpp. Internal linkage throughout (included by TUs built with different -m flags).
+//
+// Per chunk of q steps starting from state S0 (kept transposed, n-major: ST[n][p], so every inner loop runs over p):
+//   cum_i  = sum_{k<=i} dt_k A           (inclusive log decay within the chunk)
+//   u_j    = dt_j x_j
+//   y_i    = exp(cum_i) S0 C_i + sum_{j<=i} exp(cum_i - cum_j) (C_i.B_j) u_j + D x_i
+//   S_end  = exp(cum_end) S0 + sum_j exp(cum_end - cum_j) u_j B_j^T
+// The backward differentiates exactly these expressions chunk by chunk in reverse, carrying dS (the gradient of the
+// chunk's end state); the log decays' gradients collect in dcum and become d(dt A) by a reverse cumulative sum.
+// Every product is one primitive, comb(): out = sum_k coef[k] * row_k, rows of a padded matrix, so both orders
+// (over p and over n) are plain vector loops with enough independent accumulators.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include "cpu/dtype_convert.h"
+#include "cpu/ssd_problem.h"
+
+namespace mamba {
+namespace cpu {
+namespace {
+
+// out[w] (+)= sum_{k<count} coef[k] * rows[k * ld + w] for w < width (a multiple of 8), summed in order of k.
+inline void comb(float* __restrict out, const float* __restrict coef, const float* __restrict rows, int64_t ld,
+                 int64_t count, int64_t width, bool accumulate) {
+  int64_t w = 0;
+  for (; w + 32 <= width; w += 32) {
+    float acc[32];
+    for (int k = 0; k < 32; ++k) acc[k] = accumulate ? out[w + k] : 0.f;
+    for (int64_t j = 0; j < count; ++j) {
+      const float c = coef[j];
+      const float* r = rows + j * ld + w;
+      for (int k = 0; k < 32; ++k) acc[k] += c * r[k];
+    }
+    for (int k = 0; k < 32; ++k) out[w + k] = acc[k];
+  }
+  for (; w < width; w += 8) {
+    float acc[8];
+    for (int k = 0; k < 8; ++k) acc[k] = accumulate ? out[w + k] : 0.f;
+    for (int64_t j = 0; j < count; ++j) {
+      const float c = coef[j];
+      const float* r = rows + j * ld + w;
+      for (int k = 0; k < 8; ++k) acc[k] += c * r[k];
+    }
+    for (int k = 0; k < 8; ++k) out[w + k] = acc[k];
+  }
+}
+
+// sum_w a[w] * b[w] over n (a multiple of 8) in 8 lanes, then a fixed tree.
+inline float dot8(const float* __restrict a, const float* __restrict b, int64_t n) {
+  float acc[8] = {};
+  for (int64_t i = 0; i < n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+// dst[c][r] = src[r][c] for r < rows, c < cols; dst's columns rows..dst_ld-1 are left as they are (zeroed scratch).
+inline void transpose(float* __restrict dst, int64_t dst_ld, const float* __restrict src, int64_t src_ld, int64_t rows,
+                      int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * dst_ld + r] = src[r * src_ld + c];
+}
+
+inline float softplus_exact(float v) { return v <= 20.f ? std::log1p(std::exp(v)) : v; }
+
+// What every pass needs of one chunk of one head: Δ and its derivative, the log decays, u = Δ·x.
+struct SsdChunk {
+  int64_t t0, q;
+  float *X, *U, *Bm, *Cm, *dtv, *dtd, *cum, *ecum;
+};
+
+// Loads x, Δ, B and C of chunk [t0, t0 + q) of head h into the chunk's (zero-padded) tiles and forms Δ, cum, u.
+inline void load_chunk(const SsdProblem& p, int64_t b, int64_t h, SsdChunk& c) {
+  const mamba_ssd_args& a = *p.a;
+  const int64_t g = h / p.heads_per_group, q = c.q, t0 = c.t0;
+  gather2d(a.x, a.dtype, b * a.x_stride[0] + t0 * a.x_stride[1] + h * a.x_stride[2], a.x_stride[1], a.x_stride[3],
+           int(q), int(a.head_dim), int(p.Pp), c.X);
+  gather2d(a.B, a.dtype, b * a.B_stride[0] + t0 * a.B_stride[1] + g * a.B_stride[2], a.B_stride[1], a.B_stride[3],
+           int(q), int(a.state), int(p.Np), c.Bm);
+  gather2d(a.C, a.dtype, b * a.C_stride[0] + t0 * a.C_stride[1] + g * a.C_stride[2], a.C_stride[1], a.C_stride[3],
+           int(q), int(a.state), int(p.Np), c.Cm);
+  gather2d(a.dt, a.dtype, b * a.dt_stride[0] + t0 * a.dt_stride[1] + h * a.dt_stride[2], a.dt_stride[1], 1, int(q), 1,
+           1, c.dtv);
+  const float bias = a.dt_bias ? a.dt_bias[h] : 0.f, A = a.A[h];
+  float run = 0.f;
+  for (int64_t i = 0; i < q; ++i) {
+    const float s = c.dtv[i] + bias;
+    float v = s, d = 1.f;
+    if (a.dt_softplus) {
+      v = softplus_exact(s);
+      d = s <= 20.f ? 1.f / (1.f + std::exp(-s)) : 1.f;
+    }
+    if (v < a.dt_min) v = a.dt_min, d = 0.f;
+    if (v > a.dt_max) v = a.dt_max, d = 0.f;
+    c.dtv[i] = v;
+    c.dtd[i] = d;
+    run += v * A;
+    c.cum[i] = run;
+    c.ecum[i] = std::exp(run);
+  }
+  for (int64_t i = 0; i < q; ++i)
+    for (int64_t w = 0; w < p.Pp; ++w) c.U[i * p.Pp + w] = c.dtv[i] * c.X[i * p.Pp + w];
+}
+
+// ST = exp(cum_end) ST + sum_j exp(cum_end - cum_j) u_j B_j^T (ST n-major). BT: B transposed (Np x Qp); coef: q floats.
+inline void advance_state(const SsdProblem& p, const SsdChunk& c, const float* BT, float* ST, float* wend, float* coef) {
+  const int64_t q = c.q, Pp = p.Pp, Qp = p.Qp;
+  for (int64_t j = 0; j < q; ++j) wend[j] = std::exp(c.cum[q - 1] - c.cum[j]);
+  const float e = c.ecum[q - 1];
+  for (int64_t n = 0; n < p.a->state; ++n) {
+    float* row = ST + n * Pp;
+    for (int64_t w = 0; w < Pp; ++w) row[w] *= e;
+    for (int64_t j = 0; j < q; ++j) coef[j] = wend[j] * BT[n * Qp + j];
+    comb(row, coef, c.U, Pp, q, Pp, true);
+  }
+}
+
+// Carves the next n floats off the scratch pointer.
+inline float* take(float*& ws, int64_t n) {
+  float* r = ws;
+  ws += n;
+  return r;
+}
+
+void ssd_fwd_impl(const SsdProblem& p, int64_t task, float* ws) {
+  const mamba_ssd_args& a = *p.a;
+  const int64_t b = task / a.heads, h = task % a.heads;
+  const int64_t P = a.head_dim, N = a.state, Q = p.Q, Pp = p.Pp, Np = p.Np, Qp = p.Qp, L = a.length;
+  std::memset(ws, 0, sizeof(float) * size_t(ssd_fwd_scratch(p)));
+  SsdChunk c{};
+  c.X = take(ws, Q * Pp);
+  c.U = take(ws, Q * Pp);
+  float* Y = take(ws, Q * Pp);
+  c.Bm = take(ws, Q * Np);
+  c.Cm = take(ws, Q * Np);
+  float* BT = take(ws, Np * Qp);
+  float* M = take(ws, Q * Qp);
+  float* ST = take(ws, Np * Pp);
+  c.dtv = take(ws, Q);
+  c.dtd = take(ws, Q);
+  c.cum = take(ws, Q);
+  c.ecum = take(ws, Q);
+  float* coef = take(ws, Np + Qp);
+  const float Dh = a.D ? a.D[h] : 0.f;
+  const int64_t sbase = (b * a.heads + h) * P * N;
+  if (a.initial_state)
+    for (int64_t pp = 0; pp < P; ++pp)
+      for (int64_t n = 0; n < N; ++n) ST[n * Pp + pp] = a.initial_state[sbase + pp * N + n];
+  const mamba_ssd_outputs& o = *p.out;
+  for (int64_t ch = 0; ch < p.chunks; ++ch) {
+    c.t0 = ch * Q;
+    c.q = std::min(Q, L - c.t0);
+    const int64_t q = c.q;
+    load_chunk(p, b, h, c);
+    for (int64_t j = q; j < Qp; ++j)
+      for (int64_t n = 0; n < N; ++n) BT[n * Qp + j] = 0.f;
+    transpose(BT, Qp, c.Bm, Np, q, N);
+    for (int64_t i = 0; i < q; ++i) {
+      // M[i][j] = (C_i . B_j) exp(cum_i - cum_j), j <= i
+      float* Mi = M + i * Qp;
+      comb(Mi, c.Cm + i * Np, BT, Qp, N, ssd_pad(i + 1), false);
+      for (int64_t j = 0; j <= i; ++j) Mi[j] *= std::exp(c.cum[i] - c.cum[j]);
+      float* Yi = Y + i * Pp;
+      for (int64_t n = 0; n < N; ++n) coef[n] = c.ecum[i] * c.Cm[i * Np + n];
+      comb(Yi, coef, ST, Pp, N, Pp, false);
+      comb(Yi, Mi, c.U, Pp, i + 1, Pp, true);
+      const float* Xi = c.X + i * Pp;
+      for (int64_t w = 0; w < Pp; ++w) Yi[w] += Dh * Xi[w];
+    }
+    scatter2d(o.y, a.dtype, b * o.y_stride[0] + c.t0 * o.y_stride[1] + h * o.y_stride[2], o.y_stride[1], o.y_stride[3],
+              int(q), int(P), int(Pp), Y);
+    advance_state(p, c, BT, ST, M, coef);  // M is free again: the decays to the chunk's end go there
+  }
+  if (o.final_state)
+    for (int64_t pp = 0; pp < P; ++pp)
+      for (int64_t n = 0; n < N; ++n) o.final_state[sbase + pp * N + n] = ST[n * Pp + pp];
+}
+
+// One backward task: heads [h0, h1) of one (batch, group), in order; dB and dC of those heads summed into the
+// task's own partial tile, dA/dD/ddt_bias per (b, h) into p.heads.
+void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
+  const mamba_ssd_args& a = *p.a;
+  const mamba_ssd_grads& gr = *p.gr;
+  const int64_t split = task % p.splits, bg = task / p.splits, b = bg / a.groups, g = bg % a.groups;
+  const int64_t h0 = g * p.heads_per_group + split * p.heads_per_split;
+  const int64_t h1 = std::min(h0 + p.heads_per_split, (g + 1) * p.heads_per_group);
+  const int64_t P = a.head_dim, N = a.state, Q = p.Q, Pp = p.Pp, Np = p.Np, Qp = p.Qp, L = a.length;
+  float* part = p.dBC + task * L * 2 * Np;
+  float* const base = ws;
+  for (int64_t h = h0; h < h1; ++h) {
+    ws = base;
+    std::memset(ws, 0, sizeof(float) * size_t(ssd_bwd_scratch(p)));
+    float* ck = take(ws, p.chunks * Np * Pp);
+    SsdChunk c{};
+    c.X = take(ws, Q * Pp);
+    c.U = take(ws, Q * Pp);
+    float* DY = take(ws, Q * Pp);
+    float* dU = take(ws, Q * Pp);
+    float* tmpP = take(ws, Q * Pp);
+    c.Bm = take(ws, Q * Np);
+    c.Cm = take(ws, Q * Np);
+    float* dBt = take(ws, Q * Np);
+    float* dCt = take(ws, Q * Np);
+    float* S0dy = take(ws, Q * Np);
+    float* dSu = take(ws, Q * Np);
+    float* BT = take(ws, Np * Qp);
+    float* CeT = take(ws, Np * Qp);
+    float* UT = take(ws, Pp * Qp);
+    float* CB = take(ws, Q * Qp);
+    float* DU = take(ws, Q * Qp);
+    float* LD = take(ws, Q * Qp);
+    float* LCT = take(ws, Q * Qp);
+    float* LDT = take(ws, Q * Qp);
+    float* S0 = take(ws, Np * Pp);   // p-major: S0[p][n] (Pp x Np)
+    float* ST = take(ws, Np * Pp);   // n-major running state / chunk start state
+    float* dS = take(ws, Np * Pp);   // p-major
+    float* dST = take(ws, Np * Pp);  // n-major
+    c.dtv = take(ws, Q);
+    c.dtd = take(ws, Q);
+    c.cum = take(ws, Q);
+    c.ecum = take(ws, Q);
+    float* dcum = take(ws, Q);
+    float* wend = take(ws, Q);
+    float* ddt = take(ws, Q);
+    float* dxd = take(ws, Q);
+    float* coef = take(ws, 2 * Np + 2 * Pp + 2 * Qp);
+
+    const float Dh = a.D ? a.D[h] : 0.f, A = a.A[h];
+    const int64_t sbase = (b * a.heads + h) * P * N;
+    // Pass 1: the state at each chunk's start.
+    if (a.initial_state)
+      for (int64_t pp = 0; pp < P; ++pp)
+        for (int64_t n = 0; n < N; ++n) ST[n * Pp + pp] = a.initial_state[sbase + pp * N + n];
+    for (int64_t ch = 0; ch < p.chunks; ++ch) {
+      std::memcpy(ck + ch * Np * Pp, ST, sizeof(float) * size_t(Np * Pp));
+      if (ch + 1 == p.chunks) break;  // the final state is not needed
+      c.t0 = ch * Q;
+      c.q = std::min(Q, L - c.t0);
+      load_chunk(p, b, h, c);
+      transpose(BT, Qp, c.Bm, Np, c.q, N);
+      advance_state(p, c, BT, ST, wend, coef);
+    }
+    // Pass 2: chunks in reverse, dST = gradient of the chunk's end state.
+    if (gr.dfinal_state)
+      for (int64_t pp = 0; pp < P; ++pp)
+        for (int64_t n = 0; n < N; ++n) dST[n * Pp + pp] = gr.dfinal_state[sbase + pp * N + n];
+    transpose(dS, Np, dST, Pp, Np, Pp);
+    double dA = 0, dD = 0, dbias = 0;
+    for (int64_t ch = p.chunks - 1; ch >= 0; --ch) {
+      c.t0 = ch * Q;
+      c.q = std::min(Q, L - c.t0);
+      const int64_t q = c.q, qp = ssd_pad(q);
+      load_chunk(p, b, h, c);
+      gather2d(gr.dy, a.dtype, b * gr.dy_stride[0] + c.t0 * gr.dy_stride[1] + h * gr.dy_stride[2], gr.dy_stride[1],
+               gr.dy_stride[3], int(q), int(P), int(Pp), DY);
+      transpose(BT, Qp, c.Bm, Np, q, N);
+      transpose(UT, Qp, c.U, Pp, q, Pp);
+      for (int64_t j = q; j < qp; ++j) {  // the short last chunk: no stale columns from pass 1
+        for (int64_t n = 0; n < N; ++n) BT[n * Qp + j] = 0.f;
+        for (int64_t w = 0; w < Pp; ++w) UT[w * Qp + j] = 0.f;
+      }
+      const float* S0T = ck + ch * Np * Pp;
+      transpose(S0, Np, S0T, Pp, Np, Pp);
+      std::fill(dcum, dcum + q, 0.f);
+      // CB[i][j] = C_i.B_j; DU[i][j] = dy_i.u_j; with L_ij = exp(cum_i - cum_j) for j <= i (0 above):
+      // LC = L * CB (kept transposed), LD = L * DU, and the decay gradient L * CB * DU to cum_i (+) and cum_j (-).
+      for (int64_t i = 0; i < q; ++i) {
+        comb(CB + i * Qp, c.Cm + i * Np, BT, Qp, N, qp, false);
+        comb(DU + i * Qp, DY + i * Pp, UT, Qp, P, qp, false);
+        float rowsum = 0.f;
+        for (int64_t j = 0; j < q; ++j) {
+          const float l = j <= i ? std::exp(c.cum[i] - c.cum[j]) : 0.f;
+          const float lc = l * CB[i * Qp + j], ld = l * DU[i * Qp + j];
+          LD[i * Qp + j] = ld;
+          LCT[j * Qp + i] = lc;
+          LDT[j * Qp + i] = ld;
+          if (j <= i) {
+            const float w = lc * DU[i * Qp + j];
+            rowsum += w;
+            dcum[j] -= w;
+          }
+        }
+        dcum[i] += rowsum;
+      }
+      // dC_i = exp(cum_i) S0^T dy_i + sum_{j<=i} LD_ij B_j; and exp(cum_i) C_i.(S0^T dy_i) to cum_i.
+      for (int64_t i = 0; i < q; ++i) {
+        float* s = S0dy + i * Np;
+        comb(s, DY + i * Pp, S0, Np, P, Np, false);
+        float* dCi = dCt + i * Np;
+        comb(dCi, LD + i * Qp, c.Bm, Np, i + 1, Np, false);
+        for (int64_t w = 0; w < Np; ++w) dCi[w] += c.ecum[i] * s[w];
+        dcum[i] += c.ecum[i] * dot8(c.Cm + i * Np, s, Np);
+      }
+      // dB_j = sum_{i>=j} LD_ij C_i + exp(cum_end - cum_j) dS^T u_j;
+      // du_j = sum_{i>=j} LC_ij dy_i + exp(cum_end - cum_j) dS B_j.
+      for (int64_t j = 0; j < q; ++j) {
+        wend[j] = std::exp(c.cum[q - 1] - c.cum[j]);
+        float* su = dSu + j * Np;
+        comb(su, c.U + j * Pp, dS, Np, P, Np, false);
+        float* dBj = dBt + j * Np;
+        comb(dBj, LDT + j * Qp + j, c.Cm + j * Np, Np, q - j, Np, false);
+        for (int64_t w = 0; w < Np; ++w) dBj[w] += wend[j] * su[w];
+        const float v = wend[j] * dot8(c.Bm + j * Np, su, Np);
+        dcum[q - 1] += v;
+        dcum[j] -= v;
+        float* duj = dU + j * Pp;
+        comb(duj, LCT + j * Qp + j, DY + j * Pp, Pp, q - j, Pp, false);
+        float* sb = tmpP + j * Pp;
+        comb(sb, c.Bm + j * Np, dST, Pp, N, Pp, false);
+        for (int64_t w = 0; w < Pp; ++w) duj[w] += wend[j] * sb[w];
+      }
+      dcum[q - 1] += c.ecum[q - 1] * dot8(dST, S0T, Np * Pp);
+      // dx = Δ du + D dy; the direct part of dΔ is x.du.
+      for (int64_t j = 0; j < q; ++j) {
+        const float* duj = dU + j * Pp;
+        const float* xj = c.X + j * Pp;
+        const float* dyj = DY + j * Pp;
+        dxd[j] = dot8(xj, duj, Pp);
+        dD += double(dot8(dyj, xj, Pp));
+        float* out = tmpP + j * Pp;
+        for (int64_t w = 0; w < Pp; ++w) out[w] = c.dtv[j] * duj[w] + Dh * dyj[w];
+      }
+      scatter2d(gr.dx, a.dtype, b * gr.dx_stride[0] + c.t0 * gr.dx_stride[1] + h * gr.dx_stride[2], gr.dx_stride[1],
+                gr.dx_stride[3], int(q), int(P), int(Pp), tmpP);
+      // The gradient of the chunk's start state: exp(cum_end) dS + sum_i exp(cum_i) dy_i C_i^T.
+      for (int64_t n = 0; n < N; ++n) {
+        float* cr = CeT + n * Qp;
+        for (int64_t i = 0; i < q; ++i) cr[i] = c.ecum[i] * c.Cm[i * Np + n];
+        float* row = dST + n * Pp;
+        for (int64_t w = 0; w < Pp; ++w) row[w] *= c.ecum[q - 1];
+        comb(row, cr, DY, Pp, q, Pp, true);
+      }
+      transpose(dS, Np, dST, Pp, Np, Pp);
+      // cum_i = sum_{k<=i} a_k: da_k = sum_{i>=k} dcum_i; a_k = Δ_k A.
+      float run = 0.f;
+      for (int64_t k = q - 1; k >= 0; --k) {
+        run += dcum[k];
+        dA += double(run) * c.dtv[k];
+        const float d = (dxd[k] + run * A) * c.dtd[k];
+        ddt[k] = d;
+        dbias += d;
+      }
+      scatter2d(gr.ddt, a.dtype, b * gr.ddt_stride[0] + c.t0 * gr.ddt_stride[1] + h * gr.ddt_stride[2],
+                gr.ddt_stride[1], 1, int(q), 1, 1, ddt);
+      for (int64_t i = 0; i < q; ++i) {
+        float* row = part + (c.t0 + i) * 2 * Np;
+        for (int64_t w = 0; w < Np; ++w) row[w] += dBt[i * Np + w];
+        for (int64_t w = 0; w < Np; ++w) row[Np + w] += dCt[i * Np + w];
+      }
+    }
+    if (gr.dinitial_state && a.initial_state)
+      for (int64_t pp = 0; pp < P; ++pp)
+        for (int64_t n = 0; n < N; ++n) gr.dinitial_state[sbase + pp * N + n] = dST[n * Pp + pp];
+    float* hp = p.heads + (b * a.heads + h) * 3;
+    hp[0] = float(dA);
+    hp[1] = float(dD);
+    hp[2] = float(dbias);
+  }
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace mamba

@@ -1,0 +1,11 @@
+// The SSD kernels built with -mavx2 -mfma (see CMakeLists.txt); ssd_forward.cpp/ssd_backward.cpp pick them only on
+// CPUs that report both (cpu_features.h). ssd_impl.h has internal linkage throughout, so nothing compiled here can
+// be merged by the linker into baseline code (`nm -C ssd_kernels_avx2.cpp.o | grep ' W '` lists nothing).
+#include "cpu/ssd_impl.h"
+
+namespace mamba {
+namespace cpu {
+void ssd_fwd_task_avx2(const SsdProblem& p, int64_t task, float* scratch) { ssd_fwd_impl(p, task, scratch); }
+void ssd_bwd_task_avx2(const SsdProblem& p, int64_t task, float* scratch) { ssd_bwd_impl(p, task, scratch); }
+}  // namespace cpu
+}  // namespace mamba
