@@ -16,7 +16,7 @@ namespace cpu {
 // Sizes every SSD call derives from its arguments (validated).
 void ssd_setup(SsdProblem& p, const mamba_ssd_args* a) {
   p.a = a;
-  p.Q = std::min(a->chunk, a->length);
+  p.Q = std::min({a->chunk, a->length, kSsdCpuMaxChunk});
   p.chunks = (a->length + p.Q - 1) / p.Q;
   p.Pp = ssd_pad(a->head_dim);
   p.Np = ssd_pad(a->state);

@@ -68,8 +68,23 @@ inline float softplus_exact(float v) { return v <= 20.f ? std::log1p(std::exp(v)
 // What every pass needs of one chunk of one head: Δ and its derivative, the log decays, u = Δ·x.
 struct SsdChunk {
   int64_t t0, q;
-  float *X, *U, *Bm, *Cm, *dtv, *dtd, *cum, *ecum;
+  float *X, *U, *Bm, *Cm, *dtv, *dtd, *cum, *ecum, *ea, *lrow;
 };
+
+// Below this a decay product is flushed to zero: denormal arithmetic costs ~100 cycles on x86, and such a weight
+// (already under 1e-30 of a term) changes no fp32 sum.
+constexpr float kTinyDecay = 1e-30f;
+
+// lrow[j] becomes exp(cum_i - cum_j) for j <= i, from row i - 1's values: multiplying by exp(a_i) (the decays from each
+// step to step i are products of the per-step decays) is a vector loop where exp(cum_i - cum_j) would be i scalar exps.
+inline void next_decay_row(const SsdChunk& c, int64_t i) {
+  const float e = c.ea[i];
+  for (int64_t j = 0; j < i; ++j) {
+    const float v = c.lrow[j] * e;
+    c.lrow[j] = v < kTinyDecay ? 0.f : v;
+  }
+  c.lrow[i] = 1.f;
+}
 
 // Loads x, Δ, B and C of chunk [t0, t0 + q) of head h into the chunk's (zero-padded) tiles and forms Δ, cum, u.
 inline void load_chunk(const SsdProblem& p, int64_t b, int64_t h, SsdChunk& c) {
@@ -96,6 +111,7 @@ inline void load_chunk(const SsdProblem& p, int64_t b, int64_t h, SsdChunk& c) {
     if (v > a.dt_max) v = a.dt_max, d = 0.f;
     c.dtv[i] = v;
     c.dtd[i] = d;
+    c.ea[i] = std::exp(v * A);
     run += v * A;
     c.cum[i] = run;
     c.ecum[i] = std::exp(run);
@@ -142,6 +158,8 @@ void ssd_fwd_impl(const SsdProblem& p, int64_t task, float* ws) {
   c.dtd = take(ws, Q);
   c.cum = take(ws, Q);
   c.ecum = take(ws, Q);
+  c.ea = take(ws, Q);
+  c.lrow = take(ws, Q);
   float* coef = take(ws, Np + Qp);
   const float Dh = a.D ? a.D[h] : 0.f;
   const int64_t sbase = (b * a.heads + h) * P * N;
@@ -161,7 +179,8 @@ void ssd_fwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       // M[i][j] = (C_i . B_j) exp(cum_i - cum_j), j <= i
       float* Mi = M + i * Qp;
       comb(Mi, c.Cm + i * Np, BT, Qp, N, ssd_pad(i + 1), false);
-      for (int64_t j = 0; j <= i; ++j) Mi[j] *= std::exp(c.cum[i] - c.cum[j]);
+      next_decay_row(c, i);
+      for (int64_t j = 0; j <= i; ++j) Mi[j] *= c.lrow[j];
       float* Yi = Y + i * Pp;
       for (int64_t n = 0; n < N; ++n) coef[n] = c.ecum[i] * c.Cm[i * Np + n];
       comb(Yi, coef, ST, Pp, N, Pp, false);
@@ -189,10 +208,11 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
   const int64_t P = a.head_dim, N = a.state, Q = p.Q, Pp = p.Pp, Np = p.Np, Qp = p.Qp, L = a.length;
   float* part = p.dBC + task * L * 2 * Np;
   float* const base = ws;
+  const int64_t checkpoints = p.chunks * Np * Pp;
   for (int64_t h = h0; h < h1; ++h) {
     ws = base;
-    std::memset(ws, 0, sizeof(float) * size_t(ssd_bwd_scratch(p)));
-    float* ck = take(ws, p.chunks * Np * Pp);
+    float* ck = take(ws, checkpoints);  // every chunk's start state is written before it is read: no zeroing
+    std::memset(ws, 0, sizeof(float) * size_t(ssd_bwd_scratch(p) - checkpoints));
     SsdChunk c{};
     c.X = take(ws, Q * Pp);
     c.U = take(ws, Q * Pp);
@@ -221,6 +241,8 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
     c.dtd = take(ws, Q);
     c.cum = take(ws, Q);
     c.ecum = take(ws, Q);
+    c.ea = take(ws, Q);
+    c.lrow = take(ws, Q);
     float* dcum = take(ws, Q);
     float* wend = take(ws, Q);
     float* ddt = take(ws, Q);
@@ -269,9 +291,10 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       for (int64_t i = 0; i < q; ++i) {
         comb(CB + i * Qp, c.Cm + i * Np, BT, Qp, N, qp, false);
         comb(DU + i * Qp, DY + i * Pp, UT, Qp, P, qp, false);
+        next_decay_row(c, i);
         float rowsum = 0.f;
         for (int64_t j = 0; j < q; ++j) {
-          const float l = j <= i ? std::exp(c.cum[i] - c.cum[j]) : 0.f;
+          const float l = j <= i ? c.lrow[j] : 0.f;
           const float lc = l * CB[i * Qp + j], ld = l * DU[i * Qp + j];
           LD[i * Qp + j] = ld;
           LCT[j * Qp + i] = lc;

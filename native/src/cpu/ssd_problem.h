@@ -11,13 +11,18 @@ namespace cpu {
 
 constexpr int kSsdLanes = 8;  // every padded row length (head_dim, state, chunk) is a multiple of this
 
+// The chunk is a hint (mamba_native.h). On the CPU the intra-chunk work grows with the chunk while the state work
+// does not, and 16..32 steps measured fastest (forward flat from 8 to 32, backward best at 32, both slower from 64 on,
+// 2x at 256: bench_ssd_cpu, head_dim 32..64, state 16..128); longer hints are cut to this.
+constexpr int64_t kSsdCpuMaxChunk = 32;
+
 static inline int64_t ssd_pad(int64_t n) { return (n + kSsdLanes - 1) / kSsdLanes * kSsdLanes; }
 
 struct SsdProblem {
   const mamba_ssd_args* a;
   const mamba_ssd_outputs* out;  // forward only
   const mamba_ssd_grads* gr;     // backward only
-  int64_t Q;                     // chunk length actually used: min(chunk, length)
+  int64_t Q;                     // chunk length actually used: min(chunk, length, kSsdCpuMaxChunk)
   int64_t chunks;                // ceil(length / Q)
   int64_t Pp, Np, Qp;            // head_dim, state and Q padded to kSsdLanes
   int64_t heads_per_group;
@@ -32,7 +37,7 @@ struct SsdProblem {
 // Floats of scratch one task needs (the caller allocates it, so the AVX2 TU never touches std containers).
 static inline int64_t ssd_fwd_scratch(const SsdProblem& p) {
   const int64_t Q = p.Q;
-  return 3 * Q * p.Pp + 2 * Q * p.Np + p.Np * p.Qp + Q * p.Qp + p.Np * p.Pp + 4 * Q + p.Np + p.Qp;
+  return 3 * Q * p.Pp + 2 * Q * p.Np + p.Np * p.Qp + Q * p.Qp + p.Np * p.Pp + 6 * Q + p.Np + p.Qp;
 }
 static inline int64_t ssd_bwd_scratch(const SsdProblem& p) {
   const int64_t Q = p.Q;
@@ -41,7 +46,7 @@ static inline int64_t ssd_bwd_scratch(const SsdProblem& p) {
          + 2 * p.Np * p.Qp + p.Pp * p.Qp          // BT, CeT (C·exp(cum) transposed), UT
          + 5 * Q * p.Qp                           // CB, DU, LD; LC and LD transposed
          + 4 * p.Np * p.Pp                        // S0 both layouts, dS both layouts
-         + 8 * Q + 2 * p.Np + 2 * p.Pp + 2 * p.Qp;
+         + 10 * Q + 2 * p.Np + 2 * p.Pp + 2 * p.Qp;
 }
 
 // Fills Q, chunks, the padded sizes and heads_per_group from validated args (ssd_forward.cpp).
