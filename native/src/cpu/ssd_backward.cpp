@@ -10,6 +10,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/dtype_convert.h"
 #include "cpu/ssd_problem.h"
+#include "cpu/ssd_scratch.h"
 #include "cpu/thread_pool.h"
 
 using namespace mamba::cpu;
@@ -43,9 +44,11 @@ MAMBA_API int32_t mamba_ssd_bwd_cpu(const mamba_ssd_args* args, const mamba_ssd_
     p.heads = heads.data();
     const int64_t scratch = ssd_bwd_scratch(p);
     const double work = double(a.batch) * L * a.heads * a.head_dim * (5.0 * N + 2.0 * p.Q);
+    SsdScratch buffers(scratch, bg * p.splits);
     parallel_for(bg * p.splits, [&](int64_t task) {
-      std::vector<float> ws(static_cast<size_t>(scratch));
-      kernel(p, task, ws.data());
+      float* ws = buffers.acquire();
+      kernel(p, task, ws);
+      buffers.release(ws);  // kernels throw nothing
     }, work);
     // dB, dC: per (batch, group), the splits in order.
     const mamba_ssd_grads& g = *grads;

@@ -7,6 +7,7 @@
 #include "common/ssd_validate.h"
 #include "cpu/cpu_features.h"
 #include "cpu/ssd_problem.h"
+#include "cpu/ssd_scratch.h"
 #include "cpu/thread_pool.h"
 
 using namespace mamba::cpu;
@@ -36,9 +37,11 @@ MAMBA_API int32_t mamba_ssd_fwd_cpu(const mamba_ssd_args* args, const mamba_ssd_
   try {
     const int64_t scratch = ssd_fwd_scratch(p);
     const double work = double(args->batch) * args->length * args->heads * args->head_dim * (2.0 * args->state + p.Q);
+    SsdScratch buffers(scratch, args->batch * args->heads);
     parallel_for(args->batch * args->heads, [&](int64_t task) {
-      std::vector<float> ws(static_cast<size_t>(scratch));  // per task: a few hundred KB, nothing kept between calls
-      kernel(p, task, ws.data());
+      float* ws = buffers.acquire();
+      kernel(p, task, ws);
+      buffers.release(ws);  // kernels throw nothing
     }, work);
   } catch (const std::bad_alloc&) {
     return mamba::fail(MAMBA_ERR_OUT_OF_MEMORY, "mamba_ssd_fwd_cpu: out of memory");
