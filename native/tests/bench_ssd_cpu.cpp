@@ -74,6 +74,25 @@ int main(int argc, char** argv) {
     std::printf("  chunk %4lld: fwd %8.2f ms (%.2f G updates/s)  bwd %8.2f ms (%.2f G updates/s)\n", (long long)chunk, f,
                 updates / f * 1e-6, b, updates / b * 1e-6);
   }
+  // The decode step at these sizes, one token per sequence (conv width 4).
+  {
+    const int64_t W = 4, K = E + 2 * G * N;
+    auto xBC = rnd(Bt * K, 1, 0, g), sdt = rnd(Bt * H, 0.5f, 0, g), conv = rnd(Bt * K * W, 1, 0, g), cw = rnd(K * W, 0.5f, 0, g);
+    auto cb = rnd(K, 0.1f, 0, g), alog = rnd(H, 0.3f, 0, g), ssm = rnd(Bt * H * P * N, 0.1f, 0, g);
+    std::vector<float> out(Bt * E);
+    mamba_ssd_step_args st{};
+    st.batch = Bt, st.heads = H, st.head_dim = P, st.groups = G, st.state = N, st.width = W;
+    st.dtype = MAMBA_F32, st.dt_softplus = 1, st.dt_min = 0.f, st.dt_max = INFINITY;
+    st.xBC = xBC.data(), st.xBC_stride[0] = K, st.xBC_stride[1] = 1;
+    st.dt = sdt.data(), st.dt_stride[0] = H, st.dt_stride[1] = 1;
+    st.conv_state = conv.data(), st.conv_state_stride[0] = K * W, st.conv_state_stride[1] = W, st.conv_state_stride[2] = 1;
+    st.conv_weight = cw.data(), st.conv_bias = cb.data(), st.dt_bias = bias.data(), st.A_log = alog.data(), st.D = D.data();
+    st.ssm_state = ssm.data(), st.out = out.data(), st.out_stride[0] = E, st.out_stride[1] = 1;
+    const double ms = best_ms(5, [&] {
+      for (int i = 0; i < 100; ++i) check(mamba_ssd_step_cpu(&st));
+    }) / 100;
+    std::printf("  decode step: %.1f us per call (%.2f G state updates/s)\n", ms * 1e3, double(Bt) * E * N / ms * 1e-6);
+  }
   // Mamba-1 at equal (batch, length, inner), state 16, no gate.
   const int64_t N1 = 16;
   auto u = rnd(Bt * E * L, 1, 0, g), delta = rnd(Bt * E * L, 0.5f, 0, g), A1 = rnd(E * N1, 0.3f, -1, g),

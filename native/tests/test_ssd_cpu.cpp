@@ -397,10 +397,19 @@ TEST(SsdStepCpu, MatchesReference) {
       StepCaseS d{1, 2, 16, 1, 1, 1};  // N = 1, width 1
       d.dtype = dtype, d.strided = strided, d.conv_bias = d.dt_bias = d.D = false;
       check_step(d, seed++);
-      StepCaseS e{3, 4, 8, 2, 64, 8};
+      StepCaseS e{3, 4, 8, 2, 21, 8};  // N = 21: two 8-lane blocks and a tail
       e.dtype = dtype, e.strided = strided, e.dt_max = 0.4;
       check_step(e, seed++);
     }
+}
+
+TEST(SsdStepCpu, GenericKernels) {
+  setenv("MAMBA_CPU_ISA", "generic", 1);
+  StepCaseS c{2, 6, 5, 3, 12, 4};  // N = 12: one 8-lane block and a tail
+  check_step(c, 350);
+  c.dtype = MAMBA_BF16, c.strided = true;
+  check_step(c, 351);
+  unsetenv("MAMBA_CPU_ISA");
 }
 
 TEST(SsdStepCpu, RejectsBadArguments) {

@@ -438,6 +438,32 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
   }
 }
 
+// The decode step's update of one (batch, head), states p-major (h[p][n] contiguous in n):
+//   h[p][:] = decay h[p][:] + (dt x_p) B;   y_p = C.h[p] + D x_p
+// 8 lanes of n at a time, the readout summed in a fixed order (lanes by a fixed tree, then the tail).
+void ssd_step_head_impl(float* __restrict st, int64_t P, int64_t N, float decay, float dt, const float* __restrict x,
+                        const float* __restrict Bv, const float* __restrict Cv, float Dh, float* __restrict y) {
+  for (int64_t p = 0; p < P; ++p) {
+    float* row = st + p * N;
+    const float ux = dt * x[p];
+    v8f acc = {};
+    int64_t n = 0;
+    for (; n + 8 <= N; n += 8) {
+      const v8f h = decay * load8(row + n) + ux * load8(Bv + n);
+      store8(row + n, h);
+      acc += load8(Cv + n) * h;
+    }
+    float tail = 0.f;
+    for (; n < N; ++n) {
+      const float h = decay * row[n] + ux * Bv[n];
+      row[n] = h;
+      tail += Cv[n] * h;
+    }
+    const float lanes = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    y[p] = (lanes + tail) + Dh * x[p];
+  }
+}
+
 }  // namespace
 }  // namespace cpu
 }  // namespace mamba

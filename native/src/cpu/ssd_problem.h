@@ -57,6 +57,11 @@ void ssd_fwd_task_avx2(const SsdProblem& p, int64_t task, float* scratch);
 void ssd_fwd_task_generic(const SsdProblem& p, int64_t task, float* scratch);
 void ssd_bwd_task_avx2(const SsdProblem& p, int64_t task, float* scratch);
 void ssd_bwd_task_generic(const SsdProblem& p, int64_t task, float* scratch);
+// The decode step's state update and readout of one (batch, head): st (P x N) in place, y (P) written (ssd_impl.h).
+void ssd_step_head_avx2(float* st, int64_t P, int64_t N, float decay, float dt, const float* x, const float* Bv,
+                        const float* Cv, float Dh, float* y);
+void ssd_step_head_generic(float* st, int64_t P, int64_t N, float decay, float dt, const float* x, const float* Bv,
+                           const float* Cv, float Dh, float* y);
 
 }  // namespace cpu
 }  // namespace mamba

@@ -2,15 +2,17 @@
 // written by one task in a fixed order (bitwise reproducible, independent of the thread count):
 //   1. per batch row: shift conv_state, depthwise conv, SiLU                  -> v = x | B | C (fp32 scratch)
 //   2. per (batch, head): Δ, decay, state update of the head's P x N state, C readout, D skip
-// Plain loops over the state (contiguous in n) that -O3 vectorises. Exact libm exp/log1p: a step is a few
-// microseconds per head at most, and it then agrees with the chunked scan to rounding.
+//      (ssd_step_head_*: 8 lanes of n, AVX2+FMA or portable like the scan, ssd_impl.h)
+// Exact libm exp/log1p for Δ and the decay (one each per head), so the step agrees with the chunked scan to rounding.
 #include <algorithm>
 #include <cmath>
 #include <new>
 #include <vector>
 #include "common/errors.h"
 #include "common/ssd_validate.h"
+#include "cpu/cpu_features.h"
 #include "cpu/dtype_convert.h"
+#include "cpu/ssd_problem.h"
 #include "cpu/thread_pool.h"
 
 using namespace mamba::cpu;
@@ -22,7 +24,8 @@ MAMBA_API int32_t mamba_ssd_step_cpu(const mamba_ssd_step_args* args) {
   const int64_t H = a.heads, P = a.head_dim, G = a.groups, N = a.state, W = a.width;
   const int64_t inner = H * P, K = inner + 2 * G * N, hpg = H / G;
   try {
-    std::vector<float> v(size_t(a.batch * K));
+    auto head = use_avx2() ? ssd_step_head_avx2 : ssd_step_head_generic;
+    std::vector<float> v(size_t(a.batch * K + a.batch * inner));  // conv outputs, then each head's readout
     parallel_for(a.batch, [&](int64_t b) {
       float* vb = v.data() + b * K;
       for (int64_t k = 0; k < K; ++k) {
@@ -50,17 +53,10 @@ MAMBA_API int32_t mamba_ssd_step_cpu(const mamba_ssd_step_args* args) {
       float dt = a.dt_softplus ? (s <= 20.f ? std::log1p(std::exp(s)) : s) : s;
       dt = std::min(std::max(dt, a.dt_min), a.dt_max);
       const float decay = std::exp(-dt * std::exp(a.A_log[h]));
-      const float Dh = a.D ? a.D[h] : 0.f;
-      for (int64_t p = 0; p < P; ++p) {
-        const float xv = vb[h * P + p], ux = dt * xv;
-        float* st = a.ssm_state + ((b * H + h) * P + p) * N;
-        float acc = 0.f;
-        for (int64_t n = 0; n < N; ++n) {
-          st[n] = decay * st[n] + ux * Bv[n];
-          acc += Cv[n] * st[n];
-        }
-        store_elem<float>(a.out, a.dtype, b * a.out_stride[0] + (h * P + p) * a.out_stride[1], acc + Dh * xv);
-      }
+      float* y = v.data() + a.batch * K + task * P;  // this task's own P floats after the conv outputs
+      head(a.ssm_state + (b * H + h) * P * N, P, N, decay, dt, vb + h * P, Bv, Cv, a.D ? a.D[h] : 0.f, y);
+      for (int64_t p = 0; p < P; ++p)
+        store_elem<float>(a.out, a.dtype, b * a.out_stride[0] + (h * P + p) * a.out_stride[1], y[p]);
     }, double(a.batch) * H * P * N * 2);
   } catch (const std::bad_alloc&) {
     return mamba::fail(MAMBA_ERR_OUT_OF_MEMORY, "mamba_ssd_step_cpu: out of memory");
