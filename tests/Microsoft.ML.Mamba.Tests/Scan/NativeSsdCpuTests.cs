@@ -97,6 +97,30 @@ public class NativeSsdCpuTests
         Assert.Null(none);
     }
 
+    [Fact]
+    public void GradientsOfPlainSumsMatchOracle()
+    {
+        // y.sum() and final.sum() hand the backward expanded (stride 0) gradients.
+        var gen = new Generator(13);
+        int B = 2, L = 9, H = 2, P = 3, G = 1, N = 4;
+        Tensor Leaf(params long[] shape) => randn(shape, generator: gen).requires_grad_(true);
+        var x = Leaf(B, L, H, P);
+        var dt = Leaf(B, L, H);
+        var Bm = Leaf(B, L, G, N);
+        var Cm = Leaf(B, L, G, N);
+        var A = (-rand(new long[] { H }, generator: gen).exp()).requires_grad_(true);
+        var (y, final) = Native().StateSpaceDual(x, dt, A, Bm, Cm, null, null, true, 0, double.PositiveInfinity, 4, null, true);
+        (y.sum() + final!.sum()).backward();
+        var oracle = new SsdOracle(TensorData.To4(x), TensorData.To3(dt), TensorData.Flat(A), TensorData.To4(Bm), TensorData.To4(Cm),
+            null, null, true, null);
+        var g = oracle.Backward(TensorData.To4(ones(B, L, H, P, dtype: ScalarType.Float64)), TensorData.To4(ones(B, H, P, N, dtype: ScalarType.Float64)));
+        SsdKernelComparison.AssertScaled(TensorData.Flat(x.grad!), TensorData.Flat(g.DX), 1e-4, "dx");
+        SsdKernelComparison.AssertScaled(TensorData.Flat(dt.grad!), TensorData.Flat(g.DDt), 1e-4, "ddt");
+        SsdKernelComparison.AssertScaled(TensorData.Flat(A.grad!), g.DA, 1e-4, "dA");
+        SsdKernelComparison.AssertScaled(TensorData.Flat(Bm.grad!), TensorData.Flat(g.DB), 1e-4, "dB");
+        SsdKernelComparison.AssertScaled(TensorData.Flat(Cm.grad!), TensorData.Flat(g.DC), 1e-4, "dC");
+    }
+
     [Theory]
     [InlineData(ScalarType.Float32, false)]
     [InlineData(ScalarType.Float32, true)]
