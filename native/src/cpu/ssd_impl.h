@@ -38,13 +38,17 @@ inline v8f load8(const float* p) {
 }
 inline void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
 
-// out[w] (+)= sum_{k<count} coef[k] * rows[k * ld + w] for w < width (a multiple of 8), summed in order of k.
-inline void comb(float* __restrict out, const float* __restrict coef, const float* __restrict rows, int64_t ld,
-                 int64_t count, int64_t width, bool accumulate) {
+// out[w] = scale * init[w] + sum_{k<count} coef[k] * rows[k * ld + w] for w < width (a multiple of 8), summed in
+// order of k; no init term when init is NULL. init may be out itself (the rows may not).
+inline void comb(float* out, const float* __restrict coef, const float* __restrict rows, int64_t ld, int64_t count,
+                 int64_t width, const float* init = nullptr, float scale = 1.f) {
   int64_t w = 0;
   for (; w + 32 <= width; w += 32) {
     v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
-    if (accumulate) a0 = load8(out + w), a1 = load8(out + w + 8), a2 = load8(out + w + 16), a3 = load8(out + w + 24);
+    if (init) {
+      a0 = scale * load8(init + w), a1 = scale * load8(init + w + 8);
+      a2 = scale * load8(init + w + 16), a3 = scale * load8(init + w + 24);
+    }
     for (int64_t j = 0; j < count; ++j) {
       const float c = coef[j];
       const float* r = rows + j * ld + w;
@@ -56,7 +60,7 @@ inline void comb(float* __restrict out, const float* __restrict coef, const floa
     store8(out + w, a0), store8(out + w + 8, a1), store8(out + w + 16, a2), store8(out + w + 24, a3);
   }
   for (; w < width; w += 8) {
-    v8f a = accumulate ? load8(out + w) : v8f{};
+    v8f a = init ? scale * load8(init + w) : v8f{};
     for (int64_t j = 0; j < count; ++j) a += coef[j] * load8(rows + j * ld + w);
     store8(out + w, a);
   }
@@ -141,15 +145,26 @@ inline void next_decay_row(const SsdChunk& c, int64_t i) {
   c.lrow[i] = 1.f;
 }
 
+// gather2d, with rows of contiguous fp32 (x, B, C and dy of an fp32 model, the usual case) copied whole.
+inline void gather_rows(const void* src, int dtype, int64_t off, int64_t si, int64_t sj, int ni, int nj, int ld, float* dst) {
+  if (dtype != MAMBA_F32 || sj != 1) return gather2d(src, dtype, off, si, sj, ni, nj, ld, dst);
+  const float* s = static_cast<const float*>(src) + off;
+  for (int i = 0; i < ni; ++i) {
+    float* row = dst + int64_t(i) * ld;
+    std::memcpy(row, s + i * si, sizeof(float) * size_t(nj));
+    std::fill(row + nj, row + ld, 0.f);
+  }
+}
+
 // Loads x, Δ, B and C of chunk [t0, t0 + q) of head h into the chunk's (zero-padded) tiles and forms Δ, cum, u.
 inline void load_chunk(const SsdProblem& p, int64_t b, int64_t h, SsdChunk& c) {
   const mamba_ssd_args& a = *p.a;
   const int64_t g = h / p.heads_per_group, q = c.q, t0 = c.t0;
-  gather2d(a.x, a.dtype, b * a.x_stride[0] + t0 * a.x_stride[1] + h * a.x_stride[2], a.x_stride[1], a.x_stride[3],
+  gather_rows(a.x, a.dtype, b * a.x_stride[0] + t0 * a.x_stride[1] + h * a.x_stride[2], a.x_stride[1], a.x_stride[3],
            int(q), int(a.head_dim), int(p.Pp), c.X);
-  gather2d(a.B, a.dtype, b * a.B_stride[0] + t0 * a.B_stride[1] + g * a.B_stride[2], a.B_stride[1], a.B_stride[3],
+  gather_rows(a.B, a.dtype, b * a.B_stride[0] + t0 * a.B_stride[1] + g * a.B_stride[2], a.B_stride[1], a.B_stride[3],
            int(q), int(a.state), int(p.Np), c.Bm);
-  gather2d(a.C, a.dtype, b * a.C_stride[0] + t0 * a.C_stride[1] + g * a.C_stride[2], a.C_stride[1], a.C_stride[3],
+  gather_rows(a.C, a.dtype, b * a.C_stride[0] + t0 * a.C_stride[1] + g * a.C_stride[2], a.C_stride[1], a.C_stride[3],
            int(q), int(a.state), int(p.Np), c.Cm);
   gather2d(a.dt, a.dtype, b * a.dt_stride[0] + t0 * a.dt_stride[1] + h * a.dt_stride[2], a.dt_stride[1], 1, int(q), 1,
            1, c.dtv);
@@ -175,16 +190,16 @@ inline void load_chunk(const SsdProblem& p, int64_t b, int64_t h, SsdChunk& c) {
     for (int64_t w = 0; w < p.Pp; ++w) c.U[i * p.Pp + w] = c.dtv[i] * c.X[i * p.Pp + w];
 }
 
-// ST = exp(cum_end) ST + sum_j exp(cum_end - cum_j) u_j B_j^T (ST n-major). BT: B transposed (Np x Qp); coef: q floats.
-inline void advance_state(const SsdProblem& p, const SsdChunk& c, const float* BT, float* ST, float* wend, float* coef) {
+// out = exp(cum_end) in + sum_j exp(cum_end - cum_j) u_j B_j^T, states n-major (rows n < state written; out may be
+// in). BT: B transposed (Np x Qp); wend, coef: q floats.
+inline void advance_state(const SsdProblem& p, const SsdChunk& c, const float* BT, const float* in, float* out,
+                          float* wend, float* coef) {
   const int64_t q = c.q, Pp = p.Pp, Qp = p.Qp;
   for (int64_t j = 0; j < q; ++j) wend[j] = std::exp(c.cum[q - 1] - c.cum[j]);
   const float e = c.ecum[q - 1];
   for (int64_t n = 0; n < p.a->state; ++n) {
-    float* row = ST + n * Pp;
-    for (int64_t w = 0; w < Pp; ++w) row[w] *= e;
     for (int64_t j = 0; j < q; ++j) coef[j] = wend[j] * BT[n * Qp + j];
-    comb(row, coef, c.U, Pp, q, Pp, true);
+    comb(out + n * Pp, coef, c.U, Pp, q, Pp, in + n * Pp, e);
   }
 }
 
@@ -233,19 +248,19 @@ void ssd_fwd_impl(const SsdProblem& p, int64_t task, float* ws) {
     for (int64_t i = 0; i < q; ++i) {
       // M[i][j] = (C_i . B_j) exp(cum_i - cum_j), j <= i
       float* Mi = M + i * Qp;
-      comb(Mi, c.Cm + i * Np, BT, Qp, N, ssd_pad(i + 1), false);
+      comb(Mi, c.Cm + i * Np, BT, Qp, N, ssd_pad(i + 1));
       next_decay_row(c, i);
       for (int64_t j = 0; j <= i; ++j) Mi[j] *= c.lrow[j];
       float* Yi = Y + i * Pp;
       for (int64_t n = 0; n < N; ++n) coef[n] = c.ecum[i] * c.Cm[i * Np + n];
-      comb(Yi, coef, ST, Pp, N, Pp, false);
-      comb(Yi, Mi, c.U, Pp, i + 1, Pp, true);
+      comb(Yi, coef, ST, Pp, N, Pp);
+      comb(Yi, Mi, c.U, Pp, i + 1, Pp, Yi);
       const float* Xi = c.X + i * Pp;
       for (int64_t w = 0; w < Pp; ++w) Yi[w] += Dh * Xi[w];
     }
     scatter2d(o.y, a.dtype, b * o.y_stride[0] + c.t0 * o.y_stride[1] + h * o.y_stride[2], o.y_stride[1], o.y_stride[3],
               int(q), int(P), int(Pp), Y);
-    advance_state(p, c, BT, ST, M, coef);  // M is free again: the decays to the chunk's end go there
+    advance_state(p, c, BT, ST, ST, M, coef);  // M is free again: the decays to the chunk's end go there
   }
   if (o.final_state)
     for (int64_t pp = 0; pp < P; ++pp)
@@ -289,7 +304,6 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
     float* LCT = take(ws, Q * Qp);
     float* LDT = take(ws, Q * Qp);
     float* S0 = take(ws, Np * Pp);   // p-major: S0[p][n] (Pp x Np)
-    float* ST = take(ws, Np * Pp);   // n-major running state / chunk start state
     float* dS = take(ws, Np * Pp);   // p-major
     float* dST = take(ws, Np * Pp);  // n-major
     c.dtv = take(ws, Q);
@@ -306,18 +320,20 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
 
     const float Dh = a.D ? a.D[h] : 0.f, A = a.A[h];
     const int64_t sbase = (b * a.heads + h) * P * N;
-    // Pass 1: the state at each chunk's start.
+    // Pass 1: the state at each chunk's start, each computed from the previous one into its own slot. The padding
+    // rows (n >= state) are zeroed: the whole tile is read below.
+    std::memset(ck, 0, sizeof(float) * size_t(Np * Pp));
     if (a.initial_state)
       for (int64_t pp = 0; pp < P; ++pp)
-        for (int64_t n = 0; n < N; ++n) ST[n * Pp + pp] = a.initial_state[sbase + pp * N + n];
-    for (int64_t ch = 0; ch < p.chunks; ++ch) {
-      std::memcpy(ck + ch * Np * Pp, ST, sizeof(float) * size_t(Np * Pp));
-      if (ch + 1 == p.chunks) break;  // the final state is not needed
+        for (int64_t n = 0; n < N; ++n) ck[n * Pp + pp] = a.initial_state[sbase + pp * N + n];
+    for (int64_t ch = 0; ch + 1 < p.chunks; ++ch) {  // the final state is not needed
       c.t0 = ch * Q;
       c.q = std::min(Q, L - c.t0);
       load_chunk(p, b, h, c);
       transpose(BT, Qp, c.Bm, Np, c.q, N);
-      advance_state(p, c, BT, ST, wend, coef);
+      float* next = ck + (ch + 1) * Np * Pp;
+      advance_state(p, c, BT, ck + ch * Np * Pp, next, wend, coef);
+      std::memset(next + N * Pp, 0, sizeof(float) * size_t((Np - N) * Pp));
     }
     // Pass 2: chunks in reverse, dST = gradient of the chunk's end state.
     if (gr.dfinal_state)
@@ -330,7 +346,7 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       c.q = std::min(Q, L - c.t0);
       const int64_t q = c.q, qp = ssd_pad(q);
       load_chunk(p, b, h, c);
-      gather2d(gr.dy, a.dtype, b * gr.dy_stride[0] + c.t0 * gr.dy_stride[1] + h * gr.dy_stride[2], gr.dy_stride[1],
+      gather_rows(gr.dy, a.dtype, b * gr.dy_stride[0] + c.t0 * gr.dy_stride[1] + h * gr.dy_stride[2], gr.dy_stride[1],
                gr.dy_stride[3], int(q), int(P), int(Pp), DY);
       transpose(BT, Qp, c.Bm, Np, q, N);
       transpose(UT, Qp, c.U, Pp, q, Pp);
@@ -344,8 +360,8 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       // CB[i][j] = C_i.B_j; DU[i][j] = dy_i.u_j; with L_ij = exp(cum_i - cum_j) for j <= i (0 above):
       // LC = L * CB (kept transposed), LD = L * DU, and the decay gradient L * CB * DU to cum_i (+) and cum_j (-).
       for (int64_t i = 0; i < q; ++i) {
-        comb(CB + i * Qp, c.Cm + i * Np, BT, Qp, N, qp, false);
-        comb(DU + i * Qp, DY + i * Pp, UT, Qp, P, qp, false);
+        comb(CB + i * Qp, c.Cm + i * Np, BT, Qp, N, qp);
+        comb(DU + i * Qp, DY + i * Pp, UT, Qp, P, qp);
         next_decay_row(c, i);
         float rowsum = 0.f;
         for (int64_t j = 0; j < q; ++j) {
@@ -365,9 +381,9 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       // dC_i = exp(cum_i) S0^T dy_i + sum_{j<=i} LD_ij B_j; and exp(cum_i) C_i.(S0^T dy_i) to cum_i.
       for (int64_t i = 0; i < q; ++i) {
         float* s = S0dy + i * Np;
-        comb(s, DY + i * Pp, S0, Np, P, Np, false);
+        comb(s, DY + i * Pp, S0, Np, P, Np);
         float* dCi = dCt + i * Np;
-        comb(dCi, LD + i * Qp, c.Bm, Np, i + 1, Np, false);
+        comb(dCi, LD + i * Qp, c.Bm, Np, i + 1, Np);
         for (int64_t w = 0; w < Np; ++w) dCi[w] += c.ecum[i] * s[w];
         dcum[i] += c.ecum[i] * dot8(c.Cm + i * Np, s, Np);
       }
@@ -376,17 +392,17 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       for (int64_t j = 0; j < q; ++j) {
         wend[j] = std::exp(c.cum[q - 1] - c.cum[j]);
         float* su = dSu + j * Np;
-        comb(su, c.U + j * Pp, dS, Np, P, Np, false);
+        comb(su, c.U + j * Pp, dS, Np, P, Np);
         float* dBj = dBt + j * Np;
-        comb(dBj, LDT + j * Qp + j, c.Cm + j * Np, Np, q - j, Np, false);
+        comb(dBj, LDT + j * Qp + j, c.Cm + j * Np, Np, q - j, Np);
         for (int64_t w = 0; w < Np; ++w) dBj[w] += wend[j] * su[w];
         const float v = wend[j] * dot8(c.Bm + j * Np, su, Np);
         dcum[q - 1] += v;
         dcum[j] -= v;
         float* duj = dU + j * Pp;
-        comb(duj, LCT + j * Qp + j, DY + j * Pp, Pp, q - j, Pp, false);
+        comb(duj, LCT + j * Qp + j, DY + j * Pp, Pp, q - j, Pp);
         float* sb = tmpP + j * Pp;
-        comb(sb, c.Bm + j * Np, dST, Pp, N, Pp, false);
+        comb(sb, c.Bm + j * Np, dST, Pp, N, Pp);
         for (int64_t w = 0; w < Pp; ++w) duj[w] += wend[j] * sb[w];
       }
       dcum[q - 1] += c.ecum[q - 1] * dot8(dST, S0T, Np * Pp);
@@ -406,9 +422,7 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       for (int64_t n = 0; n < N; ++n) {
         float* cr = CeT + n * Qp;
         for (int64_t i = 0; i < q; ++i) cr[i] = c.ecum[i] * c.Cm[i * Np + n];
-        float* row = dST + n * Pp;
-        for (int64_t w = 0; w < Pp; ++w) row[w] *= c.ecum[q - 1];
-        comb(row, cr, DY, Pp, q, Pp, true);
+        comb(dST + n * Pp, cr, DY, Pp, q, Pp, dST + n * Pp, c.ecum[q - 1]);
       }
       transpose8(dS, Np, dST, Pp, Np, Pp);
       // cum_i = sum_{k<=i} a_k: da_k = sum_{i>=k} dcum_i; a_k = Δ_k A.

@@ -45,7 +45,7 @@ static inline int64_t ssd_bwd_scratch(const SsdProblem& p) {
          + 5 * Q * p.Pp + 6 * Q * p.Np           // X, U, DY, dU, Y; B, C, dB, dC, S0dy, dSu
          + 2 * p.Np * p.Qp + p.Pp * p.Qp          // BT, CeT (C·exp(cum) transposed), UT
          + 5 * Q * p.Qp                           // CB, DU, LD; LC and LD transposed
-         + 4 * p.Np * p.Pp                        // S0 both layouts, dS both layouts
+         + 3 * p.Np * p.Pp                        // S0 p-major, dS both layouts
          + 10 * Q + 2 * p.Np + 2 * p.Pp + 2 * p.Qp;
 }
 
