@@ -66,6 +66,61 @@ inline void comb(float* out, const float* __restrict coef, const float* __restri
   }
 }
 
+// Which coefficients of row r of a comb_many may be non-zero: all, k <= r (causal), or k >= r (anticausal).
+enum class Span { All, Causal, Anticausal };
+
+// comb for nr output rows at once: out_r = scale * init_r + sum_k coef_r[k] * rows[k] (rows r of out, init, coef at
+// strides out_ld, init_ld, coef_ld). Four output rows share each load of `rows` (a 4 x 16 register tile), where comb
+// loads one row vector per multiply-add. Each element is summed in the same order as comb's, so results are the
+// same bit for bit. With a Span other than All the caller guarantees zeros outside the span; the loops skip them
+// for whole tiles only.
+inline void comb_many(int64_t nr, float* out, int64_t out_ld, const float* __restrict coef, int64_t coef_ld,
+                      const float* __restrict rows, int64_t ld, int64_t count, int64_t width, Span span = Span::All,
+                      const float* init = nullptr, int64_t init_ld = 0, float scale = 1.f) {
+  int64_t r = 0;
+  for (; r + 4 <= nr; r += 4) {
+    const int64_t k0 = span == Span::Anticausal ? r : 0, k1 = span == Span::Causal ? std::min(r + 4, count) : count;
+    const float *c0 = coef + r * coef_ld, *c1 = c0 + coef_ld, *c2 = c1 + coef_ld, *c3 = c2 + coef_ld;
+    float *o0 = out + r * out_ld, *o1 = o0 + out_ld, *o2 = o1 + out_ld, *o3 = o2 + out_ld;
+    const float* i0 = init ? init + r * init_ld : nullptr;
+    int64_t w = 0;
+    for (; w + 16 <= width; w += 16) {
+      v8f a00 = {}, a01 = {}, a10 = {}, a11 = {}, a20 = {}, a21 = {}, a30 = {}, a31 = {};
+      if (i0) {
+        a00 = scale * load8(i0 + w), a01 = scale * load8(i0 + w + 8);
+        a10 = scale * load8(i0 + init_ld + w), a11 = scale * load8(i0 + init_ld + w + 8);
+        a20 = scale * load8(i0 + 2 * init_ld + w), a21 = scale * load8(i0 + 2 * init_ld + w + 8);
+        a30 = scale * load8(i0 + 3 * init_ld + w), a31 = scale * load8(i0 + 3 * init_ld + w + 8);
+      }
+      for (int64_t k = k0; k < k1; ++k) {
+        const v8f x0 = load8(rows + k * ld + w), x1 = load8(rows + k * ld + w + 8);
+        a00 += c0[k] * x0, a01 += c0[k] * x1;
+        a10 += c1[k] * x0, a11 += c1[k] * x1;
+        a20 += c2[k] * x0, a21 += c2[k] * x1;
+        a30 += c3[k] * x0, a31 += c3[k] * x1;
+      }
+      store8(o0 + w, a00), store8(o0 + w + 8, a01), store8(o1 + w, a10), store8(o1 + w + 8, a11);
+      store8(o2 + w, a20), store8(o2 + w + 8, a21), store8(o3 + w, a30), store8(o3 + w + 8, a31);
+    }
+    for (; w < width; w += 8) {
+      v8f a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      if (i0)
+        a0 = scale * load8(i0 + w), a1 = scale * load8(i0 + init_ld + w), a2 = scale * load8(i0 + 2 * init_ld + w),
+        a3 = scale * load8(i0 + 3 * init_ld + w);
+      for (int64_t k = k0; k < k1; ++k) {
+        const v8f x = load8(rows + k * ld + w);
+        a0 += c0[k] * x, a1 += c1[k] * x, a2 += c2[k] * x, a3 += c3[k] * x;
+      }
+      store8(o0 + w, a0), store8(o1 + w, a1), store8(o2 + w, a2), store8(o3 + w, a3);
+    }
+  }
+  for (; r < nr; ++r) {
+    const int64_t k0 = span == Span::Anticausal ? r : 0, k1 = span == Span::Causal ? std::min(r + 1, count) : count;
+    comb(out + r * out_ld, coef + r * coef_ld + k0, rows + k0 * ld, ld, k1 - k0, width,
+         init ? init + r * init_ld : nullptr, scale);
+  }
+}
+
 // sum_w a[w] * b[w] over n (a multiple of 8) in 8 lanes, then a fixed tree.
 inline float dot8(const float* __restrict a, const float* __restrict b, int64_t n) {
   v8f acc = {};
@@ -191,16 +246,13 @@ inline void load_chunk(const SsdProblem& p, int64_t b, int64_t h, SsdChunk& c) {
 }
 
 // out = exp(cum_end) in + sum_j exp(cum_end - cum_j) u_j B_j^T, states n-major (rows n < state written; out may be
-// in). BT: B transposed (Np x Qp); wend, coef: q floats.
-inline void advance_state(const SsdProblem& p, const SsdChunk& c, const float* BT, const float* in, float* out,
-                          float* wend, float* coef) {
-  const int64_t q = c.q, Pp = p.Pp, Qp = p.Qp;
+// in). BT: B transposed (Np x Qp), scaled in place; wend: q floats.
+inline void advance_state(const SsdProblem& p, const SsdChunk& c, float* BT, const float* in, float* out, float* wend) {
+  const int64_t q = c.q, Pp = p.Pp, Qp = p.Qp, N = p.a->state;
   for (int64_t j = 0; j < q; ++j) wend[j] = std::exp(c.cum[q - 1] - c.cum[j]);
-  const float e = c.ecum[q - 1];
-  for (int64_t n = 0; n < p.a->state; ++n) {
-    for (int64_t j = 0; j < q; ++j) coef[j] = wend[j] * BT[n * Qp + j];
-    comb(out + n * Pp, coef, c.U, Pp, q, Pp, in + n * Pp, e);
-  }
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < q; ++j) BT[n * Qp + j] *= wend[j];  // BT becomes the coefficients (the caller is done with it)
+  comb_many(N, out, Pp, BT, Qp, c.U, Pp, q, Pp, Span::All, in, Pp, c.ecum[q - 1]);
 }
 
 // Carves the next n floats off the scratch pointer.
@@ -224,13 +276,13 @@ void ssd_fwd_impl(const SsdProblem& p, int64_t task, float* ws) {
   float* BT = take(ws, Np * Qp);
   float* M = take(ws, Q * Qp);
   float* ST = take(ws, Np * Pp);
+  float* CeC = take(ws, Q * Np);
   c.dtv = take(ws, Q);
   c.dtd = take(ws, Q);
   c.cum = take(ws, Q);
   c.ecum = take(ws, Q);
   c.ea = take(ws, Q);
   c.lrow = take(ws, Q);
-  float* coef = take(ws, Np + Qp);
   const float Dh = a.D ? a.D[h] : 0.f;
   const int64_t sbase = (b * a.heads + h) * P * N;
   if (a.initial_state)
@@ -245,22 +297,23 @@ void ssd_fwd_impl(const SsdProblem& p, int64_t task, float* ws) {
     for (int64_t j = q; j < Qp; ++j)
       for (int64_t n = 0; n < N; ++n) BT[n * Qp + j] = 0.f;
     transpose(BT, Qp, c.Bm, Np, q, N);
+    // M[i][j] = (C_i . B_j) exp(cum_i - cum_j) for j <= i, 0 above; CeC[i] = exp(cum_i) C_i.
+    comb_many(q, M, Qp, c.Cm, Np, BT, Qp, N, ssd_pad(q));
     for (int64_t i = 0; i < q; ++i) {
-      // M[i][j] = (C_i . B_j) exp(cum_i - cum_j), j <= i
       float* Mi = M + i * Qp;
-      comb(Mi, c.Cm + i * Np, BT, Qp, N, ssd_pad(i + 1));
       next_decay_row(c, i);
       for (int64_t j = 0; j <= i; ++j) Mi[j] *= c.lrow[j];
-      float* Yi = Y + i * Pp;
-      for (int64_t n = 0; n < N; ++n) coef[n] = c.ecum[i] * c.Cm[i * Np + n];
-      comb(Yi, coef, ST, Pp, N, Pp);
-      comb(Yi, Mi, c.U, Pp, i + 1, Pp, Yi);
-      const float* Xi = c.X + i * Pp;
-      for (int64_t w = 0; w < Pp; ++w) Yi[w] += Dh * Xi[w];
+      for (int64_t j = i + 1; j < q; ++j) Mi[j] = 0.f;
+      for (int64_t n = 0; n < Np; ++n) CeC[i * Np + n] = c.ecum[i] * c.Cm[i * Np + n];
     }
+    // y = CeC S0 + M u + D x
+    comb_many(q, Y, Pp, CeC, Np, ST, Pp, N, Pp);
+    comb_many(q, Y, Pp, M, Qp, c.U, Pp, q, Pp, Span::Causal, Y, Pp);
+    for (int64_t i = 0; i < q; ++i)
+      for (int64_t w = 0; w < Pp; ++w) Y[i * Pp + w] += Dh * c.X[i * Pp + w];
     scatter2d(o.y, a.dtype, b * o.y_stride[0] + c.t0 * o.y_stride[1] + h * o.y_stride[2], o.y_stride[1], o.y_stride[3],
               int(q), int(P), int(Pp), Y);
-    advance_state(p, c, BT, ST, ST, M, coef);  // M is free again: the decays to the chunk's end go there
+    advance_state(p, c, BT, ST, ST, M);  // M is free again: the decays to the chunk's end go there
   }
   if (o.final_state)
     for (int64_t pp = 0; pp < P; ++pp)
@@ -316,7 +369,6 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
     float* wend = take(ws, Q);
     float* ddt = take(ws, Q);
     float* dxd = take(ws, Q);
-    float* coef = take(ws, 2 * Np + 2 * Pp + 2 * Qp);
 
     const float Dh = a.D ? a.D[h] : 0.f, A = a.A[h];
     const int64_t sbase = (b * a.heads + h) * P * N;
@@ -332,7 +384,7 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       load_chunk(p, b, h, c);
       transpose(BT, Qp, c.Bm, Np, c.q, N);
       float* next = ck + (ch + 1) * Np * Pp;
-      advance_state(p, c, BT, ck + ch * Np * Pp, next, wend, coef);
+      advance_state(p, c, BT, ck + ch * Np * Pp, next, wend);
       std::memset(next + N * Pp, 0, sizeof(float) * size_t((Np - N) * Pp));
     }
     // Pass 2: chunks in reverse, dST = gradient of the chunk's end state.
@@ -359,9 +411,9 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       std::fill(dcum, dcum + q, 0.f);
       // CB[i][j] = C_i.B_j; DU[i][j] = dy_i.u_j; with L_ij = exp(cum_i - cum_j) for j <= i (0 above):
       // LC = L * CB (kept transposed), LD = L * DU, and the decay gradient L * CB * DU to cum_i (+) and cum_j (-).
+      comb_many(q, CB, Qp, c.Cm, Np, BT, Qp, N, qp);
+      comb_many(q, DU, Qp, DY, Pp, UT, Qp, P, qp);
       for (int64_t i = 0; i < q; ++i) {
-        comb(CB + i * Qp, c.Cm + i * Np, BT, Qp, N, qp);
-        comb(DU + i * Qp, DY + i * Pp, UT, Qp, P, qp);
         next_decay_row(c, i);
         float rowsum = 0.f;
         for (int64_t j = 0; j < q; ++j) {
@@ -379,30 +431,30 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
         dcum[i] += rowsum;
       }
       // dC_i = exp(cum_i) S0^T dy_i + sum_{j<=i} LD_ij B_j; and exp(cum_i) C_i.(S0^T dy_i) to cum_i.
+      comb_many(q, S0dy, Np, DY, Pp, S0, Np, P, Np);
+      comb_many(q, dCt, Np, LD, Qp, c.Bm, Np, q, Np, Span::Causal);
       for (int64_t i = 0; i < q; ++i) {
-        float* s = S0dy + i * Np;
-        comb(s, DY + i * Pp, S0, Np, P, Np);
+        const float* s = S0dy + i * Np;
         float* dCi = dCt + i * Np;
-        comb(dCi, LD + i * Qp, c.Bm, Np, i + 1, Np);
         for (int64_t w = 0; w < Np; ++w) dCi[w] += c.ecum[i] * s[w];
         dcum[i] += c.ecum[i] * dot8(c.Cm + i * Np, s, Np);
       }
       // dB_j = sum_{i>=j} LD_ij C_i + exp(cum_end - cum_j) dS^T u_j;
       // du_j = sum_{i>=j} LC_ij dy_i + exp(cum_end - cum_j) dS B_j.
+      comb_many(q, dSu, Np, c.U, Pp, dS, Np, P, Np);
+      comb_many(q, dBt, Np, LDT, Qp, c.Cm, Np, q, Np, Span::Anticausal);
+      comb_many(q, dU, Pp, LCT, Qp, DY, Pp, q, Pp, Span::Anticausal);
+      comb_many(q, tmpP, Pp, c.Bm, Np, dST, Pp, N, Pp);
       for (int64_t j = 0; j < q; ++j) {
         wend[j] = std::exp(c.cum[q - 1] - c.cum[j]);
-        float* su = dSu + j * Np;
-        comb(su, c.U + j * Pp, dS, Np, P, Np);
+        const float* su = dSu + j * Np;
         float* dBj = dBt + j * Np;
-        comb(dBj, LDT + j * Qp + j, c.Cm + j * Np, Np, q - j, Np);
         for (int64_t w = 0; w < Np; ++w) dBj[w] += wend[j] * su[w];
         const float v = wend[j] * dot8(c.Bm + j * Np, su, Np);
         dcum[q - 1] += v;
         dcum[j] -= v;
         float* duj = dU + j * Pp;
-        comb(duj, LCT + j * Qp + j, DY + j * Pp, Pp, q - j, Pp);
-        float* sb = tmpP + j * Pp;
-        comb(sb, c.Bm + j * Np, dST, Pp, N, Pp);
+        const float* sb = tmpP + j * Pp;
         for (int64_t w = 0; w < Pp; ++w) duj[w] += wend[j] * sb[w];
       }
       dcum[q - 1] += c.ecum[q - 1] * dot8(dST, S0T, Np * Pp);
@@ -419,11 +471,9 @@ void ssd_bwd_impl(const SsdProblem& p, int64_t task, float* ws) {
       scatter2d(gr.dx, a.dtype, b * gr.dx_stride[0] + c.t0 * gr.dx_stride[1] + h * gr.dx_stride[2], gr.dx_stride[1],
                 gr.dx_stride[3], int(q), int(P), int(Pp), tmpP);
       // The gradient of the chunk's start state: exp(cum_end) dS + sum_i exp(cum_i) dy_i C_i^T.
-      for (int64_t n = 0; n < N; ++n) {
-        float* cr = CeT + n * Qp;
-        for (int64_t i = 0; i < q; ++i) cr[i] = c.ecum[i] * c.Cm[i * Np + n];
-        comb(dST + n * Pp, cr, DY, Pp, q, Pp, dST + n * Pp, c.ecum[q - 1]);
-      }
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < q; ++i) CeT[n * Qp + i] = c.ecum[i] * c.Cm[i * Np + n];
+      comb_many(N, dST, Pp, CeT, Qp, DY, Pp, q, Pp, Span::All, dST, Pp, c.ecum[q - 1]);
       transpose8(dS, Np, dST, Pp, Np, Pp);
       // cum_i = sum_{k<=i} a_k: da_k = sum_{i>=k} dcum_i; a_k = Δ_k A.
       float run = 0.f;

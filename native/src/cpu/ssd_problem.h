@@ -37,7 +37,7 @@ struct SsdProblem {
 // Floats of scratch one task needs (the caller allocates it, so the AVX2 TU never touches std containers).
 static inline int64_t ssd_fwd_scratch(const SsdProblem& p) {
   const int64_t Q = p.Q;
-  return 3 * Q * p.Pp + 2 * Q * p.Np + p.Np * p.Qp + Q * p.Qp + p.Np * p.Pp + 6 * Q + p.Np + p.Qp;
+  return 3 * Q * p.Pp + 3 * Q * p.Np + p.Np * p.Qp + Q * p.Qp + p.Np * p.Pp + 6 * Q;
 }
 static inline int64_t ssd_bwd_scratch(const SsdProblem& p) {
   const int64_t Q = p.Q;
@@ -46,7 +46,7 @@ static inline int64_t ssd_bwd_scratch(const SsdProblem& p) {
          + 2 * p.Np * p.Qp + p.Pp * p.Qp          // BT, CeT (C·exp(cum) transposed), UT
          + 5 * Q * p.Qp                           // CB, DU, LD; LC and LD transposed
          + 3 * p.Np * p.Pp                        // S0 p-major, dS both layouts
-         + 10 * Q + 2 * p.Np + 2 * p.Pp + 2 * p.Qp;
+         + 10 * Q;
 }
 
 // Fills Q, chunks, the padded sizes and heads_per_group from validated args (ssd_forward.cpp).
