@@ -12,8 +12,8 @@ namespace cpu {
 constexpr int kSsdLanes = 8;  // every padded row length (head_dim, state, chunk) is a multiple of this
 
 // The chunk is a hint (mamba_native.h). On the CPU the intra-chunk work grows with the chunk while the state work
-// does not, and 16..32 steps measured fastest (forward flat from 8 to 32, backward best at 32, both slower from 64 on,
-// 2x at 256: bench_ssd_cpu in CPU time, head_dim 64, state 16..128); longer hints are cut to this.
+// does not, and 16..32 steps measured fastest (forward flat from 8 to 32, backward best at 16..32, both slower from
+// 64 on, 2-2.4x at 256: bench_ssd_cpu in CPU time, head_dim 64, state 16..128); longer hints are cut to this.
 constexpr int64_t kSsdCpuMaxChunk = 32;
 
 static inline int64_t ssd_pad(int64_t n) { return (n + kSsdLanes - 1) / kSsdLanes * kSsdLanes; }
