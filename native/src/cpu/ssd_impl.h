@@ -1,6 +1,6 @@
 // The chunked SSD kernels (Dao & Gu 2024, Sec. 6), forward and backward, for one (batch, head) or one run of heads.
-// Written as fixed-width array loops that -O3 vectorises: at baseline x86-64 in ssd_kernels_generic.cpp and 8 wide
-// with FMA in ssd_kernels_avx2.cpp. Internal linkage throughout (included by TUs built with different -m flags).
+// Written on 8-lane GCC/Clang vectors: 8 wide with FMA in ssd_kernels_avx2.cpp, lowered to baseline x86-64 in
+// ssd_kernels_generic.cpp. Internal linkage throughout (included by TUs built with different -m flags).
 //
 // Per chunk of q steps starting from state S0 (kept transposed, n-major: ST[n][p], so every inner loop runs over p):
 //   cum_i  = sum_{k<=i} dt_k A           (inclusive log decay within the chunk)
@@ -9,8 +9,8 @@
 //   S_end  = exp(cum_end) S0 + sum_j exp(cum_end - cum_j) u_j B_j^T
 // The backward differentiates exactly these expressions chunk by chunk in reverse, carrying dS (the gradient of the
 // chunk's end state); the log decays' gradients collect in dcum and become d(dt A) by a reverse cumulative sum.
-// Every product is one primitive, comb(): out = sum_k coef[k] * row_k, rows of a padded matrix, so both orders
-// (over p and over n) are plain vector loops with enough independent accumulators.
+// Every product is one primitive, comb() / comb_many(): out_r = sum_k coef_r[k] * row_k, rows of a padded matrix, so
+// both orders (over p and over n) are plain vector loops, four output rows sharing each row load.
 #pragma once
 #include <algorithm>
 #include <cmath>
