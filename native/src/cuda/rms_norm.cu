@@ -2,6 +2,9 @@
 // forward also keeps each row's 1/rms for the backward. Forward: one block per row. Backward: blocks walk
 // rows, keep their dweight partial in shared memory, and a second kernel adds the partials in block order;
 // every reduction has a fixed order, so results do not depend on scheduling.
+// Loads are plain, not __ldg: nvcc hoisted the read-only loads of w[tid + 256k] out of their `i < size` guard
+// and ahead of the row loop, so a norm narrower than 3 x 256 read past the end of w (an illegal address when w
+// ended a mapped region: the bf16 hidden-192/256 training crash).
 #include <algorithm>
 #include "check.cuh"
 #include "common/abi_validate.h"
@@ -32,11 +35,11 @@ __global__ void rms_norm_kernel(int64_t size, const T* x, int64_t xs, const T* w
   const T* xr = x + blockIdx.x * xs;
   T* o = out + blockIdx.x * os;
   float sum = 0.f;
-  for (int64_t i = threadIdx.x; i < size; i += kThreads) { const float v = load_f(xr + i); sum += v * v; }
+  for (int64_t i = threadIdx.x; i < size; i += kThreads) { const float v = to_f(xr[i]); sum += v * v; }
   __shared__ float partial[kThreads / 32];
   const float scale = rsqrtf(block_sum(sum, partial) / (float)size + eps);
   if (rstd && threadIdx.x == 0) rstd[blockIdx.x] = scale;
-  for (int64_t i = threadIdx.x; i < size; i += kThreads) store_f(o + i, load_f(xr + i) * scale * load_f(w + i));
+  for (int64_t i = threadIdx.x; i < size; i += kThreads) store_f(o + i, to_f(xr[i]) * scale * to_f(w[i]));
 }
 
 // dx for the rows of this block; its share of dweight, per column, into part[blockIdx.x, :].
@@ -52,14 +55,14 @@ __global__ void rms_norm_bwd_kernel(int64_t rows, int size, const T* x, const T*
     const float rs = rstd[r];
     float dot = 0.f;
     for (int i = threadIdx.x; i < size; i += kThreads) {
-      const float n = load_f(xr + i) * rs, g = load_f(gr + i);
-      dot += g * load_f(w + i) * n;
+      const float n = to_f(xr[i]) * rs, g = to_f(gr[i]);
+      dot += g * to_f(w[i]) * n;
       acc[i] += g * n;
     }
     const float mean_dot = block_sum(dot, partial) / (float)size;
     for (int i = threadIdx.x; i < size; i += kThreads) {
-      const float n = load_f(xr + i) * rs;
-      store_f(dx + r * size + i, rs * (load_f(gr + i) * load_f(w + i) - n * mean_dot));
+      const float n = to_f(xr[i]) * rs;
+      store_f(dx + r * size + i, rs * (to_f(gr[i]) * to_f(w[i]) - n * mean_dot));
     }
   }
   for (int i = threadIdx.x; i < size; i += kThreads) part[(int64_t)blockIdx.x * size + i] = acc[i];
