@@ -38,23 +38,20 @@ echo "${#jobs[@]} cells, $PARALLEL at a time ($waves waves): at most $minutes mi
 
 cells=$CELLS
 run_cell() {   # length dim variant state lr
-  local length=$1 dim=$2 variant=$3 state=$4 lr=$5
-  local name="$length-$dim-$variant-$state-$lr" batch=$(( TOKENS_PER_BATCH / $1 ))
+  local length=$1 dim=$2 variant=$3 state=$4 lr=$5 batch=$(( TOKENS_PER_BATCH / $1 ))
+  local name="$length-$dim-$variant-$state-$lr"
   "$APP/AssociativeRecall" --preset paper --device cuda --seed "$SEED" --variants "$variant" \
     --train-length "$length" --kv-pairs $(( length / KV_DIV )) --vocab "$VOCAB" --model-dim "$dim" --state-size "$state" \
     --lr "$lr" --batch "$batch" --steps $(( EPOCHS * TRAIN_EXAMPLES / batch )) --time-limit-minutes "$minutes" \
     --eval-every 250 --target-accuracy 99 --eval-sequences "$EVAL" --log-every 1000 \
     --results "$cells/$name.md" > "$cells/$name.log" 2>&1
-  if [ ! -s "$cells/$name.md" ]; then   # no table: keep a row that says why
-    local why; why=$(grep -m1 -E '^(error|skipped|Unhandled)' "$cells/$name.log" || tail -n1 "$cells/$name.log")
-    echo "| $variant | not run: ${why//|//} | $length | $(( length / KV_DIV )) | $dim | $state | | | $lr | n/a | | | |" > "$cells/$name.row"
-  fi
 }
 if [ "$MERGE_ONLY" != 1 ]; then
   rm -rf "$cells"; mkdir -p "$cells"
   export -f run_cell; export APP cells minutes VOCAB KV_DIV TOKENS_PER_BATCH EPOCHS TRAIN_EXAMPLES EVAL SEED
   start=$SECONDS
-  printf '%s\n' "${jobs[@]}" | xargs -P "$PARALLEL" -L 1 bash -c 'run_cell $0 $1 $2 $3 $4'
+  # The limit keeps the merge below inside the device call even if the cells start more slowly than OVERHEAD_S allows.
+  printf '%s\n' "${jobs[@]}" | timeout $(( BUDGET_S + 60 )) xargs -P "$PARALLEL" -L 1 bash -c 'run_cell $0 $1 $2 $3 $4'
   echo "grid done in $(( SECONDS - start )) s"
 fi
 
@@ -69,8 +66,14 @@ fi
   echo
   echo "| Variant | Architecture / layer | Length | KV pairs | Model dim | State size | Parameters | Non-embedding | lr | Accuracy (%) | Final train loss | Steps run | Train time |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-  for f in "$cells"/*.md; do [ -e "$f" ] && awk '/^\| --- /{getline; print; exit}' "$f"; done
-  cat "$cells"/*.row 2>/dev/null
+  for job in "${jobs[@]}"; do
+    set -- $job; name="$1-$2-$3-$4-$5"
+    if [ -s "$cells/$name.md" ]; then awk '/^\| --- /{getline; print; exit}' "$cells/$name.md"
+    else   # no table: a row that says why (the error it printed, e.g. Mamba-2 before the library has it)
+      why=$(grep -m1 -E '^(error|skipped|Unhandled)' "$cells/$name.log" 2>/dev/null || echo "did not finish within the budget")
+      echo "| $3 | not run: ${why//|//} | $1 | $(( $1 / KV_DIV )) | $2 | $4 | | | $5 | n/a | | | |"
+    fi
+  done
 } > "$cells/all.txt"
 # Per length: the best accuracy over the learning rates, one row per model (in MODELS order), one column per width.
 awk -F' *\\| *' -v lengths="$LENGTHS" -v dims="$DIMS" -v models="$MODELS" '
