@@ -85,7 +85,8 @@ return ExampleEntryPoint.Run(() =>
     string notes = $"Task: {pairs} key-value pairs (keys from ids 1–{vocab / 2 - 1}, values from {vocab / 2}–{vocab - 1}, all distinct) " +
                    $"at the start of {options.TrainLength}-token sequences, then every key once more at a random even offset of the rest " +
                    $"({(randomFiller ? "random tokens" : "id 0")} elsewhere; gaps ∝ (gap + 1)^({powerA.ToString(CultureInfo.InvariantCulture)} − 1)). " +
-                   $"Accuracy is per query, argmax at the query position (chance ≈ {100.0 * 2 / vocab:G2}%: values are {vocab - vocab / 2} ids)." +
+                   $"Accuracy is per query, argmax at the query position (a random value: {100.0 * 2 / vocab:G2}%, {vocab - vocab / 2} value ids; " +
+                   $"guessing one of the sequence's {pairs} values, which needs no recall: {100.0 / pairs:G3}%)." +
                    (skipped.Count > 0 ? $"\n\nNot run: {string.Join("; ", skipped)}." : "");
     var markdown = RunReport.Render("Multi-query associative recall results", "AssociativeRecall", args, common.DeviceName, options,
         clock.Elapsed, table.ToString(), notes);
