@@ -1,9 +1,14 @@
 // Decode and prefill throughput of a 130M-sized Mamba (24 layers, hidden 768, vocab 50280) with random weights.
 // Decode speed is measured through the real generation loop (sampling, host read-back, batch bookkeeping included):
-// the time of N+1 generated tokens minus the time of 1, so prefill and the first token cancel out.
+// the time of N+1 generated tokens minus the time of 1, so prefill and the first token cancel out. On CUDA both
+// decoding paths run in the same process, one after the other: the native whole-model decoder (one graph launch per
+// token) and the TorchSharp step (GenerationLoop.UseNativeDecoder = false); their greedy tokens are compared.
+// Achieved bandwidth = bytes of weights one step reads (every parameter once: lm_head, each layer's matrices and
+// per-channel parameters; the embedding's single rows are left out) / step time, as a fraction of the device's peak
+// DRAM bandwidth, which libmamba_native computes from the device's properties (2 x memory clock x bus width).
 //
-//   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N] [--layers 24] [--hidden 768]
-//       [--device cpu|cuda] [--dtype fp32|bf16]
+//   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N]
+//       [--layers 24] [--hidden 768] [--device cpu|cuda] [--dtype fp32|bf16|fp32,bf16] [--paths native,torch] [--repeats 3]
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Mamba.Generation;
@@ -11,71 +16,86 @@ using Microsoft.ML.Mamba.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
-int tokens = IntArg("--tokens", 64), promptLength = IntArg("--prompt", 512), layers = IntArg("--layers", 24);
+bool cuda = StringArg("--device", "cpu") == "cuda";
+var device = cuda ? CUDA : CPU;
+int tokens = IntArg("--tokens", cuda ? 128 : 64), promptLength = IntArg("--prompt", cuda ? 1024 : 512), layers = IntArg("--layers", 24);
 int hidden = IntArg("--hidden", 768);   // smaller hidden sizes show the per-token overhead apart from the arithmetic
-int[] batches = StringArg("--batches", "1,16").Split(',').Select(int.Parse).ToArray();
+int repeats = IntArg("--repeats", 3);
+int[] batches = StringArg("--batches", cuda ? "1,16,64" : "1,16").Split(',').Select(int.Parse).ToArray();
+string[] dtypes = StringArg("--dtype", "fp32").Split(',');
+string[] paths = StringArg("--paths", cuda ? "native,torch" : "torch").Split(',');
 if (IntArg("--threads", 0) is > 0 and var threads) set_num_threads(threads);
 
 var config = new MambaConfig { NumHiddenLayers = layers, HiddenSize = hidden };   // the defaults are mamba-130m's shape
-manual_seed(0);
-var device = StringArg("--device", "cpu") == "cuda" ? CUDA : CPU;
-var model = new MambaForCausalLM(config, device);
-string dtypeName = StringArg("--dtype", "fp32");
-if (dtypeName == "bf16") model.to(ScalarType.BFloat16);
-else if (dtypeName != "fp32") throw new ArgumentException($"--dtype must be fp32 or bf16, not '{dtypeName}'");
-model.eval();
-long parameters = model.parameters().Sum(p => p.numel());
-Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}; on the CPU the generator keeps large buffers (glibc mallopt)");
-Console.WriteLine($"Model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}, vocab {config.VocabSize}, " +
-                  $"{parameters / 1e6:F1}M parameters ({parameters * 4 / 1e6:F0} MB fp32), random weights, {dtypeName}, device {device}");
+double peak = cuda ? PeakBandwidth() : 0;
+Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}" +
+                  (cuda ? $"; GPU peak DRAM bandwidth {(peak > 0 ? $"{peak / 1e12:F2} TB/s (from cudaDeviceProp: 2 x memory clock x bus width)" : "unknown")}" : "; on the CPU the generator keeps large buffers (glibc mallopt)"));
 
-var loop = new GenerationLoop(model);
 var random = new Random(1);
 int[] Prompt(int length) => Enumerable.Range(0, length).Select(_ => random.Next(config.VocabSize)).ToArray();
-double Seconds(IReadOnlyList<int[]> prompts, int newTokens)
+foreach (var dtypeName in dtypes)
 {
-    var watch = Stopwatch.StartNew();
-    loop.Run(prompts, SamplingOptions.Greedy(newTokens));
-    return watch.Elapsed.TotalSeconds;
-}
-
-Seconds([Prompt(8)], 4);   // warm-up: first-call costs of libtorch
-// On a shared machine the load changes from second to second, so the generation loop and the bare
-// model.Step loop (argmax only, no sampler or bookkeeping) are timed alternately and the best of 3 is kept.
-foreach (int batch in batches)
-{
-    var prompts = Enumerable.Range(0, batch).Select(_ => Prompt(16)).ToArray();
-    double best = double.MaxValue, bare = double.MaxValue;
-    for (int repeat = 0; repeat < 3; repeat++)
+    manual_seed(0);
+    var model = new MambaForCausalLM(config, device);
+    if (dtypeName == "bf16") model.to(ScalarType.BFloat16);
+    else if (dtypeName != "fp32") throw new ArgumentException($"--dtype must be fp32 or bf16, not '{dtypeName}'");
+    model.eval();
+    long parameters = model.parameters().Sum(p => p.numel());
+    int elementBytes = dtypeName == "bf16" ? 2 : 4;
+    // What one step reads: every parameter once, except the embedding table, of which it reads one row per sequence
+    // (with tied embeddings the table is read whole as lm_head, so it stays in).
+    long stepBytes = (parameters - (config.TieWordEmbeddings ? 0 : (long)config.VocabSize * config.HiddenSize)) * elementBytes;
+    Console.WriteLine($"Model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}, vocab {config.VocabSize}, " +
+                      $"{parameters / 1e6:F1}M parameters, random weights, {dtypeName} ({stepBytes / 1e6:F0} MB of weights read per step), device {device}");
+    var loop = new GenerationLoop(model) { NativeDecoderMaxBatch = int.MaxValue };   // measure the native decoder at every batch
+    double Seconds(IReadOnlyList<int[]> prompts, int newTokens, out IReadOnlyList<GeneratedSequence> result)
     {
-        best = Math.Min(best, Seconds(prompts, tokens + 1) - Seconds(prompts, 1));
-        bare = Math.Min(bare, BareSteps(batch));
+        var watch = Stopwatch.StartNew();
+        result = loop.Run(prompts, SamplingOptions.Greedy(newTokens));
+        if (cuda) torch.cuda.synchronize();
+        return watch.Elapsed.TotalSeconds;
     }
-    Console.WriteLine($"Decode, batch {batch,2}: {batch * tokens / best,8:F1} tokens/s ({best / tokens * 1000:F1} ms per step, {tokens} steps, greedy); " +
-                      $"bare model.Step: {batch * tokens / bare:F1} tokens/s ({bare / tokens * 1000:F1} ms)");
+    foreach (var path in paths)
+    {
+        loop.UseNativeDecoder = path == "native";
+        Seconds([Prompt(8)], 4, out _);   // warm-up: first-call costs of libtorch and of the decoder
+    }
+    foreach (int batch in batches)
+    {
+        var prompts = Enumerable.Range(0, batch).Select(_ => Prompt(promptLength)).ToArray();
+        var outputs = new Dictionary<string, IReadOnlyList<GeneratedSequence>>();
+        foreach (var path in paths)
+        {
+            loop.UseNativeDecoder = path == "native";
+            double best = double.MaxValue, first = double.MaxValue;
+            for (int repeat = 0; repeat < repeats; repeat++)
+            {
+                double one = Seconds(prompts, 1, out _);
+                double all = Seconds(prompts, tokens + 1, out var result);
+                outputs[path] = result;
+                first = Math.Min(first, one);
+                best = Math.Min(best, all - one);
+            }
+            double step = best / tokens;
+            string bandwidth = peak > 0 ? $", weights at {stepBytes / step / 1e9:F0} GB/s = {stepBytes / step / peak:P0} of peak" : "";
+            Console.WriteLine($"{dtypeName} {path,-6} batch {batch,2}: {batch * tokens / best,9:F0} tokens/s ({step * 1e3:F3} ms per step, {tokens} steps, greedy{bandwidth}); " +
+                              $"prefill {promptLength} tokens + first token: {first * 1e3:F1} ms");
+        }
+        if (outputs.Count == 2)
+        {
+            var a = outputs[paths[0]];
+            var b = outputs[paths[1]];
+            int same = Enumerable.Range(0, batch).Count(r => a[r].TokenIds.SequenceEqual(b[r].TokenIds));
+            Console.WriteLine($"{dtypeName} batch {batch,2}: greedy tokens of {paths[0]} and {paths[1]} identical in {same} of {batch} rows");
+        }
+    }
+    model.Dispose();
 }
 
-double BareSteps(int batch)
+double PeakBandwidth()
 {
-    using var _ = no_grad();
-    using var cache = model.Backbone.NewCache(batch);
-    var token = zeros(batch, dtype: ScalarType.Int64, device: device);
-    var watch = Stopwatch.StartNew();
-    for (int i = 0; i < tokens; i++)
-        using (NewDisposeScope())
-        {
-            var next = model.Step(token, cache).argmax(-1).DetachFromDisposeScope();
-            token.Dispose();
-            token = next;
-        }
-    token.Dispose();
-    return watch.Elapsed.TotalSeconds;
-}
-{
-    var prompt = new[] { Prompt(promptLength) };
-    double best = double.MaxValue;
-    for (int repeat = 0; repeat < 2; repeat++) best = Math.Min(best, Seconds(prompt, 1));
-    Console.WriteLine($"Prefill, batch 1 × {promptLength} tokens: {promptLength / best,8:F1} tokens/s ({best:F2} s, kernels: {(model.Backbone.Kernels ?? Microsoft.ML.Mamba.Scan.MambaKernels.Default).GetType().Name})");
+    try { return mamba_cuda_peak_bandwidth(0); }
+    catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return 0; }
 }
 
 int IntArg(string name, int fallback) => int.Parse(StringArg(name, fallback.ToString()));
@@ -94,3 +114,7 @@ static string CpuName()
     }
     catch (IOException) { return RuntimeInformation.ProcessArchitecture.ToString(); }
 }
+
+// libmamba_native's device query (mamba_decoder.h); found on the library path like the library's own loads.
+[DllImport("mamba_native")]
+static extern double mamba_cuda_peak_bandwidth(int device);

@@ -47,6 +47,11 @@ public sealed class BenchmarkOptions
     public bool SkipReference { get; private set; }
     public bool SkipMemory { get; private set; }
 
+    // ssd
+    public List<SsdShape> SsdShapes { get; } = new();
+    /// <summary>The SSD's chunk hint (Mamba-2's default chunk_size is 256; the CPU kernels cut it to 32).</summary>
+    public int Chunk { get; private set; } = 256;
+
     // train
     public int Batch { get; private set; }
     public int Length { get; private set; }
@@ -71,6 +76,8 @@ public sealed class BenchmarkOptions
           Mamba.Benchmarks scan  [--device cpu|cuda] [--shapes BxDxLxN,...] [--dtypes fp32,bf16] [--reps N]
                                  [--warmup N] [--reference-reps N] [--reference-warmup N] [--no-reference] [--no-memory]
                                  [--gpu-name NAME] [--out FILE]
+          Mamba.Benchmarks ssd   [--device cpu|cuda] [--ssd-shapes BxLxHxPxN,...] [--chunk N] [--dtypes fp32,bf16]
+                                 [--reps N] [--warmup N] [--gpu-name NAME] [--out FILE]
           Mamba.Benchmarks train [--device cpu|cuda] [--dtype fp32|bf16] [--batch N] [--length N] [--layers N]
                                  [--hidden N] [--vocab N] [--steps N] [--warmup-steps N] [--lr X]
                                  [--compare-reference] [--reference-steps N] [--reference-warmup N]
@@ -78,6 +85,9 @@ public sealed class BenchmarkOptions
         defaults: scan on cuda: shapes 4x1536x1024x16,8x2048x2048x16,1x1024x8192x16, fp32 and bf16, 20 reps;
                   scan on cpu: shapes 1x1536x1024x16,4x768x512x16, fp32, 5 reps; warm-up 3 (cuda) or 1 (cpu);
                   reference: at most 3 reps after 1 warm-up. --out appends the markdown to FILE.
+                  ssd: Mamba-2's SSD scan next to the Mamba-1 scan at equal (batch, length, heads x head_dim), state 16;
+                  shapes 1x1024x24x64x128 on cpu (Mamba2-130m's 24 heads of 64, state 128), 8x2048x24x64x128 on cuda;
+                  chunk 256; reps and warm-up as scan.
                   train: Mamba-130M sizes (24 layers, hidden 768, vocab 50280, state 16, expand 2), AdamW;
                   batch 8 x length 1024 on cuda, 1 x 256 on cpu; 2 warm-up steps, then 10 timed steps on cuda,
                   3 on cpu; reference (with --compare-reference): 1 warm-up step, 2 timed steps.
@@ -136,19 +146,23 @@ public sealed class BenchmarkOptions
                     o.Optimizer = Next(a);
                     if (o.Optimizer is not ("fused" or "torch")) throw new ArgumentException($"--optimizer must be fused or torch, got '{o.Optimizer}'");
                     break;
+                case "--ssd-shapes": o.SsdShapes.AddRange(Next(a).Split(',', ';').Select(SsdShape.Parse)); break;
+                case "--chunk": o.Chunk = PositiveInt(a); break;
                 case "--probe": o.Command = "probe"; o.ProbeKernel = Next(a); break;
                 case "-h" or "--help": o.Command = "help"; break;
                 default: throw new ArgumentException($"unknown option '{a}'");
             }
         }
-        if (o.Command is not ("scan" or "train" or "probe" or "help"))
-            throw new ArgumentException(o.Command == "" ? "say scan or train" : $"unknown command '{o.Command}'");
+        if (o.Command is not ("scan" or "ssd" or "train" or "probe" or "help"))
+            throw new ArgumentException(o.Command == "" ? "say scan, ssd or train" : $"unknown command '{o.Command}'");
 
         // Defaults differ by device: the GPU takes the paper-sized problems, the CPU smaller ones.
         if (o.Shapes.Count == 0)
             o.Shapes.AddRange(o.IsCuda
                 ? new[] { new ScanShape(4, 1536, 1024, 16), new ScanShape(8, 2048, 2048, 16), new ScanShape(1, 1024, 8192, 16) }
                 : new[] { new ScanShape(1, 1536, 1024, 16), new ScanShape(4, 768, 512, 16) });
+        if (o.SsdShapes.Count == 0)
+            o.SsdShapes.Add(o.IsCuda ? new SsdShape(8, 2048, 24, 64, 128) : new SsdShape(1, 1024, 24, 64, 128));
         if (o.DTypes.Count == 0)
             o.DTypes.AddRange(o.IsCuda ? new[] { ScalarType.Float32, ScalarType.BFloat16 } : new[] { ScalarType.Float32 });
         o.Reps = reps ?? (o.IsCuda ? 20 : 5);

@@ -1,7 +1,7 @@
 using Mamba.Benchmarks;
 using Microsoft.ML.Mamba;
 
-// Entry point: parse the command line and run one subcommand (scan, train, or the memory probe child).
+// Entry point: parse the command line and run one subcommand (scan, ssd, train, or the memory probe child).
 BenchmarkOptions options;
 try
 {
@@ -33,6 +33,9 @@ switch (options.Command)
     case "scan":
         var rows = ScanBenchmark.Run(options);
         ReportTable.Emit(options, ReportTable.Scan(options, rows));
+        return 0;
+    case "ssd":
+        ReportTable.Emit(options, SsdBenchmark.Run(options));
         return 0;
     case "train":
         var notes = new List<string>();

@@ -315,4 +315,6 @@ typedef struct mamba_adamw_tensor {
 MAMBA_API int32_t mamba_adamw_step_cpu(const mamba_adamw_tensor* tensors, int64_t count);
 MAMBA_API int32_t mamba_adamw_step_cuda(const mamba_adamw_tensor* tensors, int64_t count, void* stream);
 
+#include "mamba_decoder.h"  /* whole-model CUDA decoding (Mamba-1) */
+
 #endif /* MAMBA_NATIVE_H */

@@ -17,6 +17,9 @@ rm -rf "$out/cpu" "$out"/libtorch*.so "$out"/libc10*.so "$out"/libgomp*.so* "$ou
   "$out"/libbackend_with_compiler.so "$out"/libjitbackend_test.so "$out"/libaoti_custom_ops.so "$out"/libshm.so \
   "$out"/libtorchbind_test.so
 mkdir -p .gpu
-grep -qx ".gpu/" .git/info/exclude 2>/dev/null || echo ".gpu/" >> .git/info/exclude
+# In a worktree .git is a file: ask git where its exclude file lives.
+exclude="$(git rev-parse --git-path info/exclude)"
+mkdir -p "$(dirname "$exclude")"
+grep -qx ".gpu/" "$exclude" 2>/dev/null || echo ".gpu/" >> "$exclude"
 tar -cf - -C "$out" . | xz -T0 -4 > .gpu/apps.tar.xz
 du -h .gpu/apps.tar.xz

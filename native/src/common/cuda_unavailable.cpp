@@ -1,4 +1,5 @@
 // Stand-ins for the CUDA entry points when the library is built without a CUDA compiler.
+#include "common/decoder_validate.h"
 #include "common/errors.h"
 
 namespace {
@@ -22,3 +23,14 @@ MAMBA_API int32_t mamba_rms_norm_cuda(int64_t, int64_t, int32_t, const void*, in
 MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args*, const mamba_ssd_outputs*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args*, const mamba_ssd_grads*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_ssd_step_cuda(const mamba_ssd_step_args*, void*) { return not_built(); }
+// The decoder's descriptor is checked even here, so callers see argument errors the same way in every build.
+MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamba_decoder** decoder) {
+  mamba::clear_error();
+  if (!decoder) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "decoder: the decoder out-pointer is NULL");
+  *decoder = nullptr;
+  if (const int rc = mamba::check_decoder_desc(desc)) return rc;
+  return not_built();
+}
+MAMBA_API int32_t mamba_decoder_step_cuda(mamba_decoder*, void*, int64_t*) { return not_built(); }
+MAMBA_API int32_t mamba_decoder_destroy(mamba_decoder*) { return MAMBA_OK; }
+MAMBA_API double mamba_cuda_peak_bandwidth(int32_t) { return 0.0; }

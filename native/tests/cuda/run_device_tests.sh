@@ -20,21 +20,27 @@ LIBS="-Lbuild-cuda -lmamba_native -Xlinker -rpath -Xlinker $PWD/build-cuda"
 $NV tests/cuda/test_scan_cuda.cu -o build-cuda/test_scan_cuda $LIBS 2>&1 | grep -v "^$" &
 $NV tests/cuda/bench_scan_cuda.cu -o build-cuda/bench_scan_cuda $LIBS 2>&1 | grep -v "^$" &
 $NV tests/cuda/test_decode_step_cuda.cu -o build-cuda/test_decode_step_cuda $LIBS 2>&1 | grep -v "^$" &
+$NV tests/cuda/test_ssd_cuda.cu -o build-cuda/test_ssd_cuda $LIBS 2>&1 | grep -v "^$" &
+$NV tests/cuda/bench_ssd_cuda.cu -o build-cuda/bench_ssd_cuda $LIBS 2>&1 | grep -v "^$" &
 wait
 rc=0
 if [ "${FAST:-0}" = 1 ]; then SAN_S=60; else SAN_S=200; fi
 echo "=== tests"
 build-cuda/test_scan_cuda 2>&1 | tee "$LOG/test.log" || rc=1
 build-cuda/test_decode_step_cuda 2>&1 | tee "$LOG/test_decode_step.log" || rc=1
+build-cuda/test_ssd_cuda 2>&1 | tee "$LOG/test_ssd.log" || rc=1
 echo "=== benchmark"
 build-cuda/bench_scan_cuda "$LOG/bench.csv" 2>&1 | tee "$LOG/bench.log" || rc=1
+build-cuda/bench_ssd_cuda 2>&1 | tee "$LOG/bench_ssd.log" || rc=1
 echo "=== compute-sanitizer memcheck (quick subset)"
 timeout $SAN_S compute-sanitizer --tool memcheck --leak-check full build-cuda/test_scan_cuda --quick > "$LOG/memcheck.log" 2>&1 || rc=1
 timeout $SAN_S compute-sanitizer --tool memcheck build-cuda/test_decode_step_cuda --quick >> "$LOG/memcheck.log" 2>&1 || rc=1
+timeout $SAN_S compute-sanitizer --tool memcheck build-cuda/test_ssd_cuda --quick >> "$LOG/memcheck.log" 2>&1 || rc=1
 grep -E "SUMMARY|ERROR SUMMARY|FAIL" "$LOG/memcheck.log"
 echo "=== compute-sanitizer racecheck (quick subset)"
 timeout $SAN_S compute-sanitizer --tool racecheck --racecheck-report all build-cuda/test_scan_cuda --quick > "$LOG/racecheck.log" 2>&1 || rc=1
 timeout $SAN_S compute-sanitizer --tool racecheck --racecheck-report all build-cuda/test_decode_step_cuda --quick >> "$LOG/racecheck.log" 2>&1 || rc=1
+timeout $SAN_S compute-sanitizer --tool racecheck --racecheck-report all build-cuda/test_ssd_cuda --quick >> "$LOG/racecheck.log" 2>&1 || rc=1
 grep -E "SUMMARY|RACECHECK SUMMARY|FAIL" "$LOG/racecheck.log"
 [ "${FAST:-0}" = 1 ] && exit $rc
 echo "=== ncu (fp32 (8,2048,2048,16): forward, checkpoint pass, backward)"

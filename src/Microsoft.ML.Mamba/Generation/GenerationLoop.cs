@@ -34,6 +34,24 @@ public sealed class GenerationLoop
         if (model.OutputEmbeddings.device_type == DeviceType.CPU) Interop.GlibcAllocator.KeepLargeBuffers();
     }
 
+    /// <summary>
+    /// Decode Mamba-1 models on CUDA with the native whole-model decoder (one native call per token, replayed from a
+    /// CUDA graph) when it supports the model; the TorchSharp step otherwise. Default true. Both choose the same tokens
+    /// up to ties within rounding; false keeps the TorchSharp step as a reference.
+    /// </summary>
+    public bool UseNativeDecoder { get; set; } = true;
+
+    /// <summary>
+    /// The largest batch the native decoder takes (default 16); larger batches decode with the TorchSharp step, which was
+    /// faster there on an H100 (130M shape, batch 64: 30,804 against 11,055 tokens/s in bf16; see docs/results/2026-12-07-decode.md).
+    /// </summary>
+    public int NativeDecoderMaxBatch
+    {
+        get => _nativeDecoderMaxBatch;
+        set => _nativeDecoderMaxBatch = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(NativeDecoderMaxBatch), value, "must be at least 1");
+    }
+    private int _nativeDecoderMaxBatch = 16;
+
     /// <summary>Called for each new token of a row (original row index, token id); return true to stop that row (a stop string).</summary>
     public delegate bool TokenCallback(int row, int tokenId);
 
@@ -71,6 +89,11 @@ public sealed class GenerationLoop
         {
             cancellationToken.ThrowIfCancellationRequested();
             logits = Prefill(results, sampler, cache, device);
+            if (NativeDecoderOrWhyNot(batch) is null)
+            {
+                RunNative(results, options, stops, onToken, sampler, cache, logits, cancellationToken);
+                return results;
+            }
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -109,6 +132,99 @@ public sealed class GenerationLoop
         }
         return results;
     }
+
+    // Null when the native decoder runs this model; otherwise why not (logged once when the model is on CUDA).
+    private string? NativeDecoderOrWhyNot(int batch)
+    {
+        if (!UseNativeDecoder) return "turned off";
+        // A field, not OutputEmbeddings: a module's weight getter makes a tensor handle each call.
+        if (_model.Backbone.norm_f.weight.device_type != DeviceType.CUDA) return "not on CUDA";
+        if (batch > NativeDecoderMaxBatch) return $"batch {batch} is above NativeDecoderMaxBatch ({NativeDecoderMaxBatch})";   // no warning: a choice
+        var reason = CudaDecoder.Unsupported(_model);
+        if (reason is not null)
+            MambaLog.WarningOnce("decoder:" + reason, $"native CUDA decoder not used ({reason}); decoding with the TorchSharp step");
+        return reason;
+    }
+
+    // The decoding loop on the native decoder, from the prefill's logits on. Its rows stay the original rows; `active`
+    // maps the sampler's rows to them. Greedy decoding without a repetition penalty chooses on the device and reads back
+    // only the ids; any other sampling reads the decoder's logits through the same TokenSampler as the TorchSharp loop.
+    private void RunNative(GeneratedSequence[] results, SamplingOptions options, HashSet<int> stops, TokenCallback? onToken,
+        TokenSampler sampler, MambaCache cache, Tensor prefillLogits, CancellationToken cancellationToken)
+    {
+        int batch = results.Length;
+        bool deviceGreedy = options.IsGreedy && options.RepetitionPenalty == 1f;
+        var device = prefillLogits.device;
+        var active = Enumerable.Range(0, batch).ToList();
+        var hostNext = new long[batch];
+        long[] chosen;
+        using (NewDisposeScope())
+            chosen = sampler.Next(_choosable < _model.Config.VocabSize ? prefillLogits.narrow(-1, 0, _choosable) : prefillLogits)
+                .cpu().data<long>().ToArray();
+        var firstTokens = chosen;
+        CudaDecoder? decoder = null;   // made at the first step: a single new token needs none
+        Tensor? activeRows = null;
+        try
+        {
+            while (true)
+            {
+                var keep = new List<int>(active.Count);
+                for (int i = 0; i < active.Count; i++)
+                {
+                    var row = results[active[i]];
+                    long token = chosen[i];
+                    if (token < 0) throw token == -1 ? NotFinite() : new InvalidOperationException($"row {active[i]} fed the decoder an id outside the vocabulary");
+                    if (stops.Contains((int)token)) { row.FinishReason = FinishReason.StopToken; continue; }
+                    row.Tokens.Add((int)token);
+                    if (onToken?.Invoke(active[i], (int)token) == true) { row.FinishReason = FinishReason.StopString; continue; }
+                    if (row.Tokens.Count >= options.MaxNewTokens) { row.FinishReason = FinishReason.MaxNewTokens; continue; }
+                    keep.Add(i);
+                }
+                if (keep.Count == 0) return;
+                if (keep.Count < active.Count)
+                {
+                    if (!deviceGreedy)
+                    {
+                        using var rows = tensor(keep.Select(i => (long)i).ToArray(), device: device);
+                        sampler.KeepRows(keep, rows);
+                    }
+                    active = keep.Select(i => active[i]).ToList();
+                    activeRows?.Dispose();
+                    activeRows = tensor(active.Select(r => (long)r).ToArray(), device: device);
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                if (decoder is null)
+                {
+                    decoder = new CudaDecoder(_model, batch, _choosable, withLogits: !deviceGreedy);
+                    decoder.LoadState(cache);
+                    using var first = tensor(firstTokens, device: device);
+                    decoder.Tokens.copy_(first);
+                }
+                if (deviceGreedy)
+                {
+                    decoder.Step(hostNext);
+                    chosen = active.Count == batch ? hostNext : active.Select(r => hostNext[r]).ToArray();
+                    continue;
+                }
+                decoder.Step(null);
+                using var scope = NewDisposeScope();
+                var logits = activeRows is null ? decoder.Logits! : decoder.Logits!.index_select(0, activeRows);
+                var next = sampler.Next(_choosable < _model.Config.VocabSize ? logits.narrow(-1, 0, _choosable) : logits);
+                if (activeRows is null) decoder.Tokens.copy_(next);
+                else decoder.Tokens.index_copy_(0, activeRows, next);
+                chosen = next.cpu().data<long>().ToArray();
+            }
+        }
+        finally
+        {
+            activeRows?.Dispose();
+            decoder?.Dispose();
+        }
+    }
+
+    private static InvalidOperationException NotFinite() => new(
+        "The model produced logits that are NaN or infinite (or a row with no finite logit), so no token can be chosen; " +
+        "its weights may be corrupt or have overflowed.");
 
     // Left padding keeps every prompt's last token in the last column, whose logits start decoding.
     private Tensor Prefill(GeneratedSequence[] rows, TokenSampler sampler, MambaCache cache, Device device)

@@ -6,8 +6,14 @@ namespace Microsoft.ML.Mamba.MLNet;
 /// <summary>Network configurations for <see cref="MambaModelSize"/> when training from scratch.</summary>
 internal static class MambaModelPresets
 {
-    public static MambaConfig Create(MambaModelSize size, IMambaTokenizer tokenizer)
+    /// <summary>
+    /// The preset of <paramref name="size"/> for <paramref name="architecture"/>. Mamba-2's have the same widths and
+    /// depths with a larger state (its state is per head, not per channel, so it costs less) and heads of 16, 32 or 64
+    /// channels (8 heads each), one group, chunks of 64.
+    /// </summary>
+    public static MambaConfig Create(MambaModelSize size, IMambaTokenizer tokenizer, MambaArchitecture architecture = MambaArchitecture.Mamba1)
     {
+        if (architecture == MambaArchitecture.Mamba2) return CreateMamba2(size, tokenizer);
         var (hidden, layers, state) = size switch
         {
             MambaModelSize.Tiny => (64, 2, 8),
@@ -20,6 +26,33 @@ internal static class MambaModelPresets
             NumHiddenLayers = layers,
             StateSize = state,
             Expand = 2,
+            ConvKernel = 4,
+            LayerNormEpsilon = 1e-5,
+            UseBias = false,
+            UseConvBias = true,
+            ResidualInFp32 = true,
+            TieWordEmbeddings = true,
+        }, tokenizer);
+    }
+
+    private static MambaConfig CreateMamba2(MambaModelSize size, IMambaTokenizer tokenizer)
+    {
+        var (hidden, layers, state, headDim) = size switch
+        {
+            MambaModelSize.Tiny => (64, 2, 16, 16),
+            MambaModelSize.Small => (128, 4, 32, 32),
+            _ => (256, 8, 64, 64),
+        };
+        return WithTokenizer(new MambaConfig
+        {
+            Architecture = MambaArchitecture.Mamba2,
+            HiddenSize = hidden,
+            NumHiddenLayers = layers,
+            StateSize = state,
+            Expand = 2,
+            HeadDim = headDim,
+            NGroups = 1,
+            ChunkSize = 64,
             ConvKernel = 4,
             LayerNormEpsilon = 1e-5,
             UseBias = false,

@@ -17,9 +17,9 @@ public sealed class MambaBlock : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>The mixer, a TorchSharp module registered as <c>mixer</c> (Hugging Face's parameter names).</summary>
     public IMixer mixer;
 
-    /// <summary>A Mamba-1 block: a <see cref="MambaMixer"/> built from <paramref name="config"/>.</summary>
+    /// <summary>A block around the mixer family <paramref name="config"/> names (<see cref="MambaConfig.Architecture"/>).</summary>
     public MambaBlock(MambaConfig config, Device? device = null)
-        : this(config.HiddenSize, config.LayerNormEpsilon, config.ResidualInFp32, new MambaMixer(config, device), device)
+        : this(config.HiddenSize, config.LayerNormEpsilon, config.ResidualInFp32, MambaModel.NewMixer(config, device), device)
     {
     }
 

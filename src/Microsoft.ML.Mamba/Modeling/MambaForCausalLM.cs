@@ -18,8 +18,9 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>The backbone: embeddings, blocks and final norm.</summary>
     public MambaModel Backbone => backbone;
 
-    /// <summary>A Mamba-1 language model: a <see cref="MambaMixer"/> in every layer.</summary>
-    public MambaForCausalLM(MambaConfig config, Device? device = null) : this(config, _ => new MambaMixer(config, device), device)
+    /// <summary>A language model with the mixer family <paramref name="config"/> names (<see cref="MambaConfig.Architecture"/>):
+    /// a <see cref="MambaMixer"/> or a <see cref="Mamba2Mixer"/> in every layer.</summary>
+    public MambaForCausalLM(MambaConfig config, Device? device = null) : this(config, _ => MambaModel.NewMixer(config, device), device)
     {
     }
 
@@ -59,8 +60,9 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     }
 
     /// <summary>
-    /// Loads a Hugging Face Mamba checkpoint directory (config.json + model.safetensors, or the sharded
-    /// model.safetensors.index.json form), also in the original mamba_ssm naming.
+    /// Loads a Hugging Face Mamba or Mamba-2 checkpoint directory (MambaForCausalLM or Mamba2ForCausalLM: config.json +
+    /// model.safetensors, or the sharded model.safetensors.index.json form), also in the original mamba_ssm naming; the
+    /// config's <c>model_type</c> (or mamba_ssm's <c>ssm_cfg.layer</c>) chooses the mixer.
     /// </summary>
     /// <remarks>
     /// The weight files' headers are checked against the config before the model is built, so a damaged or hostile
@@ -81,9 +83,9 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     }
 
     /// <summary>
-    /// Casts the model to <paramref name="dtype"/> for mixed-precision training, leaving the Mamba mixers' A_log and D in
-    /// fp32 as mamba_ssm does: they feed exp() and the skip term, where bf16 would lose the decay's precision. Another
-    /// mixer family is cast whole.
+    /// Casts the model to <paramref name="dtype"/> for mixed-precision training, leaving the mixers' A_log and D (and
+    /// Mamba-2's dt_bias and gated-norm weight) in fp32 as mamba_ssm does: they feed exp(), softplus and the skip term,
+    /// where bf16 would lose the decay's precision. Another mixer family is cast whole.
     /// </summary>
     /// <param name="dtype">The parameters' dtype, e.g. bf16.</param>
     public void ToMixedPrecision(ScalarType dtype)
@@ -101,6 +103,12 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
                 m.x_proj?.to(dtype);
                 m.dt_proj.to(dtype);
                 m.out_proj.to(dtype);
+            }
+            else if (layer.mixer is Mamba2Mixer m2)
+            {
+                m2.in_proj.to(dtype);
+                m2.conv1d.to(dtype);
+                m2.out_proj.to(dtype);
             }
             else if (layer.mixer is nn.Module other) other.to(dtype);
         }

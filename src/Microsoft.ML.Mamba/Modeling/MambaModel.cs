@@ -18,9 +18,21 @@ public sealed class MambaModel : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>The hyper-parameters the backbone was built from.</summary>
     public MambaConfig Config { get; }
 
-    /// <summary>A Mamba-1 backbone: a <see cref="MambaMixer"/> in every layer.</summary>
-    public MambaModel(MambaConfig config, Device? device = null) : this(config, _ => new MambaMixer(config, device), device)
+    /// <summary>A backbone with the mixer family <paramref name="config"/> names (<see cref="MambaConfig.Architecture"/>):
+    /// a <see cref="MambaMixer"/> or a <see cref="Mamba2Mixer"/> in every layer.</summary>
+    public MambaModel(MambaConfig config, Device? device = null) : this(config, _ => NewMixer(config, device), device)
     {
+    }
+
+    /// <summary>A new mixer of the family <paramref name="config"/> names.</summary>
+    internal static IMixer NewMixer(MambaConfig config, Device? device)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.Architecture switch
+        {
+            MambaArchitecture.Mamba2 => new Mamba2Mixer(config, device),
+            _ => new MambaMixer(config, device),
+        };
     }
 
     /// <summary>

@@ -5,10 +5,11 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Scan;
 
 /// <summary>
-/// The fused native kernels (libmamba_native: CPU always, CUDA when built with nvcc), for the shared operations and
-/// Mamba-1's (<see cref="IMambaKernels"/>). Whatever they
-/// cannot run (library missing, no CUDA build, fp64, state size over 256, conv wider than 8) goes to the
-/// reference implementation, with one logged warning per reason.
+/// The fused native kernels (libmamba_native: CPU always, CUDA when built with nvcc), for the shared operations,
+/// Mamba-1's (<see cref="IMambaKernels"/>) and Mamba-2's (<see cref="IMamba2Kernels"/>). Whatever they
+/// cannot run (library missing, no CUDA build, fp64, state size or head_dim over 256, conv wider than 8) goes to the
+/// reference implementation, with one logged warning per reason; for Mamba-2 the fallback must implement
+/// <see cref="IMamba2Kernels"/>, else that is a <see cref="NotSupportedException"/>.
 /// </summary>
 /// <remarks>
 /// Every entry checks its tensors before any native call (<see cref="ScanShapes"/>, <see cref="DecodeStepShapes"/>):

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Scan;
 
 /// <summary>
-/// The exact math in plain TorchSharp operations (the shared operations and Mamba-1's, <see cref="IMambaKernels"/>),
+/// The exact math in plain TorchSharp operations (the shared operations, Mamba-1's <see cref="IMambaKernels"/> and
+/// Mamba-2's <see cref="IMamba2Kernels"/>),
 /// differentiable through autograd. It is the fallback
 /// when no native kernel applies and the oracle the native kernels are tested against. Time is
 /// processed in chunks so the (batch, chunk, channels, state) intermediates stay bounded; under

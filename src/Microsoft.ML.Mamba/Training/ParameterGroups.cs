@@ -7,13 +7,13 @@ namespace Microsoft.ML.Mamba.Training;
 internal static partial class ParameterGroups
 {
     /// <summary>
-    /// True for parameters that must not be weight-decayed: A_log and D (decaying them would change the
-    /// state dynamics, as in the reference implementation), normalisation weights and all biases.
+    /// True for parameters that must not be weight-decayed: A_log and D, and Mamba-2's dt_bias (decaying them would
+    /// change the state dynamics, as in the reference implementation), normalisation weights and all biases.
     /// </summary>
     public static bool IsExcludedFromWeightDecay(string name)
     {
         string last = name[(name.LastIndexOf('.') + 1)..];
-        if (last is "A_log" or "D" or "bias") return true;
+        if (last is "A_log" or "D" or "bias" or "dt_bias") return true;
         string owner = name.Contains('.') ? name[..name.LastIndexOf('.')] : "";
         string ownerLast = owner[(owner.LastIndexOf('.') + 1)..];
         return ownerLast.Contains("norm", StringComparison.OrdinalIgnoreCase);

@@ -27,6 +27,33 @@ public class CheckpointLoadingTests
     }
 
     [Fact]
+    public void ABigMamba2ConfigWithTinyWeightsFailsBeforeBuildingTheModel()
+    {
+        // Hugging Face's default Mamba2Config (4096 wide, 64 layers, 128 heads): gigabytes if built; the weights file is 10 bytes.
+        using var directory = new TempDirectory();
+        File.WriteAllText(directory.File("config.json"), """{"model_type": "mamba2"}""");
+        File.WriteAllBytes(directory.File("model.safetensors"), new byte[10]);
+        long memory = Process.GetCurrentProcess().WorkingSet64;
+        var watch = Stopwatch.StartNew();
+        var error = Assert.Throws<MambaCheckpointException>(() => MambaForCausalLM.FromPretrained(directory.Path));
+        watch.Stop();
+        Assert.Contains("model.safetensors", error.Message);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"took {watch.Elapsed}: the model was built first");
+        Assert.True(Process.GetCurrentProcess().WorkingSet64 - memory < 300L << 20, "the model's memory was allocated");
+    }
+
+    [Fact]
+    public void AHostileMamba2ConfigIsInvalidDataNamingTheFile()
+    {
+        using var directory = new TempDirectory();
+        File.WriteAllText(directory.File("config.json"), """{"model_type": "mamba2", "hidden_size": 64, "num_heads": 3, "head_dim": 64, "n_groups": 1, "vocab_size": 10, "num_hidden_layers": 1}""");
+        File.WriteAllBytes(directory.File("model.safetensors"), new byte[10]);
+        var error = Assert.Throws<InvalidDataException>(() => MambaForCausalLM.FromPretrained(directory.Path));
+        Assert.Contains("config.json", error.Message);
+        Assert.Contains("num_heads", error.Message);
+    }
+
+    [Fact]
     public void AnEmptyConfigWithoutWeightsReportsTheMissingFileWithoutBuildingTheDefaultModel()
     {
         using var directory = new TempDirectory();
@@ -108,6 +135,9 @@ public class CheckpointLoadingTests
             TinyConfig(), new MambaConfig { VocabSize = 50, HiddenSize = 12, StateSize = 3, NumHiddenLayers = 3, Expand = 3, ConvKernel = 3, TieWordEmbeddings = false },
             new MambaConfig { VocabSize = 20, HiddenSize = 8, StateSize = 2, NumHiddenLayers = 2, UseBias = true, UseConvBias = false, TimeStepRank = 3, IntermediateSize = 10 },
             new MambaConfig { VocabSize = 20, HiddenSize = 8, StateSize = 2, NumHiddenLayers = 1, TimeInvariantSsm = true, Ungated = true },
+            Modeling.TinyConfigs.TinyMamba2(tied: false),
+            new MambaConfig { Architecture = MambaArchitecture.Mamba2, VocabSize = 20, HiddenSize = 12, Expand = 1, HeadDim = 3, NGroups = 4, StateSize = 5,
+                              NumHiddenLayers = 2, ConvKernel = 3, UseBias = true, UseConvBias = false, NormPerGroup = true },
         };
         foreach (var config in variants)
         {

@@ -50,6 +50,8 @@ public class TrainingPartsTests
     [InlineData("backbone.norm_f.weight", true)]
     [InlineData("backbone.layers.0.mixer.dt_proj.bias", true)]
     [InlineData("backbone.layers.0.mixer.conv1d.bias", true)]
+    [InlineData("backbone.layers.0.mixer.dt_bias", true)]        // Mamba-2's Δ bias
+    [InlineData("backbone.layers.0.mixer.norm.weight", true)]    // Mamba-2's gated norm
     [InlineData("score.bias", true)]
     [InlineData("score.weight", false)]
     [InlineData("backbone.embeddings.weight", false)]

@@ -62,6 +62,6 @@ public sealed class MambaLanguageModelEstimator : IEstimator<MambaLanguageModelT
 
     private MambaForCausalLM NewModel(IMambaTokenizer tokenizer)
     {
-        return TorchGlobalRandom.Seeded(_options.Seed, () => new MambaForCausalLM(MambaModelPresets.Create(_options.ModelSize, tokenizer)));
+        return TorchGlobalRandom.Seeded(_options.Seed, () => new MambaForCausalLM(MambaModelPresets.Create(_options.ModelSize, tokenizer, _options.Architecture)));
     }
 }

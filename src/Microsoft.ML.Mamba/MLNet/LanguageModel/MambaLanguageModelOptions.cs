@@ -1,5 +1,6 @@
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.LanguageModeling;
+using Microsoft.ML.Mamba.Modeling;
 
 namespace Microsoft.ML.Mamba.MLNet;
 
@@ -16,7 +17,7 @@ public sealed class MambaLanguageModelOptions
     public string OutputColumnName { get; set; } = "GeneratedText";
 
     /// <summary>
-    /// A Hugging Face checkpoint directory (config.json + safetensors) to fine-tune; null trains a new model of
+    /// A Hugging Face Mamba or Mamba-2 checkpoint directory (config.json + safetensors) to fine-tune; null trains a new model of
     /// <see cref="ModelSize"/>.
     /// </summary>
     public string? PretrainedModelDirectory { get; set; }
@@ -32,6 +33,10 @@ public sealed class MambaLanguageModelOptions
 
     /// <summary>Shape of a new model (ignored when fine-tuning a checkpoint). Default <see cref="MambaModelSize.Small"/>.</summary>
     public MambaModelSize ModelSize { get; set; } = MambaModelSize.Small;
+
+    /// <summary>The mixer family of a new model: Mamba-1 (default) or Mamba-2 (ignored when fine-tuning a checkpoint,
+    /// which names its own). The saved model records it in its config.json.</summary>
+    public MambaArchitecture Architecture { get; set; } = MambaArchitecture.Mamba1;
 
     /// <summary>Training settings (block length, batch size, steps, learning rate, time limit...).</summary>
     public LanguageModelTrainingOptions Training { get; set; } = new();

@@ -16,10 +16,10 @@ internal sealed class MambaNetworkScorer
     private readonly object _lock = new();
 
     public MambaNetworkScorer(MambaForSequenceClassification network, IMambaTokenizer tokenizer, SequenceTask task,
-        int maxSequenceLength, TargetScaling scaling, Device device)
+        int maxSequenceLength, TargetScaling scaling, Device device, double temperature = 1)
     {
         Network = network; Tokenizer = tokenizer; Task = task; MaxSequenceLength = maxSequenceLength;
-        Scaling = scaling; Device = device;
+        Scaling = scaling; Device = device; Temperature = temperature;
         PadId = tokenizer.PadTokenId ?? 0;
         FillerId = tokenizer.BosTokenId ?? tokenizer.EosTokenId ?? PadId;
     }
@@ -31,6 +31,8 @@ internal sealed class MambaNetworkScorer
     /// <summary>How training targets were scaled; the task maps predictions back with it.</summary>
     public TargetScaling Scaling { get; }
     public Device Device { get; }
+    /// <summary>Classification logits are divided by it before scores are formed (temperature scaling; 1 = none).</summary>
+    public double Temperature { get; }
     public int PadId { get; }
     /// <summary>Token fed for an empty text, so every row has a last token to pool.</summary>
     public int FillerId { get; }
@@ -49,10 +51,20 @@ internal sealed class MambaNetworkScorer
     internal int ForwardPasses;
 
     /// <summary>Scores texts, <paramref name="batchSize"/> rows per forward pass (sorted by length inside the call).</summary>
-    public float[][] Score(IReadOnlyList<string> texts, int batchSize)
+    public float[][] Score(IReadOnlyList<string> texts, int batchSize) =>
+        Run(texts.Select(Tokenize).ToArray(), batchSize, output =>
+        {
+            if (Temperature != 1 && Task.Kind != MambaTask.Regression) output = output / Temperature;
+            return Task.ToScores(output, Scaling);
+        });
+
+    /// <summary>The network's raw outputs (logits) for token sequences already cut to <see cref="MaxSequenceLength"/>.</summary>
+    public float[][] Logits(IReadOnlyList<int[]> tokens, int batchSize) =>
+        Run(tokens, batchSize, output => output.to(float32).cpu().data<float>().ToArray());
+
+    private float[][] Run(IReadOnlyList<int[]> tokens, int batchSize, Func<Tensor, float[]> convert)
     {
-        var tokens = texts.Select(Tokenize).ToArray();
-        var results = new float[tokens.Length][];
+        var results = new float[tokens.Count][];
         var batches = LengthBucketBatcher.MakeBatches(tokens.Select(t => t.Length).ToArray(), batchSize, null);
         lock (_lock)
         {
@@ -64,7 +76,7 @@ internal sealed class MambaNetworkScorer
                 var (ids, mask) = PaddedBatch.Create(batch.Select(i => tokens[i]).ToArray(), PadId, FillerId, Device);
                 var output = Network.forward(ids, mask);
                 ForwardPasses++;
-                var values = Task.ToScores(output, Scaling);
+                var values = convert(output);
                 int width = (int)output.shape[1];
                 for (int b = 0; b < batch.Length; b++) results[batch[b]] = values.AsSpan(b * width, width).ToArray();
             }

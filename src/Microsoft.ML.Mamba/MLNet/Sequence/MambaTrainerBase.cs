@@ -99,6 +99,15 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         var scorer = new MambaNetworkScorer(network, tokenizer, _task, _options.MaxSequenceLength, scaling, device);
         var history = new SequenceTraining(network, _task, _options, device, scorer.PadId, scorer.FillerId)
             .Run(train, validation, new Random(seed), channel, () => MLNetInternalsBridge.IsCanceled(host));
+        if (_options.CalibrateProbabilities && validation is { Count: > 0 } && _task.Kind != MambaTask.Regression)
+        {
+            var logits = scorer.Logits(validation.Select(e => e.Tokens).ToArray(), _options.BatchSize);
+            var targets = validation.Select(e => e.Target).ToArray();
+            double t = TemperatureScaling.Fit(logits, targets);
+            settings.Temperature = (float)t;
+            channel.Info(MessageSensitivity.None, $"Mamba {Task}: temperature {t:G4} fitted on {validation.Count} validation rows " +
+                $"(validation NLL {TemperatureScaling.Loss(logits, targets, 1):F4} -> {TemperatureScaling.Loss(logits, targets, t):F4} nats).");
+        }
         return new MambaTransformer(settings, network, tokenizerSource, device, history);
     }
 
@@ -149,7 +158,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
                 throw new InvalidOperationException($"The checkpoint in '{directory}' has {network.Config.VocabSize} embeddings but the tokenizer has {tokenizer.VocabularySize} tokens: choose the checkpoint's own tokenizer.");
             return network;
         }
-        var config = _options.NetworkConfig is { } custom ? MambaModelPresets.WithTokenizer(custom, tokenizer) : MambaModelPresets.Create(_options.ModelSize, tokenizer);
+        var config = _options.NetworkConfig is { } custom ? MambaModelPresets.WithTokenizer(custom, tokenizer) : MambaModelPresets.Create(_options.ModelSize, tokenizer, _options.Architecture);
         return new MambaForSequenceClassification(config, outputs, _options.Pooling);
     }
 

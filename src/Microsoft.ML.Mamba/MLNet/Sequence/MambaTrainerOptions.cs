@@ -32,13 +32,20 @@ public class MambaTrainerOptions
     public MambaModelSize ModelSize { get; set; } = MambaModelSize.Tiny;
 
     /// <summary>
+    /// The mixer family of a network trained from scratch with <see cref="ModelSize"/>: Mamba-1 (default) or Mamba-2.
+    /// A <see cref="NetworkConfig"/> or a <see cref="PretrainedModelDirectory"/> names its own; the saved model
+    /// records it in its config.json.
+    /// </summary>
+    public MambaArchitecture Architecture { get; set; } = MambaArchitecture.Mamba1;
+
+    /// <summary>
     /// An explicit network shape for training from scratch, used instead of <see cref="ModelSize"/>. Its vocabulary
     /// size and special tokens are replaced by the tokenizer's.
     /// </summary>
     public MambaConfig? NetworkConfig { get; set; }
 
     /// <summary>
-    /// A Hugging Face Mamba checkpoint folder (config.json + model.safetensors) to fine-tune, or the name of a model
+    /// A Hugging Face Mamba or Mamba-2 checkpoint folder (config.json + model.safetensors) to fine-tune, or the name of a model
     /// that comes with the project (<see cref="MambaPretrainedModels.EnglishBase"/>); null trains from scratch.
     /// </summary>
     public string? PretrainedModelDirectory { get; set; }
@@ -117,6 +124,14 @@ public class MambaTrainerOptions
     /// <summary>Optional held-out rows (same columns) scored after each epoch; enables early stopping.</summary>
     public IDataView? ValidationSet { get; set; }
 
+    /// <summary>
+    /// Classification with a <see cref="ValidationSet"/>: after training, fit one temperature on the validation rows and
+    /// divide every logit by it (temperature scaling, Guo et al. 2017), so that probabilities (and log-loss) are
+    /// calibrated. Predicted labels, rankings and AUC do not change. Default true; no effect without a validation set
+    /// or for regression.
+    /// </summary>
+    public bool CalibrateProbabilities { get; set; } = true;
+
     /// <summary>Epochs without a better validation loss before training stops; 0 never stops early. The best epoch's weights are kept.</summary>
     public int EarlyStoppingPatience { get; set; } = 2;
 
@@ -147,6 +162,7 @@ public class MambaTrainerOptions
         Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), "must name a column.");
         Check(TextColumnNames is { Length: > 0 } || ExtraColumnNames is { Length: > 0 }, nameof(TextColumnNames), "or ExtraColumnNames must name at least one input column.");
         Check(MaxSequenceLength >= 1, nameof(MaxSequenceLength), "must be at least 1.");
+        Check(Enum.IsDefined(Architecture), nameof(Architecture), $"must be {nameof(MambaArchitecture.Mamba1)} or {nameof(MambaArchitecture.Mamba2)}, got {Architecture}.");
         Check(BatchSize >= 1, nameof(BatchSize), "must be at least 1.");
         Check(NumberOfEpochs >= 1, nameof(NumberOfEpochs), "must be at least 1.");
         Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), "must be a positive number.");

@@ -36,7 +36,7 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         Outputs = new MambaOutputColumns(task, settings.NumberOfClasses, settings.ClassNames, settings.ScoreColumnName, settings.PredictedLabelColumnName);
         var tokenizer = tokenizerSource.Create();
         CheckVocabulary(tokenizer.VocabularySize, network.Config.VocabSize);
-        Scorer = new MambaNetworkScorer(network, tokenizer, task, settings.MaxSequenceLength, settings.Scaling(), device);
+        Scorer = new MambaNetworkScorer(network, tokenizer, task, settings.MaxSequenceLength, settings.Scaling(), device, settings.Temperature);
         _rows = new SequenceRowMapping(this);
     }
 
@@ -46,6 +46,9 @@ public sealed class MambaTransformer : ITransformer, IDisposable
         if (tokenizerSize > networkSize)
             throw new InvalidDataException($"The model's tokenizer has {tokenizerSize} tokens but its network's vocab_size is {networkSize}: the tokenizer and network do not belong together.");
     }
+
+    /// <summary>The fitted temperature the classification logits are divided by (1 = uncalibrated).</summary>
+    internal double Temperature => _settings.Temperature;
 
     /// <summary>What the model predicts.</summary>
     public MambaTask Task => _settings.Task;

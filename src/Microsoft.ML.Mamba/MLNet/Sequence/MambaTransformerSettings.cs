@@ -21,6 +21,8 @@ internal sealed class MambaTransformerSettings
     public int ScoringBatchSize { get; set; }
     public float TargetMean { get; set; }
     public float TargetScale { get; set; } = 1;
+    /// <summary>Classification: the logits are divided by this before scores are formed (1 = uncalibrated).</summary>
+    public float Temperature { get; set; } = 1;
     public MambaTokenizerKind Tokenizer { get; set; }
     public string[] NetworkFiles { get; set; } = [];
     public string[] TokenizerFiles { get; set; } = [];
@@ -54,6 +56,8 @@ internal sealed class MambaTransformerSettings
         if (ScoringBatchSize < 1 || ScoringBatchSize > MaxScoringBatchSize) throw Bad(nameof(ScoringBatchSize), ScoringBatchSize, $"must be between 1 and {MaxScoringBatchSize}");
         if (!float.IsFinite(TargetMean)) throw Bad(nameof(TargetMean), TargetMean, "must be finite");
         if (!float.IsFinite(TargetScale) || TargetScale == 0) throw Bad(nameof(TargetScale), TargetScale, "must be finite and non-zero");
+        if (!(Temperature >= TemperatureScaling.Min && Temperature <= TemperatureScaling.Max))
+            throw Bad(nameof(Temperature), Temperature, $"must be between {TemperatureScaling.Min} and {TemperatureScaling.Max}");
         ModelZipEntries.ValidateFileNames(NetworkFiles, TokenizerFiles);
         if ((Tokenizer == MambaTokenizerKind.HuggingFace) != (TokenizerFiles.Length > 0))
             throw Bad(nameof(TokenizerFiles), $"{TokenizerFiles.Length} files", $"a {Tokenizer} tokenizer {(Tokenizer == MambaTokenizerKind.HuggingFace ? "needs its files" : "has no files")}");

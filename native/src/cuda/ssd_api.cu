@@ -1,0 +1,210 @@
+// C entry points of the CUDA SSD (Mamba-2) scan: argument checks, scratch, dtype dispatch and launches of
+// ssd_kernels.cuh. f16 and bf16 inputs use tensor cores (TF32 wmma, fp32 accumulation), whose rounding stays
+// below the 16-bit inputs' own. fp32 inputs use fp32 FMA, or 3xTF32 tensor-core products (about fp32
+// accuracy) with the environment variable MAMBA_SSD_FP32=3xtf32 (read at every call, so one process can compare).
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include "check.cuh"
+#include "common/ssd_validate.h"
+#include "scratch.cuh"
+#include "ssd_kernels.cuh"
+
+namespace mamba::cuda::ssd {
+namespace {
+
+constexpr const char* kFwd = "ssd forward (cuda)";
+constexpr const char* kBwd = "ssd backward (cuda)";
+
+constexpr bool kFp32TensorCoresByDefault = false;
+
+bool fp32_on_tensor_cores() {
+  const char* v = std::getenv("MAMBA_SSD_FP32");
+  if (v && std::strcmp(v, "simt") == 0) return false;
+  if (v && std::strcmp(v, "3xtf32") == 0) return true;
+  return kFp32TensorCoresByDefault;
+}
+
+constexpr int tiles_bytes(int n) { return n * kTileFloats * (int)sizeof(float); }
+
+void copy_n(int64_t* dst, const int64_t* src, int n) { std::memcpy(dst, src, n * sizeof(int64_t)); }
+
+// Grids are flattened into blockIdx.x (at most 2^31 - 1 blocks).
+int check_grid(const char* where, const mamba_ssd_args* a) {
+  const int64_t nc = (a->length + kQ - 1) / kQ;
+  if (a->batch * nc * a->heads > INT32_MAX)
+    return fail(MAMBA_ERR_UNSUPPORTED, std::string(where) + ": batch * heads * ceil(length / 64) = " +
+                                           std::to_string(a->batch * nc * a->heads) + " blocks exceed 2^31 - 1");
+  return MAMBA_OK;
+}
+
+SsdParams make_params(const mamba_ssd_args* a) {
+  SsdParams p{};
+  p.batch = (int)a->batch; p.length = (int)a->length; p.heads = (int)a->heads; p.head_dim = (int)a->head_dim;
+  p.groups = (int)a->groups; p.state = (int)a->state;
+  p.heads_per_group = p.heads / p.groups;
+  p.nc = (int)((a->length + kQ - 1) / kQ);
+  p.softplus = a->dt_softplus != 0;
+  p.dt_min = a->dt_min; p.dt_max = a->dt_max;
+  p.x = a->x; copy_n(p.x_s, a->x_stride, 4);
+  p.dt = a->dt; copy_n(p.dt_s, a->dt_stride, 3);
+  p.A = a->A;
+  p.B = a->B; copy_n(p.B_s, a->B_stride, 4);
+  p.C = a->C; copy_n(p.C_s, a->C_stride, 4);
+  p.D = a->D;
+  p.dt_bias = a->dt_bias;
+  p.initial_state = a->initial_state;
+  p.pass_split = (int)((p.PN() + kSsdThreads - 1) / kSsdThreads);
+  p.head_splits = 1;
+  return p;
+}
+
+// Scratch shared by forward and backward; backward adds its gradient buffers.
+void carve(SsdParams& p, Scratch& s, bool backward) {
+  const size_t bh = (size_t)p.batch * p.heads, Lp = (size_t)p.Lp(), states = bh * (p.nc + 1) * (size_t)p.PN();
+  p.dtv = s.take(bh * Lp);
+  p.acum = s.take(bh * Lp);
+  p.CB = s.take((size_t)p.batch * p.nc * p.groups * kQ * kQ);
+  p.S = s.take(states);
+  if (!backward) return;
+  p.dS = s.take(states);
+  p.dAend = s.take(bh * p.nc * p.pass_split);
+  const size_t bc = (size_t)p.batch * Lp * p.groups * p.state;
+  p.dBacc = s.take(bc);
+  p.dCacc = s.take(bc);
+  p.part = s.take((size_t)p.batch * p.nc * p.heads * 3);
+}
+
+template <typename Kernel>
+int allow_smem(Kernel kernel, int bytes, const char* where) {
+  MAMBA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), where);
+  return MAMBA_OK;
+}
+
+template <typename T, typename Acc>
+int launch_fwd(const SsdParams& p, cudaStream_t st) {
+  const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
+  if (int rc = allow_smem(chunk_state_kernel<T, Acc>, tiles_bytes(3), kFwd)) return rc;
+  if (int rc = allow_smem(chunk_scan_kernel<T, Acc>, tiles_bytes(4), kFwd)) return rc;
+  if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, tiles_bytes(3), kFwd)) return rc;
+  chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(3), st>>>(p, false);
+  MAMBA_CUDA_LAUNCHED("ssd forward: chunk state");
+  chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd forward: C.B");
+  state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
+  MAMBA_CUDA_LAUNCHED("ssd forward: state passing");
+  chunk_scan_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(4), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd forward: chunk scan");
+  return MAMBA_OK;
+}
+
+template <typename T, typename Acc>
+int launch_bwd(const SsdParams& p, cudaStream_t st) {
+  const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
+  if (int rc = allow_smem(chunk_state_kernel<T, Acc>, tiles_bytes(3), kBwd)) return rc;
+  if (int rc = allow_smem(chunk_bwd_kernel<T, Acc>, tiles_bytes(6), kBwd)) return rc;
+  if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, tiles_bytes(3), kBwd)) return rc;
+  chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(3), st>>>(p, true);
+  MAMBA_CUDA_LAUNCHED("ssd backward: chunk state");
+  chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
+  state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
+  MAMBA_CUDA_LAUNCHED("ssd backward: state passing");
+  if (p.head_splits > 1) {
+    const size_t bytes = (size_t)p.batch * p.Lp() * p.groups * p.state * sizeof(float);
+    MAMBA_CUDA_TRY(cudaMemsetAsync(p.dBacc, 0, bytes, st), "ssd backward: clearing dB");
+    MAMBA_CUDA_TRY(cudaMemsetAsync(p.dCacc, 0, bytes, st), "ssd backward: clearing dC");
+  }
+  const int64_t bwd_blocks = (int64_t)p.batch * p.nc * p.groups * p.head_splits;
+  chunk_bwd_kernel<T, Acc><<<(unsigned)bwd_blocks, kSsdThreads, tiles_bytes(6), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd backward: chunk gradients");
+  param_grads_kernel<<<p.heads, kSsdThreads, 0, st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd backward: dA, dD, ddt_bias");
+  const int64_t n = (int64_t)p.batch * p.length * p.groups * p.state;
+  const int64_t grid = (n + kSsdThreads - 1) / kSsdThreads;
+  bc_grads_kernel<T><<<(unsigned)(grid < 65536 ? grid : 65536), kSsdThreads, 0, st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd backward: dB, dC");
+  return MAMBA_OK;
+}
+
+// f(T{}, Acc{}) for the call's dtype and product kind.
+template <typename F>
+int dispatch(int32_t dtype, F&& f) {
+  if (dtype == MAMBA_F32) return fp32_on_tensor_cores() ? f(float{}, Tc3Acc{}) : f(float{}, SimtAcc{});
+  if (dtype == MAMBA_F16) return f(__half{}, TcAcc{});
+  return f(__nv_bfloat16{}, TcAcc{});
+}
+
+// Backward blocks per (batch, chunk, group): one (no atomics) when deterministic or when the blocks already
+// fill the GPU twice over; otherwise the group's heads are split and dB, dC accumulate with atomics.
+int plan_head_splits(const SsdParams& p, bool deterministic) {
+  if (deterministic || p.heads_per_group == 1) return 1;
+  int device = 0, sms = 132;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    sms = 132;
+  }
+  const int64_t blocks = (int64_t)p.batch * p.nc * p.groups, want = 4LL * sms;
+  if (blocks >= want) return 1;
+  const int64_t splits = (want + blocks - 1) / blocks;
+  return (int)(splits < p.heads_per_group ? splits : p.heads_per_group);
+}
+
+// One stream-ordered scratch allocation for the call, carved, run, freed.
+template <typename Run>
+int with_scratch(SsdParams& p, bool backward, cudaStream_t st, const char* what, Run&& run) {
+  Scratch sizing;
+  carve(p, sizing, backward);
+  void* mem = nullptr;
+  if (int rc = alloc_scratch(sizing.floats, st, what, &mem)) return rc;
+  Scratch scratch;
+  scratch.base = static_cast<float*>(mem);
+  carve(p, scratch, backward);
+  const int rc = run();
+  const cudaError_t ef = mem ? cudaFreeAsync(mem, st) : cudaSuccess;
+  if (rc != MAMBA_OK) return rc;
+  MAMBA_CUDA_TRY(ef, what);
+  return MAMBA_OK;
+}
+
+}  // namespace
+}  // namespace mamba::cuda::ssd
+
+using namespace mamba::cuda::ssd;
+
+MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd_outputs* outputs, void* stream) {
+  mamba::clear_error();
+  if (int rc = mamba::check_ssd_outputs(kFwd, args, outputs)) return rc;
+  if (int rc = check_grid(kFwd, args)) return rc;
+  SsdParams p = make_params(args);
+  p.y = outputs->y; copy_n(p.y_s, outputs->y_stride, 4);
+  p.final_state = outputs->final_state;
+  auto st = static_cast<cudaStream_t>(stream);
+  return with_scratch(p, false, st, "ssd forward", [&] {
+    return dispatch(args->dtype, [&](auto t, auto acc) { return launch_fwd<decltype(t), decltype(acc)>(p, st); });
+  });
+}
+
+MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd_grads* grads, void* stream) {
+  mamba::clear_error();
+  if (int rc = mamba::check_ssd_grads(kBwd, args, grads)) return rc;
+  if (int rc = check_grid(kBwd, args)) return rc;
+  SsdParams p = make_params(args);
+  p.dy = grads->dy; copy_n(p.dy_s, grads->dy_stride, 4);
+  p.dfinal_state = grads->dfinal_state;
+  p.dx = grads->dx; copy_n(p.dx_s, grads->dx_stride, 4);
+  p.ddt = grads->ddt; copy_n(p.ddt_s, grads->ddt_stride, 3);
+  p.dA = grads->dA;
+  p.dB = grads->dB; copy_n(p.dB_s, grads->dB_stride, 4);
+  p.dC = grads->dC; copy_n(p.dC_s, grads->dC_stride, 4);
+  p.dD = grads->dD;  // sum of dy x: defined (and written) whether or not D is given, like ddt_bias
+  p.ddt_bias = grads->ddt_bias;
+  p.dinitial_state = grads->dinitial_state;
+  p.head_splits = plan_head_splits(p, args->deterministic != 0);
+  auto st = static_cast<cudaStream_t>(stream);
+  return with_scratch(p, true, st, "ssd backward", [&] {
+    return dispatch(args->dtype, [&](auto t, auto acc) { return launch_bwd<decltype(t), decltype(acc)>(p, st); });
+  });
+}

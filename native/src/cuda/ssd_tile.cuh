@@ -1,0 +1,170 @@
+// Block-level 64x64 matrix products in shared memory, the building block of the chunked SSD kernels.
+// Every operand tile is K-major: A[k * kSsdLd + m], B[k * kSsdLd + n] for k, m, n < 64, and the product
+// out[m][n] = sum_k A[k][m] * B[k][n] accumulates in fp32. Operands are zero-padded by the fills, so every
+// product runs the full K = 64 and no bounds are checked inside the product.
+// Two accumulators with one interface: SimtAcc (fp32 FMA, 4x4 outputs per thread) and TcAcc (tensor cores,
+// wmma m16n16k8 TF32 with fp32 accumulation, two 16x16 fragments per warp). Results leave through store()
+// into a shared tile, so epilogues never depend on the accumulator's register layout.
+#pragma once
+#include <cuda_runtime.h>
+#include <mma.h>
+
+namespace mamba::cuda::ssd {
+
+constexpr int kQ = 64;          // chunk length and tile edge
+constexpr int kSsdLd = 68;      // tile row pitch in floats: 16-byte rows for float4 and wmma, fewer bank conflicts
+constexpr int kTileFloats = kQ * kSsdLd;
+constexpr int kSsdThreads = 256;
+
+// fp32 FMA: thread (ty, tx) = (tid / 16, tid % 16) owns rows 4 ty..4 ty+3 and columns 4 tx..4 tx+3.
+struct SimtAcc {
+  static constexpr int kMinBlocks = 1;  // minimum resident blocks per SM asked of the register allocator
+  float v[4][4];
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) v[i][j] = 0.f;
+  }
+  __device__ __forceinline__ void mm(const float* A, const float* B) {
+    const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
+#pragma unroll 8
+    for (int k = 0; k < kQ; ++k) {
+      const float4 a = *reinterpret_cast<const float4*>(A + k * kSsdLd + 4 * ty);
+      const float4 b = *reinterpret_cast<const float4*>(B + k * kSsdLd + 4 * tx);
+      const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) v[i][j] = fmaf(av[i], bv[j], v[i][j]);
+    }
+  }
+  __device__ __forceinline__ void store(float* out) const {
+    const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      *reinterpret_cast<float4*>(out + (4 * ty + i) * kSsdLd + 4 * tx) = make_float4(v[i][0], v[i][1], v[i][2], v[i][3]);
+  }
+};
+
+// Tensor cores: warp w owns output rows 16 (w / 2).. and columns 32 (w % 2)..+31 (two fragments), wmma
+// m16n16k8 TF32 with fp32 accumulation. TF32 keeps 10 mantissa bits: exact for bf16 operands, about 5e-4
+// relative for fp32 ones. Split = true is "3xTF32": each operand is split into a TF32 part and a TF32 remainder
+// and the product is hi*hi + hi*lo + lo*hi, three tensor-core products for about fp32 accuracy.
+template <bool Split>
+struct TcAccT {
+  static constexpr int kMinBlocks = 2;
+  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> f[2];
+  __device__ __forceinline__ void zero() {
+    nvcuda::wmma::fill_fragment(f[0], 0.f);
+    nvcuda::wmma::fill_fragment(f[1], 0.f);
+  }
+  template <typename Frag>
+  __device__ __forceinline__ static void split(Frag& hi, Frag& lo) {
+#pragma unroll
+    for (int i = 0; i < hi.num_elements; ++i) {
+      const float v = hi.x[i];
+      hi.x[i] = nvcuda::wmma::__float_to_tf32(v);
+      if (Split) lo.x[i] = nvcuda::wmma::__float_to_tf32(v - hi.x[i]);
+    }
+  }
+  __device__ __forceinline__ void mm(const float* A, const float* B) {
+    using namespace nvcuda::wmma;
+    const int w = threadIdx.x >> 5, m0 = 16 * (w >> 1), n0 = 32 * (w & 1);
+#pragma unroll 2
+    for (int k = 0; k < kQ; k += 8) {
+      fragment<matrix_a, 16, 16, 8, precision::tf32, col_major> a, a_lo;
+      fragment<matrix_b, 16, 16, 8, precision::tf32, row_major> b0, b1, b0_lo, b1_lo;
+      load_matrix_sync(a, A + k * kSsdLd + m0, kSsdLd);
+      load_matrix_sync(b0, B + k * kSsdLd + n0, kSsdLd);
+      load_matrix_sync(b1, B + k * kSsdLd + n0 + 16, kSsdLd);
+      split(a, a_lo);
+      split(b0, b0_lo);
+      split(b1, b1_lo);
+      if (Split) {  // the small terms first
+        mma_sync(f[0], a_lo, b0, f[0]);
+        mma_sync(f[0], a, b0_lo, f[0]);
+        mma_sync(f[1], a_lo, b1, f[1]);
+        mma_sync(f[1], a, b1_lo, f[1]);
+      }
+      mma_sync(f[0], a, b0, f[0]);
+      mma_sync(f[1], a, b1, f[1]);
+    }
+  }
+  __device__ __forceinline__ void store(float* out) const {
+    using namespace nvcuda::wmma;
+    const int w = threadIdx.x >> 5, m0 = 16 * (w >> 1), n0 = 32 * (w & 1);
+    store_matrix_sync(out + m0 * kSsdLd + n0, f[0], kSsdLd, mem_row_major);
+    store_matrix_sync(out + m0 * kSsdLd + n0 + 16, f[1], kSsdLd, mem_row_major);
+  }
+};
+using TcAcc = TcAccT<false>;
+using Tc3Acc = TcAccT<true>;
+
+// Elements of a 64x64 tile per thread.
+constexpr int kPerThread = kQ * kQ / kSsdThreads;
+
+// Fills a K-major tile: tile[k][m] = f(k, m) for k, m < 64. KFast walks k fastest (for sources contiguous
+// along k, so global reads coalesce); otherwise m fastest. Loads go out in batches of kFillBatch before their
+// stores, so a fill costs about two memory latencies rather than one per element (larger batches spill).
+constexpr int kFillBatch = 8;
+template <bool KFast, typename F>
+__device__ __forceinline__ void fill_tile(float* tile, F&& f) {
+#pragma unroll 1
+  for (int r0 = 0; r0 < kPerThread; r0 += kFillBatch) {
+    float v[kFillBatch];
+#pragma unroll
+    for (int r = 0; r < kFillBatch; ++r) {
+      const int i = threadIdx.x + (r0 + r) * kSsdThreads;
+      v[r] = KFast ? f(i & (kQ - 1), i >> 6) : f(i >> 6, i & (kQ - 1));
+    }
+#pragma unroll
+    for (int r = 0; r < kFillBatch; ++r) {
+      const int i = threadIdx.x + (r0 + r) * kSsdThreads;
+      const int k = KFast ? (i & (kQ - 1)) : (i >> 6), m = KFast ? (i >> 6) : (i & (kQ - 1));
+      tile[k * kSsdLd + m] = v[r];
+    }
+  }
+}
+
+// Calls f(row, col) for this thread's elements of a 64x64 tile, rows outer (partly unrolled: loads overlap).
+template <typename F>
+__device__ __forceinline__ void for_tile(F&& f) {
+#pragma unroll 4
+  for (int r = 0; r < kPerThread; ++r) {
+    const int i = threadIdx.x + r * kSsdThreads;
+    f(i >> 6, i & (kQ - 1));
+  }
+}
+
+// Row sums of g(row, col) over the 64 columns, four threads per row in a fixed order; the total of row q
+// is returned by thread 4 q (other threads return partial values). Every thread must call it.
+template <typename G>
+__device__ __forceinline__ float row_sum(G&& g) {
+  const int q = threadIdx.x >> 2, part = threadIdx.x & 3;
+  float v[kQ / 4];
+#pragma unroll
+  for (int j = 0; j < kQ / 4; ++j) v[j] = g(q, part * (kQ / 4) + j);
+  float s = 0.f;
+#pragma unroll
+  for (int j = 0; j < kQ / 4; ++j) s += v[j];
+  s += __shfl_xor_sync(0xffffffffu, s, 1);
+  s += __shfl_xor_sync(0xffffffffu, s, 2);
+  return s;
+}
+
+// Sum over the block in a fixed order (bitwise reproducible); `red` holds kSsdThreads / 32 floats. The result
+// is valid in thread 0 only. Every thread must call it.
+__device__ __forceinline__ float block_sum(float v, float* red) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  __syncthreads();  // red may still be read from the previous call
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float s = 0.f;
+  if (threadIdx.x == 0)
+    for (int w = 0; w < kSsdThreads / 32; ++w) s += red[w];
+  return s;
+}
+
+}  // namespace mamba::cuda::ssd

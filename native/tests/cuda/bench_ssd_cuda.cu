@@ -1,0 +1,221 @@
+// Times the CUDA Mamba-2 SSD scan, forward and backward, at (batch 8, length 2048, 64 heads of 64, state 128,
+// one group) in fp32 and bf16, next to our Mamba-1 selective scan at the same (batch, length, inner size 4096)
+// with state 16, in one run. Reports ms (median of 20 after 3 warm-up calls), the achieved TFLOP/s of the SSD's
+// matrix products and their fraction of the device's dense tensor-core peak.
+// FLOPs counted (2 M N K per product, logical sizes; Q = 64, the kernels' chunk; per batch, chunk and head;
+// hpg = heads per group; C.B^T is computed once per group):
+//   forward  = 2Q (2PN + QP) + 2Q^2 N / hpg              chunk state, y_off, y_diag; C.B^T
+//   backward = 4QPN + 2Q^2 N / hpg + 2Q^2 P + 2QP(Q+N) + 4QN(Q+P)
+//              (chunk state and dS_loc; C.B^T; dy.x^T; Z; dB; dC)
+// Usage: bench_ssd_cuda [--profile]   (--profile: one bf16 forward and backward, for ncu)
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+#include "test_util.cuh"
+
+namespace {
+
+__device__ inline void put(float* p, float v) { *p = v; }
+__device__ inline void put(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+template <typename T>
+__global__ void fill_kernel(T* p, size_t n, uint64_t seed, float lo, float hi) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+    x ^= x >> 31; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 29;
+    const float r = (float)(x >> 40) / (float)(1ull << 24);
+    put(p + i, lo + (hi - lo) * r);
+  }
+}
+
+void* dalloc(size_t bytes) {
+  void* p;
+  CHECK_CUDA(cudaMalloc(&p, bytes));
+  return p;
+}
+
+void fill_any(int dt, void* p, size_t n, uint64_t seed, float lo, float hi) {
+  if (dt == MAMBA_F32) fill_kernel<float><<<1024, 256>>>(static_cast<float*>(p), n, seed, lo, hi);
+  else fill_kernel<__nv_bfloat16><<<1024, 256>>>(static_cast<__nv_bfloat16*>(p), n, seed, lo, hi);
+  CHECK_CUDA(cudaGetLastError());
+}
+
+template <typename F>
+float median_ms(F&& f, int warmup, int iters) {
+  cudaEvent_t a, b;
+  CHECK_CUDA(cudaEventCreate(&a));
+  CHECK_CUDA(cudaEventCreate(&b));
+  for (int i = 0; i < warmup; ++i) f();
+  std::vector<float> ms;
+  for (int i = 0; i < iters; ++i) {
+    CHECK_CUDA(cudaEventRecord(a));
+    f();
+    CHECK_CUDA(cudaEventRecord(b));
+    CHECK_CUDA(cudaEventSynchronize(b));
+    float t;
+    CHECK_CUDA(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+void must(int rc, const char* what) {
+  if (rc != MAMBA_OK) {
+    std::fprintf(stderr, "%s failed: %d %s\n", what, rc, mamba_last_error());
+    std::exit(1);
+  }
+}
+
+// Dense (no sparsity) tensor-core peaks in TFLOP/s, bf16 and tf32, of the boards we run on.
+struct Peak { double bf16, tf32; const char* what; };
+Peak peak_of(const cudaDeviceProp& p) {
+  const std::string n = p.name;
+  if (n.find("H100") != std::string::npos && n.find("PCIe") != std::string::npos) return {756.0, 378.0, "H100 PCIe"};
+  if (n.find("H100") != std::string::npos || n.find("H200") != std::string::npos) return {989.4, 494.7, "H100/H200 SXM"};
+  if (n.find("A100") != std::string::npos) return {312.0, 156.0, "A100"};
+  return {0.0, 0.0, "unknown"};
+}
+
+constexpr int kB = 8, kL = 2048, kH = 64, kP = 64, kN = 128, kG = 1, kQ = 64;
+
+double ssd_fwd_flops() {
+  const double Q = kQ, P = kP, N = kN, hpg = kH / kG, chunks = (double)kB * ((kL + kQ - 1) / kQ) * kH;
+  return chunks * (2 * Q * (2 * P * N + Q * P) + 2 * Q * Q * N / hpg);
+}
+double ssd_bwd_flops() {
+  const double Q = kQ, P = kP, N = kN, hpg = kH / kG, chunks = (double)kB * ((kL + kQ - 1) / kQ) * kH;
+  return chunks * (4 * Q * P * N + 2 * Q * Q * N / hpg + 2 * Q * Q * P + 2 * Q * P * (Q + N) + 4 * Q * N * (Q + P));
+}
+
+void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false) {
+  const size_t nx = (size_t)kB * kL * kH * kP, nt = (size_t)kB * kL * kH, nbc = (size_t)kB * kL * kG * kN;
+  const size_t es = dtype_size(dt);
+  void *x = dalloc(nx * es), *y = dalloc(nx * es), *dy = dalloc(nx * es), *dx = dalloc(nx * es);
+  void *dtp = dalloc(nt * es), *ddt = dalloc(nt * es);
+  void *Bm = dalloc(nbc * es), *Cm = dalloc(nbc * es), *dB = dalloc(nbc * es), *dC = dalloc(nbc * es);
+  float *A = (float*)dalloc(kH * 4), *Dv = (float*)dalloc(kH * 4), *bias = (float*)dalloc(kH * 4);
+  float *dA = (float*)dalloc(kH * 4), *dD = (float*)dalloc(kH * 4), *dbias = (float*)dalloc(kH * 4);
+  fill_any(dt, x, nx, 1, -1, 1); fill_any(dt, dy, nx, 2, -1, 1); fill_any(dt, dtp, nt, 3, -1, 1);
+  fill_any(dt, Bm, nbc, 4, -1, 1); fill_any(dt, Cm, nbc, 5, -1, 1);
+  fill_kernel<float><<<1, 64>>>(A, kH, 6, -16.f, -1.f);  // Mamba-2's A init range
+  fill_kernel<float><<<1, 64>>>(Dv, kH, 7, 0.5f, 1.5f);
+  fill_kernel<float><<<1, 64>>>(bias, kH, 8, -4.5f, -2.5f);  // dt ~ 0.01 .. 0.1
+  CHECK_CUDA(cudaDeviceSynchronize());
+  mamba_ssd_args a{};
+  a.batch = kB; a.length = kL; a.heads = kH; a.head_dim = kP; a.groups = kG; a.state = kN; a.chunk = 256;
+  a.dtype = dt; a.dt_softplus = 1; a.dt_min = 0.f; a.dt_max = INFINITY;
+  const int64_t xs[4] = {(int64_t)kL * kH * kP, (int64_t)kH * kP, kP, 1};
+  const int64_t ts[3] = {(int64_t)kL * kH, kH, 1};
+  const int64_t bs[4] = {(int64_t)kL * kG * kN, (int64_t)kG * kN, kN, 1};
+  a.x = x; std::memcpy(a.x_stride, xs, sizeof xs);
+  a.dt = dtp; std::memcpy(a.dt_stride, ts, sizeof ts);
+  a.A = A; a.D = Dv; a.dt_bias = bias;
+  a.B = Bm; std::memcpy(a.B_stride, bs, sizeof bs);
+  a.C = Cm; std::memcpy(a.C_stride, bs, sizeof bs);
+  mamba_ssd_outputs o{};
+  o.y = y; std::memcpy(o.y_stride, xs, sizeof xs);
+  mamba_ssd_grads g{};
+  g.dy = dy; std::memcpy(g.dy_stride, xs, sizeof xs);
+  g.dx = dx; std::memcpy(g.dx_stride, xs, sizeof xs);
+  g.ddt = ddt; std::memcpy(g.ddt_stride, ts, sizeof ts);
+  g.dB = dB; std::memcpy(g.dB_stride, bs, sizeof bs);
+  g.dC = dC; std::memcpy(g.dC_stride, bs, sizeof bs);
+  g.dA = dA; g.dD = dD; g.ddt_bias = dbias;
+  if (profile) {  // one forward and backward, for ncu
+    must(mamba_ssd_fwd_cuda(&a, &o, nullptr), "ssd forward");
+    must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward");
+    CHECK_CUDA(cudaDeviceSynchronize());
+    return;
+  }
+  const float fwd = median_ms([&] { must(mamba_ssd_fwd_cuda(&a, &o, nullptr), "ssd forward"); }, 3, 20);
+  a.deterministic = 1;
+  const float bwd_det = median_ms([&] { must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward"); }, 3, 20);
+  a.deterministic = 0;
+  const float bwd = median_ms([&] { must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward"); }, 3, 20);
+  const double ff = ssd_fwd_flops(), bf = ssd_bwd_flops();
+  auto tflops = [](double flops, float ms) { return flops / (ms * 1e9); };
+  char name[32];
+  std::snprintf(name, sizeof name, "%s%s", dt == MAMBA_F32 ? "fp32" : "bf16", mode);
+  const double pk = peak.bf16;
+  std::printf("SSD %-12s fwd %8.3f ms %7.1f TFLOP/s (%5.2f%% of bf16 TC peak)\n", name, fwd, tflops(ff, fwd),
+              pk > 0 ? 100 * tflops(ff, fwd) / pk : 0.0);
+  std::printf("SSD %-12s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=0]\n", name, bwd, tflops(bf, bwd),
+              pk > 0 ? 100 * tflops(bf, bwd) / pk : 0.0);
+  std::printf("SSD %-12s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=1]\n", name, bwd_det, tflops(bf, bwd_det),
+              pk > 0 ? 100 * tflops(bf, bwd_det) / pk : 0.0);
+  std::printf("SSD %-12s fwd+bwd %8.3f ms (deterministic=0), %8.3f ms (deterministic=1)\n", name, fwd + bwd, fwd + bwd_det);
+  for (void* p : {x, y, dy, dx, dtp, ddt, Bm, Cm, dB, dC}) cudaFree(p);
+  for (float* p : {A, Dv, bias, dA, dD, dbias}) cudaFree(p);
+}
+
+// Mamba-1 selective scan at (8, 2048, 4096, 16), with z, D, delta_bias, softplus, deterministic, (B, D, L).
+void bench_mamba1(int dt) {
+  const int B = kB, D = kH * kP, L = kL, N = 16;
+  const size_t bdl = (size_t)B * D * L, bnl = (size_t)B * N * L, es = dtype_size(dt);
+  void *u = dalloc(bdl * es), *delta = dalloc(bdl * es), *z = dalloc(bdl * es), *out = dalloc(bdl * es);
+  void *dout = dalloc(bdl * es), *du = dalloc(bdl * es), *ddelta = dalloc(bdl * es), *dz = dalloc(bdl * es);
+  void *Bm = dalloc(bnl * es), *Cm = dalloc(bnl * es), *dB = dalloc(bnl * es), *dC = dalloc(bnl * es);
+  float *A = (float*)dalloc((size_t)D * N * 4), *Dv = (float*)dalloc(D * 4), *bias = (float*)dalloc(D * 4);
+  float *dA = (float*)dalloc((size_t)D * N * 4), *dD = (float*)dalloc(D * 4), *dbias = (float*)dalloc(D * 4);
+  fill_any(dt, u, bdl, 1, -1, 1); fill_any(dt, delta, bdl, 2, -1, 1); fill_any(dt, z, bdl, 3, -1, 1);
+  fill_any(dt, dout, bdl, 4, -1, 1); fill_any(dt, Bm, bnl, 5, -1, 1); fill_any(dt, Cm, bnl, 6, -1, 1);
+  fill_kernel<float><<<256, 256>>>(A, (size_t)D * N, 9, -16.f, -1.f);
+  fill_kernel<float><<<64, 256>>>(Dv, D, 7, 0.5f, 1.5f);
+  fill_kernel<float><<<64, 256>>>(bias, D, 8, -4.5f, -3.5f);
+  CHECK_CUDA(cudaDeviceSynchronize());
+  mamba_scan_args a{};
+  a.batch = B; a.dim = D; a.length = L; a.state = N; a.groups = 1;
+  a.dtype = dt; a.bc_dtype = dt; a.delta_softplus = 1; a.deterministic = 1;
+  const int64_t xs[3] = {(int64_t)D * L, L, 1};
+  const int64_t bs[4] = {(int64_t)N * L, (int64_t)N * L, L, 1};
+  a.u = u; a.delta = delta; a.z = z; a.B = Bm; a.C = Cm; a.A = A; a.D = Dv; a.delta_bias = bias;
+  std::copy(xs, xs + 3, a.u_stride); std::copy(xs, xs + 3, a.delta_stride); std::copy(xs, xs + 3, a.z_stride);
+  std::copy(bs, bs + 4, a.B_stride); std::copy(bs, bs + 4, a.C_stride);
+  a.A_stride[0] = N; a.A_stride[1] = 1;
+  mamba_scan_outputs o{};
+  o.out = out; std::copy(xs, xs + 3, o.out_stride);
+  mamba_scan_grads g{};
+  g.dout = dout; g.du = du; g.ddelta = ddelta; g.dz = dz; g.dB = dB; g.dC = dC; g.dA = dA; g.dD = dD;
+  g.ddelta_bias = dbias;
+  std::copy(xs, xs + 3, g.dout_stride); std::copy(xs, xs + 3, g.du_stride);
+  std::copy(xs, xs + 3, g.ddelta_stride); std::copy(xs, xs + 3, g.dz_stride);
+  std::copy(bs, bs + 4, g.dB_stride); std::copy(bs, bs + 4, g.dC_stride);
+  const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "scan forward"); }, 3, 20);
+  const float bwd = median_ms([&] { must(mamba_scan_bwd_cuda(&a, &g, nullptr), "scan backward"); }, 3, 20);
+  const char* name = dt == MAMBA_F32 ? "fp32" : "bf16";
+  std::printf("Mamba-1 scan %-5s (8,2048,4096,16) fwd %8.3f ms, bwd %8.3f ms, fwd+bwd %8.3f ms\n", name, fwd, bwd,
+              fwd + bwd);
+  for (void* p : {u, delta, z, out, dout, du, ddelta, dz, Bm, Cm, dB, dC}) cudaFree(p);
+  for (float* p : {A, Dv, bias, dA, dD, dbias}) cudaFree(p);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cudaDeviceProp prop{};
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  const Peak peak = peak_of(prop);
+  if (argc > 1 && std::string(argv[1]) == "--profile") {
+    bench_ssd(MAMBA_BF16, peak, "", true);
+    return 0;
+  }
+  std::printf("GPU: %s, %d SMs; dense tensor-core peak taken as %.1f TFLOP/s bf16, %.1f tf32 (%s)\n", prop.name,
+              prop.multiProcessorCount, peak.bf16, peak.tf32, peak.what);
+  std::printf("SSD (8, 2048, 64 heads x 64, state 128, groups 1, chunk hint 256, kernels' chunk 64), D, dt_bias, "
+              "softplus; FLOPs fwd %.1f G, bwd %.1f G; median of 20\n", ssd_fwd_flops() / 1e9, ssd_bwd_flops() / 1e9);
+  bench_ssd(MAMBA_BF16, peak, "");
+  bench_mamba1(MAMBA_BF16);
+  // fp32: both product kinds (ssd_api.cu), chosen per call through the environment.
+  setenv("MAMBA_SSD_FP32", "simt", 1);
+  bench_ssd(MAMBA_F32, peak, " fma");
+  setenv("MAMBA_SSD_FP32", "3xtf32", 1);
+  bench_ssd(MAMBA_F32, peak, " 3xtf32");
+  unsetenv("MAMBA_SSD_FP32");
+  bench_mamba1(MAMBA_F32);
+  return 0;
+}

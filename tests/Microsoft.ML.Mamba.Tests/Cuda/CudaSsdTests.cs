@@ -1,0 +1,51 @@
+using Microsoft.ML.Mamba.Scan;
+using Microsoft.ML.Mamba.Tests.Scan;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Tests.Cuda;
+
+/// <summary>The native CUDA Mamba-2 kernels (SSD scan, backward, decode step) against the CPU fp64 oracles. Run on the
+/// GPU machine with the CUDA build of libmamba_native.</summary>
+[Trait("Category", "Cuda")]
+public class CudaSsdTests
+{
+    private static NativeKernels Native()
+    {
+        CudaRequirement.NativeCudaOrFail();
+        return new NativeKernels(new ThrowingKernels());
+    }
+
+    [Theory]
+    [MemberData(nameof(SsdKernelComparison.OddShapes), MemberType = typeof(SsdKernelComparison))]
+    public void NativeCudaSsdMatchesOracleFp32(int batch, int length, int heads, int headDim, int groups, int state, int chunk, bool slices)
+    {
+        var k = Native();
+        var c = new SsdCase(batch, length, heads, headDim, groups, state, InProjSlices: slices);
+        SsdKernelComparison.MatchesOracle(k, CUDA, ScalarType.Float32, c, chunk, 1e-4, 1e-4);
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float16, 3e-3, 5e-3)]
+    [InlineData(ScalarType.BFloat16, 2e-2, 3e-2)]
+    public void NativeCudaSsdMatchesOracleHalf(ScalarType dtype, double tolerance, double gradTolerance)
+    {
+        var k = Native();
+        var c = new SsdCase(2, 130, 4, 64, 1, 64, InProjSlices: true, Seed: 3);
+        SsdKernelComparison.MatchesOracle(k, CUDA, dtype, c, 64, tolerance, gradTolerance);
+    }
+
+    [Fact]
+    public void NativeCudaSsdClampAndOptionalInputsMatchOracle()
+    {
+        var k = Native();
+        var c = new SsdCase(2, 21, 4, 5, 2, 6, D: false, DtBias: false, Initial: false, DtMax: 0.5, Seed: 4);
+        SsdKernelComparison.MatchesOracle(k, CUDA, ScalarType.Float32, c, 8, 1e-4, 1e-4);
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32, true)]
+    [InlineData(ScalarType.BFloat16, false)]
+    public void NativeCudaSsdStepMatchesOracle(ScalarType dtype, bool slices) =>
+        SsdStepComparison.MatchesOracle(Native(), CUDA, dtype, slices, dtype == ScalarType.Float32 ? 2e-5 : 1e-2);
+}
