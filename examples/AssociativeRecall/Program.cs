@@ -1,5 +1,5 @@
-// Multi-query associative recall, MQAR (Arora et al. 2023; Dao & Gu 2024, Section 9.1): train each variant (Mamba,
-// and Mamba-2 once the library has it) on one sequence length and model width, then report its accuracy at the query
+// Multi-query associative recall, MQAR (Arora et al. 2023; Dao & Gu 2024, Section 9.1): train each variant (Mamba and
+// Mamba-2 by default) on one sequence length and model width, then report its accuracy at the query
 // positions of held-out sequences. Run with --help for the flags; RESULTS.md is written when the run ends.
 // tools/gpu/mqar-grid.sh runs the paper's grid of widths × lengths on the GPU machine and merges the tables.
 using System.Diagnostics;
@@ -47,7 +47,7 @@ return ExampleEntryPoint.Run(() =>
     var task = new MultiQueryAssociativeRecallTask(vocab, pairs, powerA, randomFiller);
     if (options.TrainLength < task.MinimumLength)
         throw new ArgumentException($"--train-length {options.TrainLength} is too short for {pairs} pairs: it must be at least {task.MinimumLength} (4 × --kv-pairs)");
-    // A variant this build cannot make (Mamba-2 before the library has it) is reported and left out, not a failed run.
+    // A variant this build cannot make is reported and left out, not a failed run.
     var variants = new List<ModelVariant>();
     var skipped = new List<string>();
     foreach (var variant in common.Variants)

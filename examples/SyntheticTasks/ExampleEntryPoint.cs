@@ -1,8 +1,8 @@
 namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
 
 /// <summary>
-/// Runs an example's body and turns a bad flag, an unusable device or a model this build cannot make (Mamba-2 before it
-/// lands) into a one-line error and exit code 2.
+/// Runs an example's body and turns a bad flag, an unusable device or a model this build cannot make
+/// (<see cref="NotSupportedException"/>) into a one-line error and exit code 2.
 /// </summary>
 public static class ExampleEntryPoint
 {

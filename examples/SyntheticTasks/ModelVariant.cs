@@ -1,3 +1,4 @@
+using System.Numerics;
 using Microsoft.ML.Mamba.Modeling;
 
 namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
@@ -8,7 +9,7 @@ namespace Microsoft.ML.Mamba.Examples.SyntheticTasks;
 /// with Mamba on multi-query associative recall.
 /// </summary>
 public sealed record ModelVariant(string Name, string Description, bool TimeInvariantSsm, bool Ungated,
-    MixerFamily Family = MixerFamily.Mamba1)
+    MambaArchitecture Architecture = MambaArchitecture.Mamba1)
 {
     /// <summary>Mamba as published: selective SSM (S6) with the gate. Table 1: "Mamba / S6".</summary>
     public static readonly ModelVariant Mamba = new("mamba", "Mamba block, selective SSM (S6)", false, false);
@@ -23,7 +24,7 @@ public sealed record ModelVariant(string Name, string Description, bool TimeInva
     public static readonly ModelVariant TimeInvariantUngated = new("time-invariant-ungated", "No gate, time-invariant SSM (S4-like)", true, true);
 
     /// <summary>Mamba-2's block with its SSD layer (Dao &amp; Gu 2024), at the same model dimension. Not a Table 1 row.</summary>
-    public static readonly ModelVariant Mamba2 = new("mamba2", "Mamba-2 block, SSD layer", false, false, MixerFamily.Mamba2);
+    public static readonly ModelVariant Mamba2 = new("mamba2", "Mamba-2 block, SSD layer", false, false, MambaArchitecture.Mamba2);
 
     /// <summary>The four rows of the Mamba paper's Table 1: what "--variants all" means.</summary>
     public static IReadOnlyList<ModelVariant> All { get; } = new[] { Mamba, TimeInvariant, NoGate, TimeInvariantUngated };
@@ -45,13 +46,15 @@ public sealed record ModelVariant(string Name, string Description, bool TimeInva
     /// <summary>
     /// The paper's synthetic-task model (Appendix E.1): two layers, model dimension 64, and this variant's switches.
     /// The remaining sizes are Mamba's defaults (state 16, expansion 2, conv width 4). The one place a variant becomes
-    /// a model, for every task and example: a Mamba-2 variant is built here once <see cref="MambaConfig"/> can say so.
+    /// a model, for every task and example. Mamba-2 takes mamba_ssm's defaults: heads of 64 channels (fewer where the
+    /// inner width, 2 × model dimension, is not a multiple of 64: the largest power of two dividing both), one group
+    /// of B and C, and the state size given (the Mamba-2 paper's MQAR runs use 16, 64 and 256).
     /// </summary>
-    /// <exception cref="NotSupportedException">For <see cref="MixerFamily.Mamba2"/>, until the library has Mamba-2.</exception>
     public MambaConfig Config(int vocabSize, int layers = 2, int modelDimension = 64, int stateSize = 16)
     {
         var config = new MambaConfig
         {
+            Architecture = Architecture,
             VocabSize = vocabSize,
             HiddenSize = modelDimension,
             NumHiddenLayers = layers,
@@ -62,17 +65,8 @@ public sealed record ModelVariant(string Name, string Description, bool TimeInva
             TimeInvariantSsm = TimeInvariantSsm,
             Ungated = Ungated,
         };
-        switch (Family)
-        {
-            case MixerFamily.Mamba1:
-                return config;
-            case MixerFamily.Mamba2:
-                // Issue #21: when MambaConfig gains the Mamba-2 architecture, set it (and its head sizes) here instead.
-                throw new NotSupportedException(
-                    $"variant {Name}: this build of Microsoft.ML.Mamba has no Mamba-2 model yet (MambaConfig cannot select it)");
-            default:
-                throw new ArgumentOutOfRangeException(nameof(Family), Family, "unknown mixer family");
-        }
+        if (Architecture == MambaArchitecture.Mamba2) config.HeadDim = (int)BigInteger.GreatestCommonDivisor(64, config.InnerSize);
+        return config;
     }
 
     public override string ToString() => Name;

@@ -22,7 +22,7 @@ public class AssociativeRecallTests
 
     [Theory]
     [InlineData("mamba")]
-    // Mamba-2 (issue #21): add [InlineData("mamba2")] once ModelVariant.Config can build it.
+    // Not [InlineData("mamba2")] yet: at this size three seeds of eight stay under the bound (CiSizes.Recall).
     public void LearnsToRecallEveryQuerysValue(string variantName)
     {
         var variant = ModelVariant.Parse(variantName);

@@ -7,7 +7,7 @@
 # process, PARALLEL at a time on the one GPU, each for at most the minutes that let the whole grid end within
 # BUDGET_S, then merges the cells' RESULTS files into $OUT/mqar.md: one row per run, and per length a table of the
 # best accuracy over LRS for each model (rows) and width (columns), as the figure plots it. Logs: $OUT/logs.tar.gz.
-# A cell that cannot run (Mamba-2 before the library has it) appears with the error it printed.
+# A cell that cannot run appears with the error it printed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 LENGTHS=${LENGTHS:-"256 512 1024"}
@@ -69,7 +69,7 @@ fi
   for job in "${jobs[@]}"; do
     set -- $job; name="$1-$2-$3-$4-$5"
     if [ -s "$cells/$name.md" ]; then awk '/^\| --- /{getline; print; exit}' "$cells/$name.md"
-    else   # no table: a row that says why (the error it printed, e.g. Mamba-2 before the library has it)
+    else   # no table: a row that says why (the error it printed, or that the budget ran out)
       why=$(grep -m1 -E '^(error|skipped|Unhandled)' "$cells/$name.log" 2>/dev/null || echo "did not finish within the budget")
       echo "| $3 | not run: ${why//|//} | $1 | $(( $1 / KV_DIV )) | $2 | $4 | | | $5 | n/a | | | |"
     fi
