@@ -51,7 +51,9 @@ if [ "$MERGE_ONLY" != 1 ]; then
   export -f run_cell; export APP cells minutes VOCAB KV_DIV TOKENS_PER_BATCH EPOCHS TRAIN_EXAMPLES EVAL SEED
   start=$SECONDS
   # The limit keeps the merge below inside the device call even if the cells start more slowly than OVERHEAD_S allows.
-  printf '%s\n' "${jobs[@]}" | timeout $(( BUDGET_S + 60 )) xargs -P "$PARALLEL" -L 1 bash -c 'run_cell $0 $1 $2 $3 $4'
+  # Its output goes to a file so that cells still running after the limit do not hold the call's output open.
+  printf '%s\n' "${jobs[@]}" | timeout $(( BUDGET_S + 60 )) xargs -P "$PARALLEL" -L 1 bash -c 'run_cell $0 $1 $2 $3 $4' \
+    > "$cells/grid.txt" 2>&1
   echo "grid done in $(( SECONDS - start )) s"
 fi
 
