@@ -10,10 +10,12 @@ public sealed record CommonFlags(IReadOnlyList<ModelVariant> Variants, TrainingO
     public static IReadOnlyList<string> Switches { get; } = new[] { "resume", "loss-on-every-token" };
 
     /// <summary>Reads the shared flags, with defaults taken from <paramref name="defaults"/> (the preset's).</summary>
-    public static CommonFlags Read(CommandLineFlags flags, TrainingOptions defaults, string defaultResultsPath)
+    /// <param name="defaultVariants">--variants when not given (the Table 1 comparison unless the example says otherwise).</param>
+    public static CommonFlags Read(CommandLineFlags flags, TrainingOptions defaults, string defaultResultsPath,
+        string defaultVariants = "mamba,time-invariant,ungated")
     {
-        var variants = ModelVariant.ParseList(flags.String("variants", "mamba,time-invariant,ungated",
-            $"comma-separated list of {string.Join(", ", ModelVariant.All.Select(v => v.Name))}, or all"));
+        var variants = ModelVariant.ParseList(flags.String("variants", defaultVariants,
+            $"comma-separated list of {string.Join(", ", ModelVariant.Known.Select(v => v.Name))}, or all (the first four)"));
         var options = defaults with
         {
             Steps = flags.Int("steps", defaults.Steps, "training steps per variant"),

@@ -54,7 +54,8 @@ public sealed class SelectiveCopyingTask : ISyntheticTask
             var input = batch.InputRow(row);
             var target = batch.TargetRow(row);
             input.Fill(Noise);
-            ChooseSortedPositions(random, context, positions);
+            RandomSubset.Choose(random, context, positions);
+            Array.Sort(positions);
             for (int i = 0; i < DataTokens; i++)
             {
                 long token = 1 + random.Next(DataVocabSize);
@@ -64,19 +65,5 @@ public sealed class SelectiveCopyingTask : ISyntheticTask
             }
         }
         return batch;
-    }
-
-    // Distinct positions in [0, range), ascending: a partial Fisher–Yates shuffle, O(count) memory for any range.
-    private static void ChooseSortedPositions(Random random, int range, int[] positions)
-    {
-        var swapped = new Dictionary<int, int>();
-        for (int i = 0; i < positions.Length; i++)
-        {
-            int j = i + random.Next(range - i);
-            int atJ = swapped.TryGetValue(j, out int v) ? v : j;
-            swapped[j] = swapped.TryGetValue(i, out int w) ? w : i;
-            positions[i] = atJ;
-        }
-        Array.Sort(positions);
     }
 }

@@ -80,6 +80,7 @@ public sealed record TrainingCheckpoint
     {
         var sizes = new Dictionary<string, int> { ["vocab"] = task.VocabSize };
         if (task is SelectiveCopyingTask copying) sizes["data-tokens"] = copying.DataTokens;
+        if (task is MultiQueryAssociativeRecallTask recall) sizes["kv-pairs"] = recall.KeyValuePairs;
         return sizes;
     }
 
