@@ -1,0 +1,135 @@
+// AVX2+FMA kernels of mamba_gemv_cpu. This file alone is built with -mavx2 -mfma (CMakeLists.txt) and only called
+// when the CPU has both (cpu_features.h); everything here has internal linkage (see scan_kernels_avx2.cpp for why).
+// Without those flags (non-x86 builds) it forwards to the portable kernels.
+//
+// A tile is R output rows x B batch rows: each group of 8 weights is loaded and widened to fp32 once and used by B
+// FMAs, each x vector by R. Decoding at batch 1 streams every weight once (R = 4: four independent FMA chains); at
+// larger batches the R rows of a tile (a few KiB) stay in L1 while the batch tiles pass over them.
+#include "cpu/weight_gemv.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+namespace mamba {
+namespace cpu {
+namespace {
+
+// 8 weights as fp32: int8 sign-extended, bf16 shifted into the high half, fp32 as they are.
+template <int Format>
+inline __m256 load8(const void* w, int64_t i) {
+  if constexpr (Format == MAMBA_WEIGHTS_INT8) {
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const int8_t*>(w) + i));
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+  } else if constexpr (Format == MAMBA_WEIGHTS_BF16) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm256_loadu_ps(static_cast<const float*>(w) + i);
+  }
+}
+
+template <int Format>
+inline float load1(const void* w, int64_t i) {
+  if constexpr (Format == MAMBA_WEIGHTS_INT8) {
+    return float(static_cast<const int8_t*>(w)[i]);
+  } else if constexpr (Format == MAMBA_WEIGHTS_BF16) {
+    const uint32_t bits = uint32_t(static_cast<const uint16_t*>(w)[i]) << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+  } else {
+    return static_cast<const float*>(w)[i];
+  }
+}
+
+inline float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+inline int64_t elem_bytes(int format) { return format == MAMBA_WEIGHTS_INT8 ? 1 : format == MAMBA_WEIGHTS_BF16 ? 2 : 4; }
+
+// Rows [o, o + R) x batch rows [b, b + B).
+template <int Format, int R, int B>
+void tile(const GemvProblem& p, int64_t o, int64_t b) {
+  const int64_t in = p.in, eb = elem_bytes(Format);
+  const char* wbase = static_cast<const char*>(p.w) + o * in * eb;
+  const void* wr[R];
+  for (int r = 0; r < R; ++r) wr[r] = wbase + r * in * eb;
+  const float* xr[B];
+  for (int k = 0; k < B; ++k) xr[k] = p.x + (b + k) * p.xs;
+
+  __m256 acc[R][B];
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < B; ++k) acc[r][k] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= in; i += 8) {
+    __m256 xv[B];
+    for (int k = 0; k < B; ++k) xv[k] = _mm256_loadu_ps(xr[k] + i);
+    for (int r = 0; r < R; ++r) {
+      const __m256 wv = load8<Format>(wr[r], i);
+      for (int k = 0; k < B; ++k) acc[r][k] = _mm256_fmadd_ps(wv, xv[k], acc[r][k]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const int64_t row = o + r;
+    const float scale = Format == MAMBA_WEIGHTS_INT8 ? p.scales[row] : 1.f;
+    const float bias = p.bias ? p.bias[row] : 0.f;
+    for (int k = 0; k < B; ++k) {
+      float sum = hsum(acc[r][k]);
+      for (int64_t j = i; j < in; ++j) sum += load1<Format>(wr[r], j) * xr[k][j];
+      float v = scale * sum + bias;
+      if (p.add) v += p.add[(b + k) * p.as + row];
+      p.y[(b + k) * p.ys + row] = v;
+    }
+  }
+}
+
+// Rows [o, o + R) for every batch row, in tiles of up to 4 (R = 4 below 3 batch rows, else 2: at most 8 accumulators).
+template <int Format, int R>
+void rows_all_batches(const GemvProblem& p, int64_t o) {
+  int64_t b = 0;
+  constexpr int BT = R == 4 ? 2 : 4;
+  for (; b + BT <= p.batch; b += BT) tile<Format, R, BT>(p, o, b);
+  switch (p.batch - b) {
+    case 1: tile<Format, R, 1>(p, o, b); break;
+    case 2: tile<Format, R, 2>(p, o, b); break;
+    case 3: tile<Format, R, 3>(p, o, b); break;
+    default: break;
+  }
+}
+
+template <int Format>
+void rows(const GemvProblem& p, int64_t r0, int64_t r1) {
+  int64_t o = r0;
+  if (p.batch <= 2) {
+    for (; o + 4 <= r1; o += 4) rows_all_batches<Format, 4>(p, o);
+  } else {
+    for (; o + 2 <= r1; o += 2) rows_all_batches<Format, 2>(p, o);
+  }
+  for (; o < r1; ++o) rows_all_batches<Format, 1>(p, o);
+}
+
+}  // namespace
+
+void gemv_rows_avx2(const GemvProblem& p, int64_t r0, int64_t r1) {
+  switch (p.format) {
+    case MAMBA_WEIGHTS_INT8: rows<MAMBA_WEIGHTS_INT8>(p, r0, r1); break;
+    case MAMBA_WEIGHTS_BF16: rows<MAMBA_WEIGHTS_BF16>(p, r0, r1); break;
+    default: rows<MAMBA_WEIGHTS_F32>(p, r0, r1); break;
+  }
+}
+
+}  // namespace cpu
+}  // namespace mamba
+
+#else
+
+namespace mamba {
+namespace cpu {
+void gemv_rows_avx2(const GemvProblem& p, int64_t r0, int64_t r1) { gemv_rows_generic(p, r0, r1); }
+}  // namespace cpu
+}  // namespace mamba
+
+#endif
