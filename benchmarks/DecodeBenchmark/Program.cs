@@ -3,13 +3,28 @@
 // the time of N+1 generated tokens minus the time of 1, so prefill and the first token cancel out.
 //
 //   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N] [--layers 24] [--hidden 768]
-//       [--device cpu|cuda] [--dtype fp32|bf16]
+//       [--device cpu|cuda] [--dtype fp32|bf16] [--weights fp32,bf16,int8] [--repeats 3]
+//
+// --weights decodes with each of the listed DecodeWeights in turn (CPU, fp32 model; MambaForCausalLM.PrepareDecodeWeights),
+// printing the weight bytes one step reads and the bandwidth that achieves next to the machine's streaming-read bandwidth.
+//
+//   dotnet run -c Release --project benchmarks/DecodeBenchmark -- --perplexity models/mamba-english-base --text kjv.txt [--every 100] [--block 256] [--weights fp32,bf16,int8]
+//
+// --perplexity measures held-out perplexity through the decoding step with each DecodeWeights (DecodePerplexity.cs) instead.
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
+
+if (Array.IndexOf(args, "--perplexity") >= 0)
+{
+    DecodePerplexity.Run(StringArg("--perplexity", ""), StringArg("--text", ""), IntArg("--every", 100), IntArg("--block", 256),
+        ParseWeights(StringArg("--weights", "fp32,bf16,int8")));
+    return;
+}
 
 int tokens = IntArg("--tokens", 64), promptLength = IntArg("--prompt", 512), layers = IntArg("--layers", 24);
 int hidden = IntArg("--hidden", 768);   // smaller hidden sizes show the per-token overhead apart from the arithmetic
@@ -29,6 +44,10 @@ Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical c
 Console.WriteLine($"Model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}, vocab {config.VocabSize}, " +
                   $"{parameters / 1e6:F1}M parameters ({parameters * 4 / 1e6:F0} MB fp32), random weights, {dtypeName}, device {device}");
 
+var formats = ParseWeights(StringArg("--weights", "fp32"));
+if (device.type == DeviceType.CPU)
+    Console.WriteLine($"Memory bandwidth (streaming read of 512 MB with {get_num_threads()} torch threads, best of 5): {StreamingReadGBs():F1} GB/s");
+
 var loop = new GenerationLoop(model);
 var random = new Random(1);
 int[] Prompt(int length) => Enumerable.Range(0, length).Select(_ => random.Next(config.VocabSize)).ToArray();
@@ -42,17 +61,67 @@ double Seconds(IReadOnlyList<int[]> prompts, int newTokens)
 Seconds([Prompt(8)], 4);   // warm-up: first-call costs of libtorch
 // On a shared machine the load changes from second to second, so the generation loop and the bare
 // model.Step loop (argmax only, no sampler or bookkeeping) are timed alternately and the best of 3 is kept.
+// With several --weights, each repeat times every format in turn, so a change in the machine's load reaches all of them.
+int repeats = IntArg("--repeats", 3);
 foreach (int batch in batches)
 {
     var prompts = Enumerable.Range(0, batch).Select(_ => Prompt(16)).ToArray();
-    double best = double.MaxValue, bare = double.MaxValue;
-    for (int repeat = 0; repeat < 3; repeat++)
+    var best = new Dictionary<DecodeWeights, (double Loop, double Bare)>();
+    for (int repeat = 0; repeat < repeats; repeat++)
+        foreach (var format in formats)
+        {
+            var used = model.PrepareDecodeWeights(format);
+            double loopSeconds = Seconds(prompts, tokens + 1) - Seconds(prompts, 1), bareSeconds = BareSteps(batch);
+            var previous = best.GetValueOrDefault(used, (double.MaxValue, double.MaxValue));
+            best[used] = (Math.Min(previous.Item1, loopSeconds), Math.Min(previous.Item2, bareSeconds));
+        }
+    foreach (var (used, (loopSeconds, bareSeconds)) in best)
     {
-        best = Math.Min(best, Seconds(prompts, tokens + 1) - Seconds(prompts, 1));
-        bare = Math.Min(bare, BareSteps(batch));
+        double stepBytes = StepWeightBytes(used);
+        Console.WriteLine($"Decode {used,-8} batch {batch,2}: {batch * tokens / loopSeconds,8:F1} tokens/s ({loopSeconds / tokens * 1000:F1} ms per step, {tokens} steps, greedy); " +
+                          $"bare model.Step: {batch * tokens / bareSeconds:F1} tokens/s ({bareSeconds / tokens * 1000:F1} ms); " +
+                          $"{stepBytes / 1e6:F1} MB of weights per step, read at {stepBytes / (loopSeconds / tokens) / 1e9:F1} GB/s");
     }
-    Console.WriteLine($"Decode, batch {batch,2}: {batch * tokens / best,8:F1} tokens/s ({best / tokens * 1000:F1} ms per step, {tokens} steps, greedy); " +
-                      $"bare model.Step: {batch * tokens / bare:F1} tokens/s ({bare / tokens * 1000:F1} ms)");
+}
+model.PrepareDecodeWeights(DecodeWeights.Float32);
+
+// Bytes of parameters one decoding step reads: every mixer and norm parameter and the vocabulary projection (the
+// embedding table only by one row), with the packed projections at their packed size.
+double StepWeightBytes(DecodeWeights used)
+{
+    double elementBytes = model.parameters().First().ElementSize;
+    double total = 0;
+    foreach (var layer in model.Backbone.layers)
+    {
+        total += layer.norm.parameters().Sum(p => p.numel()) * elementBytes;
+        var m = (MambaMixer)layer.mixer;
+        foreach (var (name, p) in m.named_parameters())
+        {
+            bool packed = used != DecodeWeights.Float32 && (name.StartsWith("in_proj.weight") || name.StartsWith("x_proj.weight") || name.StartsWith("out_proj.weight"));
+            total += packed ? PackedBytes(p, used) : p.numel() * elementBytes;
+        }
+    }
+    total += model.Backbone.norm_f.parameters().Sum(p => p.numel()) * elementBytes;
+    var head = model.OutputEmbeddings;
+    return total + (used == DecodeWeights.Float32 ? head.numel() * elementBytes : PackedBytes(head, used));
+}
+
+static double PackedBytes(Tensor w, DecodeWeights used) =>
+    used == DecodeWeights.Int8 ? w.numel() + 4.0 * w.size(0) : 2.0 * w.numel();
+
+// A streaming read over a buffer far larger than the caches: what the memory system delivers to these cores.
+static double StreamingReadGBs()
+{
+    using var buffer = ones(128L << 20, dtype: ScalarType.Float32);
+    double best = double.MaxValue;
+    for (int i = 0; i < 6; i++)
+    {
+        var watch = Stopwatch.StartNew();
+        using var sum = buffer.sum();
+        _ = sum.item<float>();
+        if (i > 0) best = Math.Min(best, watch.Elapsed.TotalSeconds);   // the first pass also faults the pages in
+    }
+    return buffer.numel() * 4.0 / best / 1e9;
 }
 
 double BareSteps(int batch)
@@ -77,6 +146,14 @@ double BareSteps(int batch)
     for (int repeat = 0; repeat < 2; repeat++) best = Math.Min(best, Seconds(prompt, 1));
     Console.WriteLine($"Prefill, batch 1 × {promptLength} tokens: {promptLength / best,8:F1} tokens/s ({best:F2} s, kernels: {(model.Backbone.Kernels ?? Microsoft.ML.Mamba.Scan.MambaKernels.Default).GetType().Name})");
 }
+
+static DecodeWeights[] ParseWeights(string list) => list.Split(',').Select(w => w switch
+{
+    "fp32" => DecodeWeights.Float32,
+    "bf16" => DecodeWeights.BFloat16,
+    "int8" => DecodeWeights.Int8,
+    _ => throw new ArgumentException($"--weights takes fp32, bf16 and int8, not '{w}'"),
+}).ToArray();
 
 int IntArg(string name, int fallback) => int.Parse(StringArg(name, fallback.ToString()));
 string StringArg(string name, string fallback)

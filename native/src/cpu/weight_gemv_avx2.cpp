@@ -3,12 +3,15 @@
 // Without those flags (non-x86 builds) it forwards to the portable kernels.
 //
 // A tile is R output rows x B batch rows: each group of 8 weights is loaded and widened to fp32 once and used by B
-// FMAs, each x vector by R. Decoding at batch 1 streams every weight once (R = 4: four independent FMA chains); at
-// larger batches the R rows of a tile (a few KiB) stay in L1 while the batch tiles pass over them.
+// FMAs, each x vector by R. At batch 1 and 2 every weight is streamed once straight from memory (R = 4: four
+// independent FMA chains per batch row). From batch 3 on, 4 rows at a time are first widened into an fp32 buffer
+// (in L1 or L2) and the batch passes over it in tiles of 3, so widening costs once per weight instead of once per
+// batch tile and each step of 8 weights does 12 FMAs.
 #include "cpu/weight_gemv.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#include <memory>
 
 namespace mamba {
 namespace cpu {
@@ -50,11 +53,12 @@ inline float hsum(__m256 v) {
 
 inline int64_t elem_bytes(int format) { return format == MAMBA_WEIGHTS_INT8 ? 1 : format == MAMBA_WEIGHTS_BF16 ? 2 : 4; }
 
-// Rows [o, o + R) x batch rows [b, b + B).
-template <int Format, int R, int B>
-void tile(const GemvProblem& p, int64_t o, int64_t b) {
+// Rows [o, o + R) x batch rows [b, b + B); wbase: row o of weights stored as Format, rows `in` elements apart.
+// Scaled: multiply by the int8 row scale (also when the rows were widened into an fp32 buffer).
+template <int Format, int R, int B, bool Scaled = Format == MAMBA_WEIGHTS_INT8>
+void tile(const GemvProblem& p, const void* wrows, int64_t o, int64_t b) {
   const int64_t in = p.in, eb = elem_bytes(Format);
-  const char* wbase = static_cast<const char*>(p.w) + o * in * eb;
+  const char* wbase = static_cast<const char*>(wrows);
   const void* wr[R];
   for (int r = 0; r < R; ++r) wr[r] = wbase + r * in * eb;
   const float* xr[B];
@@ -74,7 +78,7 @@ void tile(const GemvProblem& p, int64_t o, int64_t b) {
   }
   for (int r = 0; r < R; ++r) {
     const int64_t row = o + r;
-    const float scale = Format == MAMBA_WEIGHTS_INT8 ? p.scales[row] : 1.f;
+    const float scale = Scaled ? p.scales[row] : 1.f;
     const float bias = p.bias ? p.bias[row] : 0.f;
     for (int k = 0; k < B; ++k) {
       float sum = hsum(acc[r][k]);
@@ -86,29 +90,48 @@ void tile(const GemvProblem& p, int64_t o, int64_t b) {
   }
 }
 
-// Rows [o, o + R) for every batch row, in tiles of up to 4 (R = 4 below 3 batch rows, else 2: at most 8 accumulators).
+const void* row_ptr(const GemvProblem& p, int64_t o) {
+  return static_cast<const char*>(p.w) + o * p.in * elem_bytes(p.format);
+}
+
+// Batch 1 or 2: rows [o, o + R) straight from the stored weights.
 template <int Format, int R>
-void rows_all_batches(const GemvProblem& p, int64_t o) {
-  int64_t b = 0;
-  constexpr int BT = R == 4 ? 2 : 4;
-  for (; b + BT <= p.batch; b += BT) tile<Format, R, BT>(p, o, b);
-  switch (p.batch - b) {
-    case 1: tile<Format, R, 1>(p, o, b); break;
-    case 2: tile<Format, R, 2>(p, o, b); break;
-    case 3: tile<Format, R, 3>(p, o, b); break;
-    default: break;
+void rows_small_batch(const GemvProblem& p, int64_t o) {
+  if (p.batch == 2) tile<Format, R, 2>(p, row_ptr(p, o), o, 0);
+  else tile<Format, R, 1>(p, row_ptr(p, o), o, 0);
+}
+
+// Batch 3 and more: rows [o, o + R) widened into buf (R * in floats), then every batch row in tiles of 3.
+template <int Format, int R>
+void rows_widened(const GemvProblem& p, int64_t o, float* buf) {
+  const int64_t in = p.in;
+  if constexpr (Format == MAMBA_WEIGHTS_F32) {
+    (void)buf;
+    buf = const_cast<float*>(static_cast<const float*>(row_ptr(p, o)));  // already fp32: read in place
+  } else {
+    const void* w = row_ptr(p, o);
+    int64_t i = 0;
+    for (; i + 8 <= R * in; i += 8) _mm256_storeu_ps(buf + i, load8<Format>(w, i));
+    for (; i < R * in; ++i) buf[i] = load1<Format>(w, i);
   }
+  constexpr bool scaled = Format == MAMBA_WEIGHTS_INT8;
+  int64_t b = 0;
+  for (; b + 3 <= p.batch; b += 3) tile<MAMBA_WEIGHTS_F32, R, 3, scaled>(p, buf, o, b);
+  if (p.batch - b == 2) tile<MAMBA_WEIGHTS_F32, R, 2, scaled>(p, buf, o, b);
+  if (p.batch - b == 1) tile<MAMBA_WEIGHTS_F32, R, 1, scaled>(p, buf, o, b);
 }
 
 template <int Format>
 void rows(const GemvProblem& p, int64_t r0, int64_t r1) {
   int64_t o = r0;
   if (p.batch <= 2) {
-    for (; o + 4 <= r1; o += 4) rows_all_batches<Format, 4>(p, o);
-  } else {
-    for (; o + 2 <= r1; o += 2) rows_all_batches<Format, 2>(p, o);
+    for (; o + 4 <= r1; o += 4) rows_small_batch<Format, 4>(p, o);
+    for (; o < r1; ++o) rows_small_batch<Format, 1>(p, o);
+    return;
   }
-  for (; o < r1; ++o) rows_all_batches<Format, 1>(p, o);
+  std::unique_ptr<float[]> buf(Format == MAMBA_WEIGHTS_F32 ? nullptr : new float[size_t(4 * p.in)]);
+  for (; o + 4 <= r1; o += 4) rows_widened<Format, 4>(p, o, buf.get());
+  for (; o < r1; ++o) rows_widened<Format, 1>(p, o, buf.get());
 }
 
 }  // namespace
