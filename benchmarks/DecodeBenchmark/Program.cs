@@ -3,7 +3,7 @@
 // the time of N+1 generated tokens minus the time of 1, so prefill and the first token cancel out.
 //
 //   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N] [--layers 24] [--hidden 768]
-//       [--device cpu|cuda] [--dtype fp32|bf16] [--weights fp32,bf16,int8] [--repeats 3]
+//       [--device cpu|cuda] [--dtype fp32|bf16] [--weights fp32,bf16,int8] [--repeats 3] [--native-threads N]
 //
 // --weights decodes with each of the listed DecodeWeights in turn (CPU, fp32 model; MambaForCausalLM.PrepareDecodeWeights),
 // printing the weight bytes one step reads and the bandwidth that achieves next to the machine's streaming-read bandwidth.
@@ -30,6 +30,8 @@ int tokens = IntArg("--tokens", 64), promptLength = IntArg("--prompt", 512), lay
 int hidden = IntArg("--hidden", 768);   // smaller hidden sizes show the per-token overhead apart from the arithmetic
 int[] batches = StringArg("--batches", "1,16").Split(',').Select(int.Parse).ToArray();
 if (IntArg("--threads", 0) is > 0 and var threads) set_num_threads(threads);
+// The native kernels' own threads (decode step, packed projections); 0 = one per core.
+if (IntArg("--native-threads", 0) is > 0 and var nativeThreads) NativeThreads.mamba_set_num_threads(nativeThreads);
 
 var config = new MambaConfig { NumHiddenLayers = layers, HiddenSize = hidden };   // the defaults are mamba-130m's shape
 manual_seed(0);
@@ -170,4 +172,9 @@ static string CpuName()
         return line?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
     }
     catch (IOException) { return RuntimeInformation.ProcessArchitecture.ToString(); }
+}
+
+static class NativeThreads
+{
+    [DllImport("mamba_native")] public static extern void mamba_set_num_threads(int threads);
 }
