@@ -93,13 +93,17 @@ int validate(const mamba_gemv_args* a) {
   return MAMBA_OK;
 }
 
-// Work units of parallel_for (one more thread per 1e5, about the 25-50 us a thread start costs; a unit ~0.5 ns of
-// one core): streaming a weight byte ~0.2, one multiply-add in 8 lanes ~0.03. At batch 1 a 768 x 768 int8 matrix
-// (~100 us of work) is split in two, smaller ones stay on the calling thread.
-double work_units(const GemvProblem& p) {
+// Estimated microseconds on one core: streaming weights at ~10 GB/s and ~25e9 multiply-adds per second.
+double single_thread_us(const GemvProblem& p) {
   const double weights = double(p.out) * double(p.in);
-  return 0.2 * weights * double(elem_bytes(p.format)) + 0.03 * weights * double(p.batch);
+  return 1e-4 * weights * double(elem_bytes(p.format)) + 4e-5 * weights * double(p.batch);
 }
+
+// Products estimated below this run on the calling thread. parallel_for starts its threads per call and joins them:
+// 25-50 us on an idle machine, but on a loaded one the join waits until the started thread is scheduled, often a
+// few ms. A decoding step at batch 1 makes ~50 such calls, so only work of a millisecond or more is split: at the
+// Mamba-130m shape that is the vocabulary projection and, from batch ~8, the layers' projections.
+constexpr double kThreadedUs = 1000;
 
 }  // namespace
 
@@ -181,8 +185,7 @@ MAMBA_API int32_t mamba_gemv_cpu(const mamba_gemv_args* args) {
                       a.scales, a.bias, a.add, a.add_row_stride, a.y, a.y_row_stride};
   const bool avx2 = use_avx2();
   auto run = [&](int64_t r0, int64_t r1) { avx2 ? gemv_rows_avx2(p, r0, r1) : gemv_rows_generic(p, r0, r1); };
-  const double work = work_units(p);
-  if (work < 2e5) {  // below two threads' worth: skip parallel_for's set-up altogether
+  if (single_thread_us(p) < kThreadedUs || num_threads() == 1) {
     run(0, p.out);
     return MAMBA_OK;
   }
@@ -191,7 +194,7 @@ MAMBA_API int32_t mamba_gemv_cpu(const mamba_gemv_args* args) {
   const int64_t chunk = std::max<int64_t>(16, ((p.out + tasks_wanted - 1) / tasks_wanted + 3) / 4 * 4);
   const int64_t tasks = (p.out + chunk - 1) / chunk;
   try {
-    parallel_for(tasks, [&](int64_t t) { run(t * chunk, std::min(p.out, (t + 1) * chunk)); }, work);
+    parallel_for(tasks, [&](int64_t t) { run(t * chunk, std::min(p.out, (t + 1) * chunk)); });
   } catch (const std::bad_alloc&) {
     return mamba::fail(MAMBA_ERR_OUT_OF_MEMORY, "gemv (cpu): out of memory");
   }

@@ -54,7 +54,10 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     {
         if (_decodeWeights?.LmHead is not { } head) return Logits(backbone.Step(tokenIds, cache));
         using var scope = NewDisposeScope();
-        return head.Apply(backbone.Step(tokenIds, cache)).MoveToOuterDisposeScope();
+        var hidden = backbone.Step(tokenIds, cache);
+        // A model moved to CUDA or cast after packing decodes on its own weights (the mixers check the same).
+        bool packed = hidden.device_type == DeviceType.CPU && hidden.dtype == ScalarType.Float32;
+        return (packed ? head.Apply(hidden) : Logits(hidden)).MoveToOuterDisposeScope();
     }
 
     private PackedDecodeWeights? _decodeWeights;

@@ -253,7 +253,7 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
     /// <returns>(batch, hidden_size): out_proj of the step, plus <paramref name="residual"/> when given.</returns>
     public Tensor Step(Tensor hidden, MambaLayerState state, Tensor? residual = null)
     {
-        if (PackedStep is { } packed && hidden.device_type == DeviceType.CPU) return packed.Step(hidden, state, residual);
+        if (PackedStep is { } packed && packed.Accepts(hidden, state)) return packed.Step(hidden, state, residual);
         using var scope = NewDisposeScope();
         var kernels = Kernels ?? MambaKernels.Default;
         var xz = in_proj.forward(hidden);                              // (B, 2E) or (B, E)

@@ -52,6 +52,13 @@ internal sealed class PackedMixerStep : IDisposable
         return reason is null ? new PackedMixerStep(mixer, format) : null;
     }
 
+    /// <summary>
+    /// Whether this step can run on these tensors: on the CPU with an fp32 conv state. A model moved to CUDA or cast to
+    /// another dtype after packing decodes on its own weights instead.
+    /// </summary>
+    public bool Accepts(Tensor hidden, MambaLayerState state) =>
+        hidden.device_type == DeviceType.CPU && state.ConvState.device_type == DeviceType.CPU && state.ConvState.dtype == ScalarType.Float32;
+
     /// <summary>The mixer's step (see <see cref="MambaMixer.Step"/>) on the packed weights; fp32 (batch, hidden_size).</summary>
     public Tensor Step(Tensor hidden, MambaLayerState state, Tensor? residual)
     {
@@ -59,10 +66,7 @@ internal sealed class PackedMixerStep : IDisposable
         var xz = _inProj.Apply(hidden);                                // (B, 2E) or (B, E), fp32
         var x = xz.narrow(1, 0, _inner);
         Tensor? z = _gated ? xz.narrow(1, _inner, _inner) : null;
-        var convState = state.ConvState.dtype == ScalarType.Float32 ? state.ConvState : null;
-        if (convState is null)
-            throw new InvalidOperationException($"packed decode weights need an fp32 conv state, got {state.ConvState.dtype} (a state made for another model?)");
-        var y = NativeDecodeStep.Run(x, z, convState, state.SsmState, _convWeight, _convBias, _xProj.Weight, _dtProjWeight, _dtBias,
+        var y = NativeDecodeStep.Run(x, z, state.ConvState, state.SsmState, _convWeight, _convBias, _xProj.Weight, _dtProjWeight, _dtBias,
             _aLog, _d, PackedProjection.NativeFormat(_xProj.Format), _xProj.Scales);
         return _outProj.Apply(y, residual).MoveToOuterDisposeScope();
     }

@@ -90,6 +90,8 @@ internal sealed class PackedProjection : IDisposable
     {
         if (x.dim() != 2 || x.size(1) != In)
             throw new ArgumentException($"expected input (batch, {In}), got [{string.Join(", ", x.shape)}]", nameof(x));
+        if (x.device_type != DeviceType.CPU || add is { device_type: not DeviceType.CPU })
+            throw new ArgumentException($"packed projections run on the CPU; the input is on {x.device}", nameof(x));
         long batch = x.size(0);
         var xs = x.dtype == ScalarType.Float32 && x.stride(1) == 1 ? x : x.to_type(ScalarType.Float32).contiguous();
         Tensor? adds = null;

@@ -145,6 +145,24 @@ public class DecodeWeightsTests
     }
 
     [Fact]
+    public void ModelCastAfterPackingDecodesOnItsOwnWeights()
+    {
+        // The packed copies are CPU fp32 machinery: a model cast to bf16 afterwards must not feed bf16 states to them.
+        using var _ = NewDisposeScope();
+        using var packed = Model(81);
+        using var plain = Model(81);
+        packed.PrepareDecodeWeights(DecodeWeights.Int8);
+        packed.to(ScalarType.BFloat16);
+        plain.to(ScalarType.BFloat16);
+        using var noGrad = no_grad();
+        using var cacheA = packed.Backbone.NewCache(2);
+        using var cacheB = plain.Backbone.NewCache(2);
+        var ids = tensor(new long[] { 3, 14 });
+        var got = packed.Step(ids, cacheA);
+        Assert.True(got.eq(plain.Step(ids, cacheB)).all().item<bool>());
+    }
+
+    [Fact]
     public void NonFp32ModelKeepsItsWeightsWithAWarning()
     {
         using var model = Model(61);
