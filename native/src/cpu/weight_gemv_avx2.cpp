@@ -55,7 +55,9 @@ inline int64_t elem_bytes(int format) { return format == MAMBA_WEIGHTS_INT8 ? 1 
 
 // Rows [o, o + R) x batch rows [b, b + B); wbase: row o of weights stored as Format, rows `in` elements apart.
 // Scaled: multiply by the int8 row scale (also when the rows were widened into an fp32 buffer).
-template <int Format, int R, int B, bool Scaled = Format == MAMBA_WEIGHTS_INT8>
+constexpr int kAheadTiles = 2;
+
+template <int Format, int R, int B, bool Scaled = Format == MAMBA_WEIGHTS_INT8, bool Prefetch = false>
 void tile(const GemvProblem& p, const void* wrows, int64_t o, int64_t b) {
   const int64_t in = p.in, eb = elem_bytes(Format);
   const char* wbase = static_cast<const char*>(wrows);
@@ -67,8 +69,13 @@ void tile(const GemvProblem& p, const void* wrows, int64_t o, int64_t b) {
   __m256 acc[R][B];
   for (int r = 0; r < R; ++r)
     for (int k = 0; k < B; ++k) acc[r][k] = _mm256_setzero_ps();
+  // Streaming rows (batch 1 and 2): prefetch the same columns of the rows `Ahead` tiles on, so several tiles' lines
+  // are in flight at once; one core's demand misses alone reach a fraction of the memory bandwidth.
+  const char* ahead = Prefetch ? wbase + kAheadTiles * R * in * eb : nullptr;
   int64_t i = 0;
   for (; i + 8 <= in; i += 8) {
+    if (Prefetch && ((i * eb) & 63) == 0)
+      for (int r = 0; r < R; ++r) _mm_prefetch(ahead + (r * in + i) * eb, _MM_HINT_T0);
     __m256 xv[B];
     for (int k = 0; k < B; ++k) xv[k] = _mm256_loadu_ps(xr[k] + i);
     for (int r = 0; r < R; ++r) {
@@ -97,8 +104,11 @@ const void* row_ptr(const GemvProblem& p, int64_t o) {
 // Batch 1 or 2: rows [o, o + R) straight from the stored weights.
 template <int Format, int R>
 void rows_small_batch(const GemvProblem& p, int64_t o) {
-  if (p.batch == 2) tile<Format, R, 2>(p, row_ptr(p, o), o, 0);
-  else tile<Format, R, 1>(p, row_ptr(p, o), o, 0);
+  // Prefetching past the last rows would touch memory beyond the weights: the last tiles go without.
+  const bool prefetch = o + (kAheadTiles + 1) * R <= p.out;
+  constexpr bool scaled = Format == MAMBA_WEIGHTS_INT8;
+  if (p.batch == 2) prefetch ? tile<Format, R, 2, scaled, true>(p, row_ptr(p, o), o, 0) : tile<Format, R, 2>(p, row_ptr(p, o), o, 0);
+  else prefetch ? tile<Format, R, 1, scaled, true>(p, row_ptr(p, o), o, 0) : tile<Format, R, 1>(p, row_ptr(p, o), o, 0);
 }
 
 // Batch 3 and more: rows [o, o + R) widened into buf (R * in floats), then every batch row in tiles of 3.
