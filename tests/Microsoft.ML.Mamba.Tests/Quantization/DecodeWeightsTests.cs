@@ -25,6 +25,18 @@ public class DecodeWeightsTests
         return model;
     }
 
+    // A second model with the same weights, copied: a seed alone is not enough while other tests draw from the global
+    // generator in parallel without TorchGlobalRandom.
+    private static MambaForCausalLM Twin(MambaForCausalLM model)
+    {
+        var twin = TorchGlobalRandom.Seeded(0, () => new MambaForCausalLM(model.Config));   // under the lock: others stay seeded
+        using (no_grad())
+            foreach (var (mine, theirs) in twin.parameters().Zip(model.parameters()))
+                mine.copy_(theirs);
+        twin.eval();
+        return twin;
+    }
+
     // Logits of `steps` decoding steps from an empty cache, batch 2 (the second row reads the tokens backwards).
     private static Tensor StepLogits(MambaForCausalLM model, int steps)
     {
@@ -53,7 +65,7 @@ public class DecodeWeightsTests
         // a model whose fp32 weights are set to those rounded values gives the same logits up to fp32 summation order.
         using var _ = NewDisposeScope();
         using var packed = Model(21, tied: false, hidden: 40);
-        using var rounded = Model(21, tied: false, hidden: 40);
+        using var rounded = Twin(packed);
         using (no_grad())
         {
             foreach (var layer in rounded.Backbone.layers)
@@ -89,7 +101,7 @@ public class DecodeWeightsTests
         // would diverge for good after the first near tie, which says little about the error.
         using var _ = NewDisposeScope();
         using var fp32 = Model(31);
-        using var packed = Model(31);
+        using var packed = Twin(fp32);
         Assert.Equal(format, packed.PrepareDecodeWeights(format));
         using var noGrad = no_grad();
         int agree = 0, steps = 0;
@@ -117,7 +129,7 @@ public class DecodeWeightsTests
     {
         int[][] prompts = [[3, 14, 15, 9, 2, 6], [5], [35, 8, 9, 7]];
         using var fp32 = Model(41);
-        using var packed = Model(41);
+        using var packed = Twin(fp32);
         packed.PrepareDecodeWeights(DecodeWeights.Int8);
         var want = new GenerationLoop(fp32).Run(prompts, SamplingOptions.Greedy(6), cancellationToken: TestContext.Current.CancellationToken);
         var got = new GenerationLoop(packed).Run(prompts, SamplingOptions.Greedy(6), cancellationToken: TestContext.Current.CancellationToken);
@@ -150,7 +162,7 @@ public class DecodeWeightsTests
         // The packed copies are CPU fp32 machinery: a model cast to bf16 afterwards must not feed bf16 states to them.
         using var _ = NewDisposeScope();
         using var packed = Model(81);
-        using var plain = Model(81);
+        using var plain = Twin(packed);
         packed.PrepareDecodeWeights(DecodeWeights.Int8);
         packed.to(ScalarType.BFloat16);
         plain.to(ScalarType.BFloat16);

@@ -6,8 +6,14 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Tests.Quantization;
 
 /// <summary>The packed projections of CPU decoding (int8 with row scales, bf16, fp32) against fp64 arithmetic.</summary>
-public class PackedProjectionTests
+public sealed class PackedProjectionTests : IDisposable
 {
+    // Tests run in parallel: drawing from TorchSharp's global generator would change other tests' seeded models.
+    private readonly Generator G = new(7);
+
+    /// <summary>Releases the generator.</summary>
+    public void Dispose() => G.Dispose();
+
     // Rows of very different magnitudes, so that one scale for the whole matrix would not do.
     private static Tensor Weight(long rows, long cols, int seed)
     {
@@ -59,11 +65,11 @@ public class PackedProjectionTests
         using var _ = NewDisposeScope();
         const int inputs = 37, outputs = 101;
         var w = Weight(outputs, inputs, 2);
-        var bias = randn(outputs);
+        var bias = randn(outputs, generator: G);
         using var p = PackedProjection.Pack(w, bias, format, "w");
         // x as a view whose rows are 50 elements apart (the kernel takes a row stride; the last axis is contiguous).
-        var x = randn(batch, 50).narrow(1, 5, inputs);
-        var add = randn(batch, outputs);
+        var x = randn(batch, 50, generator: G).narrow(1, 5, inputs);
+        var add = randn(batch, outputs, generator: G);
         var y = p.Apply(x, add);
         var wd = Dequantized(p);
         var want = x.to_type(ScalarType.Float64).matmul(wd.t()) + bias.to_type(ScalarType.Float64) + add.to_type(ScalarType.Float64);
@@ -80,9 +86,9 @@ public class PackedProjectionTests
     {
         // The end-to-end error of weight-only int8: at most half a step per weight, so |Δy| <= Σ |x| * scale / 2.
         using var _ = NewDisposeScope();
-        var w = randn(64, 96) * 0.05;
+        var w = randn(64, 96, generator: G) * 0.05;
         using var p = PackedProjection.Pack(w, null, DecodeWeights.Int8, "w");
-        var x = randn(2, 96);
+        var x = randn(2, 96, generator: G);
         var bound = x.abs().sum(1, keepdim: true) * p.Scales!.unsqueeze(0) * 0.5 * (1 + 1e-4) + 1e-5;
         var error = (p.Apply(x) - x.matmul(w.t())).abs();
         Assert.True((error <= bound).all().item<bool>());
@@ -94,11 +100,11 @@ public class PackedProjectionTests
     public void ShapesAndValuesAreChecked()
     {
         using var _ = NewDisposeScope();
-        using var p = PackedProjection.Pack(randn(5, 3), null, DecodeWeights.Int8, "in_proj");
-        Assert.Contains("(batch, 3)", Assert.Throws<ArgumentException>(() => p.Apply(randn(2, 4))).Message);
-        Assert.Contains("(2, 5)", Assert.Throws<ArgumentException>(() => p.Apply(randn(2, 3), randn(2, 6))).Message);
-        Assert.Contains("CPU fp32", Assert.Throws<ArgumentException>(() => PackedProjection.Pack(randn(5, 3).to_type(ScalarType.BFloat16), null, DecodeWeights.Int8, "x_proj")).Message);
-        var bad = randn(4, 3);
+        using var p = PackedProjection.Pack(randn(5, 3, generator: G), null, DecodeWeights.Int8, "in_proj");
+        Assert.Contains("(batch, 3)", Assert.Throws<ArgumentException>(() => p.Apply(randn(2, 4, generator: G))).Message);
+        Assert.Contains("(2, 5)", Assert.Throws<ArgumentException>(() => p.Apply(randn(2, 3, generator: G), randn(2, 6, generator: G))).Message);
+        Assert.Contains("CPU fp32", Assert.Throws<ArgumentException>(() => PackedProjection.Pack(randn(5, 3, generator: G).to_type(ScalarType.BFloat16), null, DecodeWeights.Int8, "x_proj")).Message);
+        var bad = randn(4, 3, generator: G);
         bad[2, 1] = tensor(float.NaN);
         var e = Assert.Throws<MambaNativeException>(() => PackedProjection.Pack(bad, null, DecodeWeights.Int8, "out_proj"));
         Assert.Contains("out_proj", e.Message);
@@ -109,7 +115,7 @@ public class PackedProjectionTests
     public void NativeGemvRejectsBadArgumentsBeforeWriting()
     {
         using var _ = NewDisposeScope();
-        var x = randn(2, 5);
+        var x = randn(2, 5, generator: G);
         var q = ones(3, 5, dtype: ScalarType.Int8);
         var scales = ones(3);
         var y = full(2, 3, 7f);
