@@ -21,9 +21,11 @@ internal static class DecodePerplexity
         model.to(ScalarType.Float32);
         model.eval();
         // A checkpoint saved in bf16 loads as bf16 values: bf16 decode weights then change nothing.
+        string[] packedNames = ["in_proj.weight", "x_proj.weight", "out_proj.weight", "embeddings.weight", "lm_head.weight"];
         bool bf16Values;
         using (no_grad())
-            bf16Values = model.parameters().All(p => p.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32).eq(p).all().item<bool>());
+            bf16Values = model.named_parameters().Where(p => packedNames.Any(n => p.name.EndsWith(n, StringComparison.Ordinal)))
+                .All(p => p.parameter.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32).eq(p.parameter).all().item<bool>());
         var documents = File.ReadLines(textFile).Where(l => !string.IsNullOrWhiteSpace(l)).Where((_, i) => (i + 1) % every == 0).ToList();
         var stream = new List<long>();
         foreach (var d in documents)
@@ -35,7 +37,7 @@ internal static class DecodePerplexity
         }
         int blocks = stream.Count / block;
         using var tokens = tensor(stream.Take(blocks * block).ToArray(), new long[] { blocks, block });
-        Console.WriteLine($"Perplexity: {modelDirectory} (run in fp32; {(bf16Values ? "every weight is a bf16 value" : "weights are not all bf16 values")}), {documents.Count} documents of {textFile} " +
+        Console.WriteLine($"Perplexity: {modelDirectory} (run in fp32; {(bf16Values ? "every weight of the packed projections is a bf16 value" : "the packed projections' weights are not all bf16 values")}), {documents.Count} documents of {textFile} " +
                           $"(every {every}th non-blank line), {stream.Count} tokens, {blocks} blocks of {block} " +
                           $"({blocks * (block - 1)} predicted tokens)");
 
