@@ -75,7 +75,8 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     /// </summary>
     /// <remarks>
     /// Packed weights are a CPU feature of fp32 models: on CUDA, for a model with other parameter dtypes, or without the
-    /// native kernels, the model keeps its own weights and a warning (<see cref="MambaLog.Message"/>) says why.
+    /// native kernels, the model keeps its own weights and a warning (<see cref="MambaLog.Message"/>) says why. The packed
+    /// step always runs the native CPU kernels, whatever <see cref="MambaModel.Kernels"/> names.
     /// </remarks>
     /// <param name="weights">The storage of the per-token projections.</param>
     /// <returns>The format now in use (<see cref="DecodeWeights"/>).</returns>
