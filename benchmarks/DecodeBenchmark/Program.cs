@@ -9,12 +9,31 @@
 //
 //   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N]
 //       [--layers 24] [--hidden 768] [--device cpu|cuda] [--dtype fp32|bf16|fp32,bf16] [--paths native,torch] [--repeats 3]
+//
+// Two CPU modes (CpuDecodeWeightsBenchmark.cs, DecodePerplexity.cs):
+//   ... -- --weights fp32,bf16,int8 [--batches 1,16] [--tokens 64] [--repeats 3] [--native-threads N]
+// decodes with each DecodeWeights in turn (MambaForCausalLM.PrepareDecodeWeights), with the weight bytes one step reads and
+// the bandwidth that achieves next to the machine's streaming-read bandwidth;
+//   ... -- --perplexity models/mamba-english-base --text kjv.txt [--every 100] [--block 256] [--weights fp32,bf16,int8]
+// measures held-out perplexity through the decoding step with each of them.
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
+
+if (Array.IndexOf(args, "--perplexity") >= 0)
+{
+    DecodePerplexity.Run(StringArg("--perplexity", ""), StringArg("--text", ""), IntArg("--every", 100), IntArg("--block", 256),
+        CpuDecodeWeightsBenchmark.ParseWeights(StringArg("--weights", "fp32,bf16,int8")));
+    return;
+}
+if (Array.IndexOf(args, "--weights") >= 0)
+{
+    CpuDecodeWeightsBenchmark.Run(args);
+    return;
+}
 
 bool cuda = StringArg("--device", "cpu") == "cuda";
 var device = cuda ? CUDA : CPU;

@@ -290,6 +290,42 @@ MAMBA_API int32_t mamba_rms_norm_train_bwd_cuda(int64_t rows, int64_t size, int3
 MAMBA_API void mamba_set_num_threads(int32_t threads);
 
 /* ---------------------------------------------------------------------------------------------
+ * Weight-only quantized projections for CPU decoding, where a step is bound by reading weights:
+ *   y[b,o] = add[b,o] + bias[o] + sum_i x[b,i] * W[o,i]
+ * W (out, in) is stored as int8 with one fp32 scale per output row (W[o,i] ~ scales[o] * q[o,i]), as bf16, or as
+ * fp32; x, bias, add, y, the accumulation and the result are fp32. Each output is summed by one thread in a fixed
+ * order, so results do not depend on the thread count. y may be `add` itself (in-place residual) but must not
+ * overlap x. Large products run on mamba_set_num_threads threads, split over output rows.
+ * ------------------------------------------------------------------------------------------- */
+enum mamba_weight_format { MAMBA_WEIGHTS_F32 = 0, MAMBA_WEIGHTS_BF16 = 2, MAMBA_WEIGHTS_INT8 = 8 };
+
+/* Symmetric per-row int8 quantization of a (rows, cols) fp32 matrix whose rows start weight_row_stride elements
+ * apart (last axis contiguous): scales[r] = max_i |W[r,i]| / 127 (0 for an all-zero row) and
+ * q[r,i] = round(W[r,i] / scales[r]) to nearest, ties to even, in -127..127. q is (rows, cols) contiguous, scales (rows).
+ * Infinite or NaN weights are invalid arguments (checked before anything is written). */
+MAMBA_API int32_t mamba_quantize_int8_cpu(int64_t rows, int64_t cols, const float* weight, int64_t weight_row_stride,
+                                          int8_t* q, float* scales);
+
+typedef struct mamba_gemv_args {
+  int64_t batch, in, out;                     /* all >= 1 */
+  int32_t weight_format;                      /* enum mamba_weight_format */
+  int32_t reserved;                           /* 0 */
+  const float* x;       int64_t x_row_stride;   /* (batch, in), last axis contiguous */
+  const void* weight;                         /* (out, in) contiguous: int8_t, bf16 bits (uint16_t) or float */
+  const float* scales;                        /* (out) for MAMBA_WEIGHTS_INT8; NULL for the other formats */
+  const float* bias;                          /* (out) or NULL */
+  const float* add;     int64_t add_row_stride; /* (batch, out), last axis contiguous, or NULL */
+  float* y;             int64_t y_row_stride;   /* (batch, out), last axis contiguous */
+} mamba_gemv_args;
+
+MAMBA_API int32_t mamba_gemv_cpu(const mamba_gemv_args* args);
+
+/* mamba_decode_step_cpu with x_proj_weight in another weight format than args->dtype, which must be f32 here:
+ * int8 ((dt_rank + 2 * state, dim) int8_t with x_proj_scales (dt_rank + 2 * state) fp32) or bf16 (x_proj_scales NULL).
+ * Everything else is as in mamba_decode_step_cpu. */
+MAMBA_API int32_t mamba_decode_step_wq_cpu(const mamba_step_args* args, int32_t x_proj_format, const float* x_proj_scales);
+
+/* ---------------------------------------------------------------------------------------------
  * AdamW (Loshchilov & Hutter), one call for many parameter tensors, in the order TorchSharp's AdamW
  * applies it, per element, computed in fp32:
  *   p  *= decay                                   (decay = 1 - lr * weight_decay)

@@ -332,3 +332,64 @@ TEST(DecodeStepCpu, Arguments) {
 }
 
 }  // namespace
+
+namespace {
+
+// mamba_decode_step_wq_cpu: x_proj stored as int8 with row scales, or as bf16, next to fp32 activations. The
+// reference runs on the weights those stand for (scale * q, or the bf16 value), so the fp32 tolerances hold.
+TEST(DecodeStepCpu, QuantizedXProjMatchesReference) {
+  uint64_t seed = 900;
+  for (int format : {MAMBA_WEIGHTS_INT8, MAMBA_WEIGHTS_BF16})
+    for (const StepCase& c : {StepCase{1, 37, 16, 3, 4}, StepCase{3, 101, 4, 5, 4}, StepCase{2, 8, 1, 1, 2}}) {
+      SCOPED_TRACE(describe(c) + " x_proj format " + std::to_string(format));
+      StepProblem p(c, seed++);
+      std::vector<float> wf(p.ref.x_proj.begin(), p.ref.x_proj.end());
+      std::vector<int8_t> q(wf.size());
+      std::vector<uint16_t> h(wf.size());
+      std::vector<float> scales(static_cast<size_t>(p.J));
+      if (format == MAMBA_WEIGHTS_INT8) {
+        ASSERT_EQ(mamba_quantize_int8_cpu(p.J, p.E, wf.data(), p.E, q.data(), scales.data()), MAMBA_OK);
+        for (int64_t j = 0; j < p.J; ++j)
+          for (int64_t d = 0; d < p.E; ++d) p.ref.x_proj[j * p.E + d] = double(scales[j]) * q[j * p.E + d];
+        p.a.x_proj_weight = q.data();
+      } else {
+        for (size_t i = 0; i < wf.size(); ++i)
+          h[i] = mamba::cpu::float_to_bf16(wf[i]), p.ref.x_proj[i] = mamba::cpu::bf16_to_float(h[i]);
+        p.a.x_proj_weight = h.data();
+      }
+      const float* s = format == MAMBA_WEIGHTS_INT8 ? scales.data() : nullptr;
+      for (int step = 0; step < 3; ++step) {
+        std::vector<double> xv, zv;
+        p.new_inputs(xv, zv);
+        const std::vector<double> ref = p.reference(xv, zv);
+        ASSERT_EQ(mamba_decode_step_wq_cpu(&p.a, format, s), MAMBA_OK) << mamba_last_error();
+        mt::expect_close("out", p.got_out(), ref, 2e-5, 2e-5);
+        mt::expect_close("ssm_state", mt::to_f64(p.h32), p.ref.ssm, 5e-6, 5e-6);
+        if (::testing::Test::HasFailure()) return;
+      }
+    }
+}
+
+TEST(DecodeStepCpu, QuantizedXProjArguments) {
+  StepProblem p({2, 8, 4, 2, 4}, 1);
+  std::vector<int8_t> q(static_cast<size_t>(p.J * p.E), 1);
+  std::vector<float> scales(static_cast<size_t>(p.J), 0.01f);
+  p.a.x_proj_weight = q.data();
+  auto expect = [&](const mamba_step_args* a, int format, const float* s, int code, const char* word) {
+    EXPECT_EQ(mamba_decode_step_wq_cpu(a, format, s), code) << word;
+    EXPECT_NE(std::string(mamba_last_error()).find(word), std::string::npos) << mamba_last_error();
+  };
+  EXPECT_EQ(mamba_decode_step_wq_cpu(&p.a, MAMBA_WEIGHTS_INT8, scales.data()), MAMBA_OK) << mamba_last_error();
+  expect(nullptr, MAMBA_WEIGHTS_INT8, scales.data(), MAMBA_ERR_INVALID_ARGUMENT, "args");
+  expect(&p.a, MAMBA_WEIGHTS_INT8, nullptr, MAMBA_ERR_INVALID_ARGUMENT, "x_proj_scales");
+  expect(&p.a, MAMBA_WEIGHTS_BF16, scales.data(), MAMBA_ERR_INVALID_ARGUMENT, "must be NULL");
+  expect(&p.a, 5, scales.data(), MAMBA_ERR_UNSUPPORTED, "x_proj_format=5");
+  auto b = p.a;
+  b.dtype = MAMBA_BF16;
+  expect(&b, MAMBA_WEIGHTS_INT8, scales.data(), MAMBA_ERR_UNSUPPORTED, "f32 activations");
+  b = p.a;
+  b.batch = 0;  // the plain step's checks apply too
+  expect(&b, MAMBA_WEIGHTS_INT8, scales.data(), MAMBA_ERR_INVALID_ARGUMENT, "batch=0");
+}
+
+}  // namespace

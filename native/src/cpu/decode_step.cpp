@@ -25,6 +25,7 @@
 #include "cpu/fast_math.h"
 #include "cpu/scan_validate.h"
 #include "cpu/thread_pool.h"
+#include "cpu/weight_gemv.h"
 
 using namespace mamba::cpu;
 
@@ -98,6 +99,8 @@ inline const float* weight_rows(const void* w, int64_t r0, int64_t r1, int64_t n
 struct Step {
   const mamba_step_args& a;
   int64_t E, N, R, J, W, ld;  // ld: workspace floats per batch row (xc, then p)
+  int32_t xw_format;          // x_proj's mamba_weight_format when it is not `dtype` (mamba_decode_step_wq_cpu), else -1
+  const float* xw_scales;     // its int8 row scales, or NULL
   float* xc(int64_t b) const { return a.workspace + b * ld; }
   float* p(int64_t b) const { return a.workspace + b * ld + E; }
 };
@@ -128,11 +131,18 @@ void conv_pass(const Step& s, int64_t b, int64_t d0, int64_t d1) {
 
 // Pass 2 for projection rows [j0, j1): p[b][j] = x_proj_weight[j,:] . xc[b] for every batch row.
 // buf: (j1 - j0) * E floats unless fp32.
+// With x_proj in a weight format (int8 with row scales, bf16), its rows are widened into buf and int8's scale is
+// applied to each dot product.
 template <class Codec>
 void xproj_pass(const Step& s, int64_t j0, int64_t j1, float* buf) {
-  const float* w = weight_rows<Codec>(s.a.x_proj_weight, j0, j1, s.E, buf);
+  const float* w = buf;
+  if (s.xw_format >= 0) weight_rows_to_f32(s.xw_format, s.a.x_proj_weight, j0, j1, s.E, buf);
+  else w = weight_rows<Codec>(s.a.x_proj_weight, j0, j1, s.E, buf);
   for (int64_t b = 0; b < s.a.batch; ++b)  // the task's rows stay in L1 across batch rows
-    for (int64_t j = j0; j < j1; ++j) s.p(b)[j] = dot_long(w + (j - j0) * s.E, s.xc(b), s.E);
+    for (int64_t j = j0; j < j1; ++j) {
+      const float v = dot_long(w + (j - j0) * s.E, s.xc(b), s.E);
+      s.p(b)[j] = s.xw_scales ? v * s.xw_scales[j] : v;
+    }
 }
 
 // One channel's states: h[n] = 2^(dt * A2[n]) * h[n] + dtx * B[n], with A2 = A * log2(e).
@@ -213,10 +223,11 @@ void for_tasks(int64_t count, const F& fn, double work) {
 }
 
 template <class Codec>
-void run(const mamba_step_args& a) {
+void run(const mamba_step_args& a, int32_t xw_format = -1, const float* xw_scales = nullptr) {
   const bool avx2 = use_avx2();
   constexpr bool f32 = std::is_same<Codec, F32>::value;
-  const Step s{a, a.dim, a.state, a.dt_rank, a.dt_rank + 2 * a.state, a.width, a.dim + a.dt_rank + 2 * a.state};
+  const Step s{a, a.dim, a.state, a.dt_rank, a.dt_rank + 2 * a.state, a.width, a.dim + a.dt_rank + 2 * a.state,
+               xw_format, xw_scales};
   const double batch = double(a.batch), E = double(s.E);
 
   // 1. conv: 512 channels of one batch row per task
@@ -243,7 +254,7 @@ void run(const mamba_step_args& a) {
   constexpr int64_t kRows = 4;
   for_tasks((s.J + kRows - 1) / kRows, [&](int64_t t) {
     const int64_t j0 = t * kRows, j1 = std::min(s.J, j0 + kRows);
-    std::unique_ptr<float[]> buf(f32 ? nullptr : new float[(j1 - j0) * s.E]);
+    std::unique_ptr<float[]> buf(f32 && xw_format < 0 ? nullptr : new float[(j1 - j0) * s.E]);
     call_isa(avx2, [&] { xproj_pass<Codec>(s, j0, j1, buf.get()); });
   }, kMacWork * batch * E * double(s.J));
 
@@ -298,6 +309,25 @@ MAMBA_API int32_t mamba_decode_step_cpu(const mamba_step_args* args) {
     }
   } catch (const std::bad_alloc&) {
     return mamba::fail(MAMBA_ERR_OUT_OF_MEMORY, "mamba_decode_step_cpu: out of memory");
+  }
+  return MAMBA_OK;
+}
+
+MAMBA_API int32_t mamba_decode_step_wq_cpu(const mamba_step_args* args, int32_t x_proj_format, const float* x_proj_scales) {
+  mamba::clear_error();
+  if (int rc = validate(args)) return rc;
+  if (args->dtype != MAMBA_F32)
+    return unsupported(eq("dtype", args->dtype) + ": the step with a quantized x_proj takes f32 activations (dtype=0)");
+  if (x_proj_format != MAMBA_WEIGHTS_INT8 && x_proj_format != MAMBA_WEIGHTS_BF16 && x_proj_format != MAMBA_WEIGHTS_F32)
+    return unsupported(eq("x_proj_format", x_proj_format) + " is not a mamba_weight_format (F32=0, BF16=2, INT8=8)");
+  if (x_proj_format == MAMBA_WEIGHTS_INT8 && !x_proj_scales) return null_arg("x_proj_scales (required for int8 x_proj)");
+  if (x_proj_format != MAMBA_WEIGHTS_INT8 && x_proj_scales)
+    return invalid(eq("x_proj_format", x_proj_format) + ": x_proj_scales must be NULL (only int8 has scales)");
+  try {
+    if (x_proj_format == MAMBA_WEIGHTS_F32) run<F32>(*args);
+    else run<F32>(*args, x_proj_format, x_proj_scales);
+  } catch (const std::bad_alloc&) {
+    return mamba::fail(MAMBA_ERR_OUT_OF_MEMORY, "mamba_decode_step_wq_cpu: out of memory");
   }
   return MAMBA_OK;
 }

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Quantization;
 using Microsoft.ML.Mamba.Text;
 
 namespace Microsoft.ML.Mamba.Generation;
@@ -45,6 +46,18 @@ public sealed class MambaGenerator
         Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
         AI.MambaLanguageModelFolder.CheckFits(model, tokenizer);   // a clear error instead of "index out of range in self"
         _loop = new GenerationLoop(model, tokenizer.VocabularySize);
+    }
+
+    /// <summary>
+    /// A generator that decodes with the projections stored as <paramref name="decodeWeights"/> (on the CPU; see
+    /// <see cref="MambaForCausalLM.PrepareDecodeWeights"/>, which this calls on <paramref name="model"/>).
+    /// </summary>
+    /// <param name="model">The language model (fp32, for int8 or bf16 decode weights).</param>
+    /// <param name="tokenizer">The tokenizer the model was trained with.</param>
+    /// <param name="decodeWeights">How per-token decoding stores the large projections.</param>
+    public MambaGenerator(MambaForCausalLM model, IMambaTokenizer tokenizer, DecodeWeights decodeWeights) : this(model, tokenizer)
+    {
+        model.PrepareDecodeWeights(decodeWeights);
     }
 
     /// <summary>The language model.</summary>

@@ -10,9 +10,12 @@ namespace Microsoft.ML.Mamba.Interop;
 internal static unsafe class NativeDecodeStep
 {
     /// <remarks>x and z (batch, E) and convState (batch, E, W) may have any strides; convWeight is fp32 contiguous
-    /// (E, 1, W) or (E, W); the other small tensors are fp32 contiguous; ssmState is (batch, E, N) fp32 contiguous.</remarks>
+    /// (E, 1, W) or (E, W); the other small tensors are fp32 contiguous; ssmState is (batch, E, N) fp32 contiguous.
+    /// With <paramref name="xProjFormat"/> (CPU, fp32 x only) xProjWeight is stored in that weight format, int8 with
+    /// <paramref name="xProjScales"/> (mamba_decode_step_wq_cpu).</remarks>
     public static Tensor Run(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, Tensor convWeight, Tensor? convBias,
-        Tensor xProjWeight, Tensor dtProjWeight, Tensor? dtBias, Tensor aLog, Tensor? D)
+        Tensor xProjWeight, Tensor dtProjWeight, Tensor? dtBias, Tensor aLog, Tensor? D,
+        NativeWeightFormat? xProjFormat = null, Tensor? xProjScales = null)
     {
         // size(i)/stride(i) rather than shape/stride(): each of those allocates an array through a slower
         // native call (~2 us), which adds up at one call per layer per token.
@@ -41,8 +44,8 @@ internal static unsafe class NativeDecodeStep
         if (z is not null) Copy(z, args.z_stride, 2);
         Copy(convState, args.conv_state_stride, 3);
         Copy(output, args.out_stride, 2);
-        int status = x.device_type == DeviceType.CUDA
-            ? NativeMethods.mamba_decode_step_cuda(&args, IntPtr.Zero)
+        int status = x.device_type == DeviceType.CUDA ? NativeMethods.mamba_decode_step_cuda(&args, IntPtr.Zero)
+            : xProjFormat is { } format ? NativeMethods.mamba_decode_step_wq_cpu(&args, (int)format, TorchSharpNative.DataPointer(xProjScales, IntPtr.Zero))
             : NativeMethods.mamba_decode_step_cpu(&args);
         NativeMethods.Check(status, "decode step");
         return output;

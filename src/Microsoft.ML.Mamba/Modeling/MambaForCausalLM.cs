@@ -1,4 +1,5 @@
 using Microsoft.ML.Mamba.Checkpoints;
+using Microsoft.ML.Mamba.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -48,8 +49,59 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>Runs the next chunk after what <paramref name="cache"/> holds (<see cref="MambaModel.Continue"/>); returns logits (batch, length, vocab).</summary>
     public Tensor Continue(Tensor inputIds, MambaCache cache) => Logits(backbone.Continue(inputIds, cache));
 
-    /// <summary>One decoding step: token ids (batch) → next-token logits (batch, vocab), fp32.</summary>
-    public Tensor Step(Tensor tokenIds, MambaCache cache) => Logits(backbone.Step(tokenIds, cache));
+    /// <summary>One decoding step: token ids (batch) → next-token logits (batch, vocab), fp32. Reads the projections in
+    /// the format <see cref="PrepareDecodeWeights"/> chose.</summary>
+    public Tensor Step(Tensor tokenIds, MambaCache cache)
+    {
+        if (_decodeWeights?.LmHead is not { } head) return Logits(backbone.Step(tokenIds, cache));
+        using var scope = NewDisposeScope();
+        var hidden = backbone.Step(tokenIds, cache);
+        // A model moved to CUDA or cast after packing decodes on its own weights (the mixers check the same).
+        bool packed = hidden.device_type == DeviceType.CPU && hidden.dtype == ScalarType.Float32;
+        return (packed ? head.Apply(hidden) : Logits(hidden)).MoveToOuterDisposeScope();
+    }
+
+    private PackedDecodeWeights? _decodeWeights;
+
+    /// <summary>How <see cref="Step"/> stores the large projections; <see cref="DecodeWeights.Float32"/> (the model's own
+    /// weights) unless <see cref="PrepareDecodeWeights"/> chose another.</summary>
+    public DecodeWeights DecodeWeights => _decodeWeights?.Format ?? DecodeWeights.Float32;
+
+    /// <summary>
+    /// Makes <see cref="Step"/> (token-by-token decoding, as generation runs it) read in_proj, x_proj, out_proj and the
+    /// vocabulary projection from copies in <paramref name="weights"/>: on 2 CPU cores int8 weights decode about twice as
+    /// fast as fp32 at batch 1 (docs/results/2026-12-07-cpu-decode.md). Prompts (<see cref="Prefill"/>),
+    /// <see cref="forward"/> and training keep the fp32 weights. The copies are a snapshot: call again after changing the
+    /// weights; <see cref="DecodeWeights.Float32"/> releases them. Not while a generation with this model runs.
+    /// </summary>
+    /// <remarks>
+    /// Packed weights are a CPU feature of fp32 models: on CUDA, for a model with other parameter dtypes, or without the
+    /// native kernels, the model keeps its own weights and a warning (<see cref="MambaLog.Message"/>) says why. The packed
+    /// step always runs the native CPU kernels, whatever <see cref="MambaModel.Kernels"/> names.
+    /// </remarks>
+    /// <param name="weights">The storage of the per-token projections.</param>
+    /// <returns>The format now in use (<see cref="DecodeWeights"/>).</returns>
+    public DecodeWeights PrepareDecodeWeights(DecodeWeights weights)
+    {
+        if (!Enum.IsDefined(weights)) throw new ArgumentOutOfRangeException(nameof(weights), weights, "not a DecodeWeights value");
+        _decodeWeights?.Dispose();
+        _decodeWeights = weights == DecodeWeights.Float32 ? null : PackedDecodeWeights.Prepare(this, weights);
+        return DecodeWeights;
+    }
+
+    /// <summary>Weight bytes one <see cref="Step"/> reads through packed projections (0 without them).</summary>
+    internal long PackedDecodeWeightBytes => _decodeWeights?.WeightBytes ?? 0;
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _decodeWeights?.Dispose();
+            _decodeWeights = null;
+        }
+        base.Dispose(disposing);
+    }
 
     private Tensor Logits(Tensor hidden)
     {

@@ -1,4 +1,5 @@
 using Microsoft.ML.Mamba.Interop;
+using Microsoft.ML.Mamba.Quantization;
 using Microsoft.ML.Mamba.Scan;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -37,6 +38,9 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
 
     /// <summary>The kernels the scan and conv run on; defaults to <see cref="MambaKernels.Default"/>.</summary>
     public IMambaKernels? Kernels { get; set; }
+
+    /// <summary>Packed projections for CPU decoding (<see cref="MambaForCausalLM.PrepareDecodeWeights"/>), or null.</summary>
+    internal PackedMixerStep? PackedStep { get; set; }
 
     ISharedKernels? IMixer.Kernels
     {
@@ -249,6 +253,7 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
     /// <returns>(batch, hidden_size): out_proj of the step, plus <paramref name="residual"/> when given.</returns>
     public Tensor Step(Tensor hidden, MambaLayerState state, Tensor? residual = null)
     {
+        if (PackedStep is { } packed && packed.Accepts(hidden, state)) return packed.Step(hidden, state, residual);
         using var scope = NewDisposeScope();
         var kernels = Kernels ?? MambaKernels.Default;
         var xz = in_proj.forward(hidden);                              // (B, 2E) or (B, E)

@@ -1,0 +1,102 @@
+using Microsoft.ML.Mamba.Interop;
+using Microsoft.ML.Mamba.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Mamba.Quantization;
+
+/// <summary>
+/// The packed decoding weights of one <see cref="MambaForCausalLM"/> (<see cref="MambaForCausalLM.PrepareDecodeWeights"/>):
+/// each Mamba-1 mixer's <see cref="PackedMixerStep"/> (installed on the mixer) and the vocabulary projection.
+/// </summary>
+internal sealed class PackedDecodeWeights : IDisposable
+{
+    private readonly List<(MambaMixer Mixer, PackedMixerStep Step)> _mixers;
+
+    private PackedDecodeWeights(DecodeWeights format, PackedProjection lmHead, List<(MambaMixer, PackedMixerStep)> mixers)
+    {
+        Format = format;
+        LmHead = lmHead;
+        _mixers = mixers;
+    }
+
+    /// <summary>The storage format.</summary>
+    public DecodeWeights Format { get; }
+
+    /// <summary>The vocabulary projection (the tied embeddings, or lm_head).</summary>
+    public PackedProjection LmHead { get; }
+
+    /// <summary>Weight bytes one decoding step reads through packed projections (mixers and vocabulary).</summary>
+    public long WeightBytes => LmHead.WeightBytes + _mixers.Sum(m => m.Step.WeightBytes);
+
+    /// <summary>
+    /// Packs <paramref name="model"/>'s projections, or returns null after a warning that says why the model keeps its
+    /// own weights (a CUDA or non-fp32 model, or no native library). Layers whose mixer has no packed step keep theirs,
+    /// also with a warning.
+    /// </summary>
+    public static PackedDecodeWeights? Prepare(MambaForCausalLM model, DecodeWeights format)
+    {
+        var head = model.OutputEmbeddings;
+        string? reason = head.device_type != DeviceType.CPU
+            ? $"the model is on {head.device}; int8 and bf16 decode weights are a CPU feature, so CUDA decoding keeps the model's own weights"
+            : model.parameters().FirstOrDefault(p => p.is_floating_point() && p.dtype != ScalarType.Float32) is { } other
+            ? $"the model has {other.dtype} parameters; packed decode weights are made from fp32 ones (convert with model.to(ScalarType.Float32) first)"
+            : !NativeLibraryLoader.IsLoaded
+            ? $"the native kernels are not available ({NativeLibraryLoader.FailureReason})"
+            : null;
+        if (reason is not null)
+        {
+            MambaLog.Warning($"decode weights {format} not used: {reason}; decoding uses fp32 weights");
+            return null;
+        }
+        var mixers = new List<(MambaMixer, PackedMixerStep)>();
+        PackedProjection? lmHead = null;
+        try
+        {
+            lmHead = PackedProjection.Pack(head, null, format, "the vocabulary projection");
+            for (int i = 0; i < model.Backbone.layers.Count; i++)
+            {
+                if (model.Backbone.layers[i].mixer is not MambaMixer mixer)
+                {
+                    MambaLog.Warning($"decode weights {format}: layer {i} has a {model.Backbone.layers[i].mixer.GetType().Name}, which keeps its own weights");
+                    continue;
+                }
+                var step = PackedMixerStep.TryCreate(mixer, format, out var why);
+                if (step is null)
+                {
+                    MambaLog.Warning($"decode weights {format}: layer {i} keeps its own weights ({why})");
+                    continue;
+                }
+                mixers.Add((mixer, step));
+            }
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            // An older native library without the packed kernels.
+            lmHead?.Dispose();
+            foreach (var (_, step) in mixers) step.Dispose();
+            MambaLog.Warning($"decode weights {format} not used: the native library lacks the packed kernels ({e.Message}); decoding uses fp32 weights");
+            return null;
+        }
+        catch
+        {
+            lmHead?.Dispose();
+            foreach (var (_, step) in mixers) step.Dispose();
+            throw;
+        }
+        foreach (var (mixer, step) in mixers) mixer.PackedStep = step;
+        return new PackedDecodeWeights(format, lmHead, mixers);
+    }
+
+    /// <summary>Takes the packed steps off the mixers and releases every packed weight.</summary>
+    public void Dispose()
+    {
+        foreach (var (mixer, step) in _mixers)
+        {
+            if (ReferenceEquals(mixer.PackedStep, step)) mixer.PackedStep = null;
+            step.Dispose();
+        }
+        _mixers.Clear();
+        LmHead.Dispose();
+    }
+}
