@@ -5,10 +5,10 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Examples.SyntheticTasks.Tests;
 
 /// <summary>
-/// Multi-query associative recall in miniature (issue #21; Dao &amp; Gu 2024, Section 9.1): at a CI size Mamba learns
-/// to answer each query with its key's value, far above both chance and the best a model without recall can do
-/// (guessing one of the sequence's values). Size, steps and bound come from runs over several seeds
-/// (docs/synthetic-tasks.md, CI test); the class is meant to take well under a minute on two busy cores.
+/// Multi-query associative recall in miniature (issue #21; Dao &amp; Gu 2024, Section 9.1): at a CI size Mamba and
+/// Mamba-2, with equal parameters, learn to answer each query with its key's value, far above both chance and the best
+/// a model without recall can do (guessing one of the sequence's values). Sizes, steps and bounds come from runs over
+/// several seeds (CiSizes, docs/synthetic-tasks.md, CI test); each row is meant to take well under a minute on two busy cores.
 /// </summary>
 [Collection(nameof(SeededTraining))]
 public class AssociativeRecallTests
