@@ -21,7 +21,7 @@ public sealed partial class ReferenceKernels : IMamba2Kernels
         Tensor x, Tensor dt, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? dtBias, bool dtSoftplus,
         double dtMin, double dtMax, int chunkSize, Tensor? initialState = null, bool returnFinalState = false)
     {
-        CheckStateSpaceDual(x, dt, A, B, C, D, dtBias, dtMin, dtMax, chunkSize, initialState);
+        SsdShapes.Check(x, dt, A, B, C, D, dtBias, initialState, chunkSize, dtMin, dtMax);
         using var scope = NewDisposeScope();
         var work = WorkType(x.dtype);
         long batch = x.size(0), length = x.size(1), heads = x.size(2), headDim = x.size(3), state = B.size(3);
@@ -95,7 +95,7 @@ public sealed partial class ReferenceKernels : IMamba2Kernels
         Tensor x, Tensor dt, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? dtBias, bool dtSoftplus,
         double dtMin, double dtMax, Tensor? initialState = null, bool returnFinalState = false)
     {
-        CheckStateSpaceDual(x, dt, A, B, C, D, dtBias, dtMin, dtMax, 1, initialState);
+        SsdShapes.Check(x, dt, A, B, C, D, dtBias, initialState, 1, dtMin, dtMax);
         using var scope = NewDisposeScope();
         var work = WorkType(x.dtype);
         long batch = x.size(0), length = x.size(1), heads = x.size(2), headDim = x.size(3), state = B.size(3);
@@ -124,7 +124,7 @@ public sealed partial class ReferenceKernels : IMamba2Kernels
     /// <inheritdoc />
     public Tensor StateSpaceDualStep(Tensor xBC, Tensor dt, Tensor convState, Tensor ssmState, Mamba2StepWeights weights)
     {
-        CheckStep(xBC, dt, convState, ssmState, weights);
+        SsdShapes.CheckStep(xBC, dt, convState, ssmState, weights);
         using var scope = NewDisposeScope();
         var f32 = ScalarType.Float32;
         long batch = xBC.size(0), channels = xBC.size(1), width = convState.size(2);
@@ -179,86 +179,5 @@ public sealed partial class ReferenceKernels : IMamba2Kernels
         long batch = grouped.size(0), length = grouped.size(1), groups = grouped.size(2), state = grouped.size(3);
         if (groups == heads) return grouped;
         return grouped.unsqueeze(3).expand(batch, length, groups, heads / groups, state).reshape(batch, length, heads, state);
-    }
-
-    // The argument checks of the SSD scan; messages name the argument.
-    private static void CheckStateSpaceDual(Tensor x, Tensor dt, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? dtBias,
-        double dtMin, double dtMax, int chunkSize, Tensor? initialState)
-    {
-        ArgumentNullException.ThrowIfNull(x);
-        ArgumentNullException.ThrowIfNull(dt);
-        ArgumentNullException.ThrowIfNull(A);
-        ArgumentNullException.ThrowIfNull(B);
-        ArgumentNullException.ThrowIfNull(C);
-        if (x.dim() != 4) throw new ArgumentException($"x must be (batch, length, heads, head_dim), got {ScanShapes.Shape(x)}", nameof(x));
-        KernelArguments.Check(x, nameof(x), x, nameof(x));
-        long batch = x.size(0), length = x.size(1), heads = x.size(2);
-        if (dt.dim() != 3 || dt.size(0) != batch || dt.size(1) != length || dt.size(2) != heads)
-            throw new ArgumentException($"dt must be ({batch}, {length}, {heads}), got {ScanShapes.Shape(dt)}", nameof(dt));
-        if (A.dim() != 1 || A.size(0) != heads) throw new ArgumentException($"A must be ({heads}), got {ScanShapes.Shape(A)}", nameof(A));
-        if (B.dim() != 4 || B.size(0) != batch || B.size(1) != length || heads % Math.Max(B.size(2), 1) != 0)
-            throw new ArgumentException($"B must be ({batch}, {length}, groups, state) with groups dividing {heads} heads, got {ScanShapes.Shape(B)}", nameof(B));
-        if (C.dim() != 4 || C.size(0) != batch || C.size(1) != length || C.size(2) != B.size(2) || C.size(3) != B.size(3))
-            throw new ArgumentException($"C must be shaped like B {ScanShapes.Shape(B)}, got {ScanShapes.Shape(C)}", nameof(C));
-        if (D is not null && (D.dim() != 1 || D.size(0) != heads)) throw new ArgumentException($"D must be ({heads}), got {ScanShapes.Shape(D)}", nameof(D));
-        if (dtBias is not null && (dtBias.dim() != 1 || dtBias.size(0) != heads))
-            throw new ArgumentException($"dtBias must be ({heads}), got {ScanShapes.Shape(dtBias)}", nameof(dtBias));
-        if (initialState is not null && (initialState.dim() != 4 || initialState.size(0) != batch || initialState.size(1) != heads
-                                         || initialState.size(2) != x.size(3) || initialState.size(3) != B.size(3)))
-            throw new ArgumentException($"initialState must be ({batch}, {heads}, {x.size(3)}, {B.size(3)}), got {ScanShapes.Shape(initialState)}", nameof(initialState));
-        if (chunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "must be positive");
-        if (double.IsNaN(dtMin) || double.IsNaN(dtMax) || dtMin > dtMax || double.IsPositiveInfinity(dtMin))
-            throw new ArgumentException($"the Δ clamp [{dtMin}, {dtMax}] is not an interval", nameof(dtMin));
-        KernelArguments.Check(x, nameof(x), dt, nameof(dt));
-        KernelArguments.Check(x, nameof(x), A, nameof(A));
-        KernelArguments.Check(x, nameof(x), B, nameof(B));
-        KernelArguments.Check(x, nameof(x), C, nameof(C));
-        KernelArguments.Check(x, nameof(x), D, nameof(D));
-        KernelArguments.Check(x, nameof(x), dtBias, nameof(dtBias));
-        KernelArguments.Check(x, nameof(x), initialState, nameof(initialState));
-    }
-
-    // The argument checks of the decode step; messages name the argument.
-    private static void CheckStep(Tensor xBC, Tensor dt, Tensor convState, Tensor ssmState, Mamba2StepWeights w)
-    {
-        ArgumentNullException.ThrowIfNull(xBC);
-        ArgumentNullException.ThrowIfNull(dt);
-        ArgumentNullException.ThrowIfNull(convState);
-        ArgumentNullException.ThrowIfNull(ssmState);
-        ArgumentNullException.ThrowIfNull(w);
-        if (w.Heads <= 0 || w.HeadDim <= 0 || w.Groups <= 0 || w.StateSize <= 0 || w.Heads % w.Groups != 0)
-            throw new ArgumentException($"weights: heads {w.Heads}, head_dim {w.HeadDim}, groups {w.Groups} and state {w.StateSize} must be positive with groups dividing heads", nameof(w));
-        long channels = w.Heads * w.HeadDim + 2 * w.Groups * w.StateSize;
-        if (xBC.dim() != 2 || xBC.size(1) != channels)
-            throw new ArgumentException($"xBC must be (batch, {channels}), got {ScanShapes.Shape(xBC)}", nameof(xBC));
-        KernelArguments.Check(xBC, nameof(xBC), xBC, nameof(xBC));
-        long batch = xBC.size(0);
-        if (dt.dim() != 2 || dt.size(0) != batch || dt.size(1) != w.Heads)
-            throw new ArgumentException($"dt must be ({batch}, {w.Heads}), got {ScanShapes.Shape(dt)}", nameof(dt));
-        if (convState.dim() != 3 || convState.size(0) != batch || convState.size(1) != channels || convState.size(2) < 1)
-            throw new ArgumentException($"convState must be ({batch}, {channels}, width), got {ScanShapes.Shape(convState)}", nameof(convState));
-        long width = convState.size(2);
-        if (ssmState.dim() != 4 || ssmState.size(0) != batch || ssmState.size(1) != w.Heads || ssmState.size(2) != w.HeadDim || ssmState.size(3) != w.StateSize)
-            throw new ArgumentException($"ssmState must be ({batch}, {w.Heads}, {w.HeadDim}, {w.StateSize}), got {ScanShapes.Shape(ssmState)}", nameof(ssmState));
-        if (ssmState.dtype != ScalarType.Float32) throw new ArgumentException($"ssmState must be fp32, got {ssmState.dtype}", nameof(ssmState));
-        if (w.ConvWeight.numel() != channels * width)
-            throw new ArgumentException($"weights.ConvWeight must be ({channels}, 1, {width}), got {ScanShapes.Shape(w.ConvWeight)}", nameof(w));
-        void Vector(Tensor? t, long size, string name)
-        {
-            if (t is not null && (t.dim() != 1 || t.size(0) != size))
-                throw new ArgumentException($"weights.{name} must be ({size}), got {ScanShapes.Shape(t)}", nameof(w));
-        }
-        Vector(w.ConvBias, channels, nameof(w.ConvBias));
-        Vector(w.DtBias, w.Heads, nameof(w.DtBias));
-        Vector(w.ALog, w.Heads, nameof(w.ALog));
-        Vector(w.D, w.Heads, nameof(w.D));
-        KernelArguments.Check(xBC, nameof(xBC), dt, nameof(dt));
-        KernelArguments.Check(xBC, nameof(xBC), convState, nameof(convState));
-        KernelArguments.Check(xBC, nameof(xBC), ssmState, nameof(ssmState));
-        KernelArguments.Check(xBC, nameof(xBC), w.ConvWeight, "weights.ConvWeight");
-        KernelArguments.Check(xBC, nameof(xBC), w.ConvBias, "weights.ConvBias");
-        KernelArguments.Check(xBC, nameof(xBC), w.DtBias, "weights.DtBias");
-        KernelArguments.Check(xBC, nameof(xBC), w.ALog, "weights.ALog");
-        KernelArguments.Check(xBC, nameof(xBC), w.D, "weights.D");
     }
 }

@@ -15,6 +15,11 @@ internal static class SsdShapes
     public static void Check(Tensor x, Tensor dt, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? dtBias,
         Tensor? initialState, int chunkSize, double dtMin, double dtMax)
     {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(dt);
+        ArgumentNullException.ThrowIfNull(A);
+        ArgumentNullException.ThrowIfNull(B);
+        ArgumentNullException.ThrowIfNull(C);
         if (x.dim() != 4) throw new ArgumentException($"x must be (batch, length, heads, head_dim), got {ScanShapes.Shape(x)}", nameof(x));
         KernelArguments.Check(x, nameof(x), x, nameof(x));
         long batch = x.size(0), length = x.size(1), heads = x.size(2), headDim = x.size(3);
@@ -49,6 +54,10 @@ internal static class SsdShapes
     /// (batch, H, P, N), and the weights' sizes against those.</summary>
     public static void CheckStep(Tensor xBC, Tensor dt, Tensor convState, Tensor ssmState, Mamba2StepWeights w)
     {
+        ArgumentNullException.ThrowIfNull(xBC);
+        ArgumentNullException.ThrowIfNull(dt);
+        ArgumentNullException.ThrowIfNull(convState);
+        ArgumentNullException.ThrowIfNull(ssmState);
         ArgumentNullException.ThrowIfNull(w);
         if (w.Heads < 1 || w.HeadDim < 1 || w.Groups < 1 || w.StateSize < 1 || w.Heads % w.Groups != 0)
             throw new ArgumentException(
