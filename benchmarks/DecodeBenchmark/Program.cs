@@ -9,6 +9,7 @@
 //
 //   dotnet run -c Release --project benchmarks/DecodeBenchmark -- [--tokens 64] [--batches 1,16] [--prompt 512] [--threads N]
 //       [--layers 24] [--hidden 768] [--device cpu|cuda] [--dtype fp32|bf16|fp32,bf16] [--paths native,torch] [--repeats 3]
+//       [--architecture mamba1|mamba2]
 //
 // Two CPU modes (CpuDecodeWeightsBenchmark.cs, DecodePerplexity.cs):
 //   ... -- --weights fp32,bf16,int8 [--batches 1,16] [--tokens 64] [--repeats 3] [--native-threads N]
@@ -46,6 +47,13 @@ string[] paths = StringArg("--paths", cuda ? "native,torch" : "torch").Split(','
 if (IntArg("--threads", 0) is > 0 and var threads) set_num_threads(threads);
 
 var config = new MambaConfig { NumHiddenLayers = layers, HiddenSize = hidden };   // the defaults are mamba-130m's shape
+if (StringArg("--architecture", "mamba1") == "mamba2")
+{
+    // mamba2-130m's mixer: heads of 64 channels, state 128, one group (the native whole-model decoder is Mamba-1 only).
+    config.Architecture = MambaArchitecture.Mamba2;
+    config.StateSize = 128;
+    config.HeadDim = 64;
+}
 double peak = cuda ? PeakBandwidth() : 0;
 Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}" +
                   (cuda ? $"; GPU peak DRAM bandwidth {(peak > 0 ? $"{peak / 1e12:F2} TB/s (from cudaDeviceProp: 2 x memory clock x bus width)" : "unknown")}" : "; on the CPU the generator keeps large buffers (glibc mallopt)"));

@@ -58,6 +58,8 @@ public sealed class BenchmarkOptions
     public int Layers { get; private set; } = 24;
     public int Hidden { get; private set; } = 768;
     public int Vocab { get; private set; } = 50280;
+    /// <summary>train: the mixer family, "mamba1" or "mamba2" (mamba2-130m's mixer: heads of 64, state 128, one group).</summary>
+    public string Architecture { get; private set; } = "mamba1";
     public int Steps { get; private set; }
     public int WarmupSteps { get; private set; } = 2;
     public bool CompareReference { get; private set; }
@@ -89,6 +91,7 @@ public sealed class BenchmarkOptions
                   shapes 1x1024x24x64x128 on cpu (Mamba2-130m's 24 heads of 64, state 128), 8x2048x24x64x128 on cuda;
                   chunk 256; reps and warm-up as scan.
                   train: Mamba-130M sizes (24 layers, hidden 768, vocab 50280, state 16, expand 2), AdamW;
+                         --architecture mamba2: mamba2-130m's mixer (heads of 64, state 128, one group);
                   batch 8 x length 1024 on cuda, 1 x 256 on cpu; 2 warm-up steps, then 10 timed steps on cuda,
                   3 on cpu; reference (with --compare-reference): 1 warm-up step, 2 timed steps.
                   --optimizer: fused (FusedAdamW, what the library's trainers use; default) or torch (TorchSharp's AdamW).
@@ -136,6 +139,10 @@ public sealed class BenchmarkOptions
                 case "--layers": o.Layers = PositiveInt(a); break;
                 case "--hidden": o.Hidden = PositiveInt(a); break;
                 case "--vocab": o.Vocab = PositiveInt(a); break;
+                case "--architecture":
+                    o.Architecture = Next(a);
+                    if (o.Architecture is not ("mamba1" or "mamba2")) throw new ArgumentException($"--architecture must be mamba1 or mamba2, not '{o.Architecture}'");
+                    break;
                 case "--steps": steps = PositiveInt(a); break;
                 case "--warmup-steps": o.WarmupSteps = int.Parse(Next(a)); break;
                 case "--lr": o.LearningRate = double.Parse(Next(a), System.Globalization.CultureInfo.InvariantCulture); break;

@@ -54,7 +54,7 @@ public static class ReportTable
         sb.AppendLine("### Training throughput: Mamba causal LM, AdamW, next-token cross-entropy, random tokens");
         sb.AppendLine();
         foreach (var line in MachineInfo.Describe(o)) sb.AppendLine(line);
-        sb.AppendLine($"- Model: {o.Layers} layers, hidden {o.Hidden}, vocab {o.Vocab}, state 16, expand 2 (24/768/50280 = Mamba-130M sizes); batch {o.Batch} × length {o.Length}; AdamW lr {o.LearningRate.ToString(s_inv)}.");
+        sb.AppendLine($"- Model: {o.Layers} layers, hidden {o.Hidden}, vocab {o.Vocab}, {(o.Architecture == "mamba2" ? "Mamba-2 mixer: heads of 64, state 128, one group, chunk 256" : "Mamba-1 mixer: state 16")}, expand 2 (24/768/50280 = Mamba-130M sizes); batch {o.Batch} × length {o.Length}; AdamW lr {o.LearningRate.ToString(s_inv)}.");
         sb.AppendLine($"- A step = forward + loss + backward + optimizer step, synchronised; untimed warm-up steps ({o.WarmupSteps} native, {(o.CompareReference ? o.ReferenceWarmup.ToString() : "-")} reference), then the timed steps; tokens/s = batch × length × timed steps / their seconds.");
         foreach (var note in notes) sb.AppendLine($"- {note}");
         sb.AppendLine();

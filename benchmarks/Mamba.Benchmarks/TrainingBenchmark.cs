@@ -49,7 +49,18 @@ public static class TrainingBenchmark
             {
                 NumHiddenLayers = o.Layers, HiddenSize = o.Hidden, VocabSize = o.Vocab, StateSize = 16, Expand = 2,
             };
+            if (o.Architecture == "mamba2")
+            {
+                // mamba2-130m's mixer (state-spaces/mamba2-130m): heads of 64 channels, state 128, one group, chunks of 256.
+                config.Architecture = MambaArchitecture.Mamba2;
+                config.StateSize = 128;
+                config.HeadDim = 64;
+                config.NGroups = 1;
+                config.ChunkSize = 256;
+            }
+            Console.Error.WriteLine($"train {kernels.Name}: {o.Architecture}, {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}");
             model = new MambaForCausalLM(config, o.Device);
+            Console.Error.WriteLine($"train {kernels.Name}: {model.parameters().Sum(p => p.numel()):N0} parameters");
             if (dtype != ScalarType.Float32)
             {
                 model.ToMixedPrecision(dtype);
