@@ -30,7 +30,7 @@ internal static class CpuDecodeWeightsBenchmark
         else if (dtypeName != "fp32") throw new ArgumentException($"--dtype must be fp32 or bf16, not '{dtypeName}'");
         model.eval();
         long parameters = model.parameters().Sum(p => p.numel());
-        Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}; on the CPU the generator keeps large buffers (glibc mallopt)");
+        Console.WriteLine($"Machine: {CpuName.Read()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}; on the CPU the generator keeps large buffers (glibc mallopt)");
         Console.WriteLine($"Model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, state {config.StateSize}, vocab {config.VocabSize}, " +
                           $"{parameters / 1e6:F1}M parameters ({parameters * 4 / 1e6:F0} MB fp32), random weights, {dtypeName}, device {device}");
 
@@ -154,16 +154,6 @@ internal static class CpuDecodeWeightsBenchmark
         "int8" => DecodeWeights.Int8,
         _ => throw new ArgumentException($"--weights takes fp32, bf16 and int8, not '{w}'"),
     }).ToArray();
-
-    private static string CpuName()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-            return line?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
-        }
-        catch (IOException) { return RuntimeInformation.ProcessArchitecture.ToString(); }
-    }
 
     private static class NativeThreads
     {

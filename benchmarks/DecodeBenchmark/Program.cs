@@ -55,7 +55,7 @@ if (StringArg("--architecture", "mamba1") == "mamba2")
     config.HeadDim = 64;
 }
 double peak = cuda ? PeakBandwidth() : 0;
-Console.WriteLine($"Machine: {CpuName()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}" +
+Console.WriteLine($"Machine: {CpuName.Read()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}" +
                   (cuda ? $"; GPU peak DRAM bandwidth {(peak > 0 ? $"{peak / 1e12:F2} TB/s (from cudaDeviceProp: 2 x memory clock x bus width)" : "unknown")}" : "; on the CPU the generator keeps large buffers (glibc mallopt)"));
 
 var random = new Random(1);
@@ -130,16 +130,6 @@ string StringArg(string name, string fallback)
 {
     int at = Array.IndexOf(args, name);
     return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
-}
-
-static string CpuName()
-{
-    try
-    {
-        var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-        return line?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
-    }
-    catch (IOException) { return RuntimeInformation.ProcessArchitecture.ToString(); }
 }
 
 // libmamba_native's device query (mamba_decoder.h); found on the library path like the library's own loads.
