@@ -21,7 +21,7 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
         var output = TensorLayout.EmptyLike(x);
         var args = MakeArgs(x, weight, bias, silu);
         long* outStride = stackalloc long[3];
-        Strides(output, outStride);
+        TensorLayout.CopyStrides(output, outStride, 3);
         int status = x.device_type == DeviceType.CUDA
             ? NativeMethods.mamba_conv1d_fwd_cuda(&args, TorchSharpNative.DataPointer(output), outStride, IntPtr.Zero)
             : NativeMethods.mamba_conv1d_fwd_cpu(&args, TorchSharpNative.DataPointer(output), outStride);
@@ -47,8 +47,8 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
         var args = MakeArgs(x, weight, bias, silu);
         long* doutStride = stackalloc long[3];
         long* dxStride = stackalloc long[3];
-        Strides(dout, doutStride);
-        Strides(dx, dxStride);
+        TensorLayout.CopyStrides(dout, doutStride, 3);
+        TensorLayout.CopyStrides(dx, dxStride, 3);
         var dbiasPtr = TorchSharpNative.DataPointer(dbias, IntPtr.Zero);
         int status = x.device_type == DeviceType.CUDA
             ? NativeMethods.mamba_conv1d_bwd_cuda(&args, TorchSharpNative.DataPointer(dout), doutStride,
@@ -73,10 +73,5 @@ internal sealed unsafe class CausalConv1dFunction : autograd.MultiTensorFunction
         };
         for (int i = 0; i < 3; i++) args.x_stride[i] = x.stride(i);  // stride(i): no array round trip
         return args;
-    }
-
-    private static void Strides(Tensor t, long* target)
-    {
-        for (int i = 0; i < 3; i++) target[i] = t.stride(i);
     }
 }

@@ -40,10 +40,10 @@ internal static unsafe class NativeDecodeStep
             workspace = TorchSharpNative.DataPointer(workspace),
             @out = TorchSharpNative.DataPointer(output),
         };
-        Copy(x, args.x_stride, 2);
-        if (z is not null) Copy(z, args.z_stride, 2);
-        Copy(convState, args.conv_state_stride, 3);
-        Copy(output, args.out_stride, 2);
+        TensorLayout.CopyStrides(x, args.x_stride, 2);
+        if (z is not null) TensorLayout.CopyStrides(z, args.z_stride, 2);
+        TensorLayout.CopyStrides(convState, args.conv_state_stride, 3);
+        TensorLayout.CopyStrides(output, args.out_stride, 2);
         int status = x.device_type == DeviceType.CUDA ? NativeMethods.mamba_decode_step_cuda(&args, IntPtr.Zero)
             : xProjFormat is { } format ? NativeMethods.mamba_decode_step_wq_cpu(&args, (int)format, TorchSharpNative.DataPointer(xProjScales, IntPtr.Zero))
             : NativeMethods.mamba_decode_step_cpu(&args);
@@ -64,10 +64,5 @@ internal static unsafe class NativeDecodeStep
         buffer = empty(Math.Max(floats, 1 << 14), dtype: ScalarType.Float32, device: like.device).DetachFromDisposeScope();
         s_workspaces[key] = buffer;
         return buffer;
-    }
-
-    private static void Copy(Tensor t, long* target, int rank)
-    {
-        for (int i = 0; i < rank; i++) target[i] = t.stride(i);
     }
 }

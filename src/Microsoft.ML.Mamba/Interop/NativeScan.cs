@@ -24,7 +24,7 @@ internal static unsafe class NativeScan
             @out = TorchSharpNative.DataPointer(output), final_state = TorchSharpNative.DataPointer(final),
             checkpoints = TorchSharpNative.DataPointer(checkpoints, IntPtr.Zero),
         };
-        Strides(output, outputs.out_stride, 3);
+        TensorLayout.CopyStrides(output, outputs.out_stride, 3);
         int status = cuda
             ? NativeMethods.mamba_scan_fwd_cuda(&args, &outputs, IntPtr.Zero)
             : NativeMethods.mamba_scan_fwd_cpu(&args, &outputs);
@@ -72,12 +72,12 @@ internal static unsafe class NativeScan
             dinitial_state = TorchSharpNative.DataPointer(dInitial, IntPtr.Zero),
             checkpoints = TorchSharpNative.DataPointer(checkpoints, IntPtr.Zero),
         };
-        Strides(dout, grads.dout_stride, 3);
-        Strides(du, grads.du_stride, 3);
-        Strides(ddelta, grads.ddelta_stride, 3);
+        TensorLayout.CopyStrides(dout, grads.dout_stride, 3);
+        TensorLayout.CopyStrides(du, grads.du_stride, 3);
+        TensorLayout.CopyStrides(ddelta, grads.ddelta_stride, 3);
         GroupStrides(dB, grads.dB_stride);
         GroupStrides(dC, grads.dC_stride);
-        if (dz is not null) Strides(dz, grads.dz_stride, 3);
+        if (dz is not null) TensorLayout.CopyStrides(dz, grads.dz_stride, 3);
         int status = u.device_type == DeviceType.CUDA
             ? NativeMethods.mamba_scan_bwd_cuda(&args, &grads, IntPtr.Zero)
             : NativeMethods.mamba_scan_bwd_cpu(&args, &grads);
@@ -107,18 +107,13 @@ internal static unsafe class NativeScan
             delta_bias = TorchSharpNative.DataPointer(deltaBias, IntPtr.Zero),
             initial_state = TorchSharpNative.DataPointer(initial, IntPtr.Zero),
         };
-        Strides(u, args.u_stride, 3);
-        Strides(delta, args.delta_stride, 3);
-        Strides(A, args.A_stride, 2);
+        TensorLayout.CopyStrides(u, args.u_stride, 3);
+        TensorLayout.CopyStrides(delta, args.delta_stride, 3);
+        TensorLayout.CopyStrides(A, args.A_stride, 2);
         GroupStrides(B, args.B_stride);
         GroupStrides(C, args.C_stride);
-        if (z is not null) Strides(z, args.z_stride, 3);
+        if (z is not null) TensorLayout.CopyStrides(z, args.z_stride, 3);
         return args;
-    }
-
-    private static void Strides(Tensor t, long* target, int rank)
-    {
-        for (int i = 0; i < rank; i++) target[i] = t.stride(i);
     }
 
     // B and C may be (batch, state, length): one group, so the group axis gets stride 0.

@@ -17,7 +17,7 @@ internal static unsafe class NativeSsd
     {
         var args = MakeArgs(inputs, settings);
         var outputs = new NativeSsdOutputs { y = TorchSharpNative.DataPointer(y), final_state = TorchSharpNative.DataPointer(final) };
-        Strides(y, outputs.y_stride, 4);
+        TensorLayout.CopyStrides(y, outputs.y_stride, 4);
         int status = y.device_type == DeviceType.CUDA
             ? NativeMethods.mamba_ssd_fwd_cuda(&args, &outputs, IntPtr.Zero)
             : NativeMethods.mamba_ssd_fwd_cpu(&args, &outputs);
@@ -57,11 +57,11 @@ internal static unsafe class NativeSsd
             ddt_bias = TorchSharpNative.DataPointer(dBias, IntPtr.Zero),
             dinitial_state = TorchSharpNative.DataPointer(dInitial, IntPtr.Zero),
         };
-        Strides(dy, grads.dy_stride, 4);
-        Strides(dx, grads.dx_stride, 4);
-        Strides(ddt, grads.ddt_stride, 3);
-        Strides(dB, grads.dB_stride, 4);
-        Strides(dC, grads.dC_stride, 4);
+        TensorLayout.CopyStrides(dy, grads.dy_stride, 4);
+        TensorLayout.CopyStrides(dx, grads.dx_stride, 4);
+        TensorLayout.CopyStrides(ddt, grads.ddt_stride, 3);
+        TensorLayout.CopyStrides(dB, grads.dB_stride, 4);
+        TensorLayout.CopyStrides(dC, grads.dC_stride, 4);
         int status = x.device_type == DeviceType.CUDA
             ? NativeMethods.mamba_ssd_bwd_cuda(&args, &grads, IntPtr.Zero)
             : NativeMethods.mamba_ssd_bwd_cpu(&args, &grads);
@@ -92,16 +92,10 @@ internal static unsafe class NativeSsd
             dt_bias = TorchSharpNative.DataPointer(dtBias, IntPtr.Zero),
             initial_state = TorchSharpNative.DataPointer(initial, IntPtr.Zero),
         };
-        Strides(x, args.x_stride, 4);
-        Strides(dt, args.dt_stride, 3);
-        Strides(B, args.B_stride, 4);
-        Strides(C, args.C_stride, 4);
+        TensorLayout.CopyStrides(x, args.x_stride, 4);
+        TensorLayout.CopyStrides(dt, args.dt_stride, 3);
+        TensorLayout.CopyStrides(B, args.B_stride, 4);
+        TensorLayout.CopyStrides(C, args.C_stride, 4);
         return args;
-    }
-
-    /// <summary>Copies <paramref name="rank"/> element strides of <paramref name="t"/>.</summary>
-    public static void Strides(Tensor t, long* target, int rank)
-    {
-        for (int i = 0; i < rank; i++) target[i] = t.stride(i);
     }
 }

@@ -34,10 +34,10 @@ internal static unsafe class NativeSsdStep
             ssm_state = TorchSharpNative.DataPointer(ssmState),
             @out = TorchSharpNative.DataPointer(output),
         };
-        NativeSsd.Strides(xBC, args.xBC_stride, 2);
-        NativeSsd.Strides(dt, args.dt_stride, 2);
-        NativeSsd.Strides(convState, args.conv_state_stride, 3);
-        NativeSsd.Strides(output, args.out_stride, 2);
+        TensorLayout.CopyStrides(xBC, args.xBC_stride, 2);
+        TensorLayout.CopyStrides(dt, args.dt_stride, 2);
+        TensorLayout.CopyStrides(convState, args.conv_state_stride, 3);
+        TensorLayout.CopyStrides(output, args.out_stride, 2);
         int status = xBC.device_type == DeviceType.CUDA
             ? NativeMethods.mamba_ssd_step_cuda(&args, IntPtr.Zero)
             : NativeMethods.mamba_ssd_step_cpu(&args);

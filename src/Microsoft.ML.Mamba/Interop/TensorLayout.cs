@@ -9,8 +9,15 @@ namespace Microsoft.ML.Mamba.Interop;
 /// order turns back into a contiguous (batch, length, channels) tensor for the next linear layer, where a
 /// (batch, channels, length) output would cost a transposing copy there, and another one in the backward.
 /// </summary>
-internal static class TensorLayout
+internal static unsafe class TensorLayout
 {
+    /// <summary>Copies the first <paramref name="rank"/> element strides of <paramref name="t"/> into a C ABI struct's
+    /// stride array (stride(i), not the strides array: no managed round trip per call).</summary>
+    public static void CopyStrides(Tensor t, long* target, int rank)
+    {
+        for (int i = 0; i < rank; i++) target[i] = t.stride(i);
+    }
+
     /// <summary>
     /// An uninitialised tensor of <paramref name="like"/>'s shape (rank 3, (batch, channels, length)), channel-fastest
     /// when <paramref name="like"/> is (its channel stride is 1 and its time stride is not) and it is on a CUDA
