@@ -8,6 +8,7 @@ using static Microsoft.ML.Mamba.Tests.Security.HostileFiles;
 namespace Microsoft.ML.Mamba.Tests.Security;
 
 /// <summary>Checkpoints whose config promises more than their weights hold fail before the model is built.</summary>
+[Collection(nameof(ProcessWideMeasurements))]
 public class CheckpointLoadingTests
 {
     [Fact]
@@ -58,9 +59,13 @@ public class CheckpointLoadingTests
     {
         using var directory = new TempDirectory();
         File.WriteAllText(directory.File("config.json"), "{}");
+        long memory = Process.GetCurrentProcess().WorkingSet64;
         var watch = Stopwatch.StartNew();
         Assert.Throws<FileNotFoundException>(() => MambaForCausalLM.FromPretrained(directory.Path));
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"took {watch.Elapsed}: the 130M model was built first");
+        watch.Stop();
+        // The default config is the 130M model: about 520 MB of fp32 parameters if built.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"took {watch.Elapsed}: the 130M model was built first");
+        Assert.True(Process.GetCurrentProcess().WorkingSet64 - memory < 300L << 20, "the 130M model's memory was allocated");
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Microsoft.ML.Mamba.Checkpoints;
 using Microsoft.ML.Mamba.MLNet;
 using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Tests.Infrastructure;
 using static Microsoft.ML.Mamba.Tests.Security.HostileFiles;
 
 namespace Microsoft.ML.Mamba.Tests.Security;
@@ -12,6 +13,7 @@ namespace Microsoft.ML.Mamba.Tests.Security;
 /// Seeded mutation loops over a valid config.json, safetensors file and model zip: every outcome must be a
 /// successful load or one of the documented exception types, with memory and temp disk bounded.
 /// </summary>
+[Collection(nameof(ProcessWideMeasurements))]
 public partial class FuzzLoadingTests
 {
     private const int Seed = 20261207;
