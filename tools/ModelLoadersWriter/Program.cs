@@ -82,7 +82,7 @@ var pe = new ManagedPEBuilder(PEHeaderBuilder.CreateLibraryHeader(), new Metadat
   flags: CorFlags.ILOnly, deterministicIdProvider: content => new BlobContentId(new Guid("6d616d62-612d-6d6f-6465-6c6c6f616431"), 0x4d414d42));
 var image = new BlobBuilder();
 pe.Serialize(image);
-Directory.CreateDirectory(Path.GetDirectoryName(OutputFile));
+Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(OutputFile))!);
 File.WriteAllBytes(OutputFile, image.ToArray());
       
 return 0;

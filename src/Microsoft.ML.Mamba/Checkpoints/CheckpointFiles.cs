@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Microsoft.ML.Mamba.Checkpoints;
 
 /// <summary>
@@ -70,7 +72,7 @@ internal sealed class CheckpointFiles
         _directory is not null ? Path.Combine(_directory, name) : $"{name} (in {_description})";
 
     /// <summary>True for a bare file name: no directory part, not "." or "..", not rooted.</summary>
-    public static bool IsPlainFileName(string? name) =>
+    public static bool IsPlainFileName([NotNullWhen(true)] string? name) =>
         !string.IsNullOrEmpty(name) && name is not "." and not ".." && name.IndexOfAny(['/', '\\', ':', '\0']) < 0
         && !Path.IsPathRooted(name) && name == Path.GetFileName(name);
 }

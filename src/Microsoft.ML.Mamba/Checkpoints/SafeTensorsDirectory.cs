@@ -147,7 +147,7 @@ public static partial class SafeTensorsDirectory
     /// <returns>The names of the files written, shards first, then the index when there is one.</returns>
     /// <remarks>
     /// Weight files left in the directory by an earlier save (a stale index, single file or shards of another count)
-    /// are deleted so that <see cref="Load"/> cannot pick them up.
+    /// are deleted so that <see cref="Load(string, torch.Device?)"/> cannot pick them up.
     /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxShardBytes"/> is not positive.</exception>
     public static IReadOnlyList<string> SaveSharded(

@@ -148,9 +148,9 @@ public class CudaDecoderTests
         var model = Model("odd", ScalarType.Float32);
         var prompts = Prompts(2, 60);
         var loop = new GenerationLoop(model, vocabularySize: 60);
-        var tokens = loop.Run(prompts, SamplingOptions.Greedy(30)).SelectMany(s => s.Tokens).ToList();
+        var tokens = loop.Run(prompts, SamplingOptions.Greedy(30), cancellationToken: TestContext.Current.CancellationToken).SelectMany(s => s.Tokens).ToList();
         Assert.All(tokens, t => Assert.InRange(t, 0, 59));
-        var reference = new GenerationLoop(model, vocabularySize: 60) { UseNativeDecoder = false }.Run(prompts, SamplingOptions.Greedy(30));
+        var reference = new GenerationLoop(model, vocabularySize: 60) { UseNativeDecoder = false }.Run(prompts, SamplingOptions.Greedy(30), cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(reference.SelectMany(s => s.Tokens), tokens);
     }
 

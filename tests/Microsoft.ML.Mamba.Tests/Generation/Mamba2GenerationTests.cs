@@ -44,7 +44,7 @@ public class Mamba2GenerationTests
         var again = generator.Generate("mamba two", options, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(first.Text, again.Text);
         Assert.Equal(12, first.TokenIds.Count);
-        var streamed = string.Concat(generator.StreamAsync("mamba two", options, TestContext.Current.CancellationToken).ToBlockingEnumerable());
+        var streamed = string.Concat(generator.StreamAsync("mamba two", options, TestContext.Current.CancellationToken).ToBlockingEnumerable(TestContext.Current.CancellationToken));
         Assert.Equal(first.Text, streamed);
     }
 

@@ -22,13 +22,13 @@ public class PaddedVocabularyTests
             embeddings.narrow(0, 259, 5).copy_(embeddings.narrow(0, 0, 259).mean(new long[] { 0 }, keepdim: true).expand(5, -1) * 50);
         }
         var generator = new MambaGenerator(model, tokenizer);
-        var greedy = generator.Generate("abc", SamplingOptions.Greedy(20));
-        var sampled = generator.Generate("abc", new SamplingOptions { Seed = 1, MaxNewTokens = 20 });
+        var greedy = generator.Generate("abc", SamplingOptions.Greedy(20), TestContext.Current.CancellationToken);
+        var sampled = generator.Generate("abc", new SamplingOptions { Seed = 1, MaxNewTokens = 20 }, TestContext.Current.CancellationToken);
         Assert.All(greedy.TokenIds.Concat(sampled.TokenIds), id => Assert.InRange(id, 0, 258));
 
         // Without the limit the loop does choose them: the test would catch a regression.
         var loop = new GenerationLoop(model);
-        var unrestricted = loop.Run([tokenizer.Encode("abc").ToArray()], SamplingOptions.Greedy(5), new HashSet<int>(), null);
+        var unrestricted = loop.Run([tokenizer.Encode("abc").ToArray()], SamplingOptions.Greedy(5), new HashSet<int>(), null, TestContext.Current.CancellationToken);
         Assert.Contains(unrestricted[0].TokenIds, id => id >= 259);
     }
 }

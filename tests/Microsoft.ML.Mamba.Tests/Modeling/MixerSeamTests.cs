@@ -98,7 +98,7 @@ public class MixerSeamTests
         var expected = prompts.Select(p => Alone(p, stop)).ToArray();
         Assert.True(expected[0].Count < expected[1].Count, "the stop token must end the first row before the second");
 
-        var results = new GenerationLoop(model).Run(prompts, SamplingOptions.Greedy(6), stop);
+        var results = new GenerationLoop(model).Run(prompts, SamplingOptions.Greedy(6), stop, cancellationToken: TestContext.Current.CancellationToken);
         for (int row = 0; row < prompts.Length; row++)
             Assert.Equal(expected[row], results[row].TokenIds);
     }

@@ -47,7 +47,7 @@ public class EnglishBaseModelTests
         using var logits = generator.Model.forward(input, null);
         using var loss = nn.functional.cross_entropy(logits[0, ..^1], input[0, 1..]);
         Assert.InRange(loss.item<float>(), 0.5f, 4.5f);
-        var text = generator.Generate("It is a truth universally acknowledged", SamplingOptions.Greedy(12)).Text;
+        var text = generator.Generate("It is a truth universally acknowledged", SamplingOptions.Greedy(12), TestContext.Current.CancellationToken).Text;
         Assert.False(string.IsNullOrWhiteSpace(text));
     }
 }

@@ -72,7 +72,7 @@ internal static class HostileFiles
             using var model = new MambaForCausalLM(config ?? TinyConfig());
             model.SavePretrained(directory.Path);
         }
-        return Directory.GetFiles(directory.Path).ToDictionary(Path.GetFileName, File.ReadAllBytes)!;
+        return Directory.GetFiles(directory.Path).ToDictionary(path => Path.GetFileName(path), File.ReadAllBytes);
     }
 
     /// <summary>Loads a model zip the way users do (after registering the loaders).</summary>

@@ -44,7 +44,7 @@ public class NativeHostileArgumentsTests
     ];
 
     [Fact]
-    public void EveryHostileCaseThrowsArgumentExceptionNamingTheArgumentAndTheChildSurvives()
+    public async Task EveryHostileCaseThrowsArgumentExceptionNamingTheArgumentAndTheChildSurvives()
     {
         using var dir = new Infrastructure.TempDirectory();
         var output = Path.Combine(dir.Path, "results.txt");
@@ -57,13 +57,14 @@ public class NativeHostileArgumentsTests
         };
         start.Environment[OutputVariable] = output;
         using var child = Process.Start(start)!;
-        var stdout = child.StandardOutput.ReadToEndAsync();
-        var stderr = child.StandardError.ReadToEndAsync();
+        var stdout = child.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = child.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         Assert.True(child.WaitForExit(120_000), "the child probe did not finish in 2 minutes");
-        child.WaitForExit();
+        await child.WaitForExitAsync(TestContext.Current.CancellationToken);
+        string childOutput = await stdout, childErrors = await stderr;
         var lines = File.Exists(output) ? File.ReadAllLines(output) : [];
         Assert.True(child.ExitCode == 0 && lines.Length == Cases.Length,
-            $"child exit code {child.ExitCode}, {lines.Length} of {Cases.Length} results:\n{string.Join("\n", lines)}\n{stdout.Result}\n{stderr.Result}");
+            $"child exit code {child.ExitCode}, {lines.Length} of {Cases.Length} results:\n{string.Join("\n", lines)}\n{childOutput}\n{childErrors}");
         for (int i = 0; i < Cases.Length; i++)
         {
             var parts = lines[i].Split('|', 4);

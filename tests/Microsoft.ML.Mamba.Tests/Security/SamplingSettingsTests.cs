@@ -68,11 +68,11 @@ public class SamplingSettingsTests
         var generator = new MambaGenerator(model, tokenizer);
         var bad = new SamplingOptions { Temperature = float.Epsilon };
 
-        Assert.Throws<ArgumentOutOfRangeException>(() => generator.Generate("hello", bad));
-        Assert.Throws<ArgumentOutOfRangeException>(() => generator.Generate(["a", "b"], new SamplingOptions { RepetitionPenalty = float.Epsilon }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => generator.Generate("hello", bad, TestContext.Current.CancellationToken));
+        Assert.Throws<ArgumentOutOfRangeException>(() => generator.Generate(["a", "b"], new SamplingOptions { RepetitionPenalty = float.Epsilon }, TestContext.Current.CancellationToken));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () =>
         {
-            await foreach (var _ in generator.StreamAsync("hello", bad)) { }
+            await foreach (var _ in generator.StreamAsync("hello", bad, TestContext.Current.CancellationToken)) { }
         });
         Assert.Equal(0, tokenizer.Encodes);
     }

@@ -23,11 +23,11 @@ public class PretrainerTests
         PretrainingData.Prepare(Enumerable.Range(0, 400).Select(i => $"In the beginning {i % 7} the quick brown fox {i}."), Bytes,
             folder.File("data"), new PretrainingDataOptions { Workers = 2, HeldOutFraction = 0.1 });
 
-    private static PretrainingOptions Options(string workingDirectory, IProgress<PretrainingProgress>? progress = null, CancellationToken cancel = default) => new()
+    private static PretrainingOptions Options(string workingDirectory, IProgress<PretrainingProgress>? progress = null, CancellationToken? cancel = null) => new()
     {
         BlockLength = 16, BatchSize = 4, MaxSteps = 6, WarmupFraction = 2 / 6.0, LearningRate = 3e-3, Seed = 5,
         EvaluateEvery = 3, CheckpointEvery = 2, EvaluationTokens = 200, ReportEvery = 1,
-        WorkingDirectory = workingDirectory, Progress = progress, CancellationToken = cancel,
+        WorkingDirectory = workingDirectory, Progress = progress, CancellationToken = cancel ?? TestContext.Current.CancellationToken,
     };
 
     private sealed class Synchronous(Action<PretrainingProgress> report) : IProgress<PretrainingProgress>
