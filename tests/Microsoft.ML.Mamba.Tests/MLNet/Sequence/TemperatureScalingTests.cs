@@ -43,9 +43,21 @@ public class TemperatureScalingTests
         double t = TemperatureScaling.Fit(logits, targets);
         Assert.InRange(t / scale, 0.85, 1.18);
         Assert.True(TemperatureScaling.Loss(logits, targets, t) <= TemperatureScaling.Loss(logits, targets, 1) + 1e-12);
-        // The minimum: nudging T either way does not lower the loss.
-        Assert.True(TemperatureScaling.Loss(logits, targets, t) <= TemperatureScaling.Loss(logits, targets, t * 1.01) + 1e-9);
-        Assert.True(TemperatureScaling.Loss(logits, targets, t) <= TemperatureScaling.Loss(logits, targets, t / 1.01) + 1e-9);
+        // The minimum (of the loss with its weak prior): nudging T either way does not lower it.
+        Assert.True(TemperatureScaling.Penalized(logits, targets, t) <= TemperatureScaling.Penalized(logits, targets, t * 1.01) + 1e-9);
+        Assert.True(TemperatureScaling.Penalized(logits, targets, t) <= TemperatureScaling.Penalized(logits, targets, t / 1.01) + 1e-9);
+    }
+
+    [Fact]
+    public void AFewPerfectlySeparatedRowsSharpenTheProbabilitiesOnlyModestly()
+    {
+        // Six binary rows, all predicted right with margins of 2-4 nats: the likelihood alone falls all the way to T's lower
+        // bound (probabilities of exactly 0 and 1); the prior on log T keeps T within a factor of about 3 of 1.
+        var logits = new List<float[]> { new[] { 3f }, new[] { -2f }, new[] { 4f }, new[] { 2.5f }, new[] { -3f }, new[] { -2f } };
+        var targets = new List<float> { 1, 0, 1, 1, 0, 0 };
+        Assert.True(TemperatureScaling.Loss(logits, targets, TemperatureScaling.Min) < TemperatureScaling.Loss(logits, targets, 0.5));
+        double t = TemperatureScaling.Fit(logits, targets);
+        Assert.InRange(t, 0.3, 0.99);
     }
 
     [Fact]
