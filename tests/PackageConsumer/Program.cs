@@ -30,6 +30,18 @@ var rows = Enumerable.Range(0, 48).Select(i => i % 2 == 0
 }
 
 {
+    // The simple overload fine-tunes the English base that the package copies next to the application.
+    string baseFolder = MambaPretrainedModels.Resolve(MambaPretrainedModels.EnglishBase);
+    if (!Path.GetFullPath(baseFolder).StartsWith(AppContext.BaseDirectory, StringComparison.Ordinal))
+        throw new InvalidOperationException($"the English base was found at {baseFolder}, not next to the application ({AppContext.BaseDirectory})");
+    var ml = new MLContext(seed: 1);
+    var data = ml.Data.LoadFromEnumerable(rows);
+    var model = ml.BinaryClassification.Trainers.Mamba(labelColumnName: "Label", textColumnName: "Text", numberOfEpochs: 2, maxSequenceLength: 16).Fit(data);
+    var metrics = ml.BinaryClassification.Evaluate(model.Transform(data));
+    Console.WriteLine($"fine-tuned the packaged English base: accuracy {metrics.Accuracy:F3}");
+}
+
+{
     // A fresh MLContext, as a host (PredictionEnginePool, a service) would create.
     var ml = new MLContext();
     var loaded = ml.Model.Load(modelPath, out _);  // no MambaModelLoader.Register needed

@@ -9,8 +9,9 @@ namespace Microsoft.ML.Mamba.MLNet;
 public static class MambaPretrainedModels
 {
     /// <summary>
-    /// The English base model shipped in <c>models/mamba-english-base/</c> (a byte-level BPE of 8,192 tokens,
-    /// hidden size 256, 8 layers; see its model card), found next to the application or in a folder above it.
+    /// The English base model shipped in <c>models/mamba-english-base/</c> (Mamba-1, 4 layers of hidden size 192, 2.6 M
+    /// parameters, a byte-level BPE of 8,192 tokens, trained on public-domain books; see its model card), copied next to
+    /// the application by the package, or found in a folder above it.
     /// </summary>
     public const string EnglishBase = "english-base";
 

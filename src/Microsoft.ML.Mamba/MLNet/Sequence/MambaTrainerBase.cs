@@ -62,6 +62,8 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         if (train.Count == 0)
             throw new InvalidOperationException($"The training set has no rows with a label in '{_options.LabelColumnName}': there is nothing to train on.");
         var validation = validationLabel is null ? null : ReadExamples(_options.ValidationSet!, reader, validationLabel, tokenizer);
+        if (validation is null && _options.ValidationFraction > 0 && train.Count >= 2)
+            (train, validation) = HoldOut(train, _options.ValidationFraction, seed);
 
         var scaling = _task.FitTargetScaling(train.Select(e => e.Target).ToArray());
         if (scaling != TargetScaling.Identity)
@@ -78,7 +80,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         if (adaptation is not null) Adapt(network, adaptation, trainTexts, tokenizer, checkpoint, seed, device, channel);
         int frozen = ParameterGroups.Freeze(network.named_parameters(), _options.FreezeEmbeddings, _options.FrozenLayerCount);
 
-        channel.Info(MessageSensitivity.None, $"Mamba {Task}: {train.Count} training rows" + (validation is null ? "" : $", {validation.Count} validation rows") +
+        channel.Info(MessageSensitivity.None, $"Mamba {Task}: {train.Count} training rows" + (validation is null ? "" : $", {validation.Count} validation rows" + (_options.ValidationSet is null ? " (held out of the training rows)" : "")) +
             $", {network.parameters().Sum(p => p.numel())} parameters ({frozen} tensors frozen), device {device}, seed {seed}.");
         var settings = new MambaTransformerSettings
         {
@@ -109,6 +111,17 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
                 $"(validation NLL {TemperatureScaling.Loss(logits, targets, 1):F4} -> {TemperatureScaling.Loss(logits, targets, t):F4} nats).");
         }
         return new MambaTransformer(settings, network, tokenizerSource, device, history);
+    }
+
+    // ValidationFraction: a seeded random share of the rows (at least one, never all) becomes the validation set; the
+    // rest keep their order.
+    internal static (List<TokenizedExample> Train, List<TokenizedExample> Validation) HoldOut(List<TokenizedExample> rows, double fraction, int seed)
+    {
+        int count = Math.Clamp((int)Math.Round(rows.Count * fraction), 1, rows.Count - 1);
+        var order = Enumerable.Range(0, rows.Count).ToArray();
+        new Random(seed).Shuffle(order);
+        var held = order.Take(count).ToHashSet();
+        return (rows.Where((_, i) => !held.Contains(i)).ToList(), order.Take(count).Order().Select(i => rows[i]).ToList());
     }
 
     /// <summary>The input schema plus the prediction columns; throws naming a missing input column.</summary>

@@ -125,6 +125,13 @@ public class MambaTrainerOptions
     public IDataView? ValidationSet { get; set; }
 
     /// <summary>
+    /// Without a <see cref="ValidationSet"/>: the share of the training rows (drawn at random with <see cref="Seed"/>)
+    /// held out as the validation set, for early stopping and <see cref="CalibrateProbabilities"/>; those rows are not
+    /// trained on. 0 (default) holds out nothing. At most 0.5; at least one row is held out and one kept.
+    /// </summary>
+    public double ValidationFraction { get; set; }
+
+    /// <summary>
     /// Classification with a <see cref="ValidationSet"/>: after training, fit one temperature on the validation rows and
     /// divide every logit by it (temperature scaling, Guo et al. 2017), so that probabilities (and log-loss) are
     /// calibrated. Predicted labels, rankings and AUC do not change. Default true; no effect without a validation set
@@ -170,6 +177,7 @@ public class MambaTrainerOptions
         Check(WarmupFraction >= 0 && WarmupFraction < 1, nameof(WarmupFraction), "must be in [0, 1).");
         Check(MaxGradientNorm >= 0, nameof(MaxGradientNorm), "must not be negative.");
         Check(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), "must not be negative.");
+        Check(ValidationFraction >= 0 && ValidationFraction <= 0.5, nameof(ValidationFraction), $"must be in [0, 0.5], got {ValidationFraction}.");
         Check(FrozenLayerCount >= 0, nameof(FrozenLayerCount), "must not be negative.");
         Check(BackboneLearningRateFactor > 0 && double.IsFinite(BackboneLearningRateFactor), nameof(BackboneLearningRateFactor), "must be a positive number (freeze parameters with FreezeEmbeddings or FrozenLayerCount).");
         Check(LayerLearningRateDecay > 0 && LayerLearningRateDecay <= 1, nameof(LayerLearningRateDecay), "must be in (0, 1].");
