@@ -23,7 +23,7 @@ public static class MambaCatalog
     /// <exception cref="DirectoryNotFoundException">At Fit: the named pretrained model is not found (the message says where it looked).</exception>
     public static MambaMulticlassTrainer Mamba(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
         string labelColumnName = "Label", string textColumnName = "Text", int numberOfEpochs = 4, int batchSize = 32,
-        int maxSequenceLength = 128, string? pretrainedModel = MambaPretrainedModels.EnglishBase)
+        int maxSequenceLength = 256, string? pretrainedModel = MambaPretrainedModels.EnglishBase)
         => new(ContextOf(catalog), SimpleRecipe.Options(labelColumnName, textColumnName, numberOfEpochs, batchSize, maxSequenceLength, pretrainedModel));
 
     /// <summary>Predicts one of several classes (a key label) with full control over the settings.</summary>
@@ -46,7 +46,7 @@ public static class MambaCatalog
     /// <exception cref="DirectoryNotFoundException">At Fit: the named pretrained model is not found (the message says where it looked).</exception>
     public static MambaBinaryTrainer Mamba(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
         string labelColumnName = "Label", string textColumnName = "Text", int numberOfEpochs = 4, int batchSize = 32,
-        int maxSequenceLength = 128, string? pretrainedModel = MambaPretrainedModels.EnglishBase)
+        int maxSequenceLength = 256, string? pretrainedModel = MambaPretrainedModels.EnglishBase)
         => new(ContextOf(catalog), SimpleRecipe.Options(labelColumnName, textColumnName, numberOfEpochs, batchSize, maxSequenceLength, pretrainedModel));
 
     /// <summary>Predicts a Boolean label with full control over the settings.</summary>
@@ -69,7 +69,7 @@ public static class MambaCatalog
     /// <exception cref="DirectoryNotFoundException">At Fit: the named pretrained model is not found (the message says where it looked).</exception>
     public static MambaRegressionTrainer Mamba(this RegressionCatalog.RegressionTrainers catalog,
         string labelColumnName = "Label", string textColumnName = "Text", int numberOfEpochs = 4, int batchSize = 32,
-        int maxSequenceLength = 128, string? pretrainedModel = MambaPretrainedModels.EnglishBase)
+        int maxSequenceLength = 256, string? pretrainedModel = MambaPretrainedModels.EnglishBase)
         => new(ContextOf(catalog), SimpleRecipe.Options(labelColumnName, textColumnName, numberOfEpochs, batchSize, maxSequenceLength, pretrainedModel));
 
     /// <summary>Predicts a Single label with full control over the settings.</summary>
