@@ -35,8 +35,9 @@ public sealed class MambaRecipes
     /// Give the base the text that the GPT-2 budget covers, not the same number of tokens: its budget is scaled by how
     /// many of its tokens the training rows take per GPT-2 token. The base's BPE, learnt on old books, splits e-mails
     /// (field names, numbers, MIME text) into 1.6 times as many tokens as GPT-2, reviews into 1.3 times.
+    /// Null: the set's recipe (<see cref="BenchmarkDataset.BaseReadsSameText"/>).
     /// </summary>
-    public bool SameTextForBase { get; init; }
+    public bool? SameTextForBase { get; init; }
 
     private double? _baseTokensPerGpt2Token;
 
@@ -86,7 +87,7 @@ public sealed class MambaRecipes
     public int BaseBudget(BenchmarkDataset data, MambaTokenizerKind kind)
     {
         int budget = MaxTokens ?? data.MaxTokens;
-        if (!SameTextForBase) return kind == MambaTokenizerKind.Bytes ? budget * 4 : budget;
+        if (!(SameTextForBase ?? data.BaseReadsSameText)) return kind == MambaTokenizerKind.Bytes ? budget * 4 : budget;
         _baseTokensPerGpt2Token ??= TokensPerGpt2Token(kind switch
         {
             MambaTokenizerKind.Bytes => MambaTokenizers.Bytes(),

@@ -35,8 +35,9 @@ var recipe = new MambaRecipes
     BackboneLearningRateFactor = double.Parse(Arg("backbone-factor") ?? "0.5", CultureInfo.InvariantCulture),
     HeadDropout = double.Parse(Arg("head-dropout") ?? "0.1", CultureInfo.InvariantCulture),
     MaxTokens = Arg("max-tokens") is { } t ? int.Parse(t) : null,
-    SameTextForBase = (Arg("base-budget") ?? "tokens") switch
+    SameTextForBase = Arg("base-budget") switch
     {
+        null => null,
         "text" => true,
         "tokens" => false,
         var other => throw new ArgumentException($"--base-budget must be text or tokens, not '{other}'."),
