@@ -6,7 +6,8 @@
 //   dotnet run -c Release --project examples/FineTuning -- --dataset uci|finefoods|spam [--seeds 1,2,3]
 //       [--base models/mamba-english-base] [--out FILE] [--quick] [--models sdca,lbfgs,scratch,finetune,dapt]
 //       [--epochs N] [--max-train-rows N] [--dapt-steps N] [--threads N] [--warmup 0.1] [--lr 5e-3]
-//       [--backbone-factor 0.5] [--head-dropout 0.1]
+//       [--backbone-factor 0.5] [--head-dropout 0.1] [--max-tokens N] [--base-budget tokens|text]
+//   --token-report: how the base's tokenizer and GPT-2's split the training rows, then exit (no training).
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -33,6 +34,14 @@ var recipe = new MambaRecipes
     FineTuneLearningRate = double.Parse(Arg("lr") ?? "5e-3", CultureInfo.InvariantCulture),
     BackboneLearningRateFactor = double.Parse(Arg("backbone-factor") ?? "0.5", CultureInfo.InvariantCulture),
     HeadDropout = double.Parse(Arg("head-dropout") ?? "0.1", CultureInfo.InvariantCulture),
+    MaxTokens = Arg("max-tokens") is { } t ? int.Parse(t) : null,
+    SameTextForBase = Arg("base-budget") switch
+    {
+        null => null,
+        "text" => true,
+        "tokens" => false,
+        var other => throw new ArgumentException($"--base-budget must be text or tokens, not '{other}'."),
+    },
 };
 int? maxTrainRows = Arg("max-train-rows") is { } m ? int.Parse(m) : quick ? 300 : null;
 int? maxTestRows = quick ? 200 : null;
@@ -42,12 +51,29 @@ string output = Path.GetFullPath(Arg("out") ?? Path.Combine(root, "examples", "F
 var data = BenchmarkDataset.Load(datasetName, root, maxTrainRows, maxTestRows);
 Console.WriteLine($"{data.Name}: train {data.Count(data.Train)}, validation {data.Count(data.Validation)}, test {data.Count(data.Test)} rows; " +
     $"seeds {string.Join(",", seeds)}; {Environment.ProcessorCount} cores" + (quick ? "; quick mode" : ""));
+if (args.Contains("--token-report"))
+{
+    // What the network is given: tokens per row and how much of the last field survives the row budget.
+    var fields = data.TextColumns.Concat(data.ExtraColumns).ToArray();
+    var tokenizers = new List<(string, Microsoft.ML.Mamba.Text.IMambaTokenizer)> { ("GPT-2 (from scratch)", Microsoft.ML.Mamba.Text.MambaTokenizers.Gpt2()) };
+    if (File.Exists(Path.Combine(baseDirectory, "tokenizer.json")))
+        tokenizers.Insert(0, ($"base ({Path.GetFileName(baseDirectory)})", Microsoft.ML.Mamba.Text.MambaTokenizers.FromHuggingFace(baseDirectory)));
+    int budget = recipe.MaxTokens ?? data.MaxTokens;
+    Console.WriteLine(TokenReport.Describe(data.TrainTexts, tokenizers, [budget, 2 * budget, 4 * budget], fields.Length > 1 ? fields[^1] : null));
+    foreach (var (name, tokenizer) in tokenizers)
+        Console.WriteLine($"First row, first {budget} tokens, {name}:\n{TokenReport.Show(data.TrainTexts[0], tokenizer, budget)}\n");
+    return 0;
+}
 bool needsBase = models.Contains("finetune") || models.Contains("dapt");
 if (needsBase && !File.Exists(Path.Combine(baseDirectory, "config.json")))
 {
     Console.Error.WriteLine($"No pretrained base in {baseDirectory} (config.json): pass --base DIR, or --models sdca,lbfgs,scratch.");
     return 1;
 }
+
+string budgets = $"Mamba rows: {recipe.MaxTokens ?? data.MaxTokens} GPT-2 tokens from scratch" +
+    (needsBase ? $", {recipe.BaseBudget(data, MambaRecipes.TokenizerOf(baseDirectory))} base tokens fine-tuned" : "");
+Console.WriteLine(budgets);
 
 // An untimed fit first, so the first timed model does not pay for loading and compiling ML.NET's code.
 data.Featurize(new MLContext(0)).Fit(data.Train);
@@ -82,7 +108,7 @@ foreach (int seed in seeds)
 
 var table = new System.Text.StringBuilder();
 table.AppendLine($"{data.Name}: test {data.Count(data.Test)} rows, train {data.Count(data.Train)}, validation {data.Count(data.Validation)}; " +
-    $"seeds {string.Join(", ", seeds)} (mean ± sd); {Environment.ProcessorCount} CPU cores" + (quick ? "; --quick" : "") + ".");
+    $"seeds {string.Join(", ", seeds)} (mean ± sd); {Environment.ProcessorCount} CPU cores" + (quick ? "; --quick" : "") + $". {budgets}.");
 table.AppendLine();
 table.AppendLine("| model | accuracy | macro-F1 | log-loss | training time (s) |");
 table.AppendLine("|---|---|---|---|---|");
