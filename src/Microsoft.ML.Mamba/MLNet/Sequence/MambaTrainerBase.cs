@@ -58,7 +58,8 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         var tokenizer = tokenizerSource.Create();
         var adaptation = _options.DomainAdaptivePretraining;
         var trainTexts = adaptation is { IncludeTrainingRows: true } ? new List<string>() : null;
-        var train = ReadExamples(input, reader, label, tokenizer, trainTexts);
+        var lengths = new List<int>();
+        var train = ReadExamples(input, reader, label, tokenizer, trainTexts, lengths);
         if (train.Count == 0)
             throw new InvalidOperationException($"The training set has no rows with a label in '{_options.LabelColumnName}': there is nothing to train on.");
         var validation = validationLabel is null ? null : ReadExamples(_options.ValidationSet!, reader, validationLabel, tokenizer);
@@ -77,6 +78,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         network.to(device);
         network.HeadDropout = _options.HeadDropout;
         using var channel = host.Start("Mamba training");
+        WarnIfRowsAreCut(channel, lengths);
         if (adaptation is not null) Adapt(network, adaptation, trainTexts, tokenizer, checkpoint, seed, device, channel);
         int frozen = ParameterGroups.Freeze(network.named_parameters(), _options.FreezeEmbeddings, _options.FrozenLayerCount);
 
@@ -195,7 +197,20 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
         public void Report(PretrainingProgress value) => report(value);
     }
 
-    private List<TokenizedExample> ReadExamples(IDataView data, RowTextReader reader, LabelInfo label, IMambaTokenizer tokenizer, List<string>? texts = null)
+    // Rows keep their first MaxSequenceLength tokens. When many are cut, whatever comes last in a row (the body after a
+    // subject and extra columns, say) may never reach the network: say so, with the numbers to choose a better length.
+    private void WarnIfRowsAreCut(IChannel channel, List<int> lengths)
+    {
+        int limit = _options.MaxSequenceLength, cut = lengths.Count(n => n > limit);
+        if (lengths.Count == 0 || cut < lengths.Count / 4.0) return;
+        var sorted = lengths.Order().ToArray();
+        channel.Warning(MessageSensitivity.None, $"Mamba {Task}: {cut} of {lengths.Count} training rows ({(double)cut / lengths.Count:P0}) are longer than " +
+            $"MaxSequenceLength ({limit} tokens) and lose their ends (rows are {sorted[sorted.Length / 2]} tokens at the median, " +
+            $"{sorted[(int)(0.9 * (sorted.Length - 1))]} at the 90th percentile). Raise MaxSequenceLength, or put the columns that matter first.");
+    }
+
+    private List<TokenizedExample> ReadExamples(IDataView data, RowTextReader reader, LabelInfo label, IMambaTokenizer tokenizer,
+        List<string>? texts = null, List<int>? lengths = null)
     {
         var columns = reader.Resolve(data.Schema).Append(data.Schema[label.ColumnName]);
         var examples = new List<TokenizedExample>();
@@ -209,6 +224,7 @@ public abstract class MambaTrainerBase : IEstimator<MambaTransformer>
             string text = readText();
             texts?.Add(text);
             var ids = tokenizer.Encode(text);
+            lengths?.Add(ids.Count);
             examples.Add(new TokenizedExample(ids.Take(_options.MaxSequenceLength).ToArray(), target));
         }
         return examples;
