@@ -1,7 +1,8 @@
 // The persistent pool behind parallel_for (src/cpu/thread_pool.cpp, built into this program on its own so that the
 // pool starts fresh and its internals are reachable): every index runs exactly once, exceptions reach the caller after
 // the running tasks finish, nested and concurrent calls neither deadlock nor lose tasks, the pool follows
-// mamba_set_num_threads, small calls stay on the caller, and idle workers sleep instead of spinning.
+// mamba_set_num_threads, small calls stay on the caller, idle workers sleep instead of spinning, and after a worker
+// stalled a call (lost its core mid-task) calls run inline for a while.
 // Every wait is bounded: a hang fails the test (and a deadlock aborts the program) instead of blocking it.
 #include <gtest/gtest.h>
 #include <time.h>
@@ -99,6 +100,7 @@ TEST(ThreadPool, ZeroOrNegativeCountRunsNothing) {
 
 TEST(ThreadPool, UsesTheWorkersForLargeCalls) {
   Threads t(2);
+  mamba::cpu::pool_clear_backoff();  // an earlier test's call may have stalled on this busy machine
   // Tasks 0 and 1 each wait (up to 5 s) for the other to start: only two threads at once can finish them quickly.
   std::atomic<int> started{0};
   std::mutex m;
@@ -207,11 +209,13 @@ TEST(ThreadPool, FollowsTheThreadCount) {
   };
   {
     Threads t(4);
+    mamba::cpu::pool_clear_backoff();
     within(20s, call);
     EXPECT_TRUE(eventually([] { return mamba::cpu::pool_workers_alive() == 3; })) << mamba::cpu::pool_workers_alive();
   }
   {
     Threads t(2);
+    mamba::cpu::pool_clear_backoff();
     within(20s, call);
     EXPECT_TRUE(eventually([] { return mamba::cpu::pool_workers_alive() == 1; })) << mamba::cpu::pool_workers_alive();
   }
@@ -222,6 +226,7 @@ TEST(ThreadPool, FollowsTheThreadCount) {
   }
   {
     Threads t(3);
+    mamba::cpu::pool_clear_backoff();
     within(20s, call);
     EXPECT_TRUE(eventually([] { return mamba::cpu::pool_workers_alive() == 2; })) << mamba::cpu::pool_workers_alive();
   }
@@ -229,6 +234,7 @@ TEST(ThreadPool, FollowsTheThreadCount) {
 
 TEST(ThreadPool, IdleWorkersSleep) {
   Threads t(4);
+  mamba::cpu::pool_clear_backoff();
   within(20s, [] { run_counting(1000); });
   ASSERT_EQ(mamba::cpu::pool_workers_alive(), 3);
   std::this_thread::sleep_for(50ms);  // past the spin (MAMBA_CPU_SPIN_US, 100 us by default)
@@ -237,4 +243,37 @@ TEST(ThreadPool, IdleWorkersSleep) {
   const double used = process_cpu_seconds() - before;
   // Three spinning workers would use ~0.6 s of CPU here (or all the cores there are).
   EXPECT_LT(used, 0.02) << "idle workers used " << used << " s of CPU in 0.2 s";
+}
+
+TEST(ThreadPool, AStalledWorkerMakesCallsRunInlineForAWhile) {
+  Threads t(2);
+  mamba::cpu::pool_clear_backoff();
+  const auto caller = std::this_thread::get_id();
+  std::atomic<bool> worker_started{false};
+  within(20s, [&] {
+    const auto self = std::this_thread::get_id();  // within() calls from a thread of its own
+    parallel_for(2, [&](int64_t) {
+      if (std::this_thread::get_id() != self) {
+        worker_started = true;
+        std::this_thread::sleep_for(200ms);  // as if the worker lost its core mid-task
+        return;
+      }
+      const auto until = std::chrono::steady_clock::now() + 5s;
+      while (!worker_started.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    });
+  });
+  ASSERT_TRUE(worker_started.load()) << "no worker took a task";
+  EXPECT_TRUE(mamba::cpu::pool_backing_off());
+  std::set<std::thread::id> ids;
+  std::mutex m;
+  parallel_for(20, [&](int64_t) {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      ids.insert(std::this_thread::get_id());
+    }
+    std::this_thread::sleep_for(1ms);  // long enough for an awake worker to take some
+  });
+  EXPECT_EQ(ids, std::set<std::thread::id>{caller}) << "a call right after the stall used a worker";
+  // The back-off ends by itself.
+  EXPECT_TRUE(eventually([] { return !mamba::cpu::pool_backing_off(); }));
 }

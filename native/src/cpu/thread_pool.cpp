@@ -11,6 +11,8 @@
 //  - Between calls a worker spins (pause, then yielding) for a short while, so a token's back-to-back calls find it
 //    awake, then sleeps on a condition variable; the caller notifies only when someone sleeps. Idle workers cost
 //    nothing. MAMBA_CPU_SPIN_US sets the spin (microseconds; 0 = sleep at once), read once.
+//  - A caller that waited on a worker's last task longer than it worked itself (the worker lost its core: a machine
+//    busier than its cores, where splitting cannot gain anyway) runs calls inline for the next 50 ms.
 //  - Workers are detached and the pool is never destroyed: at process exit (.NET runs no destructors in a predictable
 //    order) nothing joins threads or destroys a mutex a sleeping worker still waits on.
 //  - The pool has mamba_set_num_threads - 1 workers, started on the first call that needs them and resized on the
@@ -81,6 +83,7 @@ class Pool {
       std::lock_guard<std::mutex> lock(sleep_mutex_);
       wake_.notify_all();
     }
+    const auto began = Clock::now();
     in_task = true;
     work();
     in_task = false;
@@ -88,9 +91,19 @@ class Pool {
     uint64_t s = state_.load(std::memory_order_acquire);
     while (!state_.compare_exchange_weak(s, s & ~kSlots, std::memory_order_acq_rel, std::memory_order_acquire)) {
     }
-    for (int k = 0; (state_.load(std::memory_order_acquire) & kActive) != 0; ++k) {
-      if (k < 2000) MAMBA_CPU_RELAX();
-      else std::this_thread::yield();
+    if ((s & kActive) != 0) {
+      const auto worked = Clock::now();
+      for (int k = 0; (state_.load(std::memory_order_acquire) & kActive) != 0; ++k) {
+        if (k < 2000) MAMBA_CPU_RELAX();
+        else std::this_thread::yield();
+      }
+      // A worker's last task should end about when the caller's does; waiting longer than the caller worked means
+      // the worker lost its core mid-task (a machine busier than its cores). Then splitting costs more than it
+      // saves: calls run inline for a while (kBackoff), so the caller never waits on a descheduled thread.
+      const auto done = Clock::now();
+      if (done - worked > std::max<Clock::duration>(worked - began, std::chrono::microseconds(kStallFloorUs)))
+        backoff_until_.store((done + std::chrono::milliseconds(kBackoffMs)).time_since_epoch().count(),
+                             std::memory_order_relaxed);
     }
     fn_ = nullptr;
     std::exception_ptr error = error_;
@@ -99,6 +112,13 @@ class Pool {
     if (error) std::rethrow_exception(error);
     return true;
   }
+
+  // Whether calls run inline now, after a stall (see run).
+  bool backing_off() const {
+    const auto until = backoff_until_.load(std::memory_order_relaxed);
+    return until != 0 && Clock::now().time_since_epoch().count() < until;
+  }
+  void clear_backoff() { backoff_until_.store(0, std::memory_order_relaxed); }
 
   // mamba_set_num_threads lowered the count: retire the surplus now rather than at the next call, which may never
   // come (a count of 1 never uses the pool). Skipped while a call holds the pool; its next call resizes.
@@ -213,6 +233,8 @@ class Pool {
     return !retire(index) && wait_for_job(index, seen, s);
   }
 
+  static constexpr int kStallFloorUs = 100, kBackoffMs = 50;
+  std::atomic<Clock::rep> backoff_until_{0};  // steady_clock ticks; 0 = none
   std::mutex call_mutex_;  // held by the call that owns the pool
   int configured_ = -1;    // the worker count last asked of resize (under call_mutex_)
   alignas(64) std::atomic<uint64_t> state_{0};
@@ -266,7 +288,7 @@ void parallel_for(int64_t count, const std::function<void(int64_t)>& fn, double 
   if (count <= 0) return;
   const double by_work = std::max(1.0, std::floor(work / kWorkPerThread));
   const int64_t nthreads = std::min<int64_t>({num_threads(), count, int64_t(std::min(by_work, 1e6))});
-  if (nthreads <= 1 || in_task) return run_inline(count, fn);
+  if (nthreads <= 1 || in_task || pool().backing_off()) return run_inline(count, fn);
   if (!pool().run(count, fn, int(nthreads - 1))) {
     inline_calls.fetch_add(1, std::memory_order_relaxed);
     run_inline(count, fn);
@@ -274,6 +296,8 @@ void parallel_for(int64_t count, const std::function<void(int64_t)>& fn, double 
 }
 
 int pool_workers_alive() { return pool().alive(); }
+bool pool_backing_off() { return pool().backing_off(); }
+void pool_clear_backoff() { pool().clear_backoff(); }
 int64_t pool_inline_calls() { return inline_calls.load(std::memory_order_relaxed); }
 
 }  // namespace cpu
