@@ -35,9 +35,9 @@ constexpr int kMaxWidth = 8;
 constexpr int kMaxState = 256;
 constexpr float kLog2e = 1.44269504f;
 
-// Work estimates for parallel_for, which starts one more thread per 1e5 units: here a unit is about
-// 0.5 ns of this kernel on one AVX2 core, so 1e5 units is about what starting a thread costs
-// (25-50 us measured). At batch 1 and Mamba-130m..790m sizes every pass stays on the calling thread.
+// Work estimates for parallel_for (one more thread per kWorkPerThread units, thread_pool.h): here a
+// unit is about 0.5 ns of this kernel on one AVX2 core. for_tasks keeps passes under 2e5 units (about
+// 100 us) on the calling thread: at batch 1 and Mamba-130m..790m sizes every pass stays there.
 constexpr double kStateWork = 1.6;  // per state update (b, d, n), plus half that per (d, n) for A
 constexpr double kMacWork = 0.1;    // per multiply-add of a projection
 constexpr double kConvWork = 1.0;   // per channel and tap of the conv, plus 2 for the SiLU

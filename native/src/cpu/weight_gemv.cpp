@@ -14,6 +14,10 @@
 #include "cpu/dtype_convert.h"
 #include "cpu/thread_pool.h"
 
+#ifndef MAMBA_GEMV_THREADED_US
+#define MAMBA_GEMV_THREADED_US 20
+#endif
+
 namespace mamba {
 namespace cpu {
 namespace {
@@ -99,11 +103,10 @@ double single_thread_us(const GemvProblem& p) {
   return 1e-4 * weights * double(elem_bytes(p.format)) + 4e-5 * weights * double(p.batch);
 }
 
-// Products estimated below this run on the calling thread. parallel_for starts its threads per call and joins them:
-// 25-50 us on an idle machine, but on a loaded one the join waits until the started thread is scheduled, often a
-// few ms. A decoding step at batch 1 makes ~50 such calls, so only work of a millisecond or more is split: at the
-// Mamba-130m shape that is the vocabulary projection and, from batch ~8, the layers' projections.
-constexpr double kThreadedUs = 1000;
+// Products estimated below this run on the calling thread. The pool's workers are awake between a token's calls
+// (thread_pool.cpp), so handing them rows costs a few microseconds: at the Mamba-130m shape every layer's in_proj and
+// out_proj is split (~60-120 us on one core at batch 1), x_proj (inside the decode step) is not.
+constexpr double kThreadedUs = MAMBA_GEMV_THREADED_US;
 
 }  // namespace
 
