@@ -73,20 +73,8 @@ public class HuggingFaceMamba2ParityTests
         var prompt = expected["greedy_prompt"];
         var want = expected["greedy_output"][0].data<long>().ToArray();
 
-        using var cache = model.Backbone.NewCache(1);
-        var next = model.Prefill(prompt, null, cache)[0, -1].argmax();
-        var tokens = prompt[0].data<long>().ToList();
-        while (tokens.Count < want.Length)
-        {
-            tokens.Add(next.item<long>());
-            next = model.Step(next.reshape(1), cache)[0].argmax();
-        }
-        Assert.Equal(want, tokens);
-
-        var again = prompt[0].data<long>().ToList();
-        while (again.Count < want.Length)
-            again.Add(model.forward(tensor(again.ToArray()).unsqueeze(0), null)[0, -1].argmax().item<long>());
-        Assert.Equal(want, again);
+        Assert.Equal(want, GreedyContinuation.WithCache(model, prompt, want.Length));
+        Assert.Equal(want, GreedyContinuation.WithFullForward(model, prompt, want.Length));
 
         // And through the generation loop (left-padded batch prefill, row selection, steps) with greedy settings.
         var options = SamplingOptions.Greedy(want.Length - 7);
