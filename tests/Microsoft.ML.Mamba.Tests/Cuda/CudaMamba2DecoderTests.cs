@@ -15,25 +15,25 @@ namespace Microsoft.ML.Mamba.Tests.Cuda;
 [Trait("Category", "Cuda")]
 public class CudaMamba2DecoderTests
 {
-    // name -> model: the HF fixture in both gated-norm forms (whole width; per group), odd sizes (head_dim 13, 3 groups,
-    // state 20, conv 3, Δ clamped, unaligned rows), biases with a dtype-rounded residual and state 200 (8 states per
-    // lane), and a wide one (vocabulary 33,000, 16 heads of 64, state 128: the 130M shapes' kernels).
-    private static MambaConfig Config(string name) => name switch
+    // name -> model: the HF fixture in both gated-norm forms (whole width; per group), odd sizes (hidden 39, 6 heads of 13,
+    // 3 groups, state 20, conv 3, Δ clamped: unaligned rows), biases with a dtype-rounded residual and state 200 (8 states per
+    // lane), and a wide one (vocabulary 33,000, hidden 256, 16 heads of 64, state 128: the 130M shapes' kernels).
+    internal static MambaConfig Config(string name) => name switch
     {
         "odd" => new MambaConfig
         {
-            Architecture = MambaArchitecture.Mamba2, VocabSize = 101, HiddenSize = 44, IntermediateSize = 78, NumHeads = 6, HeadDim = 13,
+            Architecture = MambaArchitecture.Mamba2, VocabSize = 101, HiddenSize = 39, Expand = 2, HeadDim = 13,
             NGroups = 3, StateSize = 20, ConvKernel = 3, NumHiddenLayers = 3, NormPerGroup = true, TimeStepLimit = [0.002, 0.08],
             InitializerRange = 0.5,
         },
         "biases" => new MambaConfig
         {
-            Architecture = MambaArchitecture.Mamba2, VocabSize = 97, HiddenSize = 40, IntermediateSize = 80, HeadDim = 20, NGroups = 2,
+            Architecture = MambaArchitecture.Mamba2, VocabSize = 97, HiddenSize = 40, Expand = 2, HeadDim = 20, NGroups = 2,
             StateSize = 200, NumHiddenLayers = 2, UseBias = true, ResidualInFp32 = false, InitializerRange = 0.5,
         },
         "wide" => new MambaConfig
         {
-            Architecture = MambaArchitecture.Mamba2, VocabSize = 33000, HiddenSize = 64, IntermediateSize = 1024, HeadDim = 64,
+            Architecture = MambaArchitecture.Mamba2, VocabSize = 33000, HiddenSize = 256, Expand = 4, HeadDim = 64,
             NGroups = 2, StateSize = 128, NumHiddenLayers = 2, InitializerRange = 0.5,
         },
         _ => throw new ArgumentException(name),

@@ -1,6 +1,7 @@
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.Modeling;
+using Microsoft.ML.Mamba.Tests.Cuda;
 using Microsoft.ML.Mamba.Tests.Modeling;
 using System.Runtime.InteropServices;
 using TorchSharp;
@@ -142,5 +143,17 @@ public class Mamba2DecoderArgumentTests
         var other = TorchGlobalRandom.Seeded(1, () => new MambaForCausalLM(config));
         other.Config.NGroups = 1;   // the mixers were made with 2 groups: B and C would be read at the wrong offsets
         Assert.Equal("a Mamba-2 mixer whose parameter shapes are not its config's", CudaDecoder.UnsupportedModel(other));
+    }
+
+    [Theory]
+    [InlineData("odd")]
+    [InlineData("biases")]
+    [InlineData("wide")]
+    public void TheCudaTestsModelsAreValidAndTakenByTheDecoder(string name)
+    {
+        // Checked here so a config mistake shows without a GPU, not in the device's few minutes.
+        var model = TorchGlobalRandom.Seeded(1, () => new MambaForCausalLM(CudaMamba2DecoderTests.Config(name)));
+        Assert.Null(CudaDecoder.UnsupportedModel(model));
+        Assert.True(CudaDecoder.Mamba2Plan.From(model.Config) is { Heads: > 1, Groups: > 1 });
     }
 }
