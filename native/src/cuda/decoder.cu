@@ -89,6 +89,8 @@ __global__ void ssm_kernel(int64_t inner, int state, int rank, const T* __restri
                            const float* A_log, const float* D, float* ssm_state, const float* xc, const float* p,
                            const float* z, float* y) {
   extern __shared__ float proj[];  // this batch row's (dt_low | B | C)
+  pdl_trigger();
+  pdl_wait();
   const int64_t b = blockIdx.y;
   const int rows = rank + 2 * state;
   for (int j = threadIdx.x; j < rows; j += blockDim.x) proj[j] = p[b * rows + j];
@@ -122,20 +124,18 @@ __global__ void ssm_kernel(int64_t inner, int state, int rank, const T* __restri
 }
 
 template <typename T>
-int launch_ssm(const mamba_decoder_desc& d, const mamba_decoder_layer& l, const Mamba1Decoder* m, cudaStream_t s) {
+int launch_ssm(const mamba_decoder_desc& d, const mamba_decoder_layer& l, const Mamba1Decoder* m, const Target& at) {
   const int64_t E = d.inner;
   const int N = (int)d.state, R = (int)d.dt_rank, rows = R + 2 * N;
   auto go = [&](auto kernel, int group) {
     const dim3 grid((unsigned)((E * group + kStateThreads - 1) / kStateThreads), (unsigned)d.batch);
-    kernel<<<grid, kStateThreads, rows * sizeof(float), s>>>(E, N, R, static_cast<const T*>(l.dt_proj_weight), l.dt_bias,
-                                                             l.A_log, l.D, l.ssm_state, m->xc, m->p,
-                                                             d.gated ? m->z : nullptr, m->y);
+    return launch_kernel(at, true, kernel, grid, kStateThreads, rows * sizeof(float), E, N, R,
+                         static_cast<const T*>(l.dt_proj_weight), l.dt_bias, l.A_log, l.D, l.ssm_state, m->xc, m->p,
+                         d.gated ? m->z : nullptr, m->y);
   };
-  if (N <= 4) go(ssm_kernel<T, 4>, 4);
-  else if (N <= 8) go(ssm_kernel<T, 8>, 8);
-  else if (N <= 16) go(ssm_kernel<T, 16>, 16);
-  else go(ssm_kernel<T, 32>, 32);
-  MAMBA_CUDA_LAUNCHED("decoder: ssm step launch");
+  const cudaError_t e = N <= 4 ? go(ssm_kernel<T, 4>, 4) : N <= 8 ? go(ssm_kernel<T, 8>, 8)
+                        : N <= 16 ? go(ssm_kernel<T, 16>, 16) : go(ssm_kernel<T, 32>, 32);
+  MAMBA_CUDA_TRY(e, "decoder: ssm step launch");
   return MAMBA_OK;
 }
 
@@ -158,7 +158,7 @@ struct OutProjEpilogue : EpilogueBase {
 template <typename T>
 int enqueue(Mamba1Decoder* m, cudaStream_t s, bool launch) {
   const mamba_decoder_desc& d = m->d;
-  const Target at{s, m->sms, launch};
+  const Target at{s, m->sms, launch, m->pdl};
   const int batch = (int)d.batch, H = (int)d.hidden, E = (int)d.inner, N = (int)d.state, R = (int)d.dt_rank;
   const int W = (int)d.width, proj_rows = R + 2 * N, in_rows = d.gated ? 2 * E : E;
   if (int rc = launch_embed<T>(d.embedding, d.vocab, H, batch, d.token_ids, m->res, m->best, m->bad_token, at)) return rc;
@@ -174,7 +174,7 @@ int enqueue(Mamba1Decoder* m, cudaStream_t s, bool launch) {
     if (int rc = launch_gemv(static_cast<const T*>(l.x_proj_weight), proj_rows, E, batch, CopyInput{m->xc}, p_epi, at))
       return rc;
     if (launch)
-      if (int rc = launch_ssm<T>(d, l, m, s)) return rc;
+      if (int rc = launch_ssm<T>(d, l, m, at)) return rc;
     OutProjEpilogue<T> out_epi;
     out_epi.res = m->res; out_epi.hidden = H; out_epi.bias = l.out_proj_bias; out_epi.residual_fp32 = d.residual_in_fp32;
     if (int rc = launch_gemv(static_cast<const T*>(l.out_proj_weight), H, E, batch, CopyInput{m->y}, out_epi, at))
@@ -243,6 +243,7 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   m->batch = desc->batch;
   m->next_ids = desc->next_ids;
   m->use_graph = desc->use_graph != 0;
+  m->pdl = pdl_supported(device);
   const int64_t B = desc->batch, H = desc->hidden, E = desc->inner, P = desc->dt_rank + 2 * desc->state;
   const int64_t floats = B * (H + 3 * E + P) + 2 * B + 2 * B;  // res, xc, z, y, p, best (2 floats each), bad
   cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);

@@ -3,6 +3,7 @@
 // Included by those two files only; everything but the handle is local to each.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include "check.cuh"
 #include "decoder_gemv.cuh"
@@ -16,6 +17,7 @@ struct mamba_decoder {
   int64_t batch = 0;
   int64_t* next_ids = nullptr;
   bool use_graph = true;
+  bool pdl = false;  // programmatic dependent launch between the step's kernels (sm_90 and later)
   void* scratch = nullptr;  // one allocation: each decoder's buffers
   cudaStream_t capture = nullptr;
   cudaGraph_t graph = nullptr;
@@ -42,6 +44,8 @@ int invalid(const std::string& m) { return fail(MAMBA_ERR_INVALID_ARGUMENT, "dec
 template <typename T>
 __global__ void embed_kernel(const T* __restrict__ embedding, int64_t vocab, int hidden, const int64_t* tokens,
                              float* res, unsigned long long* best, int32_t* bad) {
+  pdl_trigger();
+  pdl_wait();  // launched without the attribute (the step's first kernel): returns at once
   const int64_t b = blockIdx.x;
   int64_t id = tokens[b];
   const bool out_of_range = id < 0 || id >= vocab;
@@ -85,6 +89,7 @@ struct LmHeadEpilogue {
 
 __global__ void finish_kernel(int64_t batch, const unsigned long long* best, const int32_t* bad, int64_t* next,
                               int64_t* tokens) {
+  pdl_wait();
   const int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (b >= batch) return;
   const unsigned long long key = best[b];
@@ -103,7 +108,39 @@ struct Target {
   cudaStream_t stream;
   int sms;
   bool launch;
+  bool pdl;
 };
+
+// Whether a decoder on `device` launches its kernels with programmatic dependent launch: sm_90 and later, unless
+// MAMBA_DECODER_PDL=0 (for comparing both in one benchmark run).
+bool pdl_supported(int device) {
+  const char* v = std::getenv("MAMBA_DECODER_PDL");
+  if (v && v[0] == '0') return false;
+  int major = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 9;
+}
+
+// Launches kernel<<<grid, block, smem, at.stream>>>(args...), as a programmatic dependent of the stream's previous
+// kernel when at.pdl (the kernel must then call pdl_wait before touching what earlier kernels write).
+template <typename... Params, typename... Args>
+cudaError_t launch_kernel(const Target& at, bool dependent, void (*kernel)(Params...), dim3 grid, dim3 block,
+                          size_t smem, Args... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = at.stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = at.pdl && dependent ? 1 : 0;
+  return cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
+}
 
 template <typename T, int BT, int TPR, class Pro, class Epi>
 int launch_gemv_tile(const T* W, int rows, int cols, int batch, const Pro& pro, const Epi& epi, const Target& at) {
@@ -123,8 +160,8 @@ int launch_gemv_tile(const T* W, int rows, int cols, int batch, const Pro& pro, 
                      "decoder: shared memory opt-in");
     return MAMBA_OK;
   }
-  kernel<<<blocks, kThreads, smem, at.stream>>>(W, rows, cols, batch, iters, vec, pro, epi);
-  MAMBA_CUDA_LAUNCHED("decoder: matrix-vector launch");
+  MAMBA_CUDA_TRY(launch_kernel(at, true, kernel, blocks, kThreads, smem, W, rows, cols, batch, iters, vec, pro, epi),
+                 "decoder: matrix-vector launch");
   return MAMBA_OK;
 }
 
@@ -149,8 +186,9 @@ template <typename T>
 int launch_embed(const void* embedding, int64_t vocab, int hidden, int batch, const int64_t* tokens, float* res,
                  unsigned long long* best, int32_t* bad, const Target& at) {
   if (!at.launch) return MAMBA_OK;
-  embed_kernel<T><<<batch, kThreads, 0, at.stream>>>(static_cast<const T*>(embedding), vocab, hidden, tokens, res, best, bad);
-  MAMBA_CUDA_LAUNCHED("decoder: embedding launch");
+  MAMBA_CUDA_TRY(launch_kernel(at, false, embed_kernel<T>, batch, kThreads, 0, static_cast<const T*>(embedding), vocab,
+                               hidden, tokens, res, best, bad),
+                 "decoder: embedding launch");
   return MAMBA_OK;
 }
 
@@ -164,8 +202,9 @@ int launch_lm_head(const void* lm_head, const float* norm_f, float eps, int64_t 
                            lm_epi, at))
     return rc;
   if (at.launch) {
-    finish_kernel<<<(unsigned)((batch + 127) / 128), 128, 0, at.stream>>>(batch, best, bad, next_ids, token_ids);
-    MAMBA_CUDA_LAUNCHED("decoder: finish launch");
+    MAMBA_CUDA_TRY(launch_kernel(at, true, finish_kernel, (unsigned)((batch + 127) / 128), 128, 0, (int64_t)batch, best,
+                                 bad, next_ids, token_ids),
+                   "decoder: finish launch");
   }
   return MAMBA_OK;
 }

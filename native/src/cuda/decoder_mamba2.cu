@@ -105,6 +105,8 @@ struct SsdArgs {
 // first use, and the sum C.h runs in ssd_state_kernel's order (lane-strided, then the xor shuffle).
 template <typename T, int NI>
 __global__ void __launch_bounds__(kSsdThreads) ssd_row_kernel(const SsdArgs a) {
+  pdl_trigger();
+  pdl_wait();
   const int lane = threadIdx.x & 31;
   const int64_t row = (int64_t)blockIdx.x * (kSsdThreads / 32) + (threadIdx.x >> 5);
   if (row >= a.inner) return;  // whole warps only: no block-wide synchronisation below
@@ -145,13 +147,12 @@ __global__ void __launch_bounds__(kSsdThreads) ssd_row_kernel(const SsdArgs a) {
 }
 
 template <typename T>
-int launch_ssd(const SsdArgs& a, int batch, cudaStream_t s) {
+int launch_ssd(const SsdArgs& a, int batch, const Target& at) {
   const dim3 grid((unsigned)((a.inner + kSsdThreads / 32 - 1) / (kSsdThreads / 32)), (unsigned)batch);
-  if (a.state <= 32) ssd_row_kernel<T, 1><<<grid, kSsdThreads, 0, s>>>(a);
-  else if (a.state <= 64) ssd_row_kernel<T, 2><<<grid, kSsdThreads, 0, s>>>(a);
-  else if (a.state <= 128) ssd_row_kernel<T, 4><<<grid, kSsdThreads, 0, s>>>(a);
-  else ssd_row_kernel<T, 8><<<grid, kSsdThreads, 0, s>>>(a);
-  MAMBA_CUDA_LAUNCHED("decoder: ssd step launch");
+  auto go = [&](auto kernel) { return launch_kernel(at, true, kernel, grid, kSsdThreads, 0, a); };
+  const cudaError_t e = a.state <= 32 ? go(ssd_row_kernel<T, 1>) : a.state <= 64 ? go(ssd_row_kernel<T, 2>)
+                        : a.state <= 128 ? go(ssd_row_kernel<T, 4>) : go(ssd_row_kernel<T, 8>);
+  MAMBA_CUDA_TRY(e, "decoder: ssd step launch");
   return MAMBA_OK;
 }
 
@@ -234,7 +235,7 @@ struct OutProj2Epilogue : EpilogueBase {
 template <typename T>
 int enqueue2(Mamba2Decoder* m, cudaStream_t s, bool launch) {
   const mamba2_decoder_desc& d = m->d;
-  const Target at{s, m->sms, launch};
+  const Target at{s, m->sms, launch, m->pdl};
   const int batch = (int)d.batch, H = (int)d.hidden, NH = (int)d.heads, P = (int)d.head_dim;
   const int G = (int)d.groups, N = (int)d.state, W = (int)d.width;
   const int E = NH * P, K = E + 2 * G * N, in_rows = E + K + NH;
@@ -249,7 +250,7 @@ int enqueue2(Mamba2Decoder* m, cudaStream_t s, bool launch) {
       return rc;
     if (launch) {
       const SsdArgs a{E, K, NH, P, G, N, d.dt_min, d.dt_max, l.dt_bias, l.A_log, l.D, l.ssm_state, m->xbc, m->dt, m->y};
-      if (int rc = launch_ssd<T>(a, batch, s)) return rc;
+      if (int rc = launch_ssd<T>(a, batch, at)) return rc;
     }
     OutProj2Epilogue<T> out_epi;
     out_epi.res = m->res; out_epi.hidden = H; out_epi.bias = l.out_proj_bias; out_epi.residual_fp32 = d.residual_in_fp32;
@@ -321,6 +322,7 @@ MAMBA_API int32_t mamba2_decoder_create_cuda(const mamba2_decoder_desc* desc, ma
   m->batch = B;
   m->next_ids = desc->next_ids;
   m->use_graph = desc->use_graph != 0;
+  m->pdl = pdl_supported(device);
   const int64_t floats = 2 * B + B * (H + 2 * E + K + NH) + B;  // best (2 floats each), res, z, y, xbc, dt, bad
   cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);
   if (e == cudaSuccess) e = cudaMalloc(&m->scratch, floats * sizeof(float) + 16);

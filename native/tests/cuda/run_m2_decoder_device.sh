@@ -51,7 +51,10 @@ timeout "$(cap 170)" "$B" --device cuda --architecture mamba2 --dtype fp32,bf16 
   --repeats 2 > "$OUT/bench_mamba2.log" 2>&1 || rc=1
 timeout "$(cap 90)" "$B" --device cuda --architecture mamba1 --dtype fp32,bf16 --batches 1,16 --paths native \
   --repeats 2 > "$OUT/bench_mamba1.log" 2>&1 || rc=1
-for a in mamba2 mamba1; do
+# The same without programmatic dependent launch between the step's kernels (issue #20: its gain, same machine).
+MAMBA_DECODER_PDL=0 timeout "$(cap 90)" "$B" --device cuda --architecture mamba1 --dtype fp32,bf16 --batches 1,16 \
+  --paths native --repeats 2 > "$OUT/bench_mamba1_nopdl.log" 2>&1 || rc=1
+for a in mamba2 mamba1 mamba1_nopdl; do
   echo "--- $a"
   grep -E "^Model:|tokens/s|identical" "$OUT/bench_$a.log" | cut -c1-170
 done
