@@ -16,7 +16,7 @@ set -u -o pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/m2dec-out}
 mkdir -p "$OUT"
-BUDGET=${BUDGET:-570}
+BUDGET=${BUDGET:-480}
 left() { local l=$((BUDGET - SECONDS)); echo $((l > 5 ? l : 5)); }
 cap() { local want=$1 l; l=$(left); echo $((want < l ? want : l)); }
 rc=0
@@ -37,9 +37,17 @@ wc -l < "$OUT/resource-usage-decoder.txt"
 grep -E "ssd_row_kernel|InProj2|GatedNorm|OutProj2" "$OUT/resource-usage-decoder.txt" | grep -oE "REG:[0-9]+ STACK:[0-9]+|LOCAL:[0-9]+" |
   paste - - | sort | uniq -c | sort -rn | head -12
 
+echo "=== 2b. the Mamba-1 decoder alone (bench_decoder_cuda), with and without programmatic dependent launch"
+nvcc -O3 -std=c++17 -arch=sm_90 -I native/include native/tests/cuda/bench_decoder_cuda.cu -o /tmp/bench_decoder_cuda \
+  -L/tmp/nb -lmamba_native -Xlinker -rpath -Xlinker /tmp/nb > "$OUT/bench_decoder_build.log" 2>&1 || rc=1
+for pdl in 1 0 1; do
+  MAMBA_DECODER_PDL=$pdl timeout "$(cap 60)" /tmp/bench_decoder_cuda 24 768 50280 1,16,64 > "$OUT/bench_decoder_pdl$pdl.log" 2>&1 || rc=1
+  cut -c1-200 "$OUT/bench_decoder_pdl$pdl.log"
+done
+
 echo "=== 3. tests"
 T="$APP/Microsoft.ML.Mamba.Tests"
-timeout "$(cap 200)" "$T" --filter-class "*CudaMamba2DecoderTests" --filter-class "*CudaDecoderTests" \
+timeout "$(cap 180)" "$T" --filter-class "*CudaMamba2DecoderTests" --filter-class "*CudaDecoderTests" \
   --filter-class "*DecoderArgumentTests" --filter-class "*CudaSamplingTests" --filter-class "*CudaMamba2Tests" \
   > "$OUT/tests.log" 2>&1 || rc=1
 grep -E "^failed " -A8 "$OUT/tests.log" | head -80
@@ -47,12 +55,12 @@ grep -E "total:|failed:|succeeded:|skipped:" "$OUT/tests.log"
 
 echo "=== 4. DecodeBenchmark (prompt 1024, 128 greedy tokens, best of 2)"
 B="$APP/DecodeBenchmark"
-timeout "$(cap 170)" "$B" --device cuda --architecture mamba2 --dtype fp32,bf16 --batches 1,16 --paths native,torch \
+timeout "$(cap 130)" "$B" --device cuda --architecture mamba2 --dtype fp32,bf16 --batches 1,16 --paths native,torch \
   --repeats 2 > "$OUT/bench_mamba2.log" 2>&1 || rc=1
-timeout "$(cap 90)" "$B" --device cuda --architecture mamba1 --dtype fp32,bf16 --batches 1,16 --paths native \
+timeout "$(cap 70)" "$B" --device cuda --architecture mamba1 --dtype fp32,bf16 --batches 1,16 --paths native \
   --repeats 2 > "$OUT/bench_mamba1.log" 2>&1 || rc=1
 # The same without programmatic dependent launch between the step's kernels (issue #20: its gain, same machine).
-MAMBA_DECODER_PDL=0 timeout "$(cap 90)" "$B" --device cuda --architecture mamba1 --dtype fp32,bf16 --batches 1,16 \
+MAMBA_DECODER_PDL=0 timeout "$(cap 70)" "$B" --device cuda --architecture mamba1 --dtype fp32,bf16 --batches 1,16 \
   --paths native --repeats 2 > "$OUT/bench_mamba1_nopdl.log" 2>&1 || rc=1
 for a in mamba2 mamba1 mamba1_nopdl; do
   echo "--- $a"
@@ -60,7 +68,7 @@ for a in mamba2 mamba1 mamba1_nopdl; do
 done
 
 echo "=== 5. compute-sanitizer memcheck (teacher-forced Mamba-2 decoder test)"
-timeout "$(cap 150)" compute-sanitizer --tool memcheck --print-limit 20 "$T" \
+timeout "$(cap 100)" compute-sanitizer --tool memcheck --print-limit 20 "$T" \
   --filter-method "*CudaMamba2DecoderTests.LogitsAndStatesStayCloseToTheTorchSharpStepTeacherForced" \
   > "$OUT/memcheck.log" 2>&1 || rc=1
 grep -E "ERROR SUMMARY|total:|failed:|succeeded:" "$OUT/memcheck.log"
