@@ -12,6 +12,7 @@
 // The handle, the embedding and lm_head stages and the step's graph capture are shared with Mamba-2's decoder
 // (decoder_common.cuh, decoder_mamba2.cu).
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 #include "common/decoder_validate.h"
@@ -298,9 +299,12 @@ MAMBA_API int32_t mamba_decoder_step_cuda(mamba_decoder* m, void* stream, int64_
     MAMBA_CUDA_TRY(cudaGraphLaunch(m->exec, s), "decoder: graph launch");
   }
   if (host_next_ids) {
-    MAMBA_CUDA_TRY(cudaMemcpyAsync(host_next_ids, m->next_ids, m->batch * sizeof(int64_t), cudaMemcpyDeviceToHost, s),
+    if (!m->pinned_ids)
+      MAMBA_CUDA_TRY(cudaMallocHost(&m->pinned_ids, m->batch * sizeof(int64_t)), "decoder: page-locked id buffer");
+    MAMBA_CUDA_TRY(cudaMemcpyAsync(m->pinned_ids, m->next_ids, m->batch * sizeof(int64_t), cudaMemcpyDeviceToHost, s),
                    "decoder: reading the next ids");
     MAMBA_CUDA_TRY(cudaStreamSynchronize(s), "decoder: step");
+    std::memcpy(host_next_ids, m->pinned_ids, m->batch * sizeof(int64_t));
   }
   return MAMBA_OK;
 }

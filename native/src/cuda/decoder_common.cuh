@@ -16,6 +16,7 @@ struct mamba_decoder {
   int sms = 1;
   int64_t batch = 0;
   int64_t* next_ids = nullptr;
+  int64_t* pinned_ids = nullptr;  // page-locked copy of next_ids: a copy to pageable memory is staged by the driver
   bool use_graph = true;
   bool pdl = false;  // programmatic dependent launch between the step's kernels (sm_90 and later)
   void* scratch = nullptr;  // one allocation: each decoder's buffers
@@ -28,6 +29,7 @@ struct mamba_decoder {
     if (graph) cudaGraphDestroy(graph);
     if (capture) cudaStreamDestroy(capture);
     if (scratch) cudaFree(scratch);
+    if (pinned_ids) cudaFreeHost(pinned_ids);
     (void)cudaGetLastError();
   }
 };
