@@ -21,6 +21,7 @@
 // batch buffer. A batch that does not fit in shared memory (64 rows of 1536 columns) goes in passes, each
 // re-reading the weights (from L2: such matrices are small); the epilogue's tile is a pass.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include "check.cuh"
 #include "decoder_gemv.cuh"
@@ -90,9 +91,14 @@ inline size_t gemv_mma_smem(int cols, int nb, int srows) {
 // srows: rows per prologue call (<= kMaxTile), iters: m-tiles per block.
 // Two blocks per SM (<= 128 registers) where that costs no spills: batch <= 16 and <= 1024 columns. Otherwise one:
 // 64 weight registers (KC 8) or 32 accumulators (NT 8) do not fit in 128 with the rest, and NT 8 takes most of
-// the shared memory anyway.
+// the shared memory anyway. (ptxas: 120-128 registers with two, 146-184 with one, no spills.)
+template <int NT, int KC>
+constexpr int gemv_mma_blocks_per_sm() {
+  return NT * KC <= 8 ? 2 : 1;
+}
+
 template <int NT, int KC, class Pro, class Epi>
-__global__ void __launch_bounds__(kThreads, NT * KC <= 8 ? 2 : 1) gemv_mma_kernel(const __nv_bfloat16* __restrict__ W, int rows, int cols,
+__global__ void __launch_bounds__(kThreads, gemv_mma_blocks_per_sm<NT, KC>()) gemv_mma_kernel(const __nv_bfloat16* __restrict__ W, int rows, int cols,
                                                             int batch, int nb, int srows, int iters, Pro pro, Epi epi) {
   pdl_trigger();
   extern __shared__ uint4 mma_smem[];
@@ -206,6 +212,7 @@ struct GemvMmaPlan {
   bool ok = false;
   int nb = 0, srows = 0, kc = 0;
   size_t smem = 0;
+  size_t sm_smem = 0;  // shared memory of an SM, for the blocks that fit at once
 };
 
 inline GemvMmaPlan plan_gemv_mma(const void* W, int cols, int batch, int cc_major, size_t limit) {
@@ -244,12 +251,11 @@ int launch_gemv_mma_as(const __nv_bfloat16* W, int rows, int cols, int batch, co
     return MAMBA_OK;
   }
   // One wave: as many blocks as fit on the SMs at once, each taking `iters` m-tiles (tall matrices: the
-  // vocabulary), so every block stages its inputs once and no SM gets a second round of blocks.
-  int per_sm = 1;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, plan.smem) != cudaSuccess || per_sm < 1) {
-    (void)cudaGetLastError();
-    per_sm = 1;
-  }
+  // vocabulary), so every block stages its inputs once and no SM gets a second round of blocks. Blocks per SM from
+  // the launch bounds (registers) and shared memory (1 KB reserved per block, 2 KB of static use at most), not
+  // from the occupancy API: this runs inside the graph capture.
+  const int by_smem = (int)(plan.sm_smem / (plan.smem + 3072));
+  const int per_sm = std::max(1, std::min(gemv_mma_blocks_per_sm<NT, KC>(), by_smem));
   const int mtiles = (rows + kMmaRows - 1) / kMmaRows, slots = per_sm * at.sms;
   const int iters = (mtiles + slots - 1) / slots;
   const unsigned blocks = (unsigned)((mtiles + iters - 1) / iters);
@@ -266,16 +272,18 @@ int launch_gemv_mma(const __nv_bfloat16* W, int rows, int cols, int batch, const
                     bool* handled) {
   *handled = false;
   if (batch < kMmaMinBatch || rows < 1) return MAMBA_OK;
-  int device = 0, major = 0, optin = 0;
+  int device = 0, major = 0, optin = 0, per_sm = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device) != cudaSuccess) {
     (void)cudaGetLastError();
     return MAMBA_OK;
   }
   // The kernel's static shared memory (epilogue scratch, the prologues' few floats) comes on top.
-  const GemvMmaPlan plan = plan_gemv_mma(W, cols, batch, major, optin > 2048 ? (size_t)optin - 2048 : 0);
+  GemvMmaPlan plan = plan_gemv_mma(W, cols, batch, major, optin > 2048 ? (size_t)optin - 2048 : 0);
   if (!plan.ok) return MAMBA_OK;
+  plan.sm_smem = (size_t)per_sm;
   *handled = true;
   const bool wide = batch > 16;
   if (plan.kc == 4)
