@@ -98,8 +98,9 @@ constexpr int gemv_mma_blocks_per_sm() {
 }
 
 template <int NT, int KC, class Pro, class Epi>
-__global__ void __launch_bounds__(kThreads, gemv_mma_blocks_per_sm<NT, KC>()) gemv_mma_kernel(const __nv_bfloat16* __restrict__ W, int rows, int cols,
-                                                            int batch, int nb, int srows, int iters, Pro pro, Epi epi) {
+__global__ void __launch_bounds__(kThreads, gemv_mma_blocks_per_sm<NT, KC>())
+    gemv_mma_kernel(const __nv_bfloat16* __restrict__ W, int rows, int cols, int batch, int nb, int srows, int iters,
+                    Pro pro, Epi epi) {
   pdl_trigger();
   extern __shared__ uint4 mma_smem[];
   __shared__ unsigned long long epi_scratch[8 * NT];

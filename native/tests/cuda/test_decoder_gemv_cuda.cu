@@ -68,10 +68,14 @@ Inputs make_inputs(Pro pro, int batch, int cols, Rng& rng, int design = 0) {
     for (int b = 0; b < batch; ++b)
       for (int k = 0; k < cols; ++k) {
         const bool big = (k < cols / 2) == (b % 2 == 0);
-        in.raw[(size_t)b * cols + k] = big ? 0.5 + 0.5 * std::fabs(in.raw[(size_t)b * cols + k]) : 0.05 * in.raw[(size_t)b * cols + k];
+        double& v = in.raw[(size_t)b * cols + k];
+        v = big ? 0.5 + 0.5 * std::fabs(v) : 0.05 * v;
       }
   for (int b = 0; b < batch; ++b)  // rows of different scales
-    for (int k = 0; k < cols; ++k) in.raw[(size_t)b * cols + k] = (double)(float)(in.raw[(size_t)b * cols + k] * (1.0 + 0.25 * b));
+    for (int k = 0; k < cols; ++k) {
+      double& v = in.raw[(size_t)b * cols + k];
+      v = (double)(float)(v * (1.0 + 0.25 * b));
+    }
   in.weight = rng.uniform(cols, 0.5, 1.5);
   for (auto& w : in.weight) w = (double)(float)w;
   in.xhat.assign(in.raw.size(), 0.0);
@@ -186,7 +190,8 @@ std::string check_store(const std::vector<float>& got, int rows, const Inputs& i
       const double g = got[(size_t)b * ld + r], e = ref[(size_t)b * rows + r], t = tol[(size_t)b * rows + r];
       const double ratio = std::fabs(g - e) / t;
       if (!(ratio <= 1.0)) {
-        if (bad++ == 0) std::snprintf(where, sizeof where, " first bad (b %d, r %d): got %.7g ref %.7g tol %.2g", b, r, g, e, t);
+        if (bad++ == 0)
+          std::snprintf(where, sizeof where, " first bad (b %d, r %d): got %.7g ref %.7g tol %.2g", b, r, g, e, t);
       }
       if (ratio > worst || std::isnan(ratio)) worst = std::isnan(ratio) ? INFINITY : ratio;
     }
@@ -271,7 +276,8 @@ void test_argmax(int vocab, int cols, int batch, uint64_t seed) {
       const int64_t want = b % 2 == 0 ? 7 : vocab / 2;
       const int64_t id = 0xffffffffu - (uint32_t)(keys[b] & 0xffffffffu);
       if (id != want || keys[b] == 0) {
-        if (bad_ids++ == 0) first = " first bad row " + std::to_string(b) + ": id " + std::to_string(id) + ", want " + std::to_string(want);
+        if (bad_ids++ == 0)
+          first = " first bad row " + std::to_string(b) + ": id " + std::to_string(id) + ", want " + std::to_string(want);
       }
     }
     result(bad_logits == 0 && bad_ids == 0, name,
