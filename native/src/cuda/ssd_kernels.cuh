@@ -18,9 +18,28 @@
 
 namespace mamba::cuda::ssd {
 
+// Element (i1, i3) of a 4-d view with its indices 0 and 2 fixed (batch and head or group), times `scale`; 0
+// outside [0, lim1) x [0, lim3). The load is unconditional, at indices clamped into the view: without a branch
+// around it, the loads of a fill go out together instead of one memory latency per element.
 template <typename T>
-__device__ __forceinline__ float ld4(const void* base, const int64_t* s, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
-  return load_f(static_cast<const T*>(base) + i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3]);
+struct View {
+  const T* base;
+  int64_t s1, s3;
+  int64_t lim1;
+  int lim3;
+  __device__ __forceinline__ View(const void* p, const int64_t* s, int64_t i0, int64_t i2, int64_t lim1_, int lim3_)
+      : base(static_cast<const T*>(p) + i0 * s[0] + i2 * s[2]), s1(s[1]), s3(s[3]), lim1(lim1_), lim3(lim3_) {}
+  __device__ __forceinline__ float operator()(int64_t i1, int i3, float scale = 1.f) const {
+    const bool ok = i1 < lim1 && i3 < lim3;
+    const float v = load_f(base + (i1 < lim1 ? i1 : lim1 - 1) * s1 + (int64_t)(i3 < lim3 ? i3 : lim3 - 1) * s3);
+    return ok ? v * scale : 0.f;
+  }
+};
+
+// Element (pp, nn) of a (P, N) fp32 state in scratch, 0 outside; unconditional load as in View.
+__device__ __forceinline__ float state_at(const float* S, int pp, int nn, int P, int N) {
+  const float v = S[(int64_t)(pp < P ? pp : P - 1) * N + (nn < N ? nn : N - 1)];
+  return pp < P && nn < N ? v : 0.f;
 }
 
 // (dt, d dt / d dt_in) after bias, softplus and clamp; the derivative is 0 where the clamp holds.
@@ -66,14 +85,20 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParam
     s_dtv[threadIdx.x] = t < p.length ? dt_value<T>(p, k.b, t, k.h).x : 0.f;
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
-    const float a = p.A[k.h];
-    float s = 0.f;
-    for (int i = 0; i < kQ; ++i) {
-      s += s_dtv[i] * a;
-      s_acum[i] = s;
+  // Inclusive sum of dt A over the chunk: a shuffle scan in each of the first two warps, then the second warp
+  // adds the first one's total (a fixed order, so forward and backward recompute the same values).
+  if (threadIdx.x < kQ) {
+    const int lane = threadIdx.x & 31;
+    float v = s_dtv[threadIdx.x] * p.A[k.h];
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const float n = __shfl_up_sync(0xffffffffu, v, o);
+      if (lane >= o) v += n;
     }
+    s_acum[threadIdx.x] = v;
   }
+  __syncthreads();
+  if (threadIdx.x >= 32 && threadIdx.x < kQ) s_acum[threadIdx.x] += s_acum[31];
   __syncthreads();
   if (threadIdx.x < kQ) {
     const int i = threadIdx.x;
@@ -86,19 +111,11 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParam
   for (int p0 = 0; p0 < P; p0 += kQ)
     for (int n0 = 0; n0 < N; n0 += kQ)
       for (int pass = 0; pass < (backward ? 2 : 1); ++pass) {
-        const void* xs = pass == 0 ? p.x : p.dy;
-        const int64_t* xst = pass == 0 ? p.x_s : p.dy_s;
-        const void* bs = pass == 0 ? p.B : p.C;
-        const int64_t* bst = pass == 0 ? p.B_s : p.C_s;
+        const View<T> xs(pass == 0 ? p.x : p.dy, pass == 0 ? p.x_s : p.dy_s, k.b, k.h, p.length, P);
+        const View<T> bs(pass == 0 ? p.B : p.C, pass == 0 ? p.B_s : p.C_s, k.b, k.g, p.length, N);
         const float* wt = pass == 0 ? s_w : s_e;
-        fill_tile<false>(ta, [&](int s, int pp) {
-          const int64_t t = k.t0 + s;
-          return t < p.length && p0 + pp < P ? ld4<T>(xs, xst, k.b, t, k.h, p0 + pp) * wt[s] : 0.f;
-        });
-        fill_tile<false>(tb, [&](int s, int nn) {
-          const int64_t t = k.t0 + s;
-          return t < p.length && n0 + nn < N ? ld4<T>(bs, bst, k.b, t, k.g, n0 + nn) : 0.f;
-        });
+        fill_tile<false>(ta, [&](int s, int pp) { return xs(k.t0 + s, p0 + pp, wt[s]); });
+        fill_tile<false>(tb, [&](int s, int nn) { return bs(k.t0 + s, n0 + nn); });
         __syncthreads();
         Acc acc;
         acc.zero();
@@ -195,15 +212,10 @@ template <typename T, typename Acc>
 __device__ __forceinline__ void chunk_cb(const SsdParams& p, int b, int g, int64_t t0, float* ta, float* tb, float* out) {
   Acc acc;
   acc.zero();
+  const View<T> Cv(p.C, p.C_s, b, g, p.length, p.state), Bv(p.B, p.B_s, b, g, p.length, p.state);
   for (int n0 = 0; n0 < p.state; n0 += kQ) {
-    fill_tile<true>(ta, [&](int nn, int q) {
-      const int64_t t = t0 + q;
-      return t < p.length && n0 + nn < p.state ? ld4<T>(p.C, p.C_s, b, t, g, n0 + nn) : 0.f;
-    });
-    fill_tile<true>(tb, [&](int nn, int s) {
-      const int64_t t = t0 + s;
-      return t < p.length && n0 + nn < p.state ? ld4<T>(p.B, p.B_s, b, t, g, n0 + nn) : 0.f;
-    });
+    fill_tile<true>(ta, [&](int nn, int q) { return Cv(t0 + q, n0 + nn); });
+    fill_tile<true>(tb, [&](int nn, int s) { return Bv(t0 + s, n0 + nn); });
     __syncthreads();
     acc.mm(ta, tb);
     __syncthreads();
@@ -249,32 +261,26 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_scan_kernel(const SsdParams
   // tL[s][q] = (C_q.B_s) exp(acum_q - acum_s) dt_s for s <= q: the K-major operand of y_diag = L x.
   const float* cb = chunk_cb_of(p, k.b, k.c, k.g);
   for_tile([&](int q, int s) {
-    tL[s * kSsdLd + q] = s <= q ? cb[q * kQ + s] * __expf(s_acum[q] - s_acum[s]) * s_dtv[s] : 0.f;
+    const float v = cb[q * kQ + s] * __expf(s_acum[q] - s_acum[s]) * s_dtv[s];
+    tL[s * kSsdLd + q] = s <= q ? v : 0.f;
   });
   __syncthreads();
   const bool has_state = k.c > 0 || p.initial_state;
   const float* Sc = p.S + (k.bh * (p.nc + 1) + k.c) * PN;
   const float Dh = p.D ? p.D[k.h] : 0.f;
+  const View<T> Cv(p.C, p.C_s, k.b, k.g, p.length, N), Xv(p.x, p.x_s, k.b, k.h, p.length, P);
   for (int p0 = 0; p0 < P; p0 += kQ) {
     Acc acc;
     acc.zero();
     if (has_state)
       for (int n0 = 0; n0 < N; n0 += kQ) {
-        fill_tile<true>(ta, [&](int nn, int q) {
-          const int64_t t = k.t0 + q;
-          return t < p.length && n0 + nn < N ? ld4<T>(p.C, p.C_s, k.b, t, k.g, n0 + nn) * s_e[q] : 0.f;
-        });
-        fill_tile<true>(tb, [&](int nn, int pp) {
-          return p0 + pp < P && n0 + nn < N ? Sc[(int64_t)(p0 + pp) * N + n0 + nn] : 0.f;
-        });
+        fill_tile<true>(ta, [&](int nn, int q) { return Cv(k.t0 + q, n0 + nn, s_e[q]); });
+        fill_tile<true>(tb, [&](int nn, int pp) { return state_at(Sc, p0 + pp, n0 + nn, P, N); });
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
       }
-    fill_tile<false>(tb, [&](int s, int pp) {
-      const int64_t t = k.t0 + s;
-      return t < p.length && p0 + pp < P ? ld4<T>(p.x, p.x_s, k.b, t, k.h, p0 + pp) : 0.f;
-    });
+    fill_tile<false>(tb, [&](int s, int pp) { return Xv(k.t0 + s, p0 + pp); });
     __syncthreads();
     acc.mm(tL, tb);
     acc.store(tout);
@@ -323,6 +329,7 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     const float* cb = chunk_cb_of(p, b, c, g);
     for_tile([&](int q, int s) { tCB[q * kSsdLd + s] = cb[q * kQ + s]; });
   }
+  const View<T> Bv(p.B, p.B_s, b, g, p.length, N), Cv(p.C, p.C_s, b, g, p.length, N);
   for (int h = h_begin; h < h_end; ++h) {
     const int64_t bh = (int64_t)b * p.heads + h;
     const float* Sc = p.S + (bh * (p.nc + 1) + c) * PN;        // state at the chunk's start
@@ -330,18 +337,9 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     load_chunk_vectors(p, bh, t0, s_dtv, s_acum, s_e, s_ew);
     if (threadIdx.x < kQ) s_rowZ[threadIdx.x] = s_rowC[threadIdx.x] = 0.f;
     __syncthreads();
-    auto xval = [&](int s, int pp) {
-      const int64_t t = t0 + s;
-      return t < p.length && pp < P ? ld4<T>(p.x, p.x_s, b, t, h, pp) : 0.f;
-    };
-    auto dyval = [&](int q, int pp) {
-      const int64_t t = t0 + q;
-      return t < p.length && pp < P ? ld4<T>(p.dy, p.dy_s, b, t, h, pp) : 0.f;
-    };
-    auto bval = [&](const void* src, const int64_t* st, int s, int nn) {
-      const int64_t t = t0 + s;
-      return t < p.length && nn < N ? ld4<T>(src, st, b, t, g, nn) : 0.f;
-    };
+    const View<T> Xv(p.x, p.x_s, b, h, p.length, P), DYv(p.dy, p.dy_s, b, h, p.length, P);
+    auto xval = [&](int s, int pp) { return Xv(t0 + s, pp); };
+    auto dyval = [&](int q, int pp) { return DYv(t0 + q, pp); };
 
     // DX[q][s] = dy_q . x_s, then G1 = DX decay dt_s, Lp = CB decay and the row sums of M = CB G1.
     {
@@ -382,10 +380,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       acc.mm(tLp, tb);
       __syncthreads();
       for (int n0 = 0; n0 < N; n0 += kQ) {
-        fill_tile<true>(ta, [&](int nn, int s) { return bval(p.B, p.B_s, s, n0 + nn) * s_ew[s]; });
-        fill_tile<true>(tb, [&](int nn, int pp) {
-          return p0 + pp < P && n0 + nn < N ? dSn[(int64_t)(p0 + pp) * N + n0 + nn] : 0.f;
-        });
+        fill_tile<true>(ta, [&](int nn, int s) { return Bv(t0 + s, n0 + nn, s_ew[s]); });
+        fill_tile<true>(tb, [&](int nn, int pp) { return state_at(dSn, p0 + pp, n0 + nn, P, N); });
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -394,15 +390,14 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       __syncthreads();
       for_tile([&](int s, int pp) {
         const int64_t t = t0 + s;
-        float xz = 0.f;
-        if (t < p.length && p0 + pp < P) {
-          const float z = tout[s * kSsdLd + pp], xv = xval(s, p0 + pp), dyv = dyval(s, p0 + pp);
+        const bool valid = t < p.length && p0 + pp < P;
+        const float z = tout[s * kSsdLd + pp], xv = xval(s, p0 + pp), dyv = dyval(s, p0 + pp);
+        if (valid) {
           T* dx = static_cast<T*>(p.dx) + b * p.dx_s[0] + t * p.dx_s[1] + h * p.dx_s[2] + (p0 + pp) * p.dx_s[3];
           store_f(dx, s_dtv[s] * z + Dh * dyv);
-          xz = xv * z;
-          dD_sum += dyv * xv;
         }
-        tout[s * kSsdLd + pp] = xz;
+        dD_sum += valid ? dyv * xv : 0.f;
+        tout[s * kSsdLd + pp] = valid ? xv * z : 0.f;
       });
       __syncthreads();
       const float r = row_sum([&](int s, int pp) { return tout[s * kSsdLd + pp]; });
@@ -413,30 +408,47 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     for_tile([&](int q, int s) { tLp[s * kSsdLd + q] = tG1[q * kSsdLd + s]; });
     __syncthreads();
 
-    // Adds a finished (rows t, columns n) tile to the fp32 dB or dC accumulator of the group.
+    // Adds a finished (rows t, columns n) tile to the fp32 dB or dC accumulator of the group. Without atomics,
+    // a batch of old values is loaded (unconditionally, columns clamped) before any is written back.
     auto accumulate = [&](float* dst, int n0) {
-      for_tile([&](int s, int nn) {
-        if (n0 + nn >= N) return;
-        float* d = dst + (((int64_t)b * Lp + t0 + s) * p.groups + g) * N + n0 + nn;
-        const float v = tout[s * kSsdLd + nn];
-        if (atomic) atomicAdd(d, v);
-        else if (h == h_begin) *d = v;
-        else *d += v;
-      });
+      float* base = dst + (((int64_t)b * Lp + t0) * p.groups + g) * N + n0;
+      const int64_t rs = (int64_t)p.groups * N;
+      const int ncol = N - n0;
+      if (atomic || h == h_begin) {
+        for_tile([&](int s, int nn) {
+          if (nn >= ncol) return;
+          const float v = tout[s * kSsdLd + nn];
+          if (atomic) atomicAdd(base + s * rs + nn, v);
+          else base[s * rs + nn] = v;
+        });
+        return;
+      }
+#pragma unroll 1
+      for (int r0 = 0; r0 < kPerThread; r0 += kFillBatch) {
+        float old[kFillBatch];
+#pragma unroll
+        for (int r = 0; r < kFillBatch; ++r) {
+          const int i = threadIdx.x + (r0 + r) * kSsdThreads, s = i >> 6, nn = i & (kQ - 1);
+          old[r] = base[s * rs + (nn < ncol ? nn : ncol - 1)];
+        }
+#pragma unroll
+        for (int r = 0; r < kFillBatch; ++r) {
+          const int i = threadIdx.x + (r0 + r) * kSsdThreads, s = i >> 6, nn = i & (kQ - 1);
+          if (nn < ncol) base[s * rs + nn] = old[r] + tout[s * kSsdLd + nn];
+        }
+      }
     };
     // dB[s][n] = sum_q G1[q][s] C_q,n + dt_s exp(aend - acum_s) sum_p x_s,p dS[p][n].
     for (int n0 = 0; n0 < N; n0 += kQ) {
       Acc acc;
       acc.zero();
-      fill_tile<false>(tb, [&](int q, int nn) { return bval(p.C, p.C_s, q, n0 + nn); });
+      fill_tile<false>(tb, [&](int q, int nn) { return Cv(t0 + q, n0 + nn); });
       __syncthreads();
       acc.mm(tG1, tb);
       __syncthreads();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_tile<true>(ta, [&](int pp, int s) { return xval(s, p0 + pp) * s_dtv[s] * s_ew[s]; });
-        fill_tile<false>(tb, [&](int pp, int nn) {
-          return p0 + pp < P && n0 + nn < N ? dSn[(int64_t)(p0 + pp) * N + n0 + nn] : 0.f;
-        });
+        fill_tile<true>(ta, [&](int pp, int s) { return Xv(t0 + s, p0 + pp, s_dtv[s] * s_ew[s]); });
+        fill_tile<false>(tb, [&](int pp, int nn) { return state_at(dSn, p0 + pp, n0 + nn, P, N); });
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -452,10 +464,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       Acc acc;
       acc.zero();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_tile<true>(ta, [&](int pp, int q) { return dyval(q, p0 + pp) * s_e[q]; });
-        fill_tile<false>(tb, [&](int pp, int nn) {
-          return p0 + pp < P && n0 + nn < N ? Sc[(int64_t)(p0 + pp) * N + n0 + nn] : 0.f;
-        });
+        fill_tile<true>(ta, [&](int pp, int q) { return DYv(t0 + q, p0 + pp, s_e[q]); });
+        fill_tile<false>(tb, [&](int pp, int nn) { return state_at(Sc, p0 + pp, n0 + nn, P, N); });
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -463,10 +473,10 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       acc.store(tout);
       __syncthreads();
       {
-        const float r = row_sum([&](int q, int nn) { return bval(p.C, p.C_s, q, n0 + nn) * tout[q * kSsdLd + nn]; });
+        const float r = row_sum([&](int q, int nn) { return Cv(t0 + q, n0 + nn, tout[q * kSsdLd + nn]); });
         if ((threadIdx.x & 3) == 0) s_rowC[threadIdx.x >> 2] += r;
       }
-      fill_tile<false>(tb, [&](int s, int nn) { return bval(p.B, p.B_s, s, n0 + nn); });
+      fill_tile<false>(tb, [&](int s, int nn) { return Bv(t0 + s, n0 + nn); });
       __syncthreads();
       acc.mm(tLp, tb);
       acc.store(tout);
@@ -481,6 +491,7 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       const int j = threadIdx.x;
       float dac = s_rowC[j] + s_rowM[j] - s_dtv[j] * s_rowZ[j];
       if (j == kQ - 1)
+#pragma unroll 8  // independent loads, added in order
         for (int k = 0; k < p.pass_split; ++k) dac += p.dAend[(bh * p.nc + c) * p.pass_split + k];
       s_dac[j] = dac;
     }
