@@ -29,6 +29,9 @@ struct View {
   int lim3;
   __device__ __forceinline__ View(const void* p, const int64_t* s, int64_t i0, int64_t i2, int64_t lim1_, int lim3_)
       : base(static_cast<const T*>(p) + i0 * s[0] + i2 * s[2]), s1(s[1]), s3(s[3]), lim1(lim1_), lim3(lim3_) {}
+  // A row-major (rows, cols) matrix, e.g. a (P, N) fp32 state in scratch.
+  __device__ __forceinline__ View(const T* p, int64_t rows, int cols)
+      : base(p), s1(cols), s3(1), lim1(rows), lim3(cols) {}
   __device__ __forceinline__ float operator()(int64_t i1, int i3, float scale = 1.f) const {
     const bool ok = i1 < lim1 && i3 < lim3;
     const float v = load_f(base + (i1 < lim1 ? i1 : lim1 - 1) * s1 + (int64_t)(i3 < lim3 ? i3 : lim3 - 1) * s3);
@@ -36,10 +39,37 @@ struct View {
   }
 };
 
-// Element (pp, nn) of a (P, N) fp32 state in scratch, 0 outside; unconditional load as in View.
-__device__ __forceinline__ float state_at(const float* S, int pp, int nn, int P, int N) {
-  const float v = S[(int64_t)(pp < P ? pp : P - 1) * N + (nn < N ? nn : N - 1)];
-  return pp < P && nn < N ? v : 0.f;
+// Fills a K-major 64x64 tile from rows r0.. and columns c0.. of a view (rows: time steps, or head-dim rows of a
+// state; columns: features), row i times scale[i] when scale is given. RowIsK puts the rows on k
+// (tile[row][col]), otherwise on m (tile[col][row]). Thread tid owns column c0 + tid % 64 and rows tid / 64 + 4 r,
+// so a warp reads 32 consecutive columns. A tile wholly inside the view (every tile but the edges) takes
+// unclamped addresses that advance by a constant step; edge tiles clamp through View::operator().
+template <bool RowIsK, typename T>
+__device__ __forceinline__ void fill_rows(float* tile, const View<T>& v, int64_t r0, int c0, const float* scale) {
+  constexpr int kRowStep = kSsdThreads / kQ;
+  const int col = threadIdx.x & (kQ - 1), row = threadIdx.x / kQ;
+  auto put = [&](int r, float x) {
+    const int i = row + kRowStep * r;
+    tile[RowIsK ? i * kSsdLd + col : col * kSsdLd + i] = scale ? x * scale[i] : x;
+  };
+  if (r0 + kQ <= v.lim1 && c0 + kQ <= v.lim3) {
+    const T* ptr = v.base + (r0 + row) * v.s1 + (int64_t)(c0 + col) * v.s3;
+    const int64_t step = kRowStep * v.s1;
+    float x[kPerThread];  // all loads in flight at once: one memory latency per fill
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) x[r] = load_f(ptr + r * step);
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) put(r, x[r]);
+  } else {
+#pragma unroll 1
+    for (int b0 = 0; b0 < kPerThread; b0 += kFillBatch) {
+      float x[kFillBatch];
+#pragma unroll
+      for (int r = 0; r < kFillBatch; ++r) x[r] = v(r0 + row + kRowStep * (b0 + r), c0 + col);
+#pragma unroll
+      for (int r = 0; r < kFillBatch; ++r) put(b0 + r, x[r]);
+    }
+  }
 }
 
 // (dt, d dt / d dt_in) after bias, softplus and clamp; the derivative is 0 where the clamp holds.
@@ -71,7 +101,7 @@ struct ChunkHead {
 // dt and acum of the chunk into scratch; the local chunk state into S[c + 1]; for the backward also
 // dS_loc[c] = sum_q exp(acum_q) dy_q^T C_q (the chunk's own contribution to dS[c]) into dS[c].
 template <typename T, typename Acc>
-__global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParams p, const bool backward) {
+__global__ void __launch_bounds__(kSsdThreads, 4) chunk_state_kernel(const SsdParams p, const bool backward) {
   extern __shared__ __align__(128) float smem[];
   float* ta = smem;
   float* tb = ta + kTileFloats;
@@ -109,13 +139,13 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParam
   }
   __syncthreads();
   for (int p0 = 0; p0 < P; p0 += kQ)
-    for (int n0 = 0; n0 < N; n0 += kQ)
-      for (int pass = 0; pass < (backward ? 2 : 1); ++pass) {
-        const View<T> xs(pass == 0 ? p.x : p.dy, pass == 0 ? p.x_s : p.dy_s, k.b, k.h, p.length, P);
-        const View<T> bs(pass == 0 ? p.B : p.C, pass == 0 ? p.B_s : p.C_s, k.b, k.g, p.length, N);
-        const float* wt = pass == 0 ? s_w : s_e;
-        fill_tile<false>(ta, [&](int s, int pp) { return xs(k.t0 + s, p0 + pp, wt[s]); });
-        fill_tile<false>(tb, [&](int s, int nn) { return bs(k.t0 + s, n0 + nn); });
+    for (int pass = 0; pass < (backward ? 2 : 1); ++pass) {
+      const View<T> xs(pass == 0 ? p.x : p.dy, pass == 0 ? p.x_s : p.dy_s, k.b, k.h, p.length, P);
+      const View<T> bs(pass == 0 ? p.B : p.C, pass == 0 ? p.B_s : p.C_s, k.b, k.g, p.length, N);
+      const float* wt = pass == 0 ? s_w : s_e;
+      fill_rows<true>(ta, xs, k.t0, p0, wt);  // once for all the state's column tiles
+      for (int n0 = 0; n0 < N; n0 += kQ) {
+        fill_rows<true>(tb, bs, k.t0, n0, nullptr);
         __syncthreads();
         Acc acc;
         acc.zero();
@@ -128,6 +158,7 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParam
         });
         __syncthreads();
       }
+    }
 }
 
 // One thread per state element of (b, h): S[0] = initial state, S[c+1] = exp(aend_c) S[c] + S_loc[c] in place.
@@ -214,8 +245,8 @@ __device__ __forceinline__ void chunk_cb(const SsdParams& p, int b, int g, int64
   acc.zero();
   const View<T> Cv(p.C, p.C_s, b, g, p.length, p.state), Bv(p.B, p.B_s, b, g, p.length, p.state);
   for (int n0 = 0; n0 < p.state; n0 += kQ) {
-    fill_tile<true>(ta, [&](int nn, int q) { return Cv(t0 + q, n0 + nn); });
-    fill_tile<true>(tb, [&](int nn, int s) { return Bv(t0 + s, n0 + nn); });
+    fill_rows<false>(ta, Cv, t0, n0, nullptr);
+    fill_rows<false>(tb, Bv, t0, n0, nullptr);
     __syncthreads();
     acc.mm(ta, tb);
     __syncthreads();
@@ -246,7 +277,7 @@ __device__ __forceinline__ const float* chunk_cb_of(const SsdParams& p, int b, i
 
 // y of chunk c, head h: the start state's contribution through C plus the causal intra-chunk product.
 template <typename T, typename Acc>
-__global__ void __launch_bounds__(kSsdThreads) chunk_scan_kernel(const SsdParams p) {
+__global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdParams p) {
   extern __shared__ __align__(128) float smem[];
   float* ta = smem;
   float* tb = ta + kTileFloats;
@@ -269,18 +300,19 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_scan_kernel(const SsdParams
   const float* Sc = p.S + (k.bh * (p.nc + 1) + k.c) * PN;
   const float Dh = p.D ? p.D[k.h] : 0.f;
   const View<T> Cv(p.C, p.C_s, k.b, k.g, p.length, N), Xv(p.x, p.x_s, k.b, k.h, p.length, P);
+  const View<float> Sv(Sc, P, N);
   for (int p0 = 0; p0 < P; p0 += kQ) {
     Acc acc;
     acc.zero();
     if (has_state)
       for (int n0 = 0; n0 < N; n0 += kQ) {
-        fill_tile<true>(ta, [&](int nn, int q) { return Cv(k.t0 + q, n0 + nn, s_e[q]); });
-        fill_tile<true>(tb, [&](int nn, int pp) { return state_at(Sc, p0 + pp, n0 + nn, P, N); });
+        fill_rows<false>(ta, Cv, k.t0, n0, s_e);
+        fill_rows<false>(tb, Sv, p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
       }
-    fill_tile<false>(tb, [&](int s, int pp) { return Xv(k.t0 + s, p0 + pp); });
+    fill_rows<true>(tb, Xv, k.t0, p0, nullptr);
     __syncthreads();
     acc.mm(tL, tb);
     acc.store(tout);
@@ -308,7 +340,7 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
   float* tCB = tout + kTileFloats;  // C_q.B_s            [q][s]
   float* tLp = tCB + kTileFloats;   // C_q.B_s decay(q,s) [q][s]; later G1 transposed [s][q]
   float* tG1 = tLp + kTileFloats;   // dy_q.x_s decay(q,s) dt_s [q][s]
-  __shared__ float s_dtv[kQ], s_acum[kQ], s_e[kQ], s_ew[kQ], s_rowM[kQ], s_rowZ[kQ], s_rowC[kQ], s_dac[kQ];
+  __shared__ float s_dtv[kQ], s_acum[kQ], s_e[kQ], s_ew[kQ], s_rowM[kQ], s_rowZ[kQ], s_rowC[kQ], s_dac[kQ], s_xw[kQ];
   __shared__ float red[kSsdThreads / 32];
   int64_t i = blockIdx.x;
   const int split = (int)(i % p.head_splits);
@@ -329,25 +361,33 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     const float* cb = chunk_cb_of(p, b, c, g);
     for_tile([&](int q, int s) { tCB[q * kSsdLd + s] = cb[q * kQ + s]; });
   }
-  const View<T> Bv(p.B, p.B_s, b, g, p.length, N), Cv(p.C, p.C_s, b, g, p.length, N);
+  auto Bv = [&] { return View<T>(p.B, p.B_s, b, g, p.length, N); };
+  auto Cv = [&] { return View<T>(p.C, p.C_s, b, g, p.length, N); };
   for (int h = h_begin; h < h_end; ++h) {
     const int64_t bh = (int64_t)b * p.heads + h;
     const float* Sc = p.S + (bh * (p.nc + 1) + c) * PN;        // state at the chunk's start
     const float* dSn = p.dS + (bh * (p.nc + 1) + c + 1) * PN;  // gradient of the state at its end
     load_chunk_vectors(p, bh, t0, s_dtv, s_acum, s_e, s_ew);
-    if (threadIdx.x < kQ) s_rowZ[threadIdx.x] = s_rowC[threadIdx.x] = 0.f;
+    if (threadIdx.x < kQ) {  // the thread that wrote s_dtv[i] and s_ew[i]
+      s_xw[threadIdx.x] = s_dtv[threadIdx.x] * s_ew[threadIdx.x];
+      s_rowZ[threadIdx.x] = s_rowC[threadIdx.x] = 0.f;
+    }
     __syncthreads();
-    const View<T> Xv(p.x, p.x_s, b, h, p.length, P), DYv(p.dy, p.dy_s, b, h, p.length, P);
-    auto xval = [&](int s, int pp) { return Xv(t0 + s, pp); };
-    auto dyval = [&](int q, int pp) { return DYv(t0 + q, pp); };
+    // Views built where used (cheap from the kernel's parameters): kept live over the head they cost registers.
+    auto Xv = [&] { return View<T>(p.x, p.x_s, b, h, p.length, P); };
+    auto DYv = [&] { return View<T>(p.dy, p.dy_s, b, h, p.length, P); };
+    auto Sv = [&] { return View<float>(Sc, P, N); };
+    auto dSv = [&] { return View<float>(dSn, P, N); };
+    auto xval = [&](int s, int pp) { return Xv()(t0 + s, pp); };
+    auto dyval = [&](int q, int pp) { return DYv()(t0 + q, pp); };
 
     // DX[q][s] = dy_q . x_s, then G1 = DX decay dt_s, Lp = CB decay and the row sums of M = CB G1.
     {
       Acc acc;
       acc.zero();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_tile<true>(ta, [&](int pp, int q) { return dyval(q, p0 + pp); });
-        fill_tile<true>(tb, [&](int pp, int s) { return xval(s, p0 + pp); });
+        fill_rows<false>(ta, DYv(), t0, p0, nullptr);
+        fill_rows<false>(tb, Xv(), t0, p0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -375,13 +415,13 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     for (int p0 = 0; p0 < P; p0 += kQ) {
       Acc acc;
       acc.zero();
-      fill_tile<false>(tb, [&](int q, int pp) { return dyval(q, p0 + pp); });
+      fill_rows<true>(tb, DYv(), t0, p0, nullptr);
       __syncthreads();
       acc.mm(tLp, tb);
       __syncthreads();
       for (int n0 = 0; n0 < N; n0 += kQ) {
-        fill_tile<true>(ta, [&](int nn, int s) { return Bv(t0 + s, n0 + nn, s_ew[s]); });
-        fill_tile<true>(tb, [&](int nn, int pp) { return state_at(dSn, p0 + pp, n0 + nn, P, N); });
+        fill_rows<false>(ta, Bv(), t0, n0, s_ew);
+        fill_rows<false>(tb, dSv(), p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -442,13 +482,13 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     for (int n0 = 0; n0 < N; n0 += kQ) {
       Acc acc;
       acc.zero();
-      fill_tile<false>(tb, [&](int q, int nn) { return Cv(t0 + q, n0 + nn); });
+      fill_rows<true>(tb, Cv(), t0, n0, nullptr);
       __syncthreads();
       acc.mm(tG1, tb);
       __syncthreads();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_tile<true>(ta, [&](int pp, int s) { return Xv(t0 + s, p0 + pp, s_dtv[s] * s_ew[s]); });
-        fill_tile<false>(tb, [&](int pp, int nn) { return state_at(dSn, p0 + pp, n0 + nn, P, N); });
+        fill_rows<false>(ta, Xv(), t0, p0, s_xw);
+        fill_rows<true>(tb, dSv(), p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -464,8 +504,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       Acc acc;
       acc.zero();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_tile<true>(ta, [&](int pp, int q) { return DYv(t0 + q, p0 + pp, s_e[q]); });
-        fill_tile<false>(tb, [&](int pp, int nn) { return state_at(Sc, p0 + pp, n0 + nn, P, N); });
+        fill_rows<false>(ta, DYv(), t0, p0, s_e);
+        fill_rows<true>(tb, Sv(), p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -473,10 +513,10 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       acc.store(tout);
       __syncthreads();
       {
-        const float r = row_sum([&](int q, int nn) { return Cv(t0 + q, n0 + nn, tout[q * kSsdLd + nn]); });
+        const float r = row_sum([&](int q, int nn) { return Cv()(t0 + q, n0 + nn, tout[q * kSsdLd + nn]); });
         if ((threadIdx.x & 3) == 0) s_rowC[threadIdx.x >> 2] += r;
       }
-      fill_tile<false>(tb, [&](int s, int nn) { return Bv(t0 + s, n0 + nn); });
+      fill_rows<true>(tb, Bv(), t0, n0, nullptr);
       __syncthreads();
       acc.mm(tLp, tb);
       acc.store(tout);
