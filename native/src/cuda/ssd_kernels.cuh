@@ -72,6 +72,35 @@ __device__ __forceinline__ void fill_rows(float* tile, const View<T>& v, int64_t
   }
 }
 
+// Both operand tiles of a product, as two fill_rows calls; when both tiles are whole, all their 32 loads per
+// thread go out before any store (one memory latency for the pair).
+template <bool RowIsKa, bool RowIsKb, typename Ta, typename Tb>
+__device__ __forceinline__ void fill_pair(float* ta, const View<Ta>& va, int64_t ra, int ca, const float* sa,
+                                          float* tb, const View<Tb>& vb, int64_t rb, int cb, const float* sb) {
+  constexpr int kRowStep = kSsdThreads / kQ;
+  if (ra + kQ <= va.lim1 && ca + kQ <= va.lim3 && rb + kQ <= vb.lim1 && cb + kQ <= vb.lim3) {
+    const int col = threadIdx.x & (kQ - 1), row = threadIdx.x / kQ;
+    const Ta* pa = va.base + (ra + row) * va.s1 + (int64_t)(ca + col) * va.s3;
+    const Tb* pb = vb.base + (rb + row) * vb.s1 + (int64_t)(cb + col) * vb.s3;
+    const int64_t stepa = kRowStep * va.s1, stepb = kRowStep * vb.s1;
+    float xa[kPerThread], xb[kPerThread];
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) {
+      xa[r] = load_f(pa + r * stepa);
+      xb[r] = load_f(pb + r * stepb);
+    }
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) {
+      const int i = row + kRowStep * r;
+      ta[RowIsKa ? i * kSsdLd + col : col * kSsdLd + i] = sa ? xa[r] * sa[i] : xa[r];
+      tb[RowIsKb ? i * kSsdLd + col : col * kSsdLd + i] = sb ? xb[r] * sb[i] : xb[r];
+    }
+  } else {
+    fill_rows<RowIsKa>(ta, va, ra, ca, sa);
+    fill_rows<RowIsKb>(tb, vb, rb, cb, sb);
+  }
+}
+
 // (dt, d dt / d dt_in) after bias, softplus and clamp; the derivative is 0 where the clamp holds.
 template <typename T>
 __device__ __forceinline__ float2 dt_value(const SsdParams& p, int b, int64_t t, int h) {
@@ -245,8 +274,7 @@ __device__ __forceinline__ void chunk_cb(const SsdParams& p, int b, int g, int64
   acc.zero();
   const View<T> Cv(p.C, p.C_s, b, g, p.length, p.state), Bv(p.B, p.B_s, b, g, p.length, p.state);
   for (int n0 = 0; n0 < p.state; n0 += kQ) {
-    fill_rows<false>(ta, Cv, t0, n0, nullptr);
-    fill_rows<false>(tb, Bv, t0, n0, nullptr);
+    fill_pair<false, false>(ta, Cv, t0, n0, nullptr, tb, Bv, t0, n0, nullptr);
     __syncthreads();
     acc.mm(ta, tb);
     __syncthreads();
@@ -306,8 +334,7 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
     acc.zero();
     if (has_state)
       for (int n0 = 0; n0 < N; n0 += kQ) {
-        fill_rows<false>(ta, Cv, k.t0, n0, s_e);
-        fill_rows<false>(tb, Sv, p0, n0, nullptr);
+        fill_pair<false, false>(ta, Cv, k.t0, n0, s_e, tb, Sv, p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -386,8 +413,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       Acc acc;
       acc.zero();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_rows<false>(ta, DYv(), t0, p0, nullptr);
-        fill_rows<false>(tb, Xv(), t0, p0, nullptr);
+        fill_pair<false, false>(ta, DYv(), t0, p0, nullptr,
+                                tb, Xv(), t0, p0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -420,8 +447,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       acc.mm(tLp, tb);
       __syncthreads();
       for (int n0 = 0; n0 < N; n0 += kQ) {
-        fill_rows<false>(ta, Bv(), t0, n0, s_ew);
-        fill_rows<false>(tb, dSv(), p0, n0, nullptr);
+        fill_pair<false, false>(ta, Bv(), t0, n0, s_ew,
+                                tb, dSv(), p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -487,8 +514,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       acc.mm(tG1, tb);
       __syncthreads();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_rows<false>(ta, Xv(), t0, p0, s_xw);
-        fill_rows<true>(tb, dSv(), p0, n0, nullptr);
+        fill_pair<false, true>(ta, Xv(), t0, p0, s_xw,
+                               tb, dSv(), p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -504,8 +531,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       Acc acc;
       acc.zero();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_rows<false>(ta, DYv(), t0, p0, s_e);
-        fill_rows<true>(tb, Sv(), p0, n0, nullptr);
+        fill_pair<false, true>(ta, DYv(), t0, p0, s_e,
+                               tb, Sv(), p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
