@@ -194,7 +194,8 @@ __global__ void __launch_bounds__(kSsdThreads, 4) chunk_state_kernel(const SsdPa
 // Backward also runs the gradient in reverse: dS[nc] = dfinal, dS[c] = exp(aend_c) dS[c+1] + dS_loc[c], and
 // writes each chunk's partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state) to dAend.
 __global__ void __launch_bounds__(kSsdThreads) state_pass_kernel(const SsdParams p, const bool backward) {
-  __shared__ float red[kSsdThreads / 32];
+  constexpr int kAhead = 8, kWarps = kSsdThreads / 32;
+  __shared__ float red[kAhead * kWarps];
   const int split = (int)(blockIdx.x % p.pass_split);
   const int64_t bh = blockIdx.x / p.pass_split;
   const int64_t PN = p.PN(), Lp = p.Lp();
@@ -205,7 +206,6 @@ __global__ void __launch_bounds__(kSsdThreads) state_pass_kernel(const SsdParams
   float s = valid && p.initial_state ? p.initial_state[bh * PN + e] : 0.f;
   if (valid) Sb[e] = s;
   // Loads kAhead chunks ahead of the dependent chain: the chain is one FMA per chunk, the loads are the cost.
-  constexpr int kAhead = 8;
   for (int c0 = 0; c0 < p.nc; c0 += kAhead) {
     float loc[kAhead], ea[kAhead];
 #pragma unroll
@@ -238,16 +238,30 @@ __global__ void __launch_bounds__(kSsdThreads) state_pass_kernel(const SsdParams
       sn[j] = valid && c >= 0 ? Sb[(int64_t)(c + 1) * PN + e] : 0.f;
       ea[j] = c >= 0 ? __expf(aend[(int64_t)c * kQ]) : 0.f;
     }
+    float part[kAhead];
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 - j;
-      if (c < 0) break;  // uniform over the block
-      const float part = block_sum(d * sn[j], red);
-      if (threadIdx.x == 0) p.dAend[(bh * p.nc + c) * p.pass_split + split] = part;
-      if (valid) {
+      part[j] = d * sn[j];
+      if (valid && c >= 0) {
         dSb[(int64_t)(c + 1) * PN + e] = d;
         d = ea[j] * d + loc[j];
       }
+    }
+    // The kAhead block sums at once (two barriers instead of two per chunk), each in block_sum's order.
+#pragma unroll
+    for (int j = 0; j < kAhead; ++j)
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) part[j] += __shfl_xor_sync(0xffffffffu, part[j], o);
+    __syncthreads();  // red may still be read from the previous chunks
+    if ((threadIdx.x & 31) == 0)
+#pragma unroll
+      for (int j = 0; j < kAhead; ++j) red[j * kWarps + (threadIdx.x >> 5)] = part[j];
+    __syncthreads();
+    if (threadIdx.x < kAhead && c0 - (int)threadIdx.x >= 0) {
+      float sum = 0.f;
+      for (int w = 0; w < kWarps; ++w) sum += red[threadIdx.x * kWarps + w];
+      p.dAend[(bh * p.nc + c0 - (int)threadIdx.x) * p.pass_split + split] = sum;
     }
   }
   if (valid && p.dinitial_state && p.initial_state) p.dinitial_state[bh * PN + e] = d;
@@ -405,8 +419,6 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     auto DYv = [&] { return View<T>(p.dy, p.dy_s, b, h, p.length, P); };
     auto Sv = [&] { return View<float>(Sc, P, N); };
     auto dSv = [&] { return View<float>(dSn, P, N); };
-    auto xval = [&](int s, int pp) { return Xv()(t0 + s, pp); };
-    auto dyval = [&](int q, int pp) { return DYv()(t0 + q, pp); };
 
     // DX[q][s] = dy_q . x_s, then G1 = DX decay dt_s, Lp = CB decay and the row sums of M = CB G1.
     {
@@ -442,10 +454,6 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     for (int p0 = 0; p0 < P; p0 += kQ) {
       Acc acc;
       acc.zero();
-      fill_rows<true>(tb, DYv(), t0, p0, nullptr);
-      __syncthreads();
-      acc.mm(tLp, tb);
-      __syncthreads();
       for (int n0 = 0; n0 < N; n0 += kQ) {
         fill_pair<false, false>(ta, Bv(), t0, n0, s_ew,
                                 tb, dSv(), p0, n0, nullptr);
@@ -453,12 +461,17 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
         acc.mm(ta, tb);
         __syncthreads();
       }
-      acc.store(tout);
+      // dy (operand) and x (for the epilogue) as [s][p] tiles, so the epilogue reads both from shared memory.
+      fill_pair<true, true>(tb, DYv(), t0, p0, nullptr,
+                            tout, Xv(), t0, p0, nullptr);
+      __syncthreads();
+      acc.mm(tLp, tb);
+      acc.store(ta);  // ta's last reader (the product above the fill) passed a barrier since
       __syncthreads();
       for_tile([&](int s, int pp) {
         const int64_t t = t0 + s;
         const bool valid = t < p.length && p0 + pp < P;
-        const float z = tout[s * kSsdLd + pp], xv = xval(s, p0 + pp), dyv = dyval(s, p0 + pp);
+        const float z = ta[s * kSsdLd + pp], xv = tout[s * kSsdLd + pp], dyv = tb[s * kSsdLd + pp];
         if (valid) {
           T* dx = static_cast<T*>(p.dx) + b * p.dx_s[0] + t * p.dx_s[1] + h * p.dx_s[2] + (p0 + pp) * p.dx_s[3];
           store_f(dx, s_dtv[s] * z + Dh * dyv);
