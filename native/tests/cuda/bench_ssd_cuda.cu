@@ -7,7 +7,9 @@
 //   forward  = 2Q (2PN + QP) + 2Q^2 N / hpg              chunk state, y_off, y_diag; C.B^T
 //   backward = 4QPN + 2Q^2 N / hpg + 2Q^2 P + 2QP(Q+N) + 4QN(Q+P)
 //              (chunk state and dS_loc; C.B^T; dy.x^T; Z; dB; dC)
-// Usage: bench_ssd_cuda [--profile]   (--profile: one bf16 forward and backward, for ncu)
+// Usage: bench_ssd_cuda [--profile]   (--profile: one bf16 forward and backward, for ncu; the kernels the
+// environment picks, MAMBA_SSD_KERNELS=v1 for the first ones). Without it, the first kernels (" v1" rows) run
+// next to the current ones.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -139,7 +141,7 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false)
   const float bwd = median_ms([&] { must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward"); }, 3, 20);
   const double ff = ssd_fwd_flops(), bf = ssd_bwd_flops();
   auto tflops = [](double flops, float ms) { return flops / (ms * 1e9); };
-  char name[32];
+  char name[40];
   std::snprintf(name, sizeof name, "%s%s", dt == MAMBA_F32 ? "fp32" : "bf16", mode);
   const double pk = peak.bf16;
   std::printf("SSD %-12s fwd %8.3f ms %7.1f TFLOP/s (%5.2f%% of bf16 TC peak)\n", name, fwd, tflops(ff, fwd),
@@ -208,10 +210,17 @@ int main(int argc, char** argv) {
               prop.multiProcessorCount, peak.bf16, peak.tf32, peak.what);
   std::printf("SSD (8, 2048, 64 heads x 64, state 128, groups 1, chunk hint 256, kernels' chunk 64), D, dt_bias, "
               "softplus; FLOPs fwd %.1f G, bwd %.1f G; median of 20\n", ssd_fwd_flops() / 1e9, ssd_bwd_flops() / 1e9);
+  // The first kernels (MAMBA_SSD_KERNELS=v1, read per call) as the baseline of the same run, then the current ones.
+  setenv("MAMBA_SSD_KERNELS", "v1", 1);
+  bench_ssd(MAMBA_BF16, peak, " v1");
+  unsetenv("MAMBA_SSD_KERNELS");
   bench_ssd(MAMBA_BF16, peak, "");
   bench_mamba1(MAMBA_BF16);
   // fp32: both product kinds (ssd_api.cu), chosen per call through the environment.
   setenv("MAMBA_SSD_FP32", "simt", 1);
+  setenv("MAMBA_SSD_KERNELS", "v1", 1);
+  bench_ssd(MAMBA_F32, peak, " fma v1");
+  unsetenv("MAMBA_SSD_KERNELS");
   bench_ssd(MAMBA_F32, peak, " fma");
   setenv("MAMBA_SSD_FP32", "3xtf32", 1);
   bench_ssd(MAMBA_F32, peak, " 3xtf32");
