@@ -41,7 +41,11 @@ int check_grid(const char* where, const mamba_ssd_args* a) {
   return MAMBA_OK;
 }
 
-SsdParams make_params(const mamba_ssd_args* a) {
+// Elements per thread of the current state passing kernel: 4 (16-byte accesses) when every state slot
+// ((batch, heads, nc + 1) slots of P N floats, carved at multiples of 64 floats) stays 16-byte aligned.
+int pass_vec(const SsdParams& p) { return p.PN() % 4 == 0 ? 4 : 1; }
+
+SsdParams make_params(const mamba_ssd_args* a, bool v1) {
   SsdParams p{};
   p.batch = (int)a->batch; p.length = (int)a->length; p.heads = (int)a->heads; p.head_dim = (int)a->head_dim;
   p.groups = (int)a->groups; p.state = (int)a->state;
@@ -57,7 +61,8 @@ SsdParams make_params(const mamba_ssd_args* a) {
   p.D = a->D;
   p.dt_bias = a->dt_bias;
   p.initial_state = a->initial_state;
-  p.pass_split = (int)((p.PN() + kSsdThreads - 1) / kSsdThreads);
+  const int64_t per_block = (int64_t)kSsdThreads * (v1 ? 1 : pass_vec(p));
+  p.pass_split = (int)((p.PN() + per_block - 1) / per_block);
   p.head_splits = 1;
   return p;
 }
@@ -94,7 +99,10 @@ int launch_fwd(const SsdParams& p, cudaStream_t st) {
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk state");
   chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: C.B");
-  state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
+  if (pass_vec(p) == 4)
+    state_pass_kernel<4><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
+  else
+    state_pass_kernel<1><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
   MAMBA_CUDA_LAUNCHED("ssd forward: state passing");
   chunk_scan_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(4), st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk scan");
@@ -111,7 +119,10 @@ int launch_bwd(const SsdParams& p, cudaStream_t st) {
   MAMBA_CUDA_LAUNCHED("ssd backward: chunk state");
   chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
-  state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
+  if (pass_vec(p) == 4)
+    state_pass_kernel<4><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
+  else
+    state_pass_kernel<1><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
   MAMBA_CUDA_LAUNCHED("ssd backward: state passing");
   if (p.head_splits > 1) {
     const size_t bytes = (size_t)p.batch * p.Lp() * p.groups * p.state * sizeof(float);
@@ -186,8 +197,8 @@ bool use_v1_kernels() {
 
 // f(T{}, Acc{}, V1{}) for the call's dtype, product kind and kernel version.
 template <typename F>
-int dispatch(int32_t dtype, F&& f) {
-  if (use_v1_kernels()) {
+int dispatch(int32_t dtype, bool v1, F&& f) {
+  if (v1) {
     if (dtype == MAMBA_F32)
       return fp32_on_tensor_cores() ? f(float{}, v1::Tc3Acc{}, std::true_type{}) : f(float{}, v1::SimtAcc{}, std::true_type{});
     if (dtype == MAMBA_F16) return f(__half{}, v1::TcAcc{}, std::true_type{});
@@ -241,12 +252,13 @@ MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   mamba::clear_error();
   if (int rc = mamba::check_ssd_outputs(kFwd, args, outputs)) return rc;
   if (int rc = check_grid(kFwd, args)) return rc;
-  SsdParams p = make_params(args);
+  const bool v1 = use_v1_kernels();
+  SsdParams p = make_params(args, v1);
   p.y = outputs->y; copy_n(p.y_s, outputs->y_stride, 4);
   p.final_state = outputs->final_state;
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, false, st, "ssd forward", [&] {
-    return dispatch(args->dtype, [&](auto t, auto acc, auto old) {
+    return dispatch(args->dtype, v1, [&](auto t, auto acc, auto old) {
       if constexpr (decltype(old)::value) return launch_fwd_v1<decltype(t), decltype(acc)>(p, st);
       else return launch_fwd<decltype(t), decltype(acc)>(p, st);
     });
@@ -257,7 +269,8 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   mamba::clear_error();
   if (int rc = mamba::check_ssd_grads(kBwd, args, grads)) return rc;
   if (int rc = check_grid(kBwd, args)) return rc;
-  SsdParams p = make_params(args);
+  const bool v1 = use_v1_kernels();
+  SsdParams p = make_params(args, v1);
   p.dy = grads->dy; copy_n(p.dy_s, grads->dy_stride, 4);
   p.dfinal_state = grads->dfinal_state;
   p.dx = grads->dx; copy_n(p.dx_s, grads->dx_stride, 4);
@@ -271,7 +284,7 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   p.head_splits = plan_head_splits(p, args->deterministic != 0);
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, true, st, "ssd backward", [&] {
-    return dispatch(args->dtype, [&](auto t, auto acc, auto old) {
+    return dispatch(args->dtype, v1, [&](auto t, auto acc, auto old) {
       if constexpr (decltype(old)::value) return launch_bwd_v1<decltype(t), decltype(acc)>(p, st);
       else return launch_bwd<decltype(t), decltype(acc)>(p, st);
     });

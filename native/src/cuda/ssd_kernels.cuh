@@ -190,65 +190,100 @@ __global__ void __launch_bounds__(kSsdThreads, 4) chunk_state_kernel(const SsdPa
     }
 }
 
-// One thread per state element of (b, h): S[0] = initial state, S[c+1] = exp(aend_c) S[c] + S_loc[c] in place.
-// Backward also runs the gradient in reverse: dS[nc] = dfinal, dS[c] = exp(aend_c) dS[c+1] + dS_loc[c], and
-// writes each chunk's partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state) to dAend.
-__global__ void __launch_bounds__(kSsdThreads) state_pass_kernel(const SsdParams p, const bool backward) {
+// V consecutive floats of scratch (16-byte aligned for V = 4: every state slot starts at a multiple of 4 floats
+// when P N is, see ssd_api.cu) as one access.
+template <int V>
+__device__ __forceinline__ void vload(const float* src, float (&v)[V]) {
+  if constexpr (V == 4) {
+    const float4 t = *reinterpret_cast<const float4*>(src);
+    v[0] = t.x; v[1] = t.y; v[2] = t.z; v[3] = t.w;
+  } else {
+#pragma unroll
+    for (int i = 0; i < V; ++i) v[i] = src[i];
+  }
+}
+template <int V>
+__device__ __forceinline__ void vstore(float* dst, const float (&v)[V]) {
+  if constexpr (V == 4) {
+    __stcg(reinterpret_cast<float4*>(dst), make_float4(v[0], v[1], v[2], v[3]));  // one 16-byte store
+  } else {
+#pragma unroll
+    for (int i = 0; i < V; ++i) dst[i] = v[i];
+  }
+}
+
+// V consecutive state elements of (b, h) per thread (V = 4 when P N % 4 == 0: 16-byte accesses, four times the
+// bytes in flight): S[0] = initial state, S[c+1] = exp(aend_c) S[c] + S_loc[c] in place. Backward also runs
+// the gradient in reverse: dS[nc] = dfinal, dS[c] = exp(aend_c) dS[c+1] + dS_loc[c], and writes each chunk's
+// partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state) to dAend. Loads go kAhead chunks
+// ahead of the dependent chain (one FMA per chunk), unconditionally at clamped chunk indices.
+template <int V>
+__global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdParams p, const bool backward) {
   constexpr int kAhead = 8, kWarps = kSsdThreads / 32;
   __shared__ float red[kAhead * kWarps];
   const int split = (int)(blockIdx.x % p.pass_split);
   const int64_t bh = blockIdx.x / p.pass_split;
   const int64_t PN = p.PN(), Lp = p.Lp();
-  const int64_t e = (int64_t)split * kSsdThreads + threadIdx.x;
-  const bool valid = e < PN;
+  const int64_t e = ((int64_t)split * kSsdThreads + threadIdx.x) * V;
+  const bool valid = e < PN;  // all V elements or none: PN % V == 0
+  const int64_t ec = valid ? e : 0;
   float* Sb = p.S + bh * (p.nc + 1) * PN;
   const float* aend = p.acum + bh * Lp + kQ - 1;  // aend of chunk c at aend[c * kQ]
-  float s = valid && p.initial_state ? p.initial_state[bh * PN + e] : 0.f;
-  if (valid) Sb[e] = s;
-  // Loads kAhead chunks ahead of the dependent chain: the chain is one FMA per chunk, the loads are the cost.
+  float s[V];
+#pragma unroll
+  for (int i = 0; i < V; ++i) s[i] = valid && p.initial_state ? p.initial_state[bh * PN + e + i] : 0.f;
+  if (valid) vstore<V>(Sb + e, s);
   for (int c0 = 0; c0 < p.nc; c0 += kAhead) {
-    float loc[kAhead], ea[kAhead];
+    float loc[kAhead][V], ea[kAhead];
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
-      const int c = c0 + j;
-      loc[j] = valid && c < p.nc ? Sb[(int64_t)(c + 1) * PN + e] : 0.f;
-      ea[j] = c < p.nc ? __expf(aend[(int64_t)c * kQ]) : 0.f;
+      const int c = c0 + j, cc = c < p.nc ? c : p.nc - 1;
+      vload<V>(Sb + (int64_t)(cc + 1) * PN + ec, loc[j]);
+      ea[j] = __expf(aend[(int64_t)cc * kQ]);
     }
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 + j;
       if (valid && c < p.nc) {
-        s = ea[j] * s + loc[j];
-        Sb[(int64_t)(c + 1) * PN + e] = s;
+#pragma unroll
+        for (int i = 0; i < V; ++i) s[i] = ea[j] * s[i] + loc[j][i];
+        vstore<V>(Sb + (int64_t)(c + 1) * PN + e, s);
       }
     }
   }
   if (!backward) {
-    if (valid && p.final_state) p.final_state[bh * PN + e] = s;
+    if (valid && p.final_state)
+#pragma unroll
+      for (int i = 0; i < V; ++i) p.final_state[bh * PN + e + i] = s[i];
     return;
   }
   float* dSb = p.dS + bh * (p.nc + 1) * PN;
-  float d = valid && p.dfinal_state ? p.dfinal_state[bh * PN + e] : 0.f;
+  float d[V];
+#pragma unroll
+  for (int i = 0; i < V; ++i) d[i] = valid && p.dfinal_state ? p.dfinal_state[bh * PN + e + i] : 0.f;
   for (int c0 = p.nc - 1; c0 >= 0; c0 -= kAhead) {
-    float loc[kAhead], sn[kAhead], ea[kAhead];
+    float loc[kAhead][V], sn[kAhead][V], ea[kAhead];
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
-      const int c = c0 - j;
-      loc[j] = valid && c >= 0 ? dSb[(int64_t)c * PN + e] : 0.f;
-      sn[j] = valid && c >= 0 ? Sb[(int64_t)(c + 1) * PN + e] : 0.f;
-      ea[j] = c >= 0 ? __expf(aend[(int64_t)c * kQ]) : 0.f;
+      const int c = c0 - j, cc = c >= 0 ? c : 0;
+      vload<V>(dSb + (int64_t)cc * PN + ec, loc[j]);
+      vload<V>(Sb + (int64_t)(cc + 1) * PN + ec, sn[j]);
+      ea[j] = __expf(aend[(int64_t)cc * kQ]);
     }
     float part[kAhead];
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 - j;
-      part[j] = d * sn[j];
+      part[j] = 0.f;
       if (valid && c >= 0) {
-        dSb[(int64_t)(c + 1) * PN + e] = d;
-        d = ea[j] * d + loc[j];
+#pragma unroll
+        for (int i = 0; i < V; ++i) part[j] += d[i] * sn[j][i];
+        vstore<V>(dSb + (int64_t)(c + 1) * PN + e, d);
+#pragma unroll
+        for (int i = 0; i < V; ++i) d[i] = ea[j] * d[i] + loc[j][i];
       }
     }
-    // The kAhead block sums at once (two barriers instead of two per chunk), each in block_sum's order.
+    // The kAhead block sums at once (two barriers instead of two per chunk), each in a fixed order.
 #pragma unroll
     for (int j = 0; j < kAhead; ++j)
 #pragma unroll
@@ -264,7 +299,9 @@ __global__ void __launch_bounds__(kSsdThreads) state_pass_kernel(const SsdParams
       p.dAend[(bh * p.nc + c0 - (int)threadIdx.x) * p.pass_split + split] = sum;
     }
   }
-  if (valid && p.dinitial_state && p.initial_state) p.dinitial_state[bh * PN + e] = d;
+  if (valid && p.dinitial_state && p.initial_state)
+#pragma unroll
+    for (int i = 0; i < V; ++i) p.dinitial_state[bh * PN + e + i] = d[i];
 }
 
 // Loads the chunk's dt and acum of head bh from scratch, with exp(acum) and exp(aend - acum).

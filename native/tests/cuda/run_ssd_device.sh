@@ -36,7 +36,7 @@ awk '
   ver = (n ~ /ssd2v1/) ? "v1" : (n ~ /ssd[0-9]/ ? "cur" : "")
   k = n; sub(/^_ZN5mamba4cuda3ssd(2v1)?[0-9]+/, "", k); sub(/^_ZN5mamba4cuda[0-9]+/, "", k); sub(/kernel.*/, "kernel", k)
   t = (n ~ /bfloat16/) ? "bf16" : (n ~ /__half/) ? "f16" : "f32"
-  a = (n ~ /SimtAcc/) ? "fma" : (n ~ /TcAccTILb1/) ? "3xtf32" : (n ~ /TcAcc/) ? "tf32" : ""
+  a = (n ~ /SimtAcc/) ? "fma" : (n ~ /TcAccTILb1/) ? "3xtf32" : (n ~ /TcAcc/) ? "tf32" : (n ~ /kernelILi4E/) ? "x4" : ""
   sp = ""; next
 }
 /spill stores/ { s = $0; sub(/ bytes spill stores.*/, "", s); sub(/.*, /, "", s); sp = s; next }
