@@ -190,9 +190,14 @@ int launch_bwd_v1(const SsdParams& p, cudaStream_t st) {
   return MAMBA_OK;
 }
 
+// Which kernels run when MAMBA_SSD_KERNELS is unset (v1: the first version; v2: the current one).
+constexpr bool kV1KernelsByDefault = false;
+
 bool use_v1_kernels() {
   const char* v = std::getenv("MAMBA_SSD_KERNELS");
-  return v && std::strcmp(v, "v1") == 0;
+  if (v && std::strcmp(v, "v1") == 0) return true;
+  if (v && std::strcmp(v, "v2") == 0) return false;
+  return kV1KernelsByDefault;
 }
 
 // f(T{}, Acc{}, V1{}) for the call's dtype, product kind and kernel version.

@@ -7,9 +7,15 @@
 //   chunk scan      y_q    = exp(acum_q) S[c] C_q + sum_{s<=q} (C_q.B_s) exp(acum_q - acum_s) dt_s x_s + D x_q
 // Every product is a 64x64 block tile (ssd_tile.cuh). The backward recomputes S, runs the state passing in
 // reverse for dS (the gradient of each chunk's start state), then one kernel per (batch, chunk, group) does
-// the intra-chunk gradients for the group's heads in turn, so dB and dC are summed over heads without atomics. The gradient of acum_t has a closed form per step:
+// the intra-chunk gradients for the group's heads in turn, so dB and dC are summed over heads without atomics
+// (unless few blocks split a group's heads). The gradient of acum_t has a closed form per step:
 //   dacum_t = dy_t.y_off_t + dy_t.y_diag_t - dt_t x_t.Z_t (+ dS[c+1].S[c+1] at the chunk's last step)
 // where Z is dx / dt without the D term; d(dt A) is its reverse cumulative sum within the chunk.
+// Second version (the first, ssd_kernels_v1.cuh, stays selectable): the kernels are bound by memory latency,
+// not by the products, so the operand fills carry no branch around their loads (v1's did, which made every
+// element one full memory latency), keep all 16 loads per thread of a whole tile in flight, and issue both
+// operands of a product together (fill_pair); the state passing moves 16 bytes per access and sums dS.S for 8
+// chunks per pair of barriers.
 #pragma once
 #include "dtype.cuh"
 #include "scan_math.cuh"

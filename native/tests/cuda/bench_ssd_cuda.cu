@@ -213,14 +213,14 @@ int main(int argc, char** argv) {
   // The first kernels (MAMBA_SSD_KERNELS=v1, read per call) as the baseline of the same run, then the current ones.
   setenv("MAMBA_SSD_KERNELS", "v1", 1);
   bench_ssd(MAMBA_BF16, peak, " v1");
-  unsetenv("MAMBA_SSD_KERNELS");
+  setenv("MAMBA_SSD_KERNELS", "v2", 1);
   bench_ssd(MAMBA_BF16, peak, "");
   bench_mamba1(MAMBA_BF16);
   // fp32: both product kinds (ssd_api.cu), chosen per call through the environment.
   setenv("MAMBA_SSD_FP32", "simt", 1);
   setenv("MAMBA_SSD_KERNELS", "v1", 1);
   bench_ssd(MAMBA_F32, peak, " fma v1");
-  unsetenv("MAMBA_SSD_KERNELS");
+  setenv("MAMBA_SSD_KERNELS", "v2", 1);
   bench_ssd(MAMBA_F32, peak, " fma");
   setenv("MAMBA_SSD_FP32", "3xtf32", 1);
   bench_ssd(MAMBA_F32, peak, " 3xtf32");

@@ -52,22 +52,22 @@ echo "=== ptxas (sm_90), current kernels (dynamic shared memory: 3, 4, 3 and 6 t
 echo "    state, scan, C.B and gradients); the first kernels' lines are in ptxas_ssd.txt"
 grep -v "^v1" "$LOG/ptxas_ssd.txt"
 $NV "$BLD"/*.o -o "$BLD/test_ssd_cuda" || exit 1
-echo "=== tests"
-timeout 150 "$BLD/test_ssd_cuda" > "$LOG/test_ssd.log" 2>&1 || rc=1
+echo "=== tests, current kernels (MAMBA_SSD_KERNELS=v2), fp32 on FMA"
+MAMBA_SSD_KERNELS=v2 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd.log" 2>&1 || rc=1
 grep -E "FAIL|SUMMARY" "$LOG/test_ssd.log"
-echo "=== tests, fp32 on 3xTF32 tensor cores"
-MAMBA_SSD_FP32=3xtf32 timeout 150 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_3xtf32.log" 2>&1 || rc=1
+echo "=== tests, current kernels, fp32 on 3xTF32 tensor cores"
+MAMBA_SSD_KERNELS=v2 MAMBA_SSD_FP32=3xtf32 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_3xtf32.log" 2>&1 || rc=1
 grep -E "FAIL|SUMMARY" "$LOG/test_ssd_3xtf32.log"
 echo "=== tests, first kernels (MAMBA_SSD_KERNELS=v1), fp32 on FMA then on 3xTF32"
-MAMBA_SSD_KERNELS=v1 timeout 150 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_v1.log" 2>&1 || rc=1
+MAMBA_SSD_KERNELS=v1 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_v1.log" 2>&1 || rc=1
 grep -E "FAIL|SUMMARY" "$LOG/test_ssd_v1.log"
-MAMBA_SSD_KERNELS=v1 MAMBA_SSD_FP32=3xtf32 timeout 150 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_v1_3xtf32.log" 2>&1 || rc=1
+MAMBA_SSD_KERNELS=v1 MAMBA_SSD_FP32=3xtf32 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_v1_3xtf32.log" 2>&1 || rc=1
 grep -E "FAIL|SUMMARY" "$LOG/test_ssd_v1_3xtf32.log"
 if [ "${SKIP_SAN:-0}" != 1 ]; then
   echo "=== compute-sanitizer (quick subset)"
-  timeout 90 compute-sanitizer --tool memcheck --leak-check full "$BLD/test_ssd_cuda" --quick > "$LOG/memcheck.log" 2>&1 || rc=1
+  MAMBA_SSD_KERNELS=v2 timeout 90 compute-sanitizer --tool memcheck --leak-check full "$BLD/test_ssd_cuda" --quick > "$LOG/memcheck.log" 2>&1 || rc=1
   grep -E "ERROR SUMMARY|LEAK SUMMARY|SUMMARY|FAIL" "$LOG/memcheck.log"
-  timeout 120 compute-sanitizer --tool racecheck --racecheck-report all "$BLD/test_ssd_cuda" --quick > "$LOG/racecheck.log" 2>&1 || rc=1
+  MAMBA_SSD_KERNELS=v2 timeout 120 compute-sanitizer --tool racecheck --racecheck-report all "$BLD/test_ssd_cuda" --quick > "$LOG/racecheck.log" 2>&1 || rc=1
   grep -E "RACECHECK SUMMARY|SUMMARY|FAIL" "$LOG/racecheck.log"
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
@@ -76,7 +76,7 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
   nvcc -O3 -std=c++17 -arch=sm_90 -I include tests/cuda/bench_ssd_cuda.cu -o "$BLD/bench_ssd_cuda" -L"$BLD/lib" \
     -lmamba_native -Xlinker -rpath -Xlinker "$BLD/lib" || exit 1
   timeout 180 "$BLD/bench_ssd_cuda" 2>&1 | tee "$LOG/bench_ssd.log" || rc=1
-  for v in current v1; do
+  for v in v2 v1; do
     echo "=== ncu: time per kernel, one bf16 forward and backward, $v kernels"
     MAMBA_SSD_KERNELS=$v timeout 90 ncu --clock-control none --metrics gpu__time_duration.sum \
       -k regex:"chunk_|state_pass|param_grads|bc_grads" "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_$v.txt" 2>&1
