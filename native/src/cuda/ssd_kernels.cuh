@@ -375,11 +375,18 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
   load_chunk_vectors(p, k.bh, k.t0, s_dtv, s_acum, s_e, nullptr);
   __syncthreads();
   // tL[s][q] = (C_q.B_s) exp(acum_q - acum_s) dt_s for s <= q: the K-major operand of y_diag = L x.
-  const float* cb = chunk_cb_of(p, k.b, k.c, k.g);
-  for_tile([&](int q, int s) {
-    const float v = cb[q * kQ + s] * __expf(s_acum[q] - s_acum[s]) * s_dtv[s];
-    tL[s * kSsdLd + q] = s <= q ? v : 0.f;
-  });
+  {
+    const float* cb = chunk_cb_of(p, k.b, k.c, k.g);
+    float v[kPerThread];  // all loads first: one latency
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) v[r] = cb[threadIdx.x + r * kSsdThreads];
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) {
+      const int i = threadIdx.x + r * kSsdThreads, q = i >> 6, s = i & (kQ - 1);
+      const float l = v[r] * __expf(s_acum[q] - s_acum[s]) * s_dtv[s];
+      tL[s * kSsdLd + q] = s <= q ? l : 0.f;
+    }
+  }
   __syncthreads();
   const bool has_state = k.c > 0 || p.initial_state;
   const float* Sc = p.S + (k.bh * (p.nc + 1) + k.c) * PN;
@@ -443,7 +450,14 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
 
   {
     const float* cb = chunk_cb_of(p, b, c, g);
-    for_tile([&](int q, int s) { tCB[q * kSsdLd + s] = cb[q * kQ + s]; });
+    float v[kPerThread];  // all loads first: one latency
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) v[r] = cb[threadIdx.x + r * kSsdThreads];
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) {
+      const int i = threadIdx.x + r * kSsdThreads;
+      tCB[(i >> 6) * kSsdLd + (i & (kQ - 1))] = v[r];
+    }
   }
   auto Bv = [&] { return View<T>(p.B, p.B_s, b, g, p.length, N); };
   auto Cv = [&] { return View<T>(p.C, p.C_s, b, g, p.length, N); };
