@@ -3,7 +3,8 @@
 # sources, so they need not wait for the rest of the library) for the current kernels and the first ones
 # (MAMBA_SSD_KERNELS=v1), each with fp32 products on FMA and on 3xTF32, compute-sanitizer memcheck and racecheck
 # on the quick subset (current kernels), then the benchmark against the full library (first and current SSD
-# kernels and the Mamba-1 scan in one run), built meanwhile, and ncu's time per kernel for both SSD versions.
+# kernels and the Mamba-1 scan in one run), built meanwhile, ncu's time per kernel for both SSD versions, and
+# ncu's throughput, occupancy and stall reasons of the current chunk state, state passing and chunk gradients.
 # Run from anywhere; logs go to $OUT when set (the device tool), else ./build-ssd/logs.
 # SKIP_SAN=1 skips the sanitizers, SKIP_BENCH=1 the library build and the benchmark.
 set -u -o pipefail
@@ -82,5 +83,16 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
       -k regex:"chunk_|state_pass|param_grads|bc_grads" "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_$v.txt" 2>&1
     grep -E "_kernel|gpu__time_duration" "$LOG/ncu_ssd_$v.txt" | sed -E 's/ +/ /g' | cut -c1-110
   done
+  # Where the current kernels wait (for the next step): throughput, occupancy and the main stall reasons per
+  # issued instruction of one forward and backward's chunk state, state passing and chunk gradients.
+  echo "=== ncu: throughput, occupancy, stalls (current kernels)"
+  m=sm__throughput.avg.pct_of_peak_sustained_elapsed,dram__throughput.avg.pct_of_peak_sustained_elapsed
+  m=$m,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__issue_active.avg.pct_of_peak_sustained_active
+  for r in long_scoreboard barrier short_scoreboard mio_throttle lg_throttle math_pipe_throttle wait; do
+    m=$m,smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio
+  done
+  MAMBA_SSD_KERNELS=v2 timeout 90 ncu --clock-control none --metrics "$m" -k regex:"chunk_state|state_pass|chunk_bwd" \
+    -c 5 "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_stalls.txt" 2>&1
+  grep -E "_kernel|__" "$LOG/ncu_ssd_stalls.txt" | sed -E 's/ +/ /g; s/smsp__average_warps_issue_stalled_//' | cut -c1-100
 fi
 exit $rc
