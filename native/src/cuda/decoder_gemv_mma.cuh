@@ -260,8 +260,9 @@ int launch_gemv_mma_as(const __nv_bfloat16* W, int rows, int cols, int batch, co
   const int mtiles = (rows + kMmaRows - 1) / kMmaRows, slots = per_sm * at.sms;
   const int iters = (mtiles + slots - 1) / slots;
   const unsigned blocks = (unsigned)((mtiles + iters - 1) / iters);
-  kernel<<<blocks, kThreads, plan.smem, at.stream>>>(W, rows, cols, batch, plan.nb, plan.srows, iters, pro, epi);
-  MAMBA_CUDA_LAUNCHED("decoder: tensor-core matrix-vector launch");
+  MAMBA_CUDA_TRY(launch_kernel(at, true, kernel, blocks, kThreads, plan.smem, W, rows, cols, batch, plan.nb, plan.srows,
+                               iters, pro, epi),
+                 "decoder: tensor-core matrix-vector launch");
   return MAMBA_OK;
 }
 
