@@ -4,8 +4,9 @@
 //        has the (batch, dim, length) rows only. Then the causal conv1d, both layouts.
 //        bench_scan_cuda --profile        One fp32 (8,2048,2048,16) forward and backward, for ncu.
 //        bench_scan_cuda --fwd            Forward only, fp32 / bf16 / f16 (B and C in the same dtype), the shapes
-//                                         of the bf16 vector-tile work; MAMBA_SCAN_FWD_VEC=0 times the element-load
-//                                         forward instead (the variable is read once per process).
+//                                         of the bf16 vector-tile work (L=1000: no vectors, element loads);
+//                                         MAMBA_SCAN_FWD_VEC=0 times the element-load forward instead (the variable
+//                                         is read once per process).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -126,7 +127,8 @@ void bench_fwd_only() {
   std::printf("selective scan forward with z, D, delta_bias, softplus; B/C in the same dtype; median of 50; "
               "MAMBA_SCAN_FWD_VEC=%s\n", vec ? vec : "(unset)");
   std::printf("%-22s %-5s %9s %9s %12s %18s\n", "(B,D,L,N)", "dtype", "fwd ms", "fwd GB/s", "fwd+ckpt ms", "out hash");
-  const int shapes[][5] = {{8, 2048, 2048, 16, 0}, {4, 1536, 1024, 16, 0}, {8, 1536, 1024, 16, 0}, {8, 1536, 1024, 16, 1}};
+  const int shapes[][5] = {{8, 2048, 2048, 16, 0}, {4, 1536, 1024, 16, 0}, {8, 1536, 1024, 16, 0}, {8, 1536, 1024, 16, 1},
+                           {8, 1536, 1000, 16, 0}};
   for (const auto& s : shapes) {
     for (int dt : {MAMBA_F32, MAMBA_BF16, MAMBA_F16}) {
       const bool bld = s[4] != 0;

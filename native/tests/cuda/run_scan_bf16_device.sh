@@ -13,7 +13,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 nvcc --version | tail -1
 t0=$SECONDS
 (cmake -S . -B "$BLD/lib" -DMAMBA_CUDA=ON -DMAMBA_CUDA_ARCHITECTURES=90 > "$LOG/build_lib.log" 2>&1 &&
-  cmake --build "$BLD/lib" -j 16 >> "$LOG/build_lib.log" 2>&1) &
+  cmake --build "$BLD/lib" -j "${JOBS:-16}" >> "$LOG/build_lib.log" 2>&1) &
 LIB_PID=$!
 # ptxas report of the forward kernels alone (registers, spills, shared memory), one log per file so that parallel
 # jobs do not interleave; and the test programs' objects, while the library builds.
@@ -55,7 +55,7 @@ echo "=== compute-sanitizer memcheck (scan, quick subset)"
 timeout 100 compute-sanitizer --tool memcheck --leak-check full "$BLD/test_scan_cuda" --quick > "$LOG/memcheck.log" 2>&1 || rc=1
 grep -E "ERROR SUMMARY|LEAK SUMMARY|SUMMARY|FAIL" "$LOG/memcheck.log"
 
-echo "=== forward: element loads (old) vs vector tiles (new), two alternating runs each"
+echo "=== forward: element loads (old) vs vector tiles (new; L=1000 has no vectors: same kernel), two alternating runs each"
 for i in 1 2; do
   MAMBA_SCAN_FWD_VEC=0 timeout 60 "$BLD/bench_scan_cuda" --fwd > "$LOG/bench_old_$i.log" 2>&1 || rc=1
   timeout 60 "$BLD/bench_scan_cuda" --fwd > "$LOG/bench_new_$i.log" 2>&1 || rc=1
