@@ -112,7 +112,7 @@ __device__ __forceinline__ void store_vec_tile(X* x, const int64_t* s, int b, in
     unsigned short* e = reinterpret_cast<unsigned short*>(base + c * s[1] + t * s[2]);
     const int left = time_fast ? tl - t : nch - c;
     if (left >= kVec) {
-      uint4 w;
+      uint4 w = make_uint4(0u, 0u, 0u, 0u);
 #pragma unroll
       for (int j = 0; j < kVec; ++j) vec_set(w, j, f_to_bits<X>(time_fast ? f(c, t + j) : f(c + j, t)));
       *reinterpret_cast<uint4*>(e) = w;
