@@ -11,7 +11,7 @@
 # Here first: tools/gpu/stage-apps.sh tests/Microsoft.ML.Mamba.Tests benchmarks/DecodeBenchmark
 # Device call, carrying [".gpu"]: bash native/tests/cuda/run_decoder_device.sh   (logs to $OUT; BUDGET seconds, 540)
 set -u -o pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/decoder-out}
 mkdir -p "$OUT"
 BUDGET=${BUDGET:-540}

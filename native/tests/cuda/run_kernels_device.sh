@@ -4,7 +4,7 @@
 # (run_scan_bf16_device.sh), then the SSD sanitizers on the quick subset with the time that is left.
 # Device call: bash native/tests/cuda/run_kernels_device.sh   (logs to $OUT/ssd and $OUT/scan; BUDGET seconds, 570)
 set -u -o pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/kernels-out}
 BUDGET=${BUDGET:-570}
 left() { local l=$((BUDGET - SECONDS)); echo $((l > 5 ? l : 5)); }
