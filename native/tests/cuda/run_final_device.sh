@@ -4,12 +4,12 @@
 # through the generation loop for Mamba-2 and Mamba-1 (DecodeBenchmark, native decoder and TorchSharp step), training
 # throughput of both at 130M (Mamba.Benchmarks train, bf16), and memcheck on one teacher-forced Mamba-2 decoder test.
 # Here first: tools/gpu/stage-apps.sh tests/Microsoft.ML.Mamba.Tests benchmarks/DecodeBenchmark benchmarks/Mamba.Benchmarks
-# Device call, carrying [".gpu"]: bash native/tests/cuda/run_final_device.sh   (logs to $OUT; BUDGET seconds, 480)
+# Device call, carrying [".gpu"]: bash native/tests/cuda/run_final_device.sh   (logs to $OUT; BUDGET seconds, 420)
 set -u -o pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/final-out}
 mkdir -p "$OUT"
-BUDGET=${BUDGET:-480}
+BUDGET=${BUDGET:-420}
 left() { local l=$((BUDGET - SECONDS)); echo $((l > 5 ? l : 5)); }
 cap() { local want=$1 l; l=$(left); echo $((want < l ? want : l)); }
 rc=0
