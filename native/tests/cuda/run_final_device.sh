@@ -4,12 +4,12 @@
 # through the generation loop for Mamba-2 and Mamba-1 (DecodeBenchmark, native decoder and TorchSharp step), training
 # throughput of both at 130M (Mamba.Benchmarks train, bf16), and memcheck on one teacher-forced Mamba-2 decoder test.
 # Here first: tools/gpu/stage-apps.sh tests/Microsoft.ML.Mamba.Tests benchmarks/DecodeBenchmark benchmarks/Mamba.Benchmarks
-# Device call, carrying [".gpu"]: bash native/tests/cuda/run_final_device.sh   (logs to $OUT; BUDGET seconds, 420)
+# Device call, carrying [".gpu"]: bash native/tests/cuda/run_final_device.sh   (logs to $OUT; BUDGET seconds, 330)
 set -u -o pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/final-out}
 mkdir -p "$OUT"
-BUDGET=${BUDGET:-420}
+BUDGET=${BUDGET:-330}
 left() { local l=$((BUDGET - SECONDS)); echo $((l > 5 ? l : 5)); }
 cap() { local want=$1 l; l=$(left); echo $((want < l ? want : l)); }
 rc=0
@@ -42,13 +42,13 @@ done
 
 echo "=== training, bf16, batch 8 x 1024, 10 timed steps"
 for a in mamba1 mamba2; do
-  timeout "$(cap 80)" "$APP/Mamba.Benchmarks" train --device cuda --architecture $a --dtype bf16 --batch 8 --length 1024 \
+  timeout "$(cap 55)" "$APP/Mamba.Benchmarks" train --device cuda --architecture $a --dtype bf16 --batch 8 --length 1024 \
     --steps 10 --no-memory > "$OUT/train_$a.log" 2>&1 || rc=1
   echo "--- $a"; grep -iE "tokens/s|parameters|error" "$OUT/train_$a.log" | cut -c1-170 | tail -4
 done
 
 echo "=== compute-sanitizer memcheck (teacher-forced Mamba-2 decoder test)"
-timeout "$(cap 90)" compute-sanitizer --tool memcheck --print-limit 20 "$APP/Microsoft.ML.Mamba.Tests" \
+timeout "$(cap 60)" compute-sanitizer --tool memcheck --print-limit 20 "$APP/Microsoft.ML.Mamba.Tests" \
   --filter-method "*CudaMamba2DecoderTests.LogitsAndStatesStayCloseToTheTorchSharpStepTeacherForced" \
   > "$OUT/memcheck.log" 2>&1 || rc=1
 grep -E "ERROR SUMMARY|total:|failed:|succeeded:" "$OUT/memcheck.log"
