@@ -244,7 +244,7 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   m->batch = desc->batch;
   m->next_ids = desc->next_ids;
   m->use_graph = desc->use_graph != 0;
-  m->pdl = pdl_supported(device);
+  m->pdl = pdl_supported(device, desc->batch, desc->dtype == MAMBA_BF16);
   const int64_t B = desc->batch, H = desc->hidden, E = desc->inner, P = desc->dt_rank + 2 * desc->state;
   const int64_t floats = B * (H + 3 * E + P) + 2 * B + 2 * B;  // res, xc, z, y, p, best (2 floats each), bad
   cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);

@@ -115,11 +115,14 @@ struct Target {
   bool pdl;
 };
 
-// Whether a decoder on `device` launches its kernels with programmatic dependent launch: sm_90 and later, unless
-// MAMBA_DECODER_PDL=0 (for comparing both in one benchmark run).
-bool pdl_supported(int device) {
+// Whether a decoder on `device` launches its kernels with programmatic dependent launch: sm_90 and later, at batch 1
+// or with bf16 weights, unless MAMBA_DECODER_PDL=0 (for comparing both in one benchmark run). Measured on an H100
+// (docs/results/2026-12-07-decode-pdl-tensor-cores.md): 4% faster at batch 1 and 1-5% with the bf16 tensor-core GEMV,
+// but 16% slower for fp32 batch tiles, whose early-launched blocks hold shared memory the running kernel needs.
+bool pdl_supported(int device, int64_t batch, bool bf16) {
   const char* v = std::getenv("MAMBA_DECODER_PDL");
   if (v && v[0] == '0') return false;
+  if (batch > 1 && !bf16) return false;
   int major = 0;
   if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
     (void)cudaGetLastError();

@@ -322,7 +322,7 @@ MAMBA_API int32_t mamba2_decoder_create_cuda(const mamba2_decoder_desc* desc, ma
   m->batch = B;
   m->next_ids = desc->next_ids;
   m->use_graph = desc->use_graph != 0;
-  m->pdl = pdl_supported(device);
+  m->pdl = pdl_supported(device, desc->batch, desc->dtype == MAMBA_BF16);
   const int64_t floats = 2 * B + B * (H + 2 * E + K + NH) + B;  // best (2 floats each), res, z, y, xbc, dt, bad
   cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);
   if (e == cudaSuccess) e = cudaMalloc(&m->scratch, floats * sizeof(float) + 16);
