@@ -49,7 +49,7 @@ if (IntArg("--threads", 0) is > 0 and var threads) set_num_threads(threads);
 var config = new MambaConfig { NumHiddenLayers = layers, HiddenSize = hidden };   // the defaults are mamba-130m's shape
 if (StringArg("--architecture", "mamba1") == "mamba2")
 {
-    // mamba2-130m's mixer: heads of 64 channels, state 128, one group (the native whole-model decoder is Mamba-1 only).
+    // mamba2-130m's mixer: heads of 64 channels, state 128, one group (native path: the Mamba-2 whole-model decoder).
     config.Architecture = MambaArchitecture.Mamba2;
     config.StateSize = 128;
     config.HeadDim = 64;

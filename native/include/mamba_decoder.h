@@ -1,4 +1,4 @@
-/* Whole-model decoding of a Mamba-1 language model on CUDA: one native call per token.
+/* Whole-model decoding of a Mamba-1 or Mamba-2 language model on CUDA: one native call per token.
  *
  * A decoder is made once per generation from device pointers to every weight (the caller keeps them alive and
  * unchanged) and to its own state and token buffers. Each step runs, for every sequence of the batch:
@@ -66,6 +66,60 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
 MAMBA_API int32_t mamba_decoder_step_cuda(mamba_decoder* decoder, void* stream, int64_t* host_next_ids);
 /* Waits for the decoder's work, frees it; NULL is allowed. */
 MAMBA_API int32_t mamba_decoder_destroy(mamba_decoder* decoder);
+
+/* ---- Mamba-2 ------------------------------------------------------------------------------------------------
+ * The same one-call-per-token decoding for Mamba-2 layers (mamba2_decoder_create_cuda); the decoder it makes is
+ * stepped and destroyed with mamba_decoder_step_cuda and mamba_decoder_destroy. Per layer and sequence:
+ *   RMSNorm -> in_proj to z | x B C | dt -> depthwise conv step over x B C + SiLU -> SSD step per head
+ *   (dt = clamp(softplus(dt + dt_bias), dt_min, dt_max), A = -exp(A_log), the D skip; mamba_ssd_step's math) ->
+ *   gated RMSNorm norm(y * SiLU(z)) * weight over the whole inner width or each of norm_groups parts ->
+ *   out_proj -> residual
+ * then the final RMSNorm, lm_head and the greedy choice as above. Rounding follows the TorchSharp step (Mamba2Mixer
+ * with the native SSD step): in_proj, the SSD output, the gated norm's output, out_proj and logits in dtype; the
+ * conv output, B, C and dt in fp32. E = heads * head_dim (inner), K = E + 2 * groups * state (conv channels),
+ * NH = heads, P = head_dim, N = state, W = width. */
+typedef struct mamba2_decoder_layer {
+  const float* norm_weight;       /* (H) fp32: the block's pre-norm */
+  const void* in_proj_weight;     /* (E + K + NH, H) dtype: rows z | x B C | dt */
+  const float* in_proj_bias;      /* (E + K + NH) fp32, or NULL */
+  const float* conv_weight;       /* (K, W) fp32 */
+  const float* conv_bias;         /* (K) fp32, or NULL */
+  const float* dt_bias;           /* (NH) fp32, or NULL */
+  const float* A_log;             /* (NH) fp32 */
+  const float* D;                 /* (NH) fp32, or NULL */
+  const float* gate_norm_weight;  /* (E) fp32: the gated RMSNorm's scale */
+  const void* out_proj_weight;    /* (H, E) dtype */
+  const float* out_proj_bias;     /* (H) fp32, or NULL */
+  void* conv_state;               /* (batch, K, W) dtype, contiguous, oldest input first; updated every step */
+  float* ssm_state;               /* (batch, NH, P, N) fp32, contiguous; updated every step */
+} mamba2_decoder_layer;
+
+typedef struct mamba2_decoder_desc {
+  int64_t batch;                  /* 1..4096 sequences, stepped together */
+  int64_t layers, hidden, heads, head_dim, groups, state, width, vocab;
+                                  /* 1 <= head_dim <= 256, 1 <= state <= 256, groups divides heads, 1 <= width <= 8 */
+  int64_t sample_vocab;           /* the greedy choice considers ids < sample_vocab (1..vocab) */
+  int64_t norm_groups;            /* parts of the inner width E the gated norm normalises on their own; divides E */
+  int32_t dtype;                  /* MAMBA_F32 or MAMBA_BF16: matrices, embeddings and conv_state */
+  int32_t residual_in_fp32;       /* 1: the residual stream stays fp32; 0: it is rounded to dtype after each layer */
+  int32_t use_graph;              /* 1: capture the step in a CUDA graph on first use and replay it; 0: launch each time */
+  int32_t reserved;               /* 0 */
+  float norm_eps;                 /* the pre-norms' and the final norm's epsilon, >= 0 */
+  float gate_norm_eps;            /* the gated norm's epsilon, >= 0 */
+  float dt_min, dt_max;           /* dt's clamp (time_step_limit): 0 <= dt_min <= dt_max; dt_max may be +inf */
+  const void* embedding;          /* (vocab, H) dtype */
+  const void* lm_head;            /* (vocab, H) dtype; may be `embedding` (tied) */
+  const float* norm_f_weight;     /* (H) fp32 */
+  const mamba2_decoder_layer* layer_weights;  /* host array of `layers` entries, read during create only */
+  int64_t* token_ids;             /* (batch) int64, as in mamba_decoder_desc */
+  int64_t* next_ids;              /* (batch) int64, as in mamba_decoder_desc */
+  float* logits;                  /* (batch, vocab) fp32, or NULL, as in mamba_decoder_desc */
+} mamba2_decoder_desc;
+
+/* Validates every argument (pointers must be device memory of one device), allocates the decoder's scratch
+ * (about batch * (H + 3E + 2GN + NH) floats) and returns it in *decoder, for mamba_decoder_step_cuda and
+ * mamba_decoder_destroy. Nothing runs on the device yet. */
+MAMBA_API int32_t mamba2_decoder_create_cuda(const mamba2_decoder_desc* desc, mamba_decoder** decoder);
 
 /* Peak DRAM bandwidth of a CUDA device from its properties (2 * memory clock * bus width), in bytes/s; 0 without
  * CUDA or for an invalid device. For benchmarks that report achieved bandwidth as a fraction of the peak. */

@@ -28,7 +28,7 @@
 #endif
 
 /* Bumped whenever a signature in this header changes; C# checks it before calling anything else. */
-#define MAMBA_ABI_VERSION 4
+#define MAMBA_ABI_VERSION 5
 
 enum mamba_status {
   MAMBA_OK = 0,

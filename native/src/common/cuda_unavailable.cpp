@@ -31,6 +31,13 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   if (const int rc = mamba::check_decoder_desc(desc)) return rc;
   return not_built();
 }
+MAMBA_API int32_t mamba2_decoder_create_cuda(const mamba2_decoder_desc* desc, mamba_decoder** decoder) {
+  mamba::clear_error();
+  if (!decoder) return mamba::fail(MAMBA_ERR_INVALID_ARGUMENT, "decoder: the decoder out-pointer is NULL");
+  *decoder = nullptr;
+  if (const int rc = mamba::check_mamba2_decoder_desc(desc)) return rc;
+  return not_built();
+}
 MAMBA_API int32_t mamba_decoder_step_cuda(mamba_decoder*, void*, int64_t*) { return not_built(); }
 MAMBA_API int32_t mamba_decoder_destroy(mamba_decoder*) { return MAMBA_OK; }
 MAMBA_API double mamba_cuda_peak_bandwidth(int32_t) { return 0.0; }

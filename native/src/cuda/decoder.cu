@@ -9,52 +9,38 @@
 //   lm_head    RMSNorm (prologue) . W_vocab, epilogue = logits + argmax (packed 64-bit atomicMax: value, lowest id)
 //   finish     argmax -> next ids, fed back as the next step's input
 // Activations are rounded to the model's dtype where the TorchSharp step rounds them (see mamba_decoder.h).
+// The handle, the embedding and lm_head stages and the step's graph capture are shared with Mamba-2's decoder
+// (decoder_common.cuh, decoder_mamba2.cu).
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
-#include "check.cuh"
 #include "common/decoder_validate.h"
-#include "decoder_gemv.cuh"
-#include "scan_math.cuh"
-
-struct mamba_decoder {
-  mamba_decoder_desc d;
-  std::vector<mamba_decoder_layer> layers;
-  int device = 0;
-  int sms = 1;
-  void* scratch = nullptr;  // one allocation: the buffers below
-  float *res = nullptr, *xc = nullptr, *z = nullptr, *p = nullptr, *y = nullptr;
-  unsigned long long* best = nullptr;
-  int32_t* bad_token = nullptr;
-  cudaStream_t capture = nullptr;
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t exec = nullptr;
-};
+#include "decoder_common.cuh"
 
 namespace mamba::cuda::decoder {
 namespace {
 
-constexpr int kMaxShared = 96 * 1024;  // shared memory a GEMV tile may take (opt-in above 48 KB)
 constexpr int kStateThreads = 128;
 constexpr int kMaxConvWidth = 8;
 
-int invalid(const std::string& m) { return fail(MAMBA_ERR_INVALID_ARGUMENT, "decoder: " + m); }
+struct Mamba1Decoder;
+template <typename T>
+int enqueue(Mamba1Decoder* m, cudaStream_t s, bool launch);
+
+// A Mamba-1 decoder: its descriptor, layers and buffers.
+struct Mamba1Decoder : mamba_decoder {
+  mamba_decoder_desc d;
+  std::vector<mamba_decoder_layer> layers;
+  float *res = nullptr, *xc = nullptr, *z = nullptr, *p = nullptr, *y = nullptr;
+  unsigned long long* best = nullptr;
+  int32_t* bad_token = nullptr;
+  int enqueue(cudaStream_t s, bool launch) override {
+    return d.dtype == MAMBA_BF16 ? decoder::enqueue<__nv_bfloat16>(this, s, launch) : decoder::enqueue<float>(this, s, launch);
+  }
+};
 
 // ---- kernels -------------------------------------------------------------------------------------------
-
-template <typename T>
-__global__ void embed_kernel(const T* __restrict__ embedding, int64_t vocab, int hidden, const int64_t* tokens,
-                             float* res, unsigned long long* best, int32_t* bad) {
-  const int64_t b = blockIdx.x;
-  int64_t id = tokens[b];
-  const bool out_of_range = id < 0 || id >= vocab;
-  if (out_of_range) id = 0;  // never read outside the table; finish reports the row
-  for (int k = threadIdx.x; k < hidden; k += blockDim.x) res[b * hidden + k] = load_f(embedding + id * hidden + k);
-  if (threadIdx.x == 0) {
-    best[b] = 0;  // below every real key
-    bad[b] = out_of_range;
-  }
-}
 
 // in_proj's epilogue: the x half goes through the conv step of its channel (conv_update_kernel's math), the z
 // half is kept for the gate.
@@ -104,6 +90,8 @@ __global__ void ssm_kernel(int64_t inner, int state, int rank, const T* __restri
                            const float* A_log, const float* D, float* ssm_state, const float* xc, const float* p,
                            const float* z, float* y) {
   extern __shared__ float proj[];  // this batch row's (dt_low | B | C)
+  pdl_trigger();
+  pdl_wait();
   const int64_t b = blockIdx.y;
   const int rows = rank + 2 * state;
   for (int j = threadIdx.x; j < rows; j += blockDim.x) proj[j] = p[b * rows + j];
@@ -137,20 +125,18 @@ __global__ void ssm_kernel(int64_t inner, int state, int rank, const T* __restri
 }
 
 template <typename T>
-int launch_ssm(const mamba_decoder_desc& d, const mamba_decoder_layer& l, const mamba_decoder* m, cudaStream_t s) {
+int launch_ssm(const mamba_decoder_desc& d, const mamba_decoder_layer& l, const Mamba1Decoder* m, const Target& at) {
   const int64_t E = d.inner;
   const int N = (int)d.state, R = (int)d.dt_rank, rows = R + 2 * N;
   auto go = [&](auto kernel, int group) {
     const dim3 grid((unsigned)((E * group + kStateThreads - 1) / kStateThreads), (unsigned)d.batch);
-    kernel<<<grid, kStateThreads, rows * sizeof(float), s>>>(E, N, R, static_cast<const T*>(l.dt_proj_weight), l.dt_bias,
-                                                             l.A_log, l.D, l.ssm_state, m->xc, m->p,
-                                                             d.gated ? m->z : nullptr, m->y);
+    return launch_kernel(at, true, kernel, grid, kStateThreads, rows * sizeof(float), E, N, R,
+                         static_cast<const T*>(l.dt_proj_weight), l.dt_bias, l.A_log, l.D, l.ssm_state, m->xc, m->p,
+                         d.gated ? m->z : nullptr, m->y);
   };
-  if (N <= 4) go(ssm_kernel<T, 4>, 4);
-  else if (N <= 8) go(ssm_kernel<T, 8>, 8);
-  else if (N <= 16) go(ssm_kernel<T, 16>, 16);
-  else go(ssm_kernel<T, 32>, 32);
-  MAMBA_CUDA_LAUNCHED("decoder: ssm step launch");
+  const cudaError_t e = N <= 4 ? go(ssm_kernel<T, 4>, 4) : N <= 8 ? go(ssm_kernel<T, 8>, 8)
+                        : N <= 16 ? go(ssm_kernel<T, 16>, 16) : go(ssm_kernel<T, 32>, 32);
+  MAMBA_CUDA_TRY(e, "decoder: ssm step launch");
   return MAMBA_OK;
 }
 
@@ -168,109 +154,15 @@ struct OutProjEpilogue : EpilogueBase {
   }
 };
 
-// Order-preserving map of a float's bits onto uint32 (NaN above everything: torch's argmax picks NaN first).
-__device__ __forceinline__ uint32_t ordered(float f) {
-  if (isnan(f)) return 0xffffffffu;
-  const uint32_t u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-__device__ __forceinline__ float unordered(uint32_t o) {
-  if (o == 0xffffffffu) return __int_as_float(0x7fc00000);
-  return __uint_as_float((o & 0x80000000u) ? (o & 0x7fffffffu) : ~o);
-}
-
-// lm_head's epilogue: logits (rounded to T, like linear(...).to(fp32)) and the greedy choice. A key is
-// (ordered value, ~id): the largest key is the largest value and, among equal values, the lowest id.
-template <typename T>
-struct LmHeadEpilogue {
-  float* logits;
-  int64_t vocab, sample_vocab;
-  unsigned long long* best;
-  __device__ void tile_begin(unsigned long long* s) const { s[threadIdx.x] = 0; }
-  __device__ void operator()(int64_t b, int t, int64_t r, float v, unsigned long long* s) const {
-    const float q = round_to<T>(v);
-    if (logits) logits[b * vocab + r] = q;
-    if (r < sample_vocab)
-      atomicMax(s + t, ((unsigned long long)ordered(q) << 32) | (0xffffffffu - (uint32_t)r));
-  }
-  __device__ void tile_end(int64_t b, int t, unsigned long long* s) const {
-    if (s[t] != 0) atomicMax(best + b, s[t]);
-  }
-};
-
-__global__ void finish_kernel(int64_t batch, const unsigned long long* best, const int32_t* bad, int64_t* next,
-                              int64_t* tokens) {
-  const int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (b >= batch) return;
-  const unsigned long long key = best[b];
-  int64_t id = 0xffffffffu - (uint32_t)(key & 0xffffffffu);
-  if (!isfinite(unordered((uint32_t)(key >> 32)))) id = -1;
-  if (bad[b]) id = -2;
-  next[b] = id;
-  tokens[b] = id >= 0 ? id : 0;
-}
-
-// ---- launching -----------------------------------------------------------------------------------------
-
-// Where a GEMV runs: the SM count decides how many rows a block takes; launch false only opts the kernel into the
-// shared memory it needs (done once at create: cudaFuncSetAttribute has no place inside a graph capture).
-struct Target {
-  cudaStream_t stream;
-  int sms;
-  bool launch;
-};
-
-template <typename T, int BT, int TPR, class Pro, class Epi>
-int launch_gemv_tile(const T* W, int rows, int cols, int batch, const Pro& pro, const Epi& epi, const Target& at) {
-  constexpr int RPB = kThreads / TPR;
-  // Every block stages its inputs (BT x cols floats from L2) before it reads a row: tall matrices (the vocabulary)
-  // give each block several row groups, enough blocks remaining to keep ~4 per SM loading weights.
-  const int groups = (rows + RPB - 1) / RPB;
-  const int iters = groups / (4 * at.sms) > 1 ? groups / (4 * at.sms) : 1;
-  const unsigned blocks = (unsigned)((groups + iters - 1) / iters);
-  const size_t smem = (size_t)BT * cols * sizeof(float);
-  const bool vec = cols % 8 == 0 && reinterpret_cast<uintptr_t>(W) % 16 == 0;
-  auto kernel = gemv_kernel<T, BT, TPR, Pro, Epi>;
-  if (!at.launch) {
-    // Above 48 KB of dynamic plus static shared memory a kernel must opt in.
-    if (smem > 40 * 1024)
-      MAMBA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
-                     "decoder: shared memory opt-in");
-    return MAMBA_OK;
-  }
-  kernel<<<blocks, kThreads, smem, at.stream>>>(W, rows, cols, batch, iters, vec, pro, epi);
-  MAMBA_CUDA_LAUNCHED("decoder: matrix-vector launch");
-  return MAMBA_OK;
-}
-
-// Picks the batch tile (as large as the batch and shared memory allow) and threads per row: a warp, except for
-// short matrices (x_proj's R + 2N rows), whose few rows would otherwise leave most SMs idle.
-template <typename T, class Pro, class Epi>
-int launch_gemv(const T* W, int rows, int cols, int batch, const Pro& pro, const Epi& epi, const Target& at) {
-  int bt = batch >= 5 ? 8 : batch >= 2 ? 4 : 1;
-  while (bt > 1 && (int64_t)bt * cols * 4 > kMaxShared) bt /= 2;
-  if (bt == 2) bt = 1;
-  const bool shortm = rows < 512;
-  if (bt == 8) return shortm ? launch_gemv_tile<T, 8, 256>(W, rows, cols, batch, pro, epi, at)
-                             : launch_gemv_tile<T, 8, 32>(W, rows, cols, batch, pro, epi, at);
-  if (bt == 4) return shortm ? launch_gemv_tile<T, 4, 256>(W, rows, cols, batch, pro, epi, at)
-                             : launch_gemv_tile<T, 4, 32>(W, rows, cols, batch, pro, epi, at);
-  return shortm ? launch_gemv_tile<T, 1, 256>(W, rows, cols, batch, pro, epi, at)
-                : launch_gemv_tile<T, 1, 32>(W, rows, cols, batch, pro, epi, at);
-}
 
 // The whole step on stream s (captured into the graph, or launched directly).
 template <typename T>
-int enqueue(mamba_decoder* m, cudaStream_t s, bool launch) {
+int enqueue(Mamba1Decoder* m, cudaStream_t s, bool launch) {
   const mamba_decoder_desc& d = m->d;
-  const Target at{s, m->sms, launch};
+  const Target at{s, m->sms, launch, m->pdl};
   const int batch = (int)d.batch, H = (int)d.hidden, E = (int)d.inner, N = (int)d.state, R = (int)d.dt_rank;
   const int W = (int)d.width, proj_rows = R + 2 * N, in_rows = d.gated ? 2 * E : E;
-  if (launch) {
-    embed_kernel<T><<<batch, kThreads, 0, s>>>(static_cast<const T*>(d.embedding), d.vocab, H, d.token_ids, m->res,
-                                               m->best, m->bad_token);
-    MAMBA_CUDA_LAUNCHED("decoder: embedding launch");
-  }
+  if (int rc = launch_embed<T>(d.embedding, d.vocab, H, batch, d.token_ids, m->res, m->best, m->bad_token, at)) return rc;
   for (const mamba_decoder_layer& l : m->layers) {
     InProjEpilogue<T> in_epi;
     in_epi.inner = E; in_epi.width = W; in_epi.bias = l.in_proj_bias; in_epi.conv_state = static_cast<T*>(l.conv_state);
@@ -283,54 +175,20 @@ int enqueue(mamba_decoder* m, cudaStream_t s, bool launch) {
     if (int rc = launch_gemv(static_cast<const T*>(l.x_proj_weight), proj_rows, E, batch, CopyInput{m->xc}, p_epi, at))
       return rc;
     if (launch)
-      if (int rc = launch_ssm<T>(d, l, m, s)) return rc;
+      if (int rc = launch_ssm<T>(d, l, m, at)) return rc;
     OutProjEpilogue<T> out_epi;
     out_epi.res = m->res; out_epi.hidden = H; out_epi.bias = l.out_proj_bias; out_epi.residual_fp32 = d.residual_in_fp32;
     if (int rc = launch_gemv(static_cast<const T*>(l.out_proj_weight), H, E, batch, CopyInput{m->y}, out_epi, at))
       return rc;
   }
-  LmHeadEpilogue<T> lm_epi{d.logits, d.vocab, d.sample_vocab, m->best};
-  if (int rc = launch_gemv(static_cast<const T*>(d.lm_head), (int)d.vocab, H, batch,
-                           NormInput<T>{m->res, d.norm_f_weight, d.norm_eps}, lm_epi, at))
-    return rc;
-  if (launch) {
-    finish_kernel<<<(unsigned)((batch + 127) / 128), 128, 0, s>>>(batch, m->best, m->bad_token, d.next_ids, d.token_ids);
-    MAMBA_CUDA_LAUNCHED("decoder: finish launch");
-  }
-  return MAMBA_OK;
-}
-
-int enqueue_any(mamba_decoder* m, cudaStream_t s, bool launch = true) {
-  return m->d.dtype == MAMBA_BF16 ? enqueue<__nv_bfloat16>(m, s, launch) : enqueue<float>(m, s, launch);
+  return launch_lm_head<T>(d.lm_head, d.norm_f_weight, d.norm_eps, d.vocab, d.sample_vocab, H, batch, m->res, d.logits,
+                           m->best, m->bad_token, d.next_ids, d.token_ids, at);
 }
 
 // ---- argument checks that need the device --------------------------------------------------------------
 
-// p must be device (or managed) memory of `device`, aligned to its element size.
-int check_pointer(const void* p, const std::string& name, int device, size_t align) {
-  if (!p) return MAMBA_OK;  // required pointers were checked by check_decoder_desc
-  cudaPointerAttributes a{};
-  const cudaError_t e = cudaPointerGetAttributes(&a, p);
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError();
-    return invalid(name + " is not CUDA memory (" + cudaGetErrorName(e) + ")");
-  }
-  if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged)
-    return invalid(name + " is host memory; the decoder needs device pointers");
-  if (a.device != device)
-    return invalid(name + " is on device " + std::to_string(a.device) + ", the embedding on device " + std::to_string(device));
-  if (reinterpret_cast<uintptr_t>(p) % align != 0) return invalid(name + " is not aligned to its element size");
-  return MAMBA_OK;
-}
-
 int check_pointers(const mamba_decoder_desc* d, int* device) {
-  cudaPointerAttributes a{};
-  const cudaError_t e = cudaPointerGetAttributes(&a, d->embedding);
-  if (e != cudaSuccess || (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged)) {
-    (void)cudaGetLastError();
-    return invalid(std::string("embedding is not CUDA device memory") + (e != cudaSuccess ? std::string(" (") + cudaGetErrorName(e) + ")" : ""));
-  }
-  *device = a.device;
+  if (int rc = embedding_device(d->embedding, device)) return rc;
   const size_t t = d->dtype == MAMBA_BF16 ? 2 : 4;
   int rc = 0;
   auto check = [&](const void* p, const std::string& name, size_t align) {
@@ -363,27 +221,6 @@ int check_pointers(const mamba_decoder_desc* d, int* device) {
   return rc;
 }
 
-void release(mamba_decoder* m) {
-  if (m->exec) cudaGraphExecDestroy(m->exec);
-  if (m->graph) cudaGraphDestroy(m->graph);
-  if (m->capture) cudaStreamDestroy(m->capture);
-  if (m->scratch) cudaFree(m->scratch);
-  (void)cudaGetLastError();
-  delete m;
-}
-
-// Runs the rest of a call on the decoder's device, restoring the caller's current device afterwards.
-struct DeviceScope {
-  int previous = -1;
-  explicit DeviceScope(int device) {
-    if (cudaGetDevice(&previous) == cudaSuccess && previous != device) cudaSetDevice(device);
-    else previous = -1;
-  }
-  ~DeviceScope() {
-    if (previous >= 0) cudaSetDevice(previous);
-  }
-};
-
 }  // namespace
 }  // namespace mamba::cuda::decoder
 
@@ -399,11 +236,15 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   int device = 0;
   if (int rc = check_pointers(desc, &device)) return rc;
   DeviceScope scope(device);
-  auto* m = new mamba_decoder();
+  auto* m = new Mamba1Decoder();
   m->d = *desc;
   m->layers.assign(desc->layer_weights, desc->layer_weights + desc->layers);
   m->d.layer_weights = nullptr;  // read during create only
   m->device = device;
+  m->batch = desc->batch;
+  m->next_ids = desc->next_ids;
+  m->use_graph = desc->use_graph != 0;
+  m->pdl = pdl_supported(device, desc->batch, desc->dtype == MAMBA_BF16);
   const int64_t B = desc->batch, H = desc->hidden, E = desc->inner, P = desc->dt_rank + 2 * desc->state;
   const int64_t floats = B * (H + 3 * E + P) + 2 * B + 2 * B;  // res, xc, z, y, p, best (2 floats each), bad
   cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);
@@ -411,7 +252,7 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&m->capture, cudaStreamNonBlocking);
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
-    release(m);
+    delete m;
     return mamba::cuda::cuda_fail(e, "decoder: allocating its buffers");
   }
   auto* base = static_cast<float*>(m->scratch);
@@ -422,28 +263,29 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   m->y = m->z + B * E;
   m->p = m->y + B * E;
   m->bad_token = reinterpret_cast<int32_t*>(m->p + B * P);
-  if (int rc = enqueue_any(m, nullptr, /*launch=*/false)) {
-    release(m);
+  if (int rc = m->enqueue(nullptr, /*launch=*/false)) {
+    delete m;
     return rc;
   }
   *decoder = m;
   return MAMBA_OK;
 }
 
+// Steps either kind of decoder (Mamba-1 here, Mamba-2 in decoder_mamba2.cu) through its enqueue.
 MAMBA_API int32_t mamba_decoder_step_cuda(mamba_decoder* m, void* stream, int64_t* host_next_ids) {
   using namespace mamba::cuda::decoder;
   mamba::clear_error();
   if (!m) return invalid("decoder is NULL");
   DeviceScope scope(m->device);
   auto s = static_cast<cudaStream_t>(stream);
-  if (!m->d.use_graph) {
-    if (int rc = enqueue_any(m, s)) return rc;
+  if (!m->use_graph) {
+    if (int rc = m->enqueue(s, true)) return rc;
   } else {
     if (!m->exec) {
       // Capture on the decoder's own stream (the legacy stream cannot be captured), thread-local so other
       // threads' CUDA work (libtorch's) is not affected; replay on the caller's stream.
       MAMBA_CUDA_TRY(cudaStreamBeginCapture(m->capture, cudaStreamCaptureModeThreadLocal), "decoder: begin capture");
-      const int rc = enqueue_any(m, m->capture);
+      const int rc = m->enqueue(m->capture, true);
       cudaGraph_t graph = nullptr;
       const cudaError_t e = cudaStreamEndCapture(m->capture, &graph);
       if (rc != MAMBA_OK || e != cudaSuccess) {
@@ -457,9 +299,12 @@ MAMBA_API int32_t mamba_decoder_step_cuda(mamba_decoder* m, void* stream, int64_
     MAMBA_CUDA_TRY(cudaGraphLaunch(m->exec, s), "decoder: graph launch");
   }
   if (host_next_ids) {
-    MAMBA_CUDA_TRY(cudaMemcpyAsync(host_next_ids, m->d.next_ids, m->d.batch * sizeof(int64_t), cudaMemcpyDeviceToHost, s),
+    if (!m->pinned_ids)
+      MAMBA_CUDA_TRY(cudaMallocHost(&m->pinned_ids, m->batch * sizeof(int64_t)), "decoder: page-locked id buffer");
+    MAMBA_CUDA_TRY(cudaMemcpyAsync(m->pinned_ids, m->next_ids, m->batch * sizeof(int64_t), cudaMemcpyDeviceToHost, s),
                    "decoder: reading the next ids");
     MAMBA_CUDA_TRY(cudaStreamSynchronize(s), "decoder: step");
+    std::memcpy(host_next_ids, m->pinned_ids, m->batch * sizeof(int64_t));
   }
   return MAMBA_OK;
 }
@@ -471,7 +316,7 @@ MAMBA_API int32_t mamba_decoder_destroy(mamba_decoder* m) {
   {
     DeviceScope scope(m->device);
     const cudaError_t e = cudaDeviceSynchronize();  // a replay may still read the buffers
-    release(m);
+    delete m;
     if (e != cudaSuccess) return mamba::cuda::cuda_fail(e, "decoder: waiting for its last step");
   }
   return MAMBA_OK;

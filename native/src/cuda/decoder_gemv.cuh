@@ -13,6 +13,25 @@
 namespace mamba::cuda::decoder {
 
 constexpr int kThreads = 256;
+
+// Programmatic dependent launch (sm_90): kernels of a step are launched so that the next one starts while this one
+// runs (launch_dependents right away), issues what does not depend on its predecessor (weight prefetches), and waits
+// for the predecessor's completion and memory (griddepcontrol.wait) before reading or writing any activation or
+// state. The wait covers every earlier kernel, since each one waited for its own predecessor before it ended.
+// Both are no-ops for a kernel launched without the attribute, and below sm_90.
+#ifndef MAMBA_PDL_DEFINED
+#define MAMBA_PDL_DEFINED
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+#endif
 constexpr int kMaxTile = 8;  // batch rows per tile: each weight element read from DRAM once per tile
 
 // v rounded to T, as a float: where the TorchSharp step stores an activation in the model's dtype.
@@ -119,8 +138,9 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W,
   constexpr int RPB = kThreads / TPR;
   const int g = threadIdx.x / TPR, lane = threadIdx.x % TPR;
   const int64_t row_base = (int64_t)blockIdx.x * RPB * iters;
-  // The weights do not depend on the previous kernel's output: ask for the first rows' lines now, so their DRAM
-  // latency overlaps the staging of the inputs (in a graph each kernel starts only after the previous one ended).
+  pdl_trigger();
+  // The weights do not depend on the previous kernels: ask for the first rows' lines now, so their DRAM latency
+  // overlaps the previous kernel's tail (with programmatic launch) and the staging of the inputs.
   for (int it = 0; it < iters && it < 2; ++it) {
     const int64_t r = row_base + (int64_t)it * RPB + g;
     if (r < rows) {
@@ -129,6 +149,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W,
       for (int off = lane * 128; off < bytes; off += TPR * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(line + off));
     }
   }
+  pdl_wait();
   for (int b0 = 0; b0 < batch; b0 += BT) {
     const int tile = batch - b0 < BT ? batch - b0 : BT;
     if (threadIdx.x < BT) epi.tile_begin(epi_scratch);

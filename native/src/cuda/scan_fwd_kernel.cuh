@@ -6,10 +6,14 @@
 // Modes: kFwdOut writes out (and final_state, and the checkpoints below when p.ckpt is set);
 // kFwdCkpt stores the state before every backward chunk, for the backward pass; kFwdSegEnd stores segment end states for the time-segment fold
 // (see ScanParams::n_seg). blockIdx.x = segment * channel blocks + channel block.
+// VEC (2-byte storage types only, chosen by the launcher when strides and pointers allow): u, delta, z and out
+// move as 16-byte vectors (VecTileRegs) and 2-byte B and C stay raw bits until put(); the math is the same.
 #pragma once
+#include <type_traits>
 #include "scan_math.cuh"
 #include "scan_params.cuh"
 #include "tile.cuh"
+#include "vec_tile.cuh"
 
 namespace mamba::cuda {
 
@@ -33,8 +37,9 @@ __device__ __forceinline__ void read_states(const float (*bc)[NPAD], int t, int 
 
 enum ScanFwdMode { kFwdOut = 0, kFwdCkpt = 1, kFwdSegEnd = 2 };
 
-template <typename T, typename BT, typename Cfg, int MODE>
+template <typename T, typename BT, typename Cfg, int MODE, bool VEC = false>
 __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p) {
+  static_assert(!VEC || sizeof(T) == 2, "vector tiles are for 2-byte storage types");
   constexpr bool CKPT = MODE != kFwdOut;  // state only: no C, z or output
   constexpr int NPT = Cfg::NPT, TPC = Cfg::TPC, CH = Cfg::CH, NPAD = Cfg::NPAD, TT = Cfg::FWD_T;
   constexpr int THREADS = Cfg::THREADS, BWD_T = Cfg::BWD_T;
@@ -83,8 +88,10 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p)
   }
   float dt_sum = 0.f;  // kFwdSegEnd: the segment's decay is exp2(A2 * dt_sum)
 
-  TileRegs<THREADS, CH, TT> ru, rd, rz;
-  BCRegs<THREADS, TT, NPAD> rb, rc;
+  using Tile = std::conditional_t<VEC, VecTileRegs<THREADS, CH, TT, T>, TileRegs<THREADS, CH, TT>>;
+  using BC = std::conditional_t<VEC && sizeof(BT) == 2, RawBCRegs<THREADS, TT, NPAD, BT>, BCRegs<THREADS, TT, NPAD>>;
+  Tile ru, rd, rz;
+  BC rb, rc;
   auto fetch = [&](int t0) {
     const int tl = min(TT, te - t0);
     ru.fetch(static_cast<const T*>(p.u), p.u_s, b, d0, nch, t0, tl);
@@ -146,7 +153,8 @@ __global__ void __launch_bounds__(Cfg::THREADS, 4) scan_fwd_kernel(ScanParams p)
         const float y = s_y[cc][t] + s_D[cc] * s_u[cc][t];
         return has_z ? y * silu(s_z[cc][t]) : y;
       };
-      store_tile<THREADS, CH, TT>(static_cast<T*>(p.out), p.out_s, b, d0, nch, t0, tl, out);
+      if constexpr (VEC) store_vec_tile<THREADS, CH, TT>(static_cast<T*>(p.out), p.out_s, b, d0, nch, t0, tl, out);
+      else store_tile<THREADS, CH, TT>(static_cast<T*>(p.out), p.out_s, b, d0, nch, t0, tl, out);
       __syncthreads();  // tiles are rewritten by the next chunk
     }
   }

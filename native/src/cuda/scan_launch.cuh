@@ -1,6 +1,8 @@
 // Definitions of the launchers declared in scan_launch.h.
 #pragma once
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 #include "check.cuh"
 #include "scan_adj_seg_kernel.cuh"
 #include "scan_bwd_kernel.cuh"
@@ -16,12 +18,39 @@ dim3 scan_grid(const ScanParams& p, int segs) {
 }
 
 // Forward-direction pass in mode MODE (kFwdOut or kFwdCkpt), preceded by the segment end-state
-// pass when time is split.
-template <typename T, typename BT, typename Cfg, int MODE>
+// pass when time is split. VEC: 16-byte vector tiles (scan_fwd_kernel), only where vec_tiles_ok.
+template <typename T, typename BT, typename Cfg, int MODE, bool VEC = false>
 void launch_fwd_pass(const ScanParams& p, cudaStream_t stream) {
   if (p.n_seg > 1)
-    scan_fwd_kernel<T, BT, Cfg, kFwdSegEnd><<<scan_grid<Cfg>(p, p.n_seg - 1), Cfg::THREADS, 0, stream>>>(p);
-  scan_fwd_kernel<T, BT, Cfg, MODE><<<scan_grid<Cfg>(p, p.n_seg), Cfg::THREADS, 0, stream>>>(p);
+    scan_fwd_kernel<T, BT, Cfg, kFwdSegEnd, VEC><<<scan_grid<Cfg>(p, p.n_seg - 1), Cfg::THREADS, 0, stream>>>(p);
+  scan_fwd_kernel<T, BT, Cfg, MODE, VEC><<<scan_grid<Cfg>(p, p.n_seg), Cfg::THREADS, 0, stream>>>(p);
+}
+
+// Whether a 2-byte (batch, dim, length) tensor's tiles can move as 16-byte vectors (VecTileRegs): the pointer
+// 16-byte aligned, and every vector's first element 8-element aligned, i.e. the batch stride and the stride of the
+// non-unit axis multiples of 8 and, along channels, block starts (d0) too: dim per group a multiple of 8, and at
+// least 8 channels per block. Chunk starts (t0) are multiples of the forward chunk, itself a multiple of 8.
+template <typename Cfg>
+bool vec_tile_ok(const ScanParams& p, const void* x, const int64_t* s) {
+  static_assert(Cfg::FWD_T % kVec == 0, "forward chunks must hold whole vectors");
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || (p.batch > 1 && s[0] % kVec != 0)) return false;
+  if (s[2] == 1) return s[1] % kVec == 0;  // along time (the kernel's walk when the time stride is 1)
+  return s[1] == 1 && s[2] % kVec == 0 && Cfg::CH % kVec == 0 && p.dim_per_group % kVec == 0;
+}
+template <typename Cfg>
+bool vec_tiles_ok(const ScanParams& p) {
+  return vec_tile_ok<Cfg>(p, p.u, p.u_s) && vec_tile_ok<Cfg>(p, p.delta, p.delta_s) &&
+         (!p.z || vec_tile_ok<Cfg>(p, p.z, p.z_s)) && vec_tile_ok<Cfg>(p, p.out, p.out_s);
+}
+
+// MAMBA_SCAN_FWD_VEC=0 turns the vector tiles off, so a benchmark can time the element-load forward in the same
+// run; read once.
+inline bool fwd_vec_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("MAMBA_SCAN_FWD_VEC");
+    return !(v && v[0] == '0');
+  }();
+  return on;
 }
 
 // Streaming multiprocessors of the current device (132 on an H200); an attribute read, cheap per call.
@@ -41,6 +70,14 @@ template <typename T, typename BT>
 int launch_scan_fwd(const ScanParams& p, cudaStream_t stream) {
   with_scan_cfg(p.state, [&](auto cfg) {
     using Cfg = decltype(cfg);
+    // Vector tiles up to 32 states (Mamba's 16 included); above, their kernels spilled more than the element-load
+    // ones at the 128-register cap (ptxas, sm_90), so those sizes keep element loads.
+    if constexpr (sizeof(T) == 2 && Cfg::NPAD <= 32) {
+      if (fwd_vec_enabled() && vec_tiles_ok<Cfg>(p)) {
+        launch_fwd_pass<T, BT, Cfg, kFwdOut, true>(p, stream);
+        return;
+      }
+    }
     launch_fwd_pass<T, BT, Cfg, kFwdOut>(p, stream);
   });
   MAMBA_CUDA_LAUNCHED("selective scan forward kernel");

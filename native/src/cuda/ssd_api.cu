@@ -1,7 +1,8 @@
 // C entry points of the CUDA SSD (Mamba-2) scan: argument checks, scratch, dtype dispatch and launches of
-// ssd_kernels.cuh. f16 and bf16 inputs use tensor cores (TF32 wmma, fp32 accumulation), whose rounding stays
-// below the 16-bit inputs' own. fp32 inputs use fp32 FMA, or 3xTF32 tensor-core products (about fp32
-// accuracy) with the environment variable MAMBA_SSD_FP32=3xtf32 (read at every call, so one process can compare).
+// ssd_kernels.cuh (or of the first version, ssd_kernels_v1.cuh, with MAMBA_SSD_KERNELS=v1, read at every
+// call). f16 and bf16 inputs use tensor cores (TF32 wmma, fp32 accumulation), whose rounding stays below the
+// 16-bit inputs' own. fp32 inputs use fp32 FMA, or 3xTF32 tensor-core products (about fp32 accuracy) with the
+// environment variable MAMBA_SSD_FP32=3xtf32 (read at every call, so one process can compare).
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -10,6 +11,7 @@
 #include "common/ssd_validate.h"
 #include "scratch.cuh"
 #include "ssd_kernels.cuh"
+#include "ssd_kernels_v1.cuh"
 
 namespace mamba::cuda::ssd {
 namespace {
@@ -39,7 +41,11 @@ int check_grid(const char* where, const mamba_ssd_args* a) {
   return MAMBA_OK;
 }
 
-SsdParams make_params(const mamba_ssd_args* a) {
+// Elements per thread of the current state passing kernel: 4 (16-byte accesses) when every state slot
+// ((batch, heads, nc + 1) slots of P N floats, carved at multiples of 64 floats) stays 16-byte aligned.
+int pass_vec(const SsdParams& p) { return p.PN() % 4 == 0 ? 4 : 1; }
+
+SsdParams make_params(const mamba_ssd_args* a, bool v1) {
   SsdParams p{};
   p.batch = (int)a->batch; p.length = (int)a->length; p.heads = (int)a->heads; p.head_dim = (int)a->head_dim;
   p.groups = (int)a->groups; p.state = (int)a->state;
@@ -55,7 +61,8 @@ SsdParams make_params(const mamba_ssd_args* a) {
   p.D = a->D;
   p.dt_bias = a->dt_bias;
   p.initial_state = a->initial_state;
-  p.pass_split = (int)((p.PN() + kSsdThreads - 1) / kSsdThreads);
+  const int64_t per_block = (int64_t)kSsdThreads * (v1 ? 1 : pass_vec(p));
+  p.pass_split = (int)((p.PN() + per_block - 1) / per_block);
   p.head_splits = 1;
   return p;
 }
@@ -92,7 +99,10 @@ int launch_fwd(const SsdParams& p, cudaStream_t st) {
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk state");
   chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: C.B");
-  state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
+  if (pass_vec(p) == 4)
+    state_pass_kernel<4><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
+  else
+    state_pass_kernel<1><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
   MAMBA_CUDA_LAUNCHED("ssd forward: state passing");
   chunk_scan_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(4), st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk scan");
@@ -109,7 +119,10 @@ int launch_bwd(const SsdParams& p, cudaStream_t st) {
   MAMBA_CUDA_LAUNCHED("ssd backward: chunk state");
   chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
-  state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
+  if (pass_vec(p) == 4)
+    state_pass_kernel<4><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
+  else
+    state_pass_kernel<1><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
   MAMBA_CUDA_LAUNCHED("ssd backward: state passing");
   if (p.head_splits > 1) {
     const size_t bytes = (size_t)p.batch * p.Lp() * p.groups * p.state * sizeof(float);
@@ -128,12 +141,78 @@ int launch_bwd(const SsdParams& p, cudaStream_t st) {
   return MAMBA_OK;
 }
 
-// f(T{}, Acc{}) for the call's dtype and product kind.
+// The first version's launches (ssd_kernels_v1.cuh), unchanged.
+constexpr int v1_tiles_bytes(int n) { return n * v1::kTileFloats * (int)sizeof(float); }
+
+template <typename T, typename Acc>
+int launch_fwd_v1(const SsdParams& p, cudaStream_t st) {
+  const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
+  if (int rc = allow_smem(v1::chunk_state_kernel<T, Acc>, v1_tiles_bytes(3), kFwd)) return rc;
+  if (int rc = allow_smem(v1::chunk_scan_kernel<T, Acc>, v1_tiles_bytes(4), kFwd)) return rc;
+  if (int rc = allow_smem(v1::chunk_cb_kernel<T, Acc>, v1_tiles_bytes(3), kFwd)) return rc;
+  v1::chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, v1_tiles_bytes(3), st>>>(p, false);
+  MAMBA_CUDA_LAUNCHED("ssd forward: chunk state");
+  v1::chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, v1_tiles_bytes(3), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd forward: C.B");
+  v1::state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
+  MAMBA_CUDA_LAUNCHED("ssd forward: state passing");
+  v1::chunk_scan_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, v1_tiles_bytes(4), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd forward: chunk scan");
+  return MAMBA_OK;
+}
+
+template <typename T, typename Acc>
+int launch_bwd_v1(const SsdParams& p, cudaStream_t st) {
+  const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
+  if (int rc = allow_smem(v1::chunk_state_kernel<T, Acc>, v1_tiles_bytes(3), kBwd)) return rc;
+  if (int rc = allow_smem(v1::chunk_bwd_kernel<T, Acc>, v1_tiles_bytes(6), kBwd)) return rc;
+  if (int rc = allow_smem(v1::chunk_cb_kernel<T, Acc>, v1_tiles_bytes(3), kBwd)) return rc;
+  v1::chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, v1_tiles_bytes(3), st>>>(p, true);
+  MAMBA_CUDA_LAUNCHED("ssd backward: chunk state");
+  v1::chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, v1_tiles_bytes(3), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
+  v1::state_pass_kernel<<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
+  MAMBA_CUDA_LAUNCHED("ssd backward: state passing");
+  if (p.head_splits > 1) {
+    const size_t bytes = (size_t)p.batch * p.Lp() * p.groups * p.state * sizeof(float);
+    MAMBA_CUDA_TRY(cudaMemsetAsync(p.dBacc, 0, bytes, st), "ssd backward: clearing dB");
+    MAMBA_CUDA_TRY(cudaMemsetAsync(p.dCacc, 0, bytes, st), "ssd backward: clearing dC");
+  }
+  const int64_t bwd_blocks = (int64_t)p.batch * p.nc * p.groups * p.head_splits;
+  v1::chunk_bwd_kernel<T, Acc><<<(unsigned)bwd_blocks, kSsdThreads, v1_tiles_bytes(6), st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd backward: chunk gradients");
+  v1::param_grads_kernel<<<p.heads, kSsdThreads, 0, st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd backward: dA, dD, ddt_bias");
+  const int64_t n = (int64_t)p.batch * p.length * p.groups * p.state;
+  const int64_t grid = (n + kSsdThreads - 1) / kSsdThreads;
+  v1::bc_grads_kernel<T><<<(unsigned)(grid < 65536 ? grid : 65536), kSsdThreads, 0, st>>>(p);
+  MAMBA_CUDA_LAUNCHED("ssd backward: dB, dC");
+  return MAMBA_OK;
+}
+
+// Which kernels run when MAMBA_SSD_KERNELS is unset (v1: the first version; v2: the current one).
+constexpr bool kV1KernelsByDefault = false;
+
+bool use_v1_kernels() {
+  const char* v = std::getenv("MAMBA_SSD_KERNELS");
+  if (v && std::strcmp(v, "v1") == 0) return true;
+  if (v && std::strcmp(v, "v2") == 0) return false;
+  return kV1KernelsByDefault;
+}
+
+// f(T{}, Acc{}, V1{}) for the call's dtype, product kind and kernel version.
 template <typename F>
-int dispatch(int32_t dtype, F&& f) {
-  if (dtype == MAMBA_F32) return fp32_on_tensor_cores() ? f(float{}, Tc3Acc{}) : f(float{}, SimtAcc{});
-  if (dtype == MAMBA_F16) return f(__half{}, TcAcc{});
-  return f(__nv_bfloat16{}, TcAcc{});
+int dispatch(int32_t dtype, bool v1, F&& f) {
+  if (v1) {
+    if (dtype == MAMBA_F32)
+      return fp32_on_tensor_cores() ? f(float{}, v1::Tc3Acc{}, std::true_type{}) : f(float{}, v1::SimtAcc{}, std::true_type{});
+    if (dtype == MAMBA_F16) return f(__half{}, v1::TcAcc{}, std::true_type{});
+    return f(__nv_bfloat16{}, v1::TcAcc{}, std::true_type{});
+  }
+  if (dtype == MAMBA_F32)
+    return fp32_on_tensor_cores() ? f(float{}, Tc3Acc{}, std::false_type{}) : f(float{}, SimtAcc{}, std::false_type{});
+  if (dtype == MAMBA_F16) return f(__half{}, TcAcc{}, std::false_type{});
+  return f(__nv_bfloat16{}, TcAcc{}, std::false_type{});
 }
 
 // Backward blocks per (batch, chunk, group): one (no atomics) when deterministic or when the blocks already
@@ -178,12 +257,16 @@ MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   mamba::clear_error();
   if (int rc = mamba::check_ssd_outputs(kFwd, args, outputs)) return rc;
   if (int rc = check_grid(kFwd, args)) return rc;
-  SsdParams p = make_params(args);
+  const bool v1 = use_v1_kernels();
+  SsdParams p = make_params(args, v1);
   p.y = outputs->y; copy_n(p.y_s, outputs->y_stride, 4);
   p.final_state = outputs->final_state;
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, false, st, "ssd forward", [&] {
-    return dispatch(args->dtype, [&](auto t, auto acc) { return launch_fwd<decltype(t), decltype(acc)>(p, st); });
+    return dispatch(args->dtype, v1, [&](auto t, auto acc, auto old) {
+      if constexpr (decltype(old)::value) return launch_fwd_v1<decltype(t), decltype(acc)>(p, st);
+      else return launch_fwd<decltype(t), decltype(acc)>(p, st);
+    });
   });
 }
 
@@ -191,7 +274,8 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   mamba::clear_error();
   if (int rc = mamba::check_ssd_grads(kBwd, args, grads)) return rc;
   if (int rc = check_grid(kBwd, args)) return rc;
-  SsdParams p = make_params(args);
+  const bool v1 = use_v1_kernels();
+  SsdParams p = make_params(args, v1);
   p.dy = grads->dy; copy_n(p.dy_s, grads->dy_stride, 4);
   p.dfinal_state = grads->dfinal_state;
   p.dx = grads->dx; copy_n(p.dx_s, grads->dx_stride, 4);
@@ -205,6 +289,9 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   p.head_splits = plan_head_splits(p, args->deterministic != 0);
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, true, st, "ssd backward", [&] {
-    return dispatch(args->dtype, [&](auto t, auto acc) { return launch_bwd<decltype(t), decltype(acc)>(p, st); });
+    return dispatch(args->dtype, v1, [&](auto t, auto acc, auto old) {
+      if constexpr (decltype(old)::value) return launch_bwd_v1<decltype(t), decltype(acc)>(p, st);
+      else return launch_bwd<decltype(t), decltype(acc)>(p, st);
+    });
   });
 }

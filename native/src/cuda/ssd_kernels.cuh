@@ -7,9 +7,15 @@
 //   chunk scan      y_q    = exp(acum_q) S[c] C_q + sum_{s<=q} (C_q.B_s) exp(acum_q - acum_s) dt_s x_s + D x_q
 // Every product is a 64x64 block tile (ssd_tile.cuh). The backward recomputes S, runs the state passing in
 // reverse for dS (the gradient of each chunk's start state), then one kernel per (batch, chunk, group) does
-// the intra-chunk gradients for the group's heads in turn, so dB and dC are summed over heads without atomics. The gradient of acum_t has a closed form per step:
+// the intra-chunk gradients for the group's heads in turn, so dB and dC are summed over heads without atomics
+// (unless few blocks split a group's heads). The gradient of acum_t has a closed form per step:
 //   dacum_t = dy_t.y_off_t + dy_t.y_diag_t - dt_t x_t.Z_t (+ dS[c+1].S[c+1] at the chunk's last step)
 // where Z is dx / dt without the D term; d(dt A) is its reverse cumulative sum within the chunk.
+// Second version (the first, ssd_kernels_v1.cuh, stays selectable): the kernels are bound by memory latency,
+// not by the products, so the operand fills carry no branch around their loads (v1's did, which made every
+// element one full memory latency), keep all 16 loads per thread of a whole tile in flight, and issue both
+// operands of a product together (fill_pair); the state passing moves 16 bytes per access and sums dS.S for 8
+// chunks per pair of barriers.
 #pragma once
 #include "dtype.cuh"
 #include "scan_math.cuh"
@@ -18,9 +24,87 @@
 
 namespace mamba::cuda::ssd {
 
+// Element (i1, i3) of a 4-d view with its indices 0 and 2 fixed (batch and head or group), times `scale`; 0
+// outside [0, lim1) x [0, lim3). The load is unconditional, at indices clamped into the view: without a branch
+// around it, the loads of a fill go out together instead of one memory latency per element.
 template <typename T>
-__device__ __forceinline__ float ld4(const void* base, const int64_t* s, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
-  return load_f(static_cast<const T*>(base) + i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3]);
+struct View {
+  const T* base;
+  int64_t s1, s3;
+  int64_t lim1;
+  int lim3;
+  __device__ __forceinline__ View(const void* p, const int64_t* s, int64_t i0, int64_t i2, int64_t lim1_, int lim3_)
+      : base(static_cast<const T*>(p) + i0 * s[0] + i2 * s[2]), s1(s[1]), s3(s[3]), lim1(lim1_), lim3(lim3_) {}
+  // A row-major (rows, cols) matrix, e.g. a (P, N) fp32 state in scratch.
+  __device__ __forceinline__ View(const T* p, int64_t rows, int cols)
+      : base(p), s1(cols), s3(1), lim1(rows), lim3(cols) {}
+  __device__ __forceinline__ float operator()(int64_t i1, int i3, float scale = 1.f) const {
+    const bool ok = i1 < lim1 && i3 < lim3;
+    const float v = load_f(base + (i1 < lim1 ? i1 : lim1 - 1) * s1 + (int64_t)(i3 < lim3 ? i3 : lim3 - 1) * s3);
+    return ok ? v * scale : 0.f;
+  }
+};
+
+// Fills a K-major 64x64 tile from rows r0.. and columns c0.. of a view (rows: time steps, or head-dim rows of a
+// state; columns: features), row i times scale[i] when scale is given. RowIsK puts the rows on k
+// (tile[row][col]), otherwise on m (tile[col][row]). Thread tid owns column c0 + tid % 64 and rows tid / 64 + 4 r,
+// so a warp reads 32 consecutive columns. A tile wholly inside the view (every tile but the edges) takes
+// unclamped addresses that advance by a constant step; edge tiles clamp through View::operator().
+template <bool RowIsK, typename T>
+__device__ __forceinline__ void fill_rows(float* tile, const View<T>& v, int64_t r0, int c0, const float* scale) {
+  constexpr int kRowStep = kSsdThreads / kQ;
+  const int col = threadIdx.x & (kQ - 1), row = threadIdx.x / kQ;
+  auto put = [&](int r, float x) {
+    const int i = row + kRowStep * r;
+    tile[RowIsK ? i * kSsdLd + col : col * kSsdLd + i] = scale ? x * scale[i] : x;
+  };
+  if (r0 + kQ <= v.lim1 && c0 + kQ <= v.lim3) {
+    const T* ptr = v.base + (r0 + row) * v.s1 + (int64_t)(c0 + col) * v.s3;
+    const int64_t step = kRowStep * v.s1;
+    float x[kPerThread];  // all loads in flight at once: one memory latency per fill
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) x[r] = load_f(ptr + r * step);
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) put(r, x[r]);
+  } else {
+#pragma unroll 1
+    for (int b0 = 0; b0 < kPerThread; b0 += kFillBatch) {
+      float x[kFillBatch];
+#pragma unroll
+      for (int r = 0; r < kFillBatch; ++r) x[r] = v(r0 + row + kRowStep * (b0 + r), c0 + col);
+#pragma unroll
+      for (int r = 0; r < kFillBatch; ++r) put(b0 + r, x[r]);
+    }
+  }
+}
+
+// Both operand tiles of a product, as two fill_rows calls; when both tiles are whole, all their 32 loads per
+// thread go out before any store (one memory latency for the pair).
+template <bool RowIsKa, bool RowIsKb, typename Ta, typename Tb>
+__device__ __forceinline__ void fill_pair(float* ta, const View<Ta>& va, int64_t ra, int ca, const float* sa,
+                                          float* tb, const View<Tb>& vb, int64_t rb, int cb, const float* sb) {
+  constexpr int kRowStep = kSsdThreads / kQ;
+  if (ra + kQ <= va.lim1 && ca + kQ <= va.lim3 && rb + kQ <= vb.lim1 && cb + kQ <= vb.lim3) {
+    const int col = threadIdx.x & (kQ - 1), row = threadIdx.x / kQ;
+    const Ta* pa = va.base + (ra + row) * va.s1 + (int64_t)(ca + col) * va.s3;
+    const Tb* pb = vb.base + (rb + row) * vb.s1 + (int64_t)(cb + col) * vb.s3;
+    const int64_t stepa = kRowStep * va.s1, stepb = kRowStep * vb.s1;
+    float xa[kPerThread], xb[kPerThread];
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) {
+      xa[r] = load_f(pa + r * stepa);
+      xb[r] = load_f(pb + r * stepb);
+    }
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) {
+      const int i = row + kRowStep * r;
+      ta[RowIsKa ? i * kSsdLd + col : col * kSsdLd + i] = sa ? xa[r] * sa[i] : xa[r];
+      tb[RowIsKb ? i * kSsdLd + col : col * kSsdLd + i] = sb ? xb[r] * sb[i] : xb[r];
+    }
+  } else {
+    fill_rows<RowIsKa>(ta, va, ra, ca, sa);
+    fill_rows<RowIsKb>(tb, vb, rb, cb, sb);
+  }
 }
 
 // (dt, d dt / d dt_in) after bias, softplus and clamp; the derivative is 0 where the clamp holds.
@@ -52,7 +136,7 @@ struct ChunkHead {
 // dt and acum of the chunk into scratch; the local chunk state into S[c + 1]; for the backward also
 // dS_loc[c] = sum_q exp(acum_q) dy_q^T C_q (the chunk's own contribution to dS[c]) into dS[c].
 template <typename T, typename Acc>
-__global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParams p, const bool backward) {
+__global__ void __launch_bounds__(kSsdThreads, 4) chunk_state_kernel(const SsdParams p, const bool backward) {
   extern __shared__ __align__(128) float smem[];
   float* ta = smem;
   float* tb = ta + kTileFloats;
@@ -66,14 +150,20 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParam
     s_dtv[threadIdx.x] = t < p.length ? dt_value<T>(p, k.b, t, k.h).x : 0.f;
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
-    const float a = p.A[k.h];
-    float s = 0.f;
-    for (int i = 0; i < kQ; ++i) {
-      s += s_dtv[i] * a;
-      s_acum[i] = s;
+  // Inclusive sum of dt A over the chunk: a shuffle scan in each of the first two warps, then the second warp
+  // adds the first one's total (a fixed order, so forward and backward recompute the same values).
+  if (threadIdx.x < kQ) {
+    const int lane = threadIdx.x & 31;
+    float v = s_dtv[threadIdx.x] * p.A[k.h];
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const float n = __shfl_up_sync(0xffffffffu, v, o);
+      if (lane >= o) v += n;
     }
+    s_acum[threadIdx.x] = v;
   }
+  __syncthreads();
+  if (threadIdx.x >= 32 && threadIdx.x < kQ) s_acum[threadIdx.x] += s_acum[31];
   __syncthreads();
   if (threadIdx.x < kQ) {
     const int i = threadIdx.x;
@@ -84,21 +174,13 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParam
   }
   __syncthreads();
   for (int p0 = 0; p0 < P; p0 += kQ)
-    for (int n0 = 0; n0 < N; n0 += kQ)
-      for (int pass = 0; pass < (backward ? 2 : 1); ++pass) {
-        const void* xs = pass == 0 ? p.x : p.dy;
-        const int64_t* xst = pass == 0 ? p.x_s : p.dy_s;
-        const void* bs = pass == 0 ? p.B : p.C;
-        const int64_t* bst = pass == 0 ? p.B_s : p.C_s;
-        const float* wt = pass == 0 ? s_w : s_e;
-        fill_tile<false>(ta, [&](int s, int pp) {
-          const int64_t t = k.t0 + s;
-          return t < p.length && p0 + pp < P ? ld4<T>(xs, xst, k.b, t, k.h, p0 + pp) * wt[s] : 0.f;
-        });
-        fill_tile<false>(tb, [&](int s, int nn) {
-          const int64_t t = k.t0 + s;
-          return t < p.length && n0 + nn < N ? ld4<T>(bs, bst, k.b, t, k.g, n0 + nn) : 0.f;
-        });
+    for (int pass = 0; pass < (backward ? 2 : 1); ++pass) {
+      const View<T> xs(pass == 0 ? p.x : p.dy, pass == 0 ? p.x_s : p.dy_s, k.b, k.h, p.length, P);
+      const View<T> bs(pass == 0 ? p.B : p.C, pass == 0 ? p.B_s : p.C_s, k.b, k.g, p.length, N);
+      const float* wt = pass == 0 ? s_w : s_e;
+      fill_rows<true>(ta, xs, k.t0, p0, wt);  // once for all the state's column tiles
+      for (int n0 = 0; n0 < N; n0 += kQ) {
+        fill_rows<true>(tb, bs, k.t0, n0, nullptr);
         __syncthreads();
         Acc acc;
         acc.zero();
@@ -111,69 +193,121 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_state_kernel(const SsdParam
         });
         __syncthreads();
       }
+    }
 }
 
-// One thread per state element of (b, h): S[0] = initial state, S[c+1] = exp(aend_c) S[c] + S_loc[c] in place.
-// Backward also runs the gradient in reverse: dS[nc] = dfinal, dS[c] = exp(aend_c) dS[c+1] + dS_loc[c], and
-// writes each chunk's partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state) to dAend.
-__global__ void __launch_bounds__(kSsdThreads) state_pass_kernel(const SsdParams p, const bool backward) {
-  __shared__ float red[kSsdThreads / 32];
+// V consecutive floats of scratch (16-byte aligned for V = 4: every state slot starts at a multiple of 4 floats
+// when P N is, see ssd_api.cu) as one access.
+template <int V>
+__device__ __forceinline__ void vload(const float* src, float (&v)[V]) {
+  if constexpr (V == 4) {
+    const float4 t = *reinterpret_cast<const float4*>(src);
+    v[0] = t.x; v[1] = t.y; v[2] = t.z; v[3] = t.w;
+  } else {
+#pragma unroll
+    for (int i = 0; i < V; ++i) v[i] = src[i];
+  }
+}
+template <int V>
+__device__ __forceinline__ void vstore(float* dst, const float (&v)[V]) {
+  if constexpr (V == 4) {
+    __stcg(reinterpret_cast<float4*>(dst), make_float4(v[0], v[1], v[2], v[3]));  // one 16-byte store
+  } else {
+#pragma unroll
+    for (int i = 0; i < V; ++i) dst[i] = v[i];
+  }
+}
+
+// V consecutive state elements of (b, h) per thread (V = 4 when P N % 4 == 0: 16-byte accesses, four times the
+// bytes in flight): S[0] = initial state, S[c+1] = exp(aend_c) S[c] + S_loc[c] in place. Backward also runs
+// the gradient in reverse: dS[nc] = dfinal, dS[c] = exp(aend_c) dS[c+1] + dS_loc[c], and writes each chunk's
+// partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state) to dAend. Loads go kAhead chunks
+// ahead of the dependent chain (one FMA per chunk), unconditionally at clamped chunk indices.
+template <int V>
+__global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdParams p, const bool backward) {
+  constexpr int kAhead = 8, kWarps = kSsdThreads / 32;
+  __shared__ float red[kAhead * kWarps];
   const int split = (int)(blockIdx.x % p.pass_split);
   const int64_t bh = blockIdx.x / p.pass_split;
   const int64_t PN = p.PN(), Lp = p.Lp();
-  const int64_t e = (int64_t)split * kSsdThreads + threadIdx.x;
-  const bool valid = e < PN;
+  const int64_t e = ((int64_t)split * kSsdThreads + threadIdx.x) * V;
+  const bool valid = e < PN;  // all V elements or none: PN % V == 0
+  const int64_t ec = valid ? e : 0;
   float* Sb = p.S + bh * (p.nc + 1) * PN;
   const float* aend = p.acum + bh * Lp + kQ - 1;  // aend of chunk c at aend[c * kQ]
-  float s = valid && p.initial_state ? p.initial_state[bh * PN + e] : 0.f;
-  if (valid) Sb[e] = s;
-  // Loads kAhead chunks ahead of the dependent chain: the chain is one FMA per chunk, the loads are the cost.
-  constexpr int kAhead = 8;
+  float s[V];
+#pragma unroll
+  for (int i = 0; i < V; ++i) s[i] = valid && p.initial_state ? p.initial_state[bh * PN + e + i] : 0.f;
+  if (valid) vstore<V>(Sb + e, s);
   for (int c0 = 0; c0 < p.nc; c0 += kAhead) {
-    float loc[kAhead], ea[kAhead];
+    float loc[kAhead][V], ea[kAhead];
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
-      const int c = c0 + j;
-      loc[j] = valid && c < p.nc ? Sb[(int64_t)(c + 1) * PN + e] : 0.f;
-      ea[j] = c < p.nc ? __expf(aend[(int64_t)c * kQ]) : 0.f;
+      const int c = c0 + j, cc = c < p.nc ? c : p.nc - 1;
+      vload<V>(Sb + (int64_t)(cc + 1) * PN + ec, loc[j]);
+      ea[j] = __expf(aend[(int64_t)cc * kQ]);
     }
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 + j;
       if (valid && c < p.nc) {
-        s = ea[j] * s + loc[j];
-        Sb[(int64_t)(c + 1) * PN + e] = s;
+#pragma unroll
+        for (int i = 0; i < V; ++i) s[i] = ea[j] * s[i] + loc[j][i];
+        vstore<V>(Sb + (int64_t)(c + 1) * PN + e, s);
       }
     }
   }
   if (!backward) {
-    if (valid && p.final_state) p.final_state[bh * PN + e] = s;
+    if (valid && p.final_state)
+#pragma unroll
+      for (int i = 0; i < V; ++i) p.final_state[bh * PN + e + i] = s[i];
     return;
   }
   float* dSb = p.dS + bh * (p.nc + 1) * PN;
-  float d = valid && p.dfinal_state ? p.dfinal_state[bh * PN + e] : 0.f;
+  float d[V];
+#pragma unroll
+  for (int i = 0; i < V; ++i) d[i] = valid && p.dfinal_state ? p.dfinal_state[bh * PN + e + i] : 0.f;
   for (int c0 = p.nc - 1; c0 >= 0; c0 -= kAhead) {
-    float loc[kAhead], sn[kAhead], ea[kAhead];
+    float loc[kAhead][V], sn[kAhead][V], ea[kAhead];
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
-      const int c = c0 - j;
-      loc[j] = valid && c >= 0 ? dSb[(int64_t)c * PN + e] : 0.f;
-      sn[j] = valid && c >= 0 ? Sb[(int64_t)(c + 1) * PN + e] : 0.f;
-      ea[j] = c >= 0 ? __expf(aend[(int64_t)c * kQ]) : 0.f;
+      const int c = c0 - j, cc = c >= 0 ? c : 0;
+      vload<V>(dSb + (int64_t)cc * PN + ec, loc[j]);
+      vload<V>(Sb + (int64_t)(cc + 1) * PN + ec, sn[j]);
+      ea[j] = __expf(aend[(int64_t)cc * kQ]);
     }
+    float part[kAhead];
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 - j;
-      if (c < 0) break;  // uniform over the block
-      const float part = block_sum(d * sn[j], red);
-      if (threadIdx.x == 0) p.dAend[(bh * p.nc + c) * p.pass_split + split] = part;
-      if (valid) {
-        dSb[(int64_t)(c + 1) * PN + e] = d;
-        d = ea[j] * d + loc[j];
+      part[j] = 0.f;
+      if (valid && c >= 0) {
+#pragma unroll
+        for (int i = 0; i < V; ++i) part[j] += d[i] * sn[j][i];
+        vstore<V>(dSb + (int64_t)(c + 1) * PN + e, d);
+#pragma unroll
+        for (int i = 0; i < V; ++i) d[i] = ea[j] * d[i] + loc[j][i];
       }
     }
+    // The kAhead block sums at once (two barriers instead of two per chunk), each in a fixed order.
+#pragma unroll
+    for (int j = 0; j < kAhead; ++j)
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) part[j] += __shfl_xor_sync(0xffffffffu, part[j], o);
+    __syncthreads();  // red may still be read from the previous chunks
+    if ((threadIdx.x & 31) == 0)
+#pragma unroll
+      for (int j = 0; j < kAhead; ++j) red[j * kWarps + (threadIdx.x >> 5)] = part[j];
+    __syncthreads();
+    if (threadIdx.x < kAhead && c0 - (int)threadIdx.x >= 0) {
+      float sum = 0.f;
+      for (int w = 0; w < kWarps; ++w) sum += red[threadIdx.x * kWarps + w];
+      p.dAend[(bh * p.nc + c0 - (int)threadIdx.x) * p.pass_split + split] = sum;
+    }
   }
-  if (valid && p.dinitial_state && p.initial_state) p.dinitial_state[bh * PN + e] = d;
+  if (valid && p.dinitial_state && p.initial_state)
+#pragma unroll
+    for (int i = 0; i < V; ++i) p.dinitial_state[bh * PN + e + i] = d[i];
 }
 
 // Loads the chunk's dt and acum of head bh from scratch, with exp(acum) and exp(aend - acum).
@@ -195,15 +329,9 @@ template <typename T, typename Acc>
 __device__ __forceinline__ void chunk_cb(const SsdParams& p, int b, int g, int64_t t0, float* ta, float* tb, float* out) {
   Acc acc;
   acc.zero();
+  const View<T> Cv(p.C, p.C_s, b, g, p.length, p.state), Bv(p.B, p.B_s, b, g, p.length, p.state);
   for (int n0 = 0; n0 < p.state; n0 += kQ) {
-    fill_tile<true>(ta, [&](int nn, int q) {
-      const int64_t t = t0 + q;
-      return t < p.length && n0 + nn < p.state ? ld4<T>(p.C, p.C_s, b, t, g, n0 + nn) : 0.f;
-    });
-    fill_tile<true>(tb, [&](int nn, int s) {
-      const int64_t t = t0 + s;
-      return t < p.length && n0 + nn < p.state ? ld4<T>(p.B, p.B_s, b, t, g, n0 + nn) : 0.f;
-    });
+    fill_pair<false, false>(ta, Cv, t0, n0, nullptr, tb, Bv, t0, n0, nullptr);
     __syncthreads();
     acc.mm(ta, tb);
     __syncthreads();
@@ -234,7 +362,7 @@ __device__ __forceinline__ const float* chunk_cb_of(const SsdParams& p, int b, i
 
 // y of chunk c, head h: the start state's contribution through C plus the causal intra-chunk product.
 template <typename T, typename Acc>
-__global__ void __launch_bounds__(kSsdThreads) chunk_scan_kernel(const SsdParams p) {
+__global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdParams p) {
   extern __shared__ __align__(128) float smem[];
   float* ta = smem;
   float* tb = ta + kTileFloats;
@@ -247,34 +375,35 @@ __global__ void __launch_bounds__(kSsdThreads) chunk_scan_kernel(const SsdParams
   load_chunk_vectors(p, k.bh, k.t0, s_dtv, s_acum, s_e, nullptr);
   __syncthreads();
   // tL[s][q] = (C_q.B_s) exp(acum_q - acum_s) dt_s for s <= q: the K-major operand of y_diag = L x.
-  const float* cb = chunk_cb_of(p, k.b, k.c, k.g);
-  for_tile([&](int q, int s) {
-    tL[s * kSsdLd + q] = s <= q ? cb[q * kQ + s] * __expf(s_acum[q] - s_acum[s]) * s_dtv[s] : 0.f;
-  });
+  {
+    const float* cb = chunk_cb_of(p, k.b, k.c, k.g);
+    float v[kPerThread];  // all loads first: one latency
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) v[r] = cb[threadIdx.x + r * kSsdThreads];
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) {
+      const int i = threadIdx.x + r * kSsdThreads, q = i >> 6, s = i & (kQ - 1);
+      const float l = v[r] * __expf(s_acum[q] - s_acum[s]) * s_dtv[s];
+      tL[s * kSsdLd + q] = s <= q ? l : 0.f;
+    }
+  }
   __syncthreads();
   const bool has_state = k.c > 0 || p.initial_state;
   const float* Sc = p.S + (k.bh * (p.nc + 1) + k.c) * PN;
   const float Dh = p.D ? p.D[k.h] : 0.f;
+  const View<T> Cv(p.C, p.C_s, k.b, k.g, p.length, N), Xv(p.x, p.x_s, k.b, k.h, p.length, P);
+  const View<float> Sv(Sc, P, N);
   for (int p0 = 0; p0 < P; p0 += kQ) {
     Acc acc;
     acc.zero();
     if (has_state)
       for (int n0 = 0; n0 < N; n0 += kQ) {
-        fill_tile<true>(ta, [&](int nn, int q) {
-          const int64_t t = k.t0 + q;
-          return t < p.length && n0 + nn < N ? ld4<T>(p.C, p.C_s, k.b, t, k.g, n0 + nn) * s_e[q] : 0.f;
-        });
-        fill_tile<true>(tb, [&](int nn, int pp) {
-          return p0 + pp < P && n0 + nn < N ? Sc[(int64_t)(p0 + pp) * N + n0 + nn] : 0.f;
-        });
+        fill_pair<false, false>(ta, Cv, k.t0, n0, s_e, tb, Sv, p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
       }
-    fill_tile<false>(tb, [&](int s, int pp) {
-      const int64_t t = k.t0 + s;
-      return t < p.length && p0 + pp < P ? ld4<T>(p.x, p.x_s, k.b, t, k.h, p0 + pp) : 0.f;
-    });
+    fill_rows<true>(tb, Xv, k.t0, p0, nullptr);
     __syncthreads();
     acc.mm(tL, tb);
     acc.store(tout);
@@ -302,7 +431,7 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
   float* tCB = tout + kTileFloats;  // C_q.B_s            [q][s]
   float* tLp = tCB + kTileFloats;   // C_q.B_s decay(q,s) [q][s]; later G1 transposed [s][q]
   float* tG1 = tLp + kTileFloats;   // dy_q.x_s decay(q,s) dt_s [q][s]
-  __shared__ float s_dtv[kQ], s_acum[kQ], s_e[kQ], s_ew[kQ], s_rowM[kQ], s_rowZ[kQ], s_rowC[kQ], s_dac[kQ];
+  __shared__ float s_dtv[kQ], s_acum[kQ], s_e[kQ], s_ew[kQ], s_rowM[kQ], s_rowZ[kQ], s_rowC[kQ], s_dac[kQ], s_xw[kQ];
   __shared__ float red[kSsdThreads / 32];
   int64_t i = blockIdx.x;
   const int split = (int)(i % p.head_splits);
@@ -321,35 +450,40 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
 
   {
     const float* cb = chunk_cb_of(p, b, c, g);
-    for_tile([&](int q, int s) { tCB[q * kSsdLd + s] = cb[q * kQ + s]; });
+    float v[kPerThread];  // all loads first: one latency
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) v[r] = cb[threadIdx.x + r * kSsdThreads];
+#pragma unroll
+    for (int r = 0; r < kPerThread; ++r) {
+      const int i = threadIdx.x + r * kSsdThreads;
+      tCB[(i >> 6) * kSsdLd + (i & (kQ - 1))] = v[r];
+    }
   }
+  auto Bv = [&] { return View<T>(p.B, p.B_s, b, g, p.length, N); };
+  auto Cv = [&] { return View<T>(p.C, p.C_s, b, g, p.length, N); };
   for (int h = h_begin; h < h_end; ++h) {
     const int64_t bh = (int64_t)b * p.heads + h;
     const float* Sc = p.S + (bh * (p.nc + 1) + c) * PN;        // state at the chunk's start
     const float* dSn = p.dS + (bh * (p.nc + 1) + c + 1) * PN;  // gradient of the state at its end
     load_chunk_vectors(p, bh, t0, s_dtv, s_acum, s_e, s_ew);
-    if (threadIdx.x < kQ) s_rowZ[threadIdx.x] = s_rowC[threadIdx.x] = 0.f;
+    if (threadIdx.x < kQ) {  // the thread that wrote s_dtv[i] and s_ew[i]
+      s_xw[threadIdx.x] = s_dtv[threadIdx.x] * s_ew[threadIdx.x];
+      s_rowZ[threadIdx.x] = s_rowC[threadIdx.x] = 0.f;
+    }
     __syncthreads();
-    auto xval = [&](int s, int pp) {
-      const int64_t t = t0 + s;
-      return t < p.length && pp < P ? ld4<T>(p.x, p.x_s, b, t, h, pp) : 0.f;
-    };
-    auto dyval = [&](int q, int pp) {
-      const int64_t t = t0 + q;
-      return t < p.length && pp < P ? ld4<T>(p.dy, p.dy_s, b, t, h, pp) : 0.f;
-    };
-    auto bval = [&](const void* src, const int64_t* st, int s, int nn) {
-      const int64_t t = t0 + s;
-      return t < p.length && nn < N ? ld4<T>(src, st, b, t, g, nn) : 0.f;
-    };
+    // Views built where used (cheap from the kernel's parameters): kept live over the head they cost registers.
+    auto Xv = [&] { return View<T>(p.x, p.x_s, b, h, p.length, P); };
+    auto DYv = [&] { return View<T>(p.dy, p.dy_s, b, h, p.length, P); };
+    auto Sv = [&] { return View<float>(Sc, P, N); };
+    auto dSv = [&] { return View<float>(dSn, P, N); };
 
     // DX[q][s] = dy_q . x_s, then G1 = DX decay dt_s, Lp = CB decay and the row sums of M = CB G1.
     {
       Acc acc;
       acc.zero();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_tile<true>(ta, [&](int pp, int q) { return dyval(q, p0 + pp); });
-        fill_tile<true>(tb, [&](int pp, int s) { return xval(s, p0 + pp); });
+        fill_pair<false, false>(ta, DYv(), t0, p0, nullptr,
+                                tb, Xv(), t0, p0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -377,32 +511,30 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     for (int p0 = 0; p0 < P; p0 += kQ) {
       Acc acc;
       acc.zero();
-      fill_tile<false>(tb, [&](int q, int pp) { return dyval(q, p0 + pp); });
-      __syncthreads();
-      acc.mm(tLp, tb);
-      __syncthreads();
       for (int n0 = 0; n0 < N; n0 += kQ) {
-        fill_tile<true>(ta, [&](int nn, int s) { return bval(p.B, p.B_s, s, n0 + nn) * s_ew[s]; });
-        fill_tile<true>(tb, [&](int nn, int pp) {
-          return p0 + pp < P && n0 + nn < N ? dSn[(int64_t)(p0 + pp) * N + n0 + nn] : 0.f;
-        });
+        fill_pair<false, false>(ta, Bv(), t0, n0, s_ew,
+                                tb, dSv(), p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
       }
-      acc.store(tout);
+      // dy (operand) and x (for the epilogue) as [s][p] tiles, so the epilogue reads both from shared memory.
+      fill_pair<true, true>(tb, DYv(), t0, p0, nullptr,
+                            tout, Xv(), t0, p0, nullptr);
+      __syncthreads();
+      acc.mm(tLp, tb);
+      acc.store(ta);  // ta's last reader (the product above the fill) passed a barrier since
       __syncthreads();
       for_tile([&](int s, int pp) {
         const int64_t t = t0 + s;
-        float xz = 0.f;
-        if (t < p.length && p0 + pp < P) {
-          const float z = tout[s * kSsdLd + pp], xv = xval(s, p0 + pp), dyv = dyval(s, p0 + pp);
+        const bool valid = t < p.length && p0 + pp < P;
+        const float z = ta[s * kSsdLd + pp], xv = tout[s * kSsdLd + pp], dyv = tb[s * kSsdLd + pp];
+        if (valid) {
           T* dx = static_cast<T*>(p.dx) + b * p.dx_s[0] + t * p.dx_s[1] + h * p.dx_s[2] + (p0 + pp) * p.dx_s[3];
           store_f(dx, s_dtv[s] * z + Dh * dyv);
-          xz = xv * z;
-          dD_sum += dyv * xv;
         }
-        tout[s * kSsdLd + pp] = xz;
+        dD_sum += valid ? dyv * xv : 0.f;
+        tout[s * kSsdLd + pp] = valid ? xv * z : 0.f;
       });
       __syncthreads();
       const float r = row_sum([&](int s, int pp) { return tout[s * kSsdLd + pp]; });
@@ -413,30 +545,47 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     for_tile([&](int q, int s) { tLp[s * kSsdLd + q] = tG1[q * kSsdLd + s]; });
     __syncthreads();
 
-    // Adds a finished (rows t, columns n) tile to the fp32 dB or dC accumulator of the group.
+    // Adds a finished (rows t, columns n) tile to the fp32 dB or dC accumulator of the group. Without atomics,
+    // a batch of old values is loaded (unconditionally, columns clamped) before any is written back.
     auto accumulate = [&](float* dst, int n0) {
-      for_tile([&](int s, int nn) {
-        if (n0 + nn >= N) return;
-        float* d = dst + (((int64_t)b * Lp + t0 + s) * p.groups + g) * N + n0 + nn;
-        const float v = tout[s * kSsdLd + nn];
-        if (atomic) atomicAdd(d, v);
-        else if (h == h_begin) *d = v;
-        else *d += v;
-      });
+      float* base = dst + (((int64_t)b * Lp + t0) * p.groups + g) * N + n0;
+      const int64_t rs = (int64_t)p.groups * N;
+      const int ncol = N - n0;
+      if (atomic || h == h_begin) {
+        for_tile([&](int s, int nn) {
+          if (nn >= ncol) return;
+          const float v = tout[s * kSsdLd + nn];
+          if (atomic) atomicAdd(base + s * rs + nn, v);
+          else base[s * rs + nn] = v;
+        });
+        return;
+      }
+#pragma unroll 1
+      for (int r0 = 0; r0 < kPerThread; r0 += kFillBatch) {
+        float old[kFillBatch];
+#pragma unroll
+        for (int r = 0; r < kFillBatch; ++r) {
+          const int i = threadIdx.x + (r0 + r) * kSsdThreads, s = i >> 6, nn = i & (kQ - 1);
+          old[r] = base[s * rs + (nn < ncol ? nn : ncol - 1)];
+        }
+#pragma unroll
+        for (int r = 0; r < kFillBatch; ++r) {
+          const int i = threadIdx.x + (r0 + r) * kSsdThreads, s = i >> 6, nn = i & (kQ - 1);
+          if (nn < ncol) base[s * rs + nn] = old[r] + tout[s * kSsdLd + nn];
+        }
+      }
     };
     // dB[s][n] = sum_q G1[q][s] C_q,n + dt_s exp(aend - acum_s) sum_p x_s,p dS[p][n].
     for (int n0 = 0; n0 < N; n0 += kQ) {
       Acc acc;
       acc.zero();
-      fill_tile<false>(tb, [&](int q, int nn) { return bval(p.C, p.C_s, q, n0 + nn); });
+      fill_rows<true>(tb, Cv(), t0, n0, nullptr);
       __syncthreads();
       acc.mm(tG1, tb);
       __syncthreads();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_tile<true>(ta, [&](int pp, int s) { return xval(s, p0 + pp) * s_dtv[s] * s_ew[s]; });
-        fill_tile<false>(tb, [&](int pp, int nn) {
-          return p0 + pp < P && n0 + nn < N ? dSn[(int64_t)(p0 + pp) * N + n0 + nn] : 0.f;
-        });
+        fill_pair<false, true>(ta, Xv(), t0, p0, s_xw,
+                               tb, dSv(), p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -452,10 +601,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       Acc acc;
       acc.zero();
       for (int p0 = 0; p0 < P; p0 += kQ) {
-        fill_tile<true>(ta, [&](int pp, int q) { return dyval(q, p0 + pp) * s_e[q]; });
-        fill_tile<false>(tb, [&](int pp, int nn) {
-          return p0 + pp < P && n0 + nn < N ? Sc[(int64_t)(p0 + pp) * N + n0 + nn] : 0.f;
-        });
+        fill_pair<false, true>(ta, DYv(), t0, p0, s_e,
+                               tb, Sv(), p0, n0, nullptr);
         __syncthreads();
         acc.mm(ta, tb);
         __syncthreads();
@@ -463,10 +610,10 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       acc.store(tout);
       __syncthreads();
       {
-        const float r = row_sum([&](int q, int nn) { return bval(p.C, p.C_s, q, n0 + nn) * tout[q * kSsdLd + nn]; });
+        const float r = row_sum([&](int q, int nn) { return Cv()(t0 + q, n0 + nn, tout[q * kSsdLd + nn]); });
         if ((threadIdx.x & 3) == 0) s_rowC[threadIdx.x >> 2] += r;
       }
-      fill_tile<false>(tb, [&](int s, int nn) { return bval(p.B, p.B_s, s, n0 + nn); });
+      fill_rows<true>(tb, Bv(), t0, n0, nullptr);
       __syncthreads();
       acc.mm(tLp, tb);
       acc.store(tout);
@@ -481,6 +628,7 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       const int j = threadIdx.x;
       float dac = s_rowC[j] + s_rowM[j] - s_dtv[j] * s_rowZ[j];
       if (j == kQ - 1)
+#pragma unroll 8  // independent loads, added in order
         for (int k = 0; k < p.pass_split; ++k) dac += p.dAend[(bh * p.nc + c) * p.pass_split + k];
       s_dac[j] = dac;
     }

@@ -104,28 +104,9 @@ using Tc3Acc = TcAccT<true>;
 // Elements of a 64x64 tile per thread.
 constexpr int kPerThread = kQ * kQ / kSsdThreads;
 
-// Fills a K-major tile: tile[k][m] = f(k, m) for k, m < 64. KFast walks k fastest (for sources contiguous
-// along k, so global reads coalesce); otherwise m fastest. Loads go out in batches of kFillBatch before their
-// stores, so a fill costs about two memory latencies rather than one per element (larger batches spill).
+// Loads per thread issued together before their stores, where a fill or a read-modify-write cannot keep all of
+// its 16 in flight (edge tiles, clamped addresses): larger batches spill.
 constexpr int kFillBatch = 8;
-template <bool KFast, typename F>
-__device__ __forceinline__ void fill_tile(float* tile, F&& f) {
-#pragma unroll 1
-  for (int r0 = 0; r0 < kPerThread; r0 += kFillBatch) {
-    float v[kFillBatch];
-#pragma unroll
-    for (int r = 0; r < kFillBatch; ++r) {
-      const int i = threadIdx.x + (r0 + r) * kSsdThreads;
-      v[r] = KFast ? f(i & (kQ - 1), i >> 6) : f(i >> 6, i & (kQ - 1));
-    }
-#pragma unroll
-    for (int r = 0; r < kFillBatch; ++r) {
-      const int i = threadIdx.x + (r0 + r) * kSsdThreads;
-      const int k = KFast ? (i & (kQ - 1)) : (i >> 6), m = KFast ? (i >> 6) : (i & (kQ - 1));
-      tile[k * kSsdLd + m] = v[r];
-    }
-  }
-}
 
 // Calls f(row, col) for this thread's elements of a 64x64 tile, rows outer (partly unrolled: loads overlap).
 template <typename F>

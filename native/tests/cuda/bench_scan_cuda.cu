@@ -3,6 +3,10 @@
 //        Rows marked BLD pass (batch, length, dim) views, the layout Mamba's in_proj produces; the CSV
 //        has the (batch, dim, length) rows only. Then the causal conv1d, both layouts.
 //        bench_scan_cuda --profile        One fp32 (8,2048,2048,16) forward and backward, for ncu.
+//        bench_scan_cuda --fwd            Forward only, fp32 / bf16 / f16 (B and C in the same dtype), the shapes
+//                                         of the bf16 vector-tile work (L=1000: no vectors, element loads);
+//                                         MAMBA_SCAN_FWD_VEC=0 times the element-load forward instead (the variable
+//                                         is read once per process).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +17,7 @@ namespace {
 
 __device__ inline void put(float* p, float v) { *p = v; }
 __device__ inline void put(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+__device__ inline void put(__half* p, float v) { *p = __float2half_rn(v); }
 
 // Deterministic pseudo-random fill in [lo, hi), without a host round trip.
 template <typename T>
@@ -42,6 +47,7 @@ void fill(void* p, size_t n, uint64_t seed, float lo, float hi) {
 
 void fill_any(int dt, void* p, size_t n, uint64_t seed, float lo, float hi) {
   if (dt == MAMBA_F32) fill<float>(p, n, seed, lo, hi);
+  else if (dt == MAMBA_F16) fill<__half>(p, n, seed, lo, hi);
   else fill<__nv_bfloat16>(p, n, seed, lo, hi);
 }
 
@@ -103,9 +109,80 @@ void bench_conv() {
   }
 }
 
+const char* dtype_name(int dt) { return dt == MAMBA_F32 ? "fp32" : dt == MAMBA_F16 ? "f16" : "bf16"; }
+
+// FNV-1a over a device buffer's 64-bit words: runs with and without MAMBA_SCAN_FWD_VEC compare outputs by it.
+uint64_t device_hash(const void* p, size_t bytes) {
+  std::vector<uint64_t> h((bytes + 7) / 8, 0);
+  CHECK_CUDA(cudaMemcpy(h.data(), p, bytes, cudaMemcpyDeviceToHost));
+  uint64_t x = 0xcbf29ce484222325ull;
+  for (uint64_t w : h) x = (x ^ w) * 0x100000001b3ull;
+  return x;
+}
+
+// --fwd: forward ms (median of 50), without and with the backward's checkpoints, per dtype and shape, and a hash
+// of the output.
+void bench_fwd_only() {
+  const char* vec = std::getenv("MAMBA_SCAN_FWD_VEC");
+  std::printf("selective scan forward with z, D, delta_bias, softplus; B/C in the same dtype; median of 50; "
+              "MAMBA_SCAN_FWD_VEC=%s\n", vec ? vec : "(unset)");
+  std::printf("%-22s %-5s %9s %9s %12s %18s\n", "(B,D,L,N)", "dtype", "fwd ms", "fwd GB/s", "fwd+ckpt ms", "out hash");
+  const int shapes[][5] = {{8, 2048, 2048, 16, 0}, {4, 1536, 1024, 16, 0}, {8, 1536, 1024, 16, 0}, {8, 1536, 1024, 16, 1},
+                           {8, 1536, 1000, 16, 0}};
+  for (const auto& s : shapes) {
+    for (int dt : {MAMBA_F32, MAMBA_BF16, MAMBA_F16}) {
+      const bool bld = s[4] != 0;
+      const int B = s[0], D = s[1], L = s[2], N = s[3];
+      const size_t bdl = (size_t)B * D * L, bnl = (size_t)B * N * L, es = dtype_size(dt);
+      void *u = dalloc(bdl * es), *delta = dalloc(bdl * es), *z = dalloc(bdl * es), *out = dalloc(bdl * es);
+      void *Bm = dalloc(bnl * es), *Cm = dalloc(bnl * es);
+      float *A = (float*)dalloc(D * N * 4), *Dv = (float*)dalloc(D * 4), *bias = (float*)dalloc(D * 4);
+      fill_any(dt, u, bdl, 1, -1, 1); fill_any(dt, delta, bdl, 2, -1, 1); fill_any(dt, z, bdl, 3, -1, 1);
+      fill_any(dt, Bm, bnl, 5, -1, 1); fill_any(dt, Cm, bnl, 6, -1, 1);
+      fill<float>(Dv, D, 7, 0.5f, 1.5f); fill<float>(bias, D, 8, -4.5f, -3.5f);
+      fill_A<<<256, 256>>>(A, D, N);
+      CHECK_CUDA(cudaDeviceSynchronize());
+      mamba_scan_args a{};
+      a.batch = B; a.dim = D; a.length = L; a.state = N; a.groups = 1;
+      a.dtype = dt; a.bc_dtype = dt; a.delta_softplus = 1; a.deterministic = 1;
+      const int64_t xs[3] = {(int64_t)D * L, bld ? 1 : L, bld ? D : 1};
+      const int64_t bs[4] = {(int64_t)N * L, (int64_t)N * L, bld ? 1 : L, bld ? N : 1};
+      a.u = u; a.delta = delta; a.z = z; a.B = Bm; a.C = Cm; a.A = A; a.D = Dv; a.delta_bias = bias;
+      std::copy(xs, xs + 3, a.u_stride); std::copy(xs, xs + 3, a.delta_stride); std::copy(xs, xs + 3, a.z_stride);
+      std::copy(bs, bs + 4, a.B_stride); std::copy(bs, bs + 4, a.C_stride);
+      a.A_stride[0] = N; a.A_stride[1] = 1;
+      mamba_scan_outputs o{};
+      o.out = out; std::copy(xs, xs + 3, o.out_stride);
+      const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward"); }, 5, 50);
+      float fwd_ck = 0.f;
+      const int64_t nck = mamba_scan_checkpoint_floats_cuda(&a);
+      if (nck > 0) {
+        float* ck = (float*)dalloc((size_t)nck * 4);
+        o.checkpoints = ck;
+        fwd_ck = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward (checkpoints)"); }, 5, 50);
+        o.checkpoints = nullptr;
+        cudaFree(ck);
+      }
+      char shape[64];
+      std::snprintf(shape, sizeof shape, "(%d,%d,%d,%d)%s", B, D, L, N, bld ? "-BLD" : "");  // one column
+      std::printf("%-22s %-5s %9.3f %9.0f %12.3f %18llx\n", shape, dtype_name(dt), fwd,
+                  (4.0 * bdl * es + 2.0 * bnl * es) / (fwd * 1e6), fwd_ck, (unsigned long long)device_hash(out, bdl * es));
+      for (void* p : {u, delta, z, out, Bm, Cm}) cudaFree(p);
+      for (float* p : {A, Dv, bias}) cudaFree(p);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--fwd") {
+    cudaDeviceProp prop{};
+    CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+    std::printf("GPU: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+    bench_fwd_only();
+    return 0;
+  }
   const bool profile = argc > 1 && std::string(argv[1]) == "--profile";
   FILE* csv = argc > 1 && !profile ? std::fopen(argv[1], "w") : nullptr;
   cudaDeviceProp prop{};

@@ -7,8 +7,12 @@
 //   forward  = 2Q (2PN + QP) + 2Q^2 N / hpg              chunk state, y_off, y_diag; C.B^T
 //   backward = 4QPN + 2Q^2 N / hpg + 2Q^2 P + 2QP(Q+N) + 4QN(Q+P)
 //              (chunk state and dS_loc; C.B^T; dy.x^T; Z; dB; dC)
-// Usage: bench_ssd_cuda [--profile]   (--profile: one bf16 forward and backward, for ncu)
+// Usage: bench_ssd_cuda [--profile]   (--profile: one bf16 forward and backward, for ncu; the kernels the
+// environment picks, MAMBA_SSD_KERNELS=v1 for the first ones). Without it, the first kernels (" v1" rows) run
+// next to the current ones, and the outputs of both are compared at the benchmark shape (bf16 and fp32 FMA).
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -92,7 +96,34 @@ double ssd_bwd_flops() {
   return chunks * (4 * Q * P * N + 2 * Q * Q * N / hpg + 2 * Q * Q * P + 2 * Q * P * (Q + N) + 4 * Q * N * (Q + P));
 }
 
-void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false) {
+// A device buffer of n elements of dtype dt on the host, as float.
+std::vector<float> host_floats(int dt, const void* p, size_t n) {
+  std::vector<float> out(n);
+  if (dt == MAMBA_F32) {
+    CHECK_CUDA(cudaMemcpy(out.data(), p, n * 4, cudaMemcpyDeviceToHost));
+    return out;
+  }
+  std::vector<uint16_t> h(n);
+  CHECK_CUDA(cudaMemcpy(h.data(), p, n * 2, cudaMemcpyDeviceToHost));
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t bits = (uint32_t)h[i] << 16;  // bf16: the high half of an fp32
+    std::memcpy(&out[i], &bits, 4);
+  }
+  return out;
+}
+
+// max |a - b| / max |a| (NaN anywhere gives NaN).
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) || std::isnan(b[i])) return NAN;
+    d = std::max(d, (double)std::fabs(a[i] - b[i]));
+    m = std::max(m, (double)std::fabs(a[i]));
+  }
+  return m > 0 ? d / m : d;
+}
+
+void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false, bool compare = false) {
   const size_t nx = (size_t)kB * kL * kH * kP, nt = (size_t)kB * kL * kH, nbc = (size_t)kB * kL * kG * kN;
   const size_t es = dtype_size(dt);
   void *x = dalloc(nx * es), *y = dalloc(nx * es), *dy = dalloc(nx * es), *dx = dalloc(nx * es);
@@ -139,7 +170,7 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false)
   const float bwd = median_ms([&] { must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward"); }, 3, 20);
   const double ff = ssd_fwd_flops(), bf = ssd_bwd_flops();
   auto tflops = [](double flops, float ms) { return flops / (ms * 1e9); };
-  char name[32];
+  char name[40];
   std::snprintf(name, sizeof name, "%s%s", dt == MAMBA_F32 ? "fp32" : "bf16", mode);
   const double pk = peak.bf16;
   std::printf("SSD %-12s fwd %8.3f ms %7.1f TFLOP/s (%5.2f%% of bf16 TC peak)\n", name, fwd, tflops(ff, fwd),
@@ -149,6 +180,26 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false)
   std::printf("SSD %-12s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=1]\n", name, bwd_det, tflops(bf, bwd_det),
               pk > 0 ? 100 * tflops(bf, bwd_det) / pk : 0.0);
   std::printf("SSD %-12s fwd+bwd %8.3f ms (deterministic=0), %8.3f ms (deterministic=1)\n", name, fwd + bwd, fwd + bwd_det);
+  if (compare) {
+    // The current kernels against the first ones at this shape (the tests' shapes are small): one forward and
+    // deterministic backward each, outputs compared as max |v2 - v1| / max |v1|.
+    std::vector<std::vector<float>> out[2];
+    a.deterministic = 1;
+    for (int v = 0; v < 2; ++v) {
+      setenv("MAMBA_SSD_KERNELS", v == 0 ? "v1" : "v2", 1);
+      must(mamba_ssd_fwd_cuda(&a, &o, nullptr), "ssd forward");
+      must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward");
+      CHECK_CUDA(cudaDeviceSynchronize());
+      out[v] = {host_floats(dt, y, nx), host_floats(dt, dx, nx), host_floats(dt, ddt, nt), host_floats(dt, dB, nbc),
+                host_floats(dt, dC, nbc), host_floats(MAMBA_F32, dA, kH), host_floats(MAMBA_F32, dD, kH),
+                host_floats(MAMBA_F32, dbias, kH)};
+    }
+    a.deterministic = 0;
+    const char* names[] = {"y", "dx", "ddt", "dB", "dC", "dA", "dD", "ddt_bias"};
+    std::printf("SSD %-12s v2 vs v1 at this shape, max|v2-v1|/max|v1|:", name);
+    for (int i = 0; i < 8; ++i) std::printf(" %s %.1e", names[i], rel_diff(out[0][i], out[1][i]));
+    std::printf("\n");
+  }
   for (void* p : {x, y, dy, dx, dtp, ddt, Bm, Cm, dB, dC}) cudaFree(p);
   for (float* p : {A, Dv, bias, dA, dD, dbias}) cudaFree(p);
 }
@@ -208,11 +259,20 @@ int main(int argc, char** argv) {
               prop.multiProcessorCount, peak.bf16, peak.tf32, peak.what);
   std::printf("SSD (8, 2048, 64 heads x 64, state 128, groups 1, chunk hint 256, kernels' chunk 64), D, dt_bias, "
               "softplus; FLOPs fwd %.1f G, bwd %.1f G; median of 20\n", ssd_fwd_flops() / 1e9, ssd_bwd_flops() / 1e9);
-  bench_ssd(MAMBA_BF16, peak, "");
+  // The first kernels (MAMBA_SSD_KERNELS=v1, read per call) as the baseline of the same run, then the current ones.
+  setenv("MAMBA_SSD_KERNELS", "v1", 1);
+  bench_ssd(MAMBA_BF16, peak, " v1");
+  setenv("MAMBA_SSD_KERNELS", "v2", 1);
+  bench_ssd(MAMBA_BF16, peak, "", false, true);
+  setenv("MAMBA_SSD_KERNELS", "v2", 1);
   bench_mamba1(MAMBA_BF16);
   // fp32: both product kinds (ssd_api.cu), chosen per call through the environment.
   setenv("MAMBA_SSD_FP32", "simt", 1);
-  bench_ssd(MAMBA_F32, peak, " fma");
+  setenv("MAMBA_SSD_KERNELS", "v1", 1);
+  bench_ssd(MAMBA_F32, peak, " fma v1");
+  setenv("MAMBA_SSD_KERNELS", "v2", 1);
+  bench_ssd(MAMBA_F32, peak, " fma", false, true);
+  setenv("MAMBA_SSD_KERNELS", "v2", 1);
   setenv("MAMBA_SSD_FP32", "3xtf32", 1);
   bench_ssd(MAMBA_F32, peak, " 3xtf32");
   unsetenv("MAMBA_SSD_FP32");

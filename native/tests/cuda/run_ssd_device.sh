@@ -1,7 +1,10 @@
 #!/bin/bash
 # The Mamba-2 SSD CUDA checks in one short device call (sm_90): the SSD tests (linked straight from the SSD
-# sources, so they need not wait for the rest of the library), compute-sanitizer memcheck and racecheck on the
-# quick subset, then the benchmark against the full library (Mamba-1 scan included), built meanwhile.
+# sources, so they need not wait for the rest of the library) for the current kernels with fp32 products on FMA
+# and on 3xTF32, and for the first kernels (MAMBA_SSD_KERNELS=v1) on FMA; compute-sanitizer memcheck and
+# racecheck on the quick subset (current kernels); then the benchmark against the full library (first and
+# current SSD kernels and the Mamba-1 scan in one run), built meanwhile; ncu's time per kernel and its
+# throughput, occupancy and stall reasons of the current chunk state, state passing and chunk gradients.
 # Run from anywhere; logs go to $OUT when set (the device tool), else ./build-ssd/logs.
 # SKIP_SAN=1 skips the sanitizers, SKIP_BENCH=1 the library build and the benchmark.
 set -u -o pipefail
@@ -27,22 +30,43 @@ rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 cat "$BLD"/*.log > "$LOG/build_ssd.log"
 [ $rc = 0 ] || { grep -E "error" -A3 "$LOG/build_ssd.log" | head -40; exit 1; }
-# Registers and spills of the SSD kernels.
-grep -E "Compiling entry|Used [0-9]+ registers|spill" "$BLD/ssd_api.cu.log" "$BLD/ssd_step.cu.log" |
-  sed -E 's/.*Compiling entry function .(_Z[0-9]+)?([^ ]*).*/\2/; s/ptxas info *: //' | cut -c1-120 > "$LOG/ptxas_ssd.txt"
-grep -E "spill" "$LOG/ptxas_ssd.txt" | sort | uniq -c
+# Registers, spills and static shared memory of each SSD kernel (one line per kernel; the current ones printed).
+awk '
+/Compiling entry function/ {
+  n = $0; sub(/.*function '\''/, "", n); sub(/'\''.*/, "", n)
+  ver = (n ~ /ssd2v1/) ? "v1" : (n ~ /ssd[0-9]/ ? "cur" : "")
+  k = n; sub(/^_ZN5mamba4cuda3ssd(2v1)?[0-9]+/, "", k); sub(/^_ZN5mamba4cuda[0-9]+/, "", k); sub(/kernel.*/, "kernel", k)
+  t = (n ~ /bfloat16/) ? "bf16" : (n ~ /__half/) ? "f16" : "f32"
+  a = (n ~ /SimtAcc/) ? "fma" : (n ~ /TcAccTILb1/) ? "3xtf32" : (n ~ /TcAcc/) ? "tf32" : (n ~ /kernelILi4E/) ? "x4" : ""
+  sp = ""; next
+}
+/spill stores/ { s = $0; sub(/ bytes spill stores.*/, "", s); sub(/.*, /, "", s); sp = s; next }
+/Used [0-9]+ registers/ {
+  if (k == "") next
+  r = $0; sub(/.*Used /, "", r); sub(/ registers.*/, "", r)
+  m = "0"; if ($0 ~ /bytes smem/) { m = $0; sub(/ bytes smem.*/, "", m); sub(/.*, /, "", m) }
+  printf "%-4s %-20s %-5s %-6s regs %3s  spill %3s B  static smem %5s B\n", ver, k, t, a, r, sp, m
+  k = ""
+}
+' "$BLD/ssd_api.cu.log" "$BLD/ssd_step.cu.log" | sort > "$LOG/ptxas_ssd.txt"
+echo "=== ptxas (sm_90), current kernels (dynamic shared memory: 3, 4, 3 and 6 tiles of 17408 B for chunk"
+echo "    state, scan, C.B and gradients); the first kernels' lines are in ptxas_ssd.txt"
+grep -v "^v1" "$LOG/ptxas_ssd.txt"
 $NV "$BLD"/*.o -o "$BLD/test_ssd_cuda" || exit 1
-echo "=== tests"
-timeout 150 "$BLD/test_ssd_cuda" > "$LOG/test_ssd.log" 2>&1 || rc=1
+echo "=== tests, current kernels (MAMBA_SSD_KERNELS=v2), fp32 on FMA"
+MAMBA_SSD_KERNELS=v2 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd.log" 2>&1 || rc=1
 grep -E "FAIL|SUMMARY" "$LOG/test_ssd.log"
-echo "=== tests, fp32 on 3xTF32 tensor cores"
-MAMBA_SSD_FP32=3xtf32 timeout 150 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_3xtf32.log" 2>&1 || rc=1
+echo "=== tests, current kernels, fp32 on 3xTF32 tensor cores"
+MAMBA_SSD_KERNELS=v2 MAMBA_SSD_FP32=3xtf32 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_3xtf32.log" 2>&1 || rc=1
 grep -E "FAIL|SUMMARY" "$LOG/test_ssd_3xtf32.log"
+echo "=== tests, first kernels (MAMBA_SSD_KERNELS=v1, unchanged since commit 14e5def), fp32 on FMA"
+MAMBA_SSD_KERNELS=v1 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_v1.log" 2>&1 || rc=1
+grep -E "FAIL|SUMMARY" "$LOG/test_ssd_v1.log"
 if [ "${SKIP_SAN:-0}" != 1 ]; then
   echo "=== compute-sanitizer (quick subset)"
-  timeout 90 compute-sanitizer --tool memcheck --leak-check full "$BLD/test_ssd_cuda" --quick > "$LOG/memcheck.log" 2>&1 || rc=1
+  MAMBA_SSD_KERNELS=v2 timeout 90 compute-sanitizer --tool memcheck --leak-check full "$BLD/test_ssd_cuda" --quick > "$LOG/memcheck.log" 2>&1 || rc=1
   grep -E "ERROR SUMMARY|LEAK SUMMARY|SUMMARY|FAIL" "$LOG/memcheck.log"
-  timeout 90 compute-sanitizer --tool racecheck --racecheck-report all "$BLD/test_ssd_cuda" --quick > "$LOG/racecheck.log" 2>&1 || rc=1
+  MAMBA_SSD_KERNELS=v2 timeout 120 compute-sanitizer --tool racecheck --racecheck-report all "$BLD/test_ssd_cuda" --quick > "$LOG/racecheck.log" 2>&1 || rc=1
   grep -E "RACECHECK SUMMARY|SUMMARY|FAIL" "$LOG/racecheck.log"
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
@@ -51,9 +75,22 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
   nvcc -O3 -std=c++17 -arch=sm_90 -I include tests/cuda/bench_ssd_cuda.cu -o "$BLD/bench_ssd_cuda" -L"$BLD/lib" \
     -lmamba_native -Xlinker -rpath -Xlinker "$BLD/lib" || exit 1
   timeout 180 "$BLD/bench_ssd_cuda" 2>&1 | tee "$LOG/bench_ssd.log" || rc=1
-  echo "=== ncu: time per kernel, one bf16 forward and backward"
-  timeout 90 ncu --clock-control none --metrics gpu__time_duration.sum -k regex:"chunk_|state_pass|param_grads|bc_grads" \
-    "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd.txt" 2>&1
-  grep -E "_kernel|gpu__time_duration" "$LOG/ncu_ssd.txt" | sed -E 's/ +/ /g' | cut -c1-110
+  for v in v2; do  # v1's: docs/results/2026-12-07-ssd-cuda.md (same code); the benchmark compares both
+    echo "=== ncu: time per kernel, one bf16 forward and backward, $v kernels"
+    MAMBA_SSD_KERNELS=$v timeout 90 ncu --clock-control none --metrics gpu__time_duration.sum \
+      -k regex:"chunk_|state_pass|param_grads|bc_grads" "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_$v.txt" 2>&1
+    grep -E "_kernel|gpu__time_duration" "$LOG/ncu_ssd_$v.txt" | sed -E 's/ +/ /g' | cut -c1-110
+  done
+  # Where the current kernels wait (for the next step): throughput, occupancy and the main stall reasons per
+  # issued instruction of one forward and backward's chunk state, state passing and chunk gradients.
+  echo "=== ncu: throughput, occupancy, stalls (current kernels)"
+  m=sm__throughput.avg.pct_of_peak_sustained_elapsed,dram__throughput.avg.pct_of_peak_sustained_elapsed
+  m=$m,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__issue_active.avg.pct_of_peak_sustained_active
+  for r in long_scoreboard barrier short_scoreboard mio_throttle lg_throttle math_pipe_throttle wait; do
+    m=$m,smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio
+  done
+  MAMBA_SSD_KERNELS=v2 timeout 90 ncu --clock-control none --metrics "$m" -k regex:"chunk_state|state_pass|chunk_bwd" \
+    -c 5 "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_stalls.txt" 2>&1
+  grep -E "_kernel|__" "$LOG/ncu_ssd_stalls.txt" | sed -E 's/ +/ /g; s/smsp__average_warps_issue_stalled_//' | cut -c1-100
 fi
 exit $rc

@@ -23,15 +23,19 @@ struct ScanCase {
   bool z, Dp, bias, init, dfinal, softplus;
   bool strided;      // (batch, length, dim) views with padding, B/C as (batch, length, groups, state), A transposed
   bool determinism;  // run backward twice and compare bits
+  int pad = -1;      // extra elements on the innermost axis of the (batch, dim, length) tensors; -1: 3 if strided, else 0
+  bool misalign = false;  // u read from one element past a 16-byte boundary (rules out the forward's 16-byte vectors)
 };
 
 using Tensor = std::unique_ptr<DevTensor>;
 
 // A (batch, dim, length) tensor, contiguous or as a padded (batch, length, dim) view.
+int bdl_pad(const ScanCase& c) { return c.pad >= 0 ? c.pad : c.strided ? 3 : 0; }
 Tensor bdl(const ScanCase& c, int dtype) {
   std::vector<int64_t> shape{c.B, c.D, c.L};
-  return c.strided ? std::make_unique<DevTensor>(shape, dtype, std::vector<int>{0, 2, 1}, 3)
-                   : std::make_unique<DevTensor>(shape, dtype);
+  if (c.strided) return std::make_unique<DevTensor>(shape, dtype, std::vector<int>{0, 2, 1}, bdl_pad(c));
+  if (bdl_pad(c) > 0) return std::make_unique<DevTensor>(shape, dtype, std::vector<int>{0, 1, 2}, bdl_pad(c));
+  return std::make_unique<DevTensor>(shape, dtype);
 }
 Tensor bgnl(const ScanCase& c) {
   std::vector<int64_t> shape{c.B, c.G, c.N, c.L};
@@ -42,6 +46,20 @@ Tensor f32(std::vector<int64_t> shape) { return std::make_unique<DevTensor>(shap
 
 void copy_stride(int64_t* dst, const DevTensor& t) {
   for (size_t i = 0; i < t.stride.size(); ++i) dst[i] = t.stride[i];
+}
+
+// Whether every element of t's allocation outside its logical elements (the padding) still holds the poison:
+// a kernel storing whole 16-byte vectors past the end of a row would overwrite it.
+bool padding_untouched(const DevTensor& t) {
+  const size_t es = dtype_size(t.dtype);
+  std::vector<char> logical(t.span, 0);
+  for (size_t i = 0; i < t.count(); ++i) logical[t.offset(i)] = 1;
+  const std::vector<unsigned char> raw = t.raw();
+  for (size_t o = 0; o < t.span; ++o)
+    if (!logical[o])
+      for (size_t k = 0; k < es; ++k)
+        if (raw[o * es + k] != 0xFF) return false;
+  return true;
 }
 
 void run_scan_case(const ScanCase& c, uint64_t seed) {
@@ -74,10 +92,19 @@ void run_scan_case(const ScanCase& c, uint64_t seed) {
   Dt->upload(r.Dv); bias->upload(r.bias); init->upload(r.init); dout->upload(r.dout); dfin->upload(r.dfinal);
   r.run();
 
+  // misalign: a copy of u one element into its buffer.
+  const size_t es = dtype_size(c.dtype);
+  void* shifted_raw = nullptr;
+  if (c.misalign) {
+    CHECK_CUDA(cudaMalloc(&shifted_raw, (u->span + 1) * es));
+    CHECK_CUDA(cudaMemcpy(static_cast<char*>(shifted_raw) + es, u->ptr, u->span * es, cudaMemcpyDeviceToDevice));
+  }
+  const std::unique_ptr<void, cudaError_t (*)(void*)> shifted(shifted_raw, cudaFree);
+
   mamba_scan_args a{};
   a.batch = c.B; a.dim = c.D; a.length = c.L; a.state = c.N; a.groups = c.G;
   a.dtype = c.dtype; a.bc_dtype = c.bc_dtype; a.delta_softplus = c.softplus; a.deterministic = 1;
-  a.u = u->ptr; copy_stride(a.u_stride, *u);
+  a.u = c.misalign ? static_cast<char*>(shifted_raw) + es : u->ptr; copy_stride(a.u_stride, *u);
   a.delta = delta->ptr; copy_stride(a.delta_stride, *delta);
   a.A = A->as<float>(); copy_stride(a.A_stride, *A);
   a.B = Bt->ptr; copy_stride(a.B_stride, *Bt);
@@ -101,6 +128,11 @@ void run_scan_case(const ScanCase& c, uint64_t seed) {
   Compare fw{rtol, atol};
   fw.check("out", out->download(), r.out);
   fw.check("final", fin->download(), r.final_state);
+  if (bdl_pad(c) > 0) {
+    const bool kept = padding_untouched(*out);
+    fw.ok = fw.ok && kept;
+    fw.report += kept ? " out padding kept" : " [BAD: out padding overwritten]";
+  }
   result(fw.ok, std::string(c.name) + " fwd", fw.report);
 
   mamba_scan_grads gr{};
@@ -275,6 +307,18 @@ int main(int argc, char** argv) {
       {"bf16 N=16 L=2100 strided time segments",    1, 48,2100,  16, 2, BF, BF, true, true, true, true, true, true, true, false},
       // 8 x 50 = 400 blocks, more than 3 per SM on an H200: the backward's 4-blocks-per-SM variant.
       {"f32 N=16 B=8 D=1600 L=40 large grid",       8,1600, 40,  16, 1, F,  F,  true, true, true, false,false,true, false,false},
+      // 2-byte types whose strides allow the forward's 16-byte vectors (8 elements along the stride-1 axis), at the
+      // edges of the vector tiling: rows padded to a multiple of 8 with L not one (the last vector of a row cut
+      // short: element loads and stores for it, and the padding must stay untouched), an odd D, a chunk holding
+      // one vector per row, channel vectors in (batch, length, dim) views with a partial last channel block,
+      // 4 and 32 states (other tile shapes), time segments; then a misaligned u, which must fall back.
+      {"bf16 N=16 L=77 D=37 rows padded to 80",     2, 37,  77,  16, 1, BF, BF, true, true, true, true, true, true, false,true, 3},
+      {"f16 N=16 L=200 D=64 bc=f16",                2, 64, 200,  16, 1, H,  H,  true, true, true, true, true, true, false,false},
+      {"bf16 N=16 G=2 BLD views D=48 L=70",         2, 48,  70,  16, 2, BF, BF, true, true, true, true, false,true, true, false,0},
+      {"bf16 N=4 L=48 D=130 bc=f32",                1,130,  48,   4, 1, BF, F,  true, true, true, false,true, true, false,false},
+      {"bf16 N=32 BLD views D=40 L=96",             1, 40,  96,  32, 1, BF, BF, true, false,true, true, true, true, true, false,0},
+      {"f16 N=16 L=2100 padded to 2104 time segments", 1, 48,2100, 16, 1, H,  H,  true, true, true, true, true, true, false,false,4},
+      {"bf16 N=16 L=64 u misaligned",               2, 40,  64,  16, 1, BF, BF, true, true, true, true, true, true, false,false,0, true},
   };
   const ConvCase convs[] = {
       {"conv f32 W=4 silu bias",                   2,  7,   50, 4, F,  true,  true,  false, false},
@@ -289,7 +333,7 @@ int main(int argc, char** argv) {
       // 9 x 16 (sequence, time tile) pairs > 128 partial slots: blocks add several pairs each.
       {"conv f32 W=4 B=9 L=1000 strided",          9, 36, 1000, 4, F,  true,  true,  true,  false},
   };
-  const int quick_scan[] = {0, 1, 5, 10, 14};
+  const int quick_scan[] = {0, 1, 5, 10, 14, 18, 20};
   uint64_t seed = 1234;
   if (quick) {
     for (int i : quick_scan) run_scan_case(all[i], seed++);

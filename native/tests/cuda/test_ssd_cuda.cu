@@ -2,7 +2,9 @@
 // in ../reference/ssd_reference.h: odd shapes (L = 1, 13, 300 over 64-step chunks; groups; head_dim 5 and
 // 64; state 1, 16, 128), three dtypes, initial/final state and its gradient, strided views, the
 // deterministic flag, the decode step over several steps, and the step against the scan.
-// Usage: test_ssd_cuda [--quick]   (--quick: a few small cases, for compute-sanitizer)
+// Usage: test_ssd_cuda [--quick]   (--quick: a few small cases, for compute-sanitizer). The environment picks
+// the kernels (MAMBA_SSD_KERNELS=v1: the first version) and the fp32 products (MAMBA_SSD_FP32=simt|3xtf32).
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include "../reference/ssd_reference.h"
@@ -308,7 +310,10 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
-  std::printf("GPU: %s (sm_%d%d)%s\n", prop.name, prop.major, prop.minor, quick ? " [quick]" : "");
+  const char* kernels = std::getenv("MAMBA_SSD_KERNELS");
+  const char* fp32 = std::getenv("MAMBA_SSD_FP32");
+  std::printf("GPU: %s (sm_%d%d)%s; kernels %s, fp32 products %s\n", prop.name, prop.major, prop.minor,
+              quick ? " [quick]" : "", kernels ? kernels : "current", fp32 ? fp32 : "default");
   constexpr int F = MAMBA_F32, H = MAMBA_F16, BF = MAMBA_BF16;
   //                 name                                   B    L   H  G   P    N  dtype  D     bias  init  dfin  sp    clamp strided det  chunk
   const SsdCase all[] = {
@@ -326,6 +331,15 @@ int main(int argc, char** argv) {
       {"f16 L=1 H=2 G=1 P=5 N=1 strided",                 3,   1,  2, 1,  5,   1, H,  true, true, true, true, true, false,true, false, 64},
       {"bf16 L=700 H=8 G=1 P=64 N=64 long",               1, 700,  8, 1, 64,  64, BF, true, true, false,true, true, false,false,true,  256},
   };
+  // Added with the second kernels (own seeds, so the cases above keep theirs): whole and edge tiles side by
+  // side in one product (L, P, N each past a multiple of 64: unclamped and clamped fills, paired fills with one
+  // tile whole), and 16 chunks (the state passing's dS.S sums in batches of 8 chunks). The first one is small
+  // enough for the sanitizers.
+  const SsdCase extra[] = {
+      {"bf16 L=70 H=2 G=1 P=64 N=64 whole tiles (quick)", 1,  70,  2, 1, 64,  64, BF, true, true, true, true, true, false,false,false, 64},
+      {"bf16 L=200 H=4 G=2 P=96 N=80 whole+edge tiles",   1, 200,  4, 2, 96,  80, BF, true, true, true, true, true, false,false,true,  64},
+      {"f32 L=1000 H=4 G=1 P=64 N=128 16 chunks",         1,1000,  4, 1, 64, 128, F,  true, true, true, true, true, false,false,false, 64},
+  };
   const StepCase steps[] = {
       //  name                              B  H  G   P    N  W  dtype  cbias dtb   D     sp    strided steps
       {"step f32 H=6 G=3 P=5 N=16 W=4",     2, 6, 3,  5,  16, 4, F,     true, true, true, true, false,  3},
@@ -340,11 +354,14 @@ int main(int argc, char** argv) {
     for (int i : quick_ssd) run_ssd_case(all[i], seed++);
     run_step_case(steps[0], seed++);
     run_step_case(steps[4], seed++);
+    run_ssd_case(extra[0], 9001);
   } else {
     for (const auto& c : all) run_ssd_case(c, seed++);
     for (const auto& c : steps) run_step_case(c, seed++);
     run_step_vs_scan(seed++);
     run_error_cases();
+    uint64_t extra_seed = 9001;
+    for (const auto& c : extra) run_ssd_case(c, extra_seed++);
   }
   std::printf("SUMMARY: %d passed, %d failed\n", g_pass, g_fail);
   return g_fail == 0 ? 0 : 1;

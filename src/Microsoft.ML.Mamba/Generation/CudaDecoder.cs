@@ -7,13 +7,14 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Generation;
 
 /// <summary>
-/// Decodes a Mamba-1 language model on CUDA with one native call per token (mamba_decoder_*): the whole step, every
-/// layer, the final norm, lm_head and the greedy choice, replayed from a CUDA graph. Weights are read where the model
+/// Decodes a Mamba-1 or Mamba-2 language model on CUDA with one native call per token (mamba_decoder_*,
+/// mamba2_decoder_create_cuda): the whole step, every layer, the final norm, lm_head and the greedy choice, replayed
+/// from a CUDA graph. Weights are read where the model
 /// holds them (matrices in its dtype, small per-channel parameters as fp32 copies made here, once); the conv and SSM
 /// states live in tensors of this decoder, filled from a prefilled <see cref="MambaCache"/>. Rows never leave the
 /// batch: a finished row keeps running, which costs next to nothing at decoding's batch sizes.
 /// </summary>
-internal sealed class CudaDecoder : IDisposable
+internal sealed partial class CudaDecoder : IDisposable
 {
     private readonly List<Tensor> _owned = new();
     private readonly List<(Tensor Conv, Tensor Ssm)> _states = new();
@@ -28,6 +29,9 @@ internal sealed class CudaDecoder : IDisposable
     /// <summary>Rows stepped together.</summary>
     public int Batch { get; }
 
+    /// <summary>Each layer's conv and SSM state as the decoder keeps them (for tests).</summary>
+    internal IReadOnlyList<(Tensor Conv, Tensor Ssm)> States => _states;
+
     /// <summary>Why <paramref name="model"/> cannot decode here, or null when it can.</summary>
     public static string? Unsupported(MambaForCausalLM model)
     {
@@ -36,15 +40,26 @@ internal sealed class CudaDecoder : IDisposable
         if (!NativeKernels.IsAvailable) return $"libmamba_native unavailable: {NativeLibraryLoader.FailureReason}";
         if (!NativeKernels.HasCuda) return "libmamba_native was built without CUDA";
         if (model.Backbone.Kernels is not (null or NativeKernels)) return $"the model's kernels are '{model.Backbone.Kernels.Name}', not native";
+        return UnsupportedModel(model);
+    }
+
+    /// <summary>The checks of <see cref="Unsupported"/> that depend on the model only, not on its device or the native
+    /// build: dtypes, mixers and sizes.</summary>
+    internal static string? UnsupportedModel(MambaForCausalLM model)
+    {
+        using var scope = NewDisposeScope();
         var dtype = model.OutputEmbeddings.dtype;
         if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16)) return $"dtype {dtype} (fp32 and bf16 are supported)";
         if (model.Backbone.norm_f.weight.dtype != dtype || model.Backbone.embeddings.weight!.dtype != dtype)
             return "the embeddings, lm_head and final norm have different dtypes";
         var config = model.Config;
         if (config.HiddenSize > 24576 || config.InnerSize > 24576) return "hidden or inner size above 24576";
-        foreach (var layer in model.Backbone.layers)
+        var layers = model.Backbone.layers;
+        if (layers.Count > 0 && layers.All(l => l.mixer is Mamba2Mixer)) return UnsupportedMamba2(model, dtype);
+        foreach (var layer in layers)
         {
-            if (layer.mixer is not MambaMixer m) return $"a {layer.mixer.GetType().Name} layer (only Mamba-1 mixers)";
+            if (layer.mixer is not MambaMixer m)
+                return $"a {layer.mixer.GetType().Name} layer (the decoder takes models whose layers are all Mamba-1 or all Mamba-2 mixers)";
             if (m.x_proj is null) return "a time-invariant (non-selective) mixer";
             if (m.A_log.size(1) > 256 || m.conv1d.weight!.size(2) > 8) return "state size above 256 or conv wider than 8";
             if (m.in_proj.weight!.dtype != dtype || m.x_proj.weight!.dtype != dtype || m.dt_proj.weight!.dtype != dtype ||
@@ -55,7 +70,7 @@ internal sealed class CudaDecoder : IDisposable
     }
 
     /// <summary>A decoder for <paramref name="batch"/> rows; check <see cref="Unsupported"/> first.</summary>
-    /// <param name="model">A Mamba-1 model on CUDA in fp32 or bf16.</param>
+    /// <param name="model">A Mamba-1 or Mamba-2 model on CUDA in fp32 or bf16.</param>
     /// <param name="batch">Rows stepped together.</param>
     /// <param name="sampleVocab">The greedy choice considers ids below this.</param>
     /// <param name="withLogits">Whether each step writes <see cref="Logits"/> (needed by samplers other than greedy).</param>
@@ -75,6 +90,11 @@ internal sealed class CudaDecoder : IDisposable
             Tokens = Keep(zeros(batch, dtype: ScalarType.Int64, device: device));
             var next = Keep(zeros(batch, dtype: ScalarType.Int64, device: device));
             Logits = withLogits ? Keep(zeros(batch, config.VocabSize, dtype: ScalarType.Float32, device: device)) : null;
+            if (backbone.layers[0].mixer is Mamba2Mixer)
+            {
+                _handle = CreateMamba2(model, batch, sampleVocab, useGraph, next);
+                return;
+            }
             var layers = new NativeDecoderLayer[backbone.layers.Count];
             long inner = 0, state = 0, rank = 0, width = 0;
             bool gated = false;
@@ -132,9 +152,14 @@ internal sealed class CudaDecoder : IDisposable
         using var _ = no_grad();
         for (int i = 0; i < _states.Count; i++)
         {
-            var layer = (MambaLayerState)cache.Layers[i];
-            _states[i].Conv.copy_(layer.ConvState);
-            _states[i].Ssm.copy_(layer.SsmState);
+            var (conv, ssm) = cache.Layers[i] switch
+            {
+                MambaLayerState m1 => (m1.ConvState, m1.SsmState),
+                Mamba2LayerState m2 => (m2.ConvState, m2.SsmState),
+                var other => throw new ArgumentException($"layer {i} of the cache is a {other.GetType().Name}", nameof(cache)),
+            };
+            _states[i].Conv.copy_(conv);
+            _states[i].Ssm.copy_(ssm);
         }
     }
 

@@ -35,8 +35,8 @@ public sealed class GenerationLoop
     }
 
     /// <summary>
-    /// Decode Mamba-1 models on CUDA with the native whole-model decoder (one native call per token, replayed from a
-    /// CUDA graph) when it supports the model; the TorchSharp step otherwise. Default true. Both choose the same tokens
+    /// Decode Mamba-1 and Mamba-2 models on CUDA with the native whole-model decoder (one native call per token, replayed
+    /// from a CUDA graph) when it supports the model; the TorchSharp step otherwise. Default true. Both choose the same tokens
     /// up to ties within rounding; false keeps the TorchSharp step as a reference.
     /// </summary>
     public bool UseNativeDecoder { get; set; } = true;

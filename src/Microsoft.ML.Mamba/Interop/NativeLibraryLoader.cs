@@ -63,6 +63,7 @@ internal static class NativeLibraryLoader
             "mamba_conv1d_fwd_cpu", "mamba_conv1d_bwd_cpu", "mamba_conv1d_fwd_cuda", "mamba_conv1d_bwd_cuda",
             "mamba_decode_step_cpu", "mamba_decode_step_cuda", "mamba_rms_norm_cpu", "mamba_rms_norm_cuda",
             "mamba_set_num_threads", "mamba_decoder_create_cuda", "mamba_decoder_step_cuda", "mamba_decoder_destroy",
+            "mamba2_decoder_create_cuda",
             "mamba_cuda_peak_bandwidth", "mamba_ssd_fwd_cpu", "mamba_ssd_bwd_cpu", "mamba_ssd_step_cpu",
             "mamba_ssd_fwd_cuda", "mamba_ssd_bwd_cuda", "mamba_ssd_step_cuda",
         };

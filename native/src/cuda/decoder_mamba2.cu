@@ -1,0 +1,349 @@
+// Whole-model Mamba-2 decoding on CUDA (mamba2_decoder_create_cuda in mamba_decoder.h): one native call, one graph
+// launch, per token, stepped and destroyed like the Mamba-1 decoder (decoder.cu). A step is 3 kernels per layer plus 3:
+//   embed      token ids -> residual (fp32 buffer); resets the argmax
+//   per layer  in_proj  : RMSNorm (prologue) . W_in, epilogue = z | conv window update + conv + SiLU (x B C) | dt
+//              ssd      : dt softplus + clamp, decay, state update, C.h, D skip; a warp per (head, channel) row
+//              out_proj : gated RMSNorm (prologue) . W_out, epilogue = residual add
+//   lm_head    RMSNorm (prologue) . W_vocab, epilogue = logits + argmax;  finish: next ids
+// The math is mamba_ssd_step's (ssd_step.cu) and GatedRmsNorm's; rounding follows the TorchSharp step.
+// The conv runs in in_proj's epilogue, once per channel: B and C, shared by the heads of a group, are complete
+// before the ssd kernel starts.
+#include <cstdint>
+#include <string>
+#include <vector>
+#include "common/decoder_validate.h"
+#include "decoder_common.cuh"
+
+namespace mamba::cuda::decoder {
+namespace {
+
+constexpr int kMaxConvWidth2 = 8;
+constexpr int kSsdThreads = 256;  // 8 warps: 8 (head, channel) rows per block
+
+struct Mamba2Decoder;
+template <typename T>
+int enqueue2(Mamba2Decoder* m, cudaStream_t s, bool launch);
+
+// A Mamba-2 decoder: its descriptor, layers and buffers (fp32, batch-major).
+struct Mamba2Decoder : mamba_decoder {
+  mamba2_decoder_desc d;
+  std::vector<mamba2_decoder_layer> layers;
+  float *res = nullptr;  // (B, H) residual stream
+  float *z = nullptr;    // (B, E) gate, rounded to T
+  float *xbc = nullptr;  // (B, K) conv output after SiLU
+  float *dt = nullptr;   // (B, NH) in_proj's dt rows, rounded to T (before bias and softplus)
+  float *y = nullptr;    // (B, E) SSD output, rounded to T
+  unsigned long long* best = nullptr;
+  int32_t* bad_token = nullptr;
+  int enqueue(cudaStream_t s, bool launch) override {
+    return d.dtype == MAMBA_BF16 ? enqueue2<__nv_bfloat16>(this, s, launch) : enqueue2<float>(this, s, launch);
+  }
+};
+
+// ---- kernels -------------------------------------------------------------------------------------------
+
+// in_proj's epilogue. Rows [0, E): z. Rows [E, E + K): one conv channel each, whose window takes the new input
+// (rounded to T, as the TorchSharp step stores it) and whose output goes through SiLU in fp32. Rows past that: dt.
+template <typename T>
+struct InProj2Epilogue : EpilogueBase {
+  int64_t inner, channels, heads;
+  int width;
+  const float* bias;
+  T* conv_state;
+  const float* conv_weight;
+  const float* conv_bias;
+  float* z;
+  float* xbc;
+  float* dt;
+  __device__ void operator()(int64_t b, int, int64_t r, float v, unsigned long long*) const {
+    if (bias) v += bias[r];
+    const float q = round_to<T>(v);
+    if (r < inner) {
+      z[b * inner + r] = q;
+      return;
+    }
+    const int64_t c = r - inner;
+    if (c >= channels) {
+      dt[b * heads + (c - channels)] = q;
+      return;
+    }
+    T* window = conv_state + (b * channels + c) * width;
+    const float* w = conv_weight + c * width;
+    float acc = conv_bias ? conv_bias[c] : 0.f;
+    // All loads first (one memory latency), then the shifted stores; the sum in ssd_conv_kernel's order.
+    T kept[kMaxConvWidth2];
+#pragma unroll
+    for (int k = 0; k < kMaxConvWidth2 - 1; ++k)
+      if (k < width - 1) kept[k] = window[k + 1];
+#pragma unroll
+    for (int k = 0; k < kMaxConvWidth2 - 1; ++k)
+      if (k < width - 1) {
+        window[k] = kept[k];
+        acc += w[k] * to_f(kept[k]);
+      }
+    window[width - 1] = static_cast<T>(q);
+    acc += w[width - 1] * q;
+    xbc[b * channels + c] = silu(acc);
+  }
+};
+
+struct SsdArgs {
+  int64_t inner, channels;
+  int heads, head_dim, groups, state;
+  float dt_min, dt_max;
+  const float* dt_bias;
+  const float* A_log;
+  const float* D;
+  float* ssm_state;
+  const float* xbc;
+  const float* dt;
+  float* y;
+};
+
+// The SSD step of one (batch, head, channel) row per warp: row = h * P + p of the inner width, its state row of N
+// floats. NI = ceil(N / 32) states per lane, lane n owning n, n + 32, ...: every load of the row is issued before the
+// first use, and the sum C.h runs in ssd_state_kernel's order (lane-strided, then the xor shuffle).
+template <typename T, int NI>
+__global__ void __launch_bounds__(kSsdThreads) ssd_row_kernel(const SsdArgs a) {
+  pdl_trigger();
+  pdl_wait();
+  const int lane = threadIdx.x & 31;
+  const int64_t row = (int64_t)blockIdx.x * (kSsdThreads / 32) + (threadIdx.x >> 5);
+  if (row >= a.inner) return;  // whole warps only: no block-wide synchronisation below
+  const int64_t b = blockIdx.y;
+  const int h = (int)(row / a.head_dim), N = a.state;
+  const int g = h / (a.heads / a.groups);
+  float dt = a.dt[b * a.heads + h] + (a.dt_bias ? a.dt_bias[h] : 0.f);
+  dt = fminf(fmaxf(softplus(dt), a.dt_min), a.dt_max);
+  const float decay = __expf(-dt * __expf(a.A_log[h]));
+  const float* v = a.xbc + b * a.channels;
+  const float x = v[row], dtx = dt * x;
+  const float* Bv = v + a.inner + (int64_t)g * N;
+  const float* Cv = v + a.inner + (int64_t)a.groups * N + (int64_t)g * N;
+  float* hs = a.ssm_state + (b * a.inner + row) * N;
+  float s[NI], bv[NI], cv[NI];
+#pragma unroll
+  for (int i = 0; i < NI; ++i) {
+    const int n = lane + 32 * i;
+    if (n < N) {
+      s[i] = hs[n];
+      bv[i] = Bv[n];
+      cv[i] = Cv[n];
+    }
+  }
+  float out = 0.f;
+#pragma unroll
+  for (int i = 0; i < NI; ++i) {
+    const int n = lane + 32 * i;
+    if (n < N) {
+      const float hn = decay * s[i] + dtx * bv[i];
+      hs[n] = hn;
+      out += cv[i] * hn;
+    }
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) out += __shfl_xor_sync(0xffffffffu, out, o);
+  if (lane == 0) a.y[b * a.inner + row] = round_to<T>(out + (a.D ? a.D[h] : 0.f) * x);
+}
+
+template <typename T>
+int launch_ssd(const SsdArgs& a, int batch, const Target& at) {
+  const dim3 grid((unsigned)((a.inner + kSsdThreads / 32 - 1) / (kSsdThreads / 32)), (unsigned)batch);
+  auto go = [&](auto kernel) { return launch_kernel(at, true, kernel, grid, kSsdThreads, 0, a); };
+  const cudaError_t e = a.state <= 32 ? go(ssd_row_kernel<T, 1>) : a.state <= 64 ? go(ssd_row_kernel<T, 2>)
+                        : a.state <= 128 ? go(ssd_row_kernel<T, 4>) : go(ssd_row_kernel<T, 8>);
+  MAMBA_CUDA_TRY(e, "decoder: ssd step launch");
+  return MAMBA_OK;
+}
+
+// out_proj's prologue: GatedRmsNorm of the SSD output, norm(y * SiLU(z)) * weight, as the TorchSharp step computes
+// it: y and z (both already rounded to T) multiplied in fp32, the mean square of each of the row's groups of
+// `group` channels in fp32, the normalised value rounded to T, times the weight, rounded to T (out_proj's input).
+// Few groups (the whole width: one per row) are summed by several warps each, so the prologue is not one warp's
+// serial loop while the others wait; the partial sums are added in a fixed order.
+template <typename T>
+struct GatedNormInput {
+  const float* y;
+  const float* z;
+  const float* weight;
+  float eps;
+  int group;
+  __device__ void stage(float* xs, int64_t b0, int tile, int cols) const {
+    constexpr int kWarps = kThreads / 32;
+    __shared__ float partial[kWarps];
+    __shared__ float scale[kWarps];
+    stage_copy(xs, y + b0 * cols, tile * cols);
+    __syncthreads();
+    const float* zt = z + b0 * cols;
+    for (int i = threadIdx.x; i < tile * cols; i += kThreads) xs[i] *= silu(zt[i]);
+    __syncthreads();
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int groups_per_row = cols / group, parts = tile * groups_per_row;  // part = t * groups_per_row + g
+    if (parts <= kWarps) {
+      const int slices = kWarps / parts;  // warps per part
+      if (warp < parts * slices) {
+        const int part = warp / slices, slice = warp % slices;
+        const float* v = xs + (int64_t)part * group;
+        float sum = 0.f;
+        for (int k = slice * 32 + lane; k < group; k += slices * 32) sum += v[k] * v[k];
+        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        if (lane == 0) partial[warp] = sum;
+      }
+      __syncthreads();
+      if (threadIdx.x < parts) {
+        float sum = 0.f;
+        for (int j = 0; j < slices; ++j) sum += partial[threadIdx.x * slices + j];
+        scale[threadIdx.x] = rsqrtf(sum / (float)group + eps);
+      }
+      __syncthreads();
+      for (int i = threadIdx.x; i < tile * cols; i += kThreads) {
+        const int k = i % cols;
+        xs[i] = round_to<T>(round_to<T>(xs[i] * scale[i / group]) * weight[k]);
+      }
+    } else {
+      // Many groups: a warp per group, which it sums and then scales in place.
+      for (int part = warp; part < parts; part += kWarps) {
+        float* v = xs + (int64_t)part * group;
+        const float* w = weight + (int64_t)(part % groups_per_row) * group;
+        float sum = 0.f;
+        for (int k = lane; k < group; k += 32) sum += v[k] * v[k];
+        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        const float sc = rsqrtf(sum / (float)group + eps);
+        for (int k = lane; k < group; k += 32) v[k] = round_to<T>(round_to<T>(v[k] * sc) * w[k]);
+      }
+    }
+    __syncthreads();
+  }
+};
+
+// out_proj's epilogue: the residual add after out_proj's output is rounded to T (linear, then the block's add).
+template <typename T>
+struct OutProj2Epilogue : EpilogueBase {
+  float* res;
+  int64_t hidden;
+  const float* bias;
+  bool residual_fp32;
+  __device__ void operator()(int64_t b, int, int64_t r, float v, unsigned long long*) const {
+    float& slot = res[b * hidden + r];
+    const float mixed = round_to<T>(bias ? v + bias[r] : v);
+    slot = residual_fp32 ? slot + mixed : round_to<T>(slot + mixed);
+  }
+};
+
+// ---- launching -----------------------------------------------------------------------------------------
+
+template <typename T>
+int enqueue2(Mamba2Decoder* m, cudaStream_t s, bool launch) {
+  const mamba2_decoder_desc& d = m->d;
+  const Target at{s, m->sms, launch, m->pdl};
+  const int batch = (int)d.batch, H = (int)d.hidden, NH = (int)d.heads, P = (int)d.head_dim;
+  const int G = (int)d.groups, N = (int)d.state, W = (int)d.width;
+  const int E = NH * P, K = E + 2 * G * N, in_rows = E + K + NH;
+  if (int rc = launch_embed<T>(d.embedding, d.vocab, H, batch, d.token_ids, m->res, m->best, m->bad_token, at)) return rc;
+  for (const mamba2_decoder_layer& l : m->layers) {
+    InProj2Epilogue<T> in_epi;
+    in_epi.inner = E; in_epi.channels = K; in_epi.heads = NH; in_epi.width = W; in_epi.bias = l.in_proj_bias;
+    in_epi.conv_state = static_cast<T*>(l.conv_state); in_epi.conv_weight = l.conv_weight; in_epi.conv_bias = l.conv_bias;
+    in_epi.z = m->z; in_epi.xbc = m->xbc; in_epi.dt = m->dt;
+    if (int rc = launch_gemv(static_cast<const T*>(l.in_proj_weight), in_rows, H, batch,
+                             NormInput<T>{m->res, l.norm_weight, d.norm_eps}, in_epi, at))
+      return rc;
+    if (launch) {
+      const SsdArgs a{E, K, NH, P, G, N, d.dt_min, d.dt_max, l.dt_bias, l.A_log, l.D, l.ssm_state, m->xbc, m->dt, m->y};
+      if (int rc = launch_ssd<T>(a, batch, at)) return rc;
+    }
+    OutProj2Epilogue<T> out_epi;
+    out_epi.res = m->res; out_epi.hidden = H; out_epi.bias = l.out_proj_bias; out_epi.residual_fp32 = d.residual_in_fp32;
+    const GatedNormInput<T> gated{m->y, m->z, l.gate_norm_weight, d.gate_norm_eps, (int)(E / d.norm_groups)};
+    if (int rc = launch_gemv(static_cast<const T*>(l.out_proj_weight), H, E, batch, gated, out_epi, at)) return rc;
+  }
+  return launch_lm_head<T>(d.lm_head, d.norm_f_weight, d.norm_eps, d.vocab, d.sample_vocab, H, batch, m->res, d.logits,
+                           m->best, m->bad_token, d.next_ids, d.token_ids, at);
+}
+
+// ---- argument checks that need the device --------------------------------------------------------------
+
+int check_pointers2(const mamba2_decoder_desc* d, int* device) {
+  if (int rc = embedding_device(d->embedding, device)) return rc;
+  const size_t t = d->dtype == MAMBA_BF16 ? 2 : 4;
+  int rc = 0;
+  auto check = [&](const void* p, const std::string& name, size_t align) {
+    if (rc == 0) rc = check_pointer(p, name, *device, align);
+  };
+  check(d->embedding, "embedding", t);
+  check(d->lm_head, "lm_head", t);
+  check(d->norm_f_weight, "norm_f_weight", 4);
+  check(d->token_ids, "token_ids", 8);
+  check(d->next_ids, "next_ids", 8);
+  check(d->logits, "logits", 4);
+  for (int64_t i = 0; i < d->layers && rc == 0; ++i) {
+    const mamba2_decoder_layer& l = d->layer_weights[i];
+    const std::string at = "layer " + std::to_string(i) + " ";
+    check(l.norm_weight, at + "norm_weight", 4);
+    check(l.in_proj_weight, at + "in_proj_weight", t);
+    check(l.in_proj_bias, at + "in_proj_bias", 4);
+    check(l.conv_weight, at + "conv_weight", 4);
+    check(l.conv_bias, at + "conv_bias", 4);
+    check(l.dt_bias, at + "dt_bias", 4);
+    check(l.A_log, at + "A_log", 4);
+    check(l.D, at + "D", 4);
+    check(l.gate_norm_weight, at + "gate_norm_weight", 4);
+    check(l.out_proj_weight, at + "out_proj_weight", t);
+    check(l.out_proj_bias, at + "out_proj_bias", 4);
+    check(l.conv_state, at + "conv_state", t);
+    check(l.ssm_state, at + "ssm_state", 4);
+  }
+  return rc;
+}
+
+}  // namespace
+}  // namespace mamba::cuda::decoder
+
+MAMBA_API int32_t mamba2_decoder_create_cuda(const mamba2_decoder_desc* desc, mamba_decoder** decoder) {
+  using namespace mamba::cuda::decoder;
+  mamba::clear_error();
+  if (!decoder) return invalid("the decoder out-pointer is NULL");
+  *decoder = nullptr;
+  if (int rc = mamba::check_mamba2_decoder_desc(desc)) return rc;
+  const int64_t B = desc->batch, H = desc->hidden, NH = desc->heads, E = NH * desc->head_dim;
+  const int64_t K = E + 2 * desc->groups * desc->state;
+  // The GEMVs stage one input row of hidden (in_proj, lm_head) or inner (out_proj) floats in shared memory.
+  if (H * 4 > kMaxShared || E * 4 > kMaxShared)
+    return mamba::fail(MAMBA_ERR_UNSUPPORTED, "decoder: hidden and heads * head_dim must be at most " + std::to_string(kMaxShared / 4));
+  if (E + K + NH > INT32_MAX / 2) return mamba::fail(MAMBA_ERR_UNSUPPORTED, "decoder: in_proj has too many rows");
+  int device = 0;
+  if (int rc = check_pointers2(desc, &device)) return rc;
+  DeviceScope scope(device);
+  auto* m = new Mamba2Decoder();
+  m->d = *desc;
+  m->layers.assign(desc->layer_weights, desc->layer_weights + desc->layers);
+  m->d.layer_weights = nullptr;  // read during create only
+  m->device = device;
+  m->batch = B;
+  m->next_ids = desc->next_ids;
+  m->use_graph = desc->use_graph != 0;
+  m->pdl = pdl_supported(device, desc->batch, desc->dtype == MAMBA_BF16);
+  const int64_t floats = 2 * B + B * (H + 2 * E + K + NH) + B;  // best (2 floats each), res, z, y, xbc, dt, bad
+  cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);
+  if (e == cudaSuccess) e = cudaMalloc(&m->scratch, floats * sizeof(float) + 16);
+  if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&m->capture, cudaStreamNonBlocking);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    delete m;
+    return mamba::cuda::cuda_fail(e, "decoder: allocating its buffers");
+  }
+  auto* base = static_cast<float*>(m->scratch);
+  m->best = reinterpret_cast<unsigned long long*>(base);  // first: 8-byte aligned
+  m->res = base + 2 * B;  // 16-byte aligned rows where H is a multiple of 4 (the staging copies' fast path)
+  m->z = m->res + B * H;
+  m->y = m->z + B * E;
+  m->xbc = m->y + B * E;
+  m->dt = m->xbc + B * K;
+  m->bad_token = reinterpret_cast<int32_t*>(m->dt + B * NH);
+  if (int rc = m->enqueue(nullptr, /*launch=*/false)) {
+    delete m;
+    return rc;
+  }
+  *decoder = m;
+  return MAMBA_OK;
+}

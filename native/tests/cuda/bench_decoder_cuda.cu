@@ -1,0 +1,171 @@
+// The Mamba-1 whole-model CUDA decoder alone (mamba_decoder_*), without .NET: the GPU time of one step (graph replays
+// back to back, CUDA events) and the time of a step followed by reading the next ids to the host (what a generation
+// loop pays per token before its own bookkeeping), next to the weight bytes a step reads and the device's peak DRAM
+// bandwidth. Random weights (values do not change the work). Run it with MAMBA_DECODER_PDL=0 and without to compare
+// programmatic dependent launch on the same machine.
+//   bench_decoder_cuda [layers 24] [hidden 768] [vocab 50280] [batches 1,16,64]
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+#include "mamba_native.h"
+
+#define CK(x)                                                                                  \
+  do {                                                                                         \
+    cudaError_t e_ = (x);                                                                      \
+    if (e_ != cudaSuccess) {                                                                   \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                            \
+    }                                                                                          \
+  } while (0)
+
+__global__ void fill_kernel(float* p, int64_t n, float scale, float offset, uint32_t seed) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+    h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
+    p[i] = offset + scale * ((h & 0xffffff) / 16777216.f - 0.5f);
+  }
+}
+__global__ void to_bf16_kernel(const float* s, __nv_bfloat16* d, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    d[i] = __float2bfloat16(s[i]);
+}
+
+struct Arena {
+  std::vector<void*> blocks;
+  uint32_t seed = 1;
+  float* f32(int64_t n, float scale, float offset = 0.f) {
+    float* p;
+    CK(cudaMalloc(&p, n * 4));
+    fill_kernel<<<256, 256>>>(p, n, scale, offset, seed++ * 7919u);
+    blocks.push_back(p);
+    return p;
+  }
+  void* mat(int64_t n, bool bf16, float scale) {
+    float* f = f32(n, scale);
+    if (!bf16) return f;
+    __nv_bfloat16* b;
+    CK(cudaMalloc(&b, n * 2));
+    to_bf16_kernel<<<256, 256>>>(f, b, n);
+    blocks.push_back(b);
+    return b;
+  }
+  ~Arena() {
+    for (void* p : blocks) cudaFree(p);
+  }
+};
+
+int main(int argc, char** argv) {
+  const int64_t layers = argc > 1 ? std::atoll(argv[1]) : 24, H = argc > 2 ? std::atoll(argv[2]) : 768;
+  const int64_t vocab = argc > 3 ? std::atoll(argv[3]) : 50280;
+  std::vector<int64_t> batches;
+  for (const char* s = argc > 4 ? argv[4] : "1,16,64"; *s;) {
+    batches.push_back(std::atoll(s));
+    while (*s && *s != ',') ++s;
+    if (*s) ++s;
+  }
+  const int64_t E = 2 * H, N = 16, R = (H + 15) / 16, W = 4;
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  const double peak = mamba_cuda_peak_bandwidth(0);
+  const char* pdl = std::getenv("MAMBA_DECODER_PDL");
+  std::printf("GPU %s, %d SMs, peak DRAM %.2f TB/s; programmatic dependent launch %s\n", prop.name,
+              prop.multiProcessorCount, peak / 1e12, pdl && pdl[0] == '0' ? "off (MAMBA_DECODER_PDL=0)" : "on where sm_90+");
+  std::printf("model: %lld layers, hidden %lld, inner %lld, state %lld, dt_rank %lld, vocab %lld, random weights\n",
+              (long long)layers, (long long)H, (long long)E, (long long)N, (long long)R, (long long)vocab);
+  for (int dt = 0; dt < 2; ++dt) {
+    const bool bf16 = dt == 1;
+    const int64_t tb = bf16 ? 2 : 4;
+    Arena a;
+    std::vector<mamba_decoder_layer> ls(layers);
+    for (auto& l : ls) {
+      std::memset(&l, 0, sizeof l);
+      l.norm_weight = a.f32(H, 0.2f, 1.f);
+      l.in_proj_weight = a.mat(2 * E * H, bf16, 0.1f);
+      l.conv_weight = a.f32(E * W, 0.5f);
+      l.conv_bias = a.f32(E, 0.1f);
+      l.x_proj_weight = a.mat((R + 2 * N) * E, bf16, 0.1f);
+      l.dt_proj_weight = a.mat(E * R, bf16, 0.2f);
+      l.dt_bias = a.f32(E, 1.f, -3.f);
+      l.A_log = a.f32(E * N, 1.f, 1.f);
+      l.D = a.f32(E, 1.f, 1.f);
+      l.out_proj_weight = a.mat(H * E, bf16, 0.05f);
+    }
+    const void* emb = a.mat(vocab * H, bf16, 0.1f);
+    const float* norm_f = a.f32(H, 0.2f, 1.f);
+    // Bytes a step reads once whatever the batch: every matrix and per-channel parameter, lm_head (embedding rows not).
+    const double bytes = (double)layers * (tb * (2 * E * H + (R + 2 * N) * E + E * R + H * E) + 4 * (H + E * W + 3 * E + E * N)) +
+                         tb * vocab * H + 4 * H;
+    for (int64_t B : batches) {
+      std::vector<void*> state;
+      for (auto& l : ls) {
+        CK(cudaMalloc(&l.conv_state, B * E * W * tb));
+        CK(cudaMemset(l.conv_state, 0, B * E * W * tb));
+        CK(cudaMalloc(&l.ssm_state, B * E * N * 4));
+        CK(cudaMemset(l.ssm_state, 0, B * E * N * 4));
+        state.push_back(l.conv_state);
+        state.push_back(l.ssm_state);
+      }
+      int64_t *ids, *next;
+      CK(cudaMalloc(&ids, B * 8));
+      CK(cudaMalloc(&next, B * 8));
+      CK(cudaMemset(ids, 0, B * 8));
+      mamba_decoder_desc d;
+      std::memset(&d, 0, sizeof d);
+      d.batch = B; d.layers = layers; d.hidden = H; d.inner = E; d.state = N; d.dt_rank = R; d.width = W;
+      d.vocab = vocab; d.sample_vocab = vocab; d.dtype = bf16 ? MAMBA_BF16 : MAMBA_F32; d.gated = 1;
+      d.residual_in_fp32 = 1; d.use_graph = 1; d.norm_eps = 1e-5f; d.embedding = emb; d.lm_head = emb;
+      d.norm_f_weight = norm_f; d.layer_weights = ls.data(); d.token_ids = ids; d.next_ids = next; d.logits = nullptr;
+      mamba_decoder* dec = nullptr;
+      if (mamba_decoder_create_cuda(&d, &dec) != MAMBA_OK) {
+        std::printf("create failed: %s\n", mamba_last_error());
+        return 1;
+      }
+      std::vector<int64_t> host(B);
+      cudaStream_t s;
+      CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+      for (int i = 0; i < 5; ++i)
+        if (mamba_decoder_step_cuda(dec, s, host.data()) != MAMBA_OK) {
+          std::printf("step failed: %s\n", mamba_last_error());
+          return 1;
+        }
+      cudaEvent_t e0, e1;
+      CK(cudaEventCreate(&e0));
+      CK(cudaEventCreate(&e1));
+      const int steps = 200;
+      std::vector<double> gpu_ms, loop_ms;
+      for (int rep = 0; rep < 5; ++rep) {
+        CK(cudaEventRecord(e0, s));
+        for (int i = 0; i < steps; ++i) mamba_decoder_step_cuda(dec, s, nullptr);
+        CK(cudaEventRecord(e1, s));
+        CK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        gpu_ms.push_back(ms / steps);
+        CK(cudaEventRecord(e0, s));
+        for (int i = 0; i < steps; ++i) mamba_decoder_step_cuda(dec, s, host.data());
+        CK(cudaEventRecord(e1, s));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        loop_ms.push_back(ms / steps);
+      }
+      std::sort(gpu_ms.begin(), gpu_ms.end());
+      std::sort(loop_ms.begin(), loop_ms.end());
+      const double g = gpu_ms[2], l = loop_ms[2];
+      std::printf("%s batch %3lld: step %.4f ms on the GPU (%8.0f tokens/s, %.0f GB/s = %.0f%% of peak); with the ids read "
+                  "back each step %.4f ms (%8.0f tokens/s); medians of 5 x %d steps\n",
+                  bf16 ? "bf16" : "fp32", (long long)B, g, B / (g * 1e-3), bytes / (g * 1e-3) / 1e9,
+                  peak > 0 ? 100 * bytes / (g * 1e-3) / peak : 0.0, l, B / (l * 1e-3), steps);
+      mamba_decoder_destroy(dec);
+      CK(cudaStreamDestroy(s));
+      for (void* p : state) cudaFree(p);
+      cudaFree(ids);
+      cudaFree(next);
+    }
+  }
+  return 0;
+}
