@@ -21,6 +21,7 @@ $NV tests/cuda/test_scan_cuda.cu -o build-cuda/test_scan_cuda $LIBS 2>&1 | grep 
 $NV tests/cuda/bench_scan_cuda.cu -o build-cuda/bench_scan_cuda $LIBS 2>&1 | grep -v "^$" &
 $NV tests/cuda/test_decode_step_cuda.cu -o build-cuda/test_decode_step_cuda $LIBS 2>&1 | grep -v "^$" &
 $NV tests/cuda/test_ssd_cuda.cu -o build-cuda/test_ssd_cuda $LIBS 2>&1 | grep -v "^$" &
+$NV -I src -DMAMBA_NATIVE_BUILD tests/cuda/test_decoder_gemv_cuda.cu src/common/errors.cpp -o build-cuda/test_decoder_gemv_cuda 2>&1 | grep -v "^$" &
 $NV tests/cuda/bench_ssd_cuda.cu -o build-cuda/bench_ssd_cuda $LIBS 2>&1 | grep -v "^$" &
 wait
 rc=0
@@ -29,6 +30,7 @@ echo "=== tests"
 build-cuda/test_scan_cuda 2>&1 | tee "$LOG/test.log" || rc=1
 build-cuda/test_decode_step_cuda 2>&1 | tee "$LOG/test_decode_step.log" || rc=1
 build-cuda/test_ssd_cuda 2>&1 | tee "$LOG/test_ssd.log" || rc=1
+build-cuda/test_decoder_gemv_cuda 2>&1 | tee "$LOG/test_decoder_gemv.log" || rc=1
 echo "=== benchmark"
 build-cuda/bench_scan_cuda "$LOG/bench.csv" 2>&1 | tee "$LOG/bench.log" || rc=1
 build-cuda/bench_ssd_cuda 2>&1 | tee "$LOG/bench_ssd.log" || rc=1

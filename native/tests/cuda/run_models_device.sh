@@ -1,13 +1,13 @@
 #!/bin/bash
-# After a change to the decoders or the SSD kernels, in ONE device call (issues #20 and #21): every Category=Cuda C#
+# The models on CUDA after a change to the decoders or the SSD kernels, in ONE device call (issues #20 and #21): every Category=Cuda C#
 # test, the Mamba-1 decoder alone with programmatic dependent launch on and off (bench_decoder_cuda), decoding
 # through the generation loop for Mamba-2 and Mamba-1 (DecodeBenchmark, native decoder and TorchSharp step), training
 # throughput of both at 130M (Mamba.Benchmarks train, bf16), and memcheck on one teacher-forced Mamba-2 decoder test.
 # Here first: tools/gpu/stage-apps.sh tests/Microsoft.ML.Mamba.Tests benchmarks/DecodeBenchmark benchmarks/Mamba.Benchmarks
-# Device call, carrying [".gpu"]: bash native/tests/cuda/run_final_device.sh   (logs to $OUT; BUDGET seconds, 330)
+# Device call, carrying [".gpu"]: bash native/tests/cuda/run_models_device.sh   (logs to $OUT; BUDGET seconds, 330)
 set -u -o pipefail
 cd "$(dirname "$0")/../../.."
-OUT=${OUT:-/tmp/final-out}
+OUT=${OUT:-/tmp/models-out}
 mkdir -p "$OUT"
 BUDGET=${BUDGET:-330}
 left() { local l=$((BUDGET - SECONDS)); echo $((l > 5 ? l : 5)); }
