@@ -27,15 +27,9 @@ timeout "$(cap 150)" "$APP/Microsoft.ML.Mamba.Tests" --filter-trait "Category=Cu
 grep -E "^failed " -A8 "$OUT/cuda-tests.log" | head -40
 grep -E "total:|failed:|succeeded:|skipped:" "$OUT/cuda-tests.log"
 
-echo "=== bench_decoder_cuda, programmatic dependent launch on / off"
-for pdl in 1 0; do
-  MAMBA_DECODER_PDL=$pdl timeout "$(cap 40)" /tmp/bench_decoder_cuda 24 768 50280 1,16 > "$OUT/bench_decoder_pdl$pdl.log" 2>&1 || rc=1
-  echo "--- PDL $pdl"; grep -E "batch" "$OUT/bench_decoder_pdl$pdl.log" | cut -c1-150
-done
-
 echo "=== DecodeBenchmark (prompt 1024, 128 greedy tokens, best of 2)"
 for a in mamba2 mamba1; do
-  timeout "$(cap 90)" "$APP/DecodeBenchmark" --device cuda --architecture $a --dtype fp32,bf16 --batches 1,16 \
+  timeout "$(cap 90)" "$APP/DecodeBenchmark" --device cuda --architecture $a --dtype fp32,bf16 --batches "${BATCHES:-1,16}" \
     --paths native,torch --repeats 2 > "$OUT/bench_$a.log" 2>&1 || rc=1
   echo "--- $a"; grep -E "^Model:|tokens/s|identical" "$OUT/bench_$a.log" | cut -c1-170
 done
@@ -45,6 +39,12 @@ for a in mamba1 mamba2; do
   timeout "$(cap 55)" "$APP/Mamba.Benchmarks" train --device cuda --architecture $a --dtype bf16 --batch 8 --length 1024 \
     --steps 10 --no-memory > "$OUT/train_$a.log" 2>&1 || rc=1
   echo "--- $a"; grep -iE "tokens/s|parameters|error" "$OUT/train_$a.log" | cut -c1-170 | tail -4
+done
+
+echo "=== bench_decoder_cuda, programmatic dependent launch on / off"
+for pdl in 1 0; do
+  MAMBA_DECODER_PDL=$pdl timeout "$(cap 40)" /tmp/bench_decoder_cuda 24 768 50280 1,16 > "$OUT/bench_decoder_pdl$pdl.log" 2>&1 || rc=1
+  echo "--- PDL $pdl"; grep -E "batch" "$OUT/bench_decoder_pdl$pdl.log" | cut -c1-150
 done
 
 echo "=== compute-sanitizer memcheck (teacher-forced Mamba-2 decoder test)"
