@@ -22,6 +22,13 @@ internal static class CpuDecodeWeightsBenchmark
         if (IntArg("--native-threads", 0) is > 0 and var nativeThreads) NativeThreads.mamba_set_num_threads(nativeThreads);
 
         var config = new MambaConfig { NumHiddenLayers = layers, HiddenSize = hidden };   // the defaults are mamba-130m's shape
+        if (StringArg("--architecture", "mamba1") == "mamba2")
+        {
+            // mamba2-130m's mixer, as in Program.cs: packed in_proj and out_proj, the SSD step and gated norm in fp32.
+            config.Architecture = MambaArchitecture.Mamba2;
+            config.StateSize = 128;
+            config.HeadDim = 64;
+        }
         manual_seed(0);
         var device = StringArg("--device", "cpu") == "cuda" ? CUDA : CPU;
         var model = new MambaForCausalLM(config, device);
@@ -86,8 +93,8 @@ internal static class CpuDecodeWeightsBenchmark
             foreach (var layer in model.Backbone.layers)
             {
                 total += layer.norm.parameters().Sum(p => p.numel()) * elementBytes;
-                var m = (MambaMixer)layer.mixer;
-                foreach (var (name, p) in m.named_parameters())
+                // Mamba-1 packs in_proj, x_proj and out_proj; Mamba-2 in_proj and out_proj (it has no x_proj).
+                foreach (var (name, p) in ((nn.Module)layer.mixer).named_parameters())
                 {
                     bool packed = used != DecodeWeights.Float32 && (name.StartsWith("in_proj.weight") || name.StartsWith("x_proj.weight") || name.StartsWith("out_proj.weight"));
                     total += packed ? PackedBytes(p, used) : p.numel() * elementBytes;

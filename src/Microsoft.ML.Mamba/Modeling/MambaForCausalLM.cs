@@ -68,9 +68,10 @@ public sealed class MambaForCausalLM : nn.Module<Tensor, Tensor?, Tensor>
     public DecodeWeights DecodeWeights => _decodeWeights?.Format ?? DecodeWeights.Float32;
 
     /// <summary>
-    /// Makes <see cref="Step"/> (token-by-token decoding, as generation runs it) read in_proj, x_proj, out_proj and the
-    /// vocabulary projection from copies in <paramref name="weights"/>: on 2 CPU cores int8 weights decode about twice as
-    /// fast as fp32 at batch 1 (docs/results/2026-12-07-cpu-decode.md). Prompts (<see cref="Prefill"/>),
+    /// Makes <see cref="Step"/> (token-by-token decoding, as generation runs it) read the large projections (Mamba-1:
+    /// in_proj, x_proj, out_proj; Mamba-2: in_proj, out_proj) and the vocabulary projection from copies in
+    /// <paramref name="weights"/>: on 2 CPU cores int8 weights decode three to four times as fast as fp32 at batch 1
+    /// (docs/results/2026-12-07-cpu-decode.md). Prompts (<see cref="Prefill"/>),
     /// <see cref="forward"/> and training keep the fp32 weights. The copies are a snapshot: call again after changing the
     /// weights; <see cref="DecodeWeights.Float32"/> releases them. Not while a generation with this model runs.
     /// </summary>

@@ -7,13 +7,17 @@ namespace Microsoft.ML.Mamba.Quantization;
 
 /// <summary>
 /// The packed decoding weights of one <see cref="MambaForCausalLM"/> (<see cref="MambaForCausalLM.PrepareDecodeWeights"/>):
-/// each Mamba-1 mixer's <see cref="PackedMixerStep"/> (installed on the mixer) and the vocabulary projection.
+/// each mixer's packed step (<see cref="PackedMixerStep"/> for Mamba-1, <see cref="PackedMamba2Step"/> for Mamba-2,
+/// installed on the mixer) and the vocabulary projection.
 /// </summary>
 internal sealed class PackedDecodeWeights : IDisposable
 {
-    private readonly List<(MambaMixer Mixer, PackedMixerStep Step)> _mixers;
+    // A packed step, how many weight bytes it reads, and how to install it on its mixer and take it off again.
+    private sealed record Installed(IDisposable Step, long WeightBytes, Action Install, Action Uninstall);
 
-    private PackedDecodeWeights(DecodeWeights format, PackedProjection lmHead, List<(MambaMixer, PackedMixerStep)> mixers)
+    private readonly List<Installed> _mixers;
+
+    private PackedDecodeWeights(DecodeWeights format, PackedProjection lmHead, List<Installed> mixers)
     {
         Format = format;
         LmHead = lmHead;
@@ -27,7 +31,7 @@ internal sealed class PackedDecodeWeights : IDisposable
     public PackedProjection LmHead { get; }
 
     /// <summary>Weight bytes one decoding step reads through packed projections (mixers and vocabulary).</summary>
-    public long WeightBytes => LmHead.WeightBytes + _mixers.Sum(m => m.Step.WeightBytes);
+    public long WeightBytes => LmHead.WeightBytes + _mixers.Sum(m => m.WeightBytes);
 
     /// <summary>
     /// Packs <paramref name="model"/>'s projections, or returns null after a warning that says why the model keeps its
@@ -49,52 +53,61 @@ internal sealed class PackedDecodeWeights : IDisposable
             MambaLog.Warning($"decode weights {format} not used: {reason}; decoding uses fp32 weights");
             return null;
         }
-        var mixers = new List<(MambaMixer, PackedMixerStep)>();
+        var mixers = new List<Installed>();
         PackedProjection? lmHead = null;
         try
         {
             lmHead = PackedProjection.Pack(head, null, format, "the vocabulary projection");
             for (int i = 0; i < model.Backbone.layers.Count; i++)
             {
-                if (model.Backbone.layers[i].mixer is not MambaMixer mixer)
+                switch (model.Backbone.layers[i].mixer)
                 {
-                    MambaLog.Warning($"decode weights {format}: layer {i} has a {model.Backbone.layers[i].mixer.GetType().Name}, which keeps its own weights");
-                    continue;
+                    case MambaMixer mixer:
+                        var step = PackedMixerStep.TryCreate(mixer, format, out var why);
+                        if (step is null)
+                        {
+                            MambaLog.Warning($"decode weights {format}: layer {i} keeps its own weights ({why})");
+                            continue;
+                        }
+                        mixers.Add(new Installed(step, step.WeightBytes, () => mixer.PackedStep = step,
+                            () => { if (ReferenceEquals(mixer.PackedStep, step)) mixer.PackedStep = null; }));
+                        break;
+                    case Mamba2Mixer mixer2:
+                        var step2 = PackedMamba2Step.Create(mixer2, format);
+                        mixers.Add(new Installed(step2, step2.WeightBytes, () => mixer2.PackedStep = step2,
+                            () => { if (ReferenceEquals(mixer2.PackedStep, step2)) mixer2.PackedStep = null; }));
+                        break;
+                    default:
+                        MambaLog.Warning($"decode weights {format}: layer {i} has a {model.Backbone.layers[i].mixer.GetType().Name}, which keeps its own weights");
+                        break;
                 }
-                var step = PackedMixerStep.TryCreate(mixer, format, out var why);
-                if (step is null)
-                {
-                    MambaLog.Warning($"decode weights {format}: layer {i} keeps its own weights ({why})");
-                    continue;
-                }
-                mixers.Add((mixer, step));
             }
         }
         catch (EntryPointNotFoundException e)
         {
             // An older native library without the packed kernels.
             lmHead?.Dispose();
-            foreach (var (_, step) in mixers) step.Dispose();
+            foreach (var m in mixers) m.Step.Dispose();
             MambaLog.Warning($"decode weights {format} not used: the native library lacks the packed kernels ({e.Message}); decoding uses fp32 weights");
             return null;
         }
         catch
         {
             lmHead?.Dispose();
-            foreach (var (_, step) in mixers) step.Dispose();
+            foreach (var m in mixers) m.Step.Dispose();
             throw;
         }
-        foreach (var (mixer, step) in mixers) mixer.PackedStep = step;
+        foreach (var m in mixers) m.Install();
         return new PackedDecodeWeights(format, lmHead, mixers);
     }
 
     /// <summary>Takes the packed steps off the mixers and releases every packed weight.</summary>
     public void Dispose()
     {
-        foreach (var (mixer, step) in _mixers)
+        foreach (var m in _mixers)
         {
-            if (ReferenceEquals(mixer.PackedStep, step)) mixer.PackedStep = null;
-            step.Dispose();
+            m.Uninstall();
+            m.Step.Dispose();
         }
         _mixers.Clear();
         LmHead.Dispose();

@@ -25,6 +25,17 @@ public class DecodeWeightsTests
         return model;
     }
 
+    // A Mamba-2 model with hidden 24 (in_proj 24 -> 48 + 64 + 12 rows, out_proj 48 -> 24).
+    private static MambaForCausalLM Mamba2Model(int seed, bool tied = false)
+    {
+        var config = TinyConfigs.TinyMamba2(37, tied);
+        config.HiddenSize = 24;
+        config.InitializerRange = 0.5;
+        var model = TorchGlobalRandom.Seeded(seed, () => new MambaForCausalLM(config));
+        model.eval();
+        return model;
+    }
+
     // A second model with the same weights, copied: a seed alone is not enough while other tests draw from the global
     // generator in parallel without TorchGlobalRandom.
     private static MambaForCausalLM Twin(MambaForCausalLM model)
@@ -86,6 +97,54 @@ public class DecodeWeightsTests
         // ...while the fp32 model's own logits do differ (the test would notice the fp32 weights being used).
         packed.PrepareDecodeWeights(DecodeWeights.Float32);
         Assert.True((StepLogits(packed, 8) - got).abs().max().item<float>() > 1e-4f);
+    }
+
+    [Theory]
+    [InlineData(DecodeWeights.Int8)]
+    [InlineData(DecodeWeights.BFloat16)]
+    public void PackedMamba2StepEqualsTheFp32StepOnTheRoundedWeights(DecodeWeights format)
+    {
+        // Mamba-2 layers pack in_proj and out_proj (the conv/SSD step and the gated norm between them are the mixer's).
+        using var _ = NewDisposeScope();
+        using var packed = Mamba2Model(22);
+        using var rounded = Twin(packed);
+        using (no_grad())
+        {
+            foreach (var layer in rounded.Backbone.layers)
+            {
+                var m = (Mamba2Mixer)layer.mixer;
+                Round(m.in_proj.weight!, format);
+                Round(m.out_proj.weight!, format);
+            }
+            Round(rounded.lm_head!.weight!, format);
+        }
+        Assert.Equal(format, packed.PrepareDecodeWeights(format));
+        Assert.All(packed.Backbone.layers, l => Assert.NotNull(((Mamba2Mixer)l.mixer).PackedStep));
+        var got = StepLogits(packed, 9);
+        var want = StepLogits(rounded, 9);
+        var error = (got - want).abs().max().item<float>();
+        Assert.True(error < 2e-4f, $"{format}: packed and rounded-fp32 Mamba-2 logits differ by {error}");
+        packed.PrepareDecodeWeights(DecodeWeights.Float32);
+        Assert.All(packed.Backbone.layers, l => Assert.Null(((Mamba2Mixer)l.mixer).PackedStep));
+        var own = StepLogits(packed, 9);
+        Assert.True((own - got).abs().max().item<float>() > 1e-4f);
+        using var fresh = Twin(packed);
+        Assert.True(own.eq(StepLogits(fresh, 9)).all().item<bool>());   // Float32 decodes on the model's own weights again
+    }
+
+    [Fact]
+    public void Mamba2WeightBytesCountInAndOutProjections()
+    {
+        using var model = Mamba2Model(23, tied: true);
+        model.PrepareDecodeWeights(DecodeWeights.Int8);
+        long expected = 37 * 24 + 37 * 4;   // the tied vocabulary projection: int8 rows and their scales
+        foreach (var layer in model.Backbone.layers)
+        {
+            var m = (Mamba2Mixer)layer.mixer;
+            expected += m.in_proj.weight!.numel() + m.in_proj.weight!.size(0) * 4 + m.out_proj.weight!.numel() + m.out_proj.weight!.size(0) * 4;
+        }
+        Assert.Equal(expected, model.PackedDecodeWeightBytes);
+        model.PrepareDecodeWeights(DecodeWeights.Float32);
     }
 
     [Theory]

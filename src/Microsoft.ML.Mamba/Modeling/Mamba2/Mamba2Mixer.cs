@@ -1,4 +1,5 @@
 using Microsoft.ML.Mamba.Interop;
+using Microsoft.ML.Mamba.Quantization;
 using Microsoft.ML.Mamba.Scan;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -215,14 +216,28 @@ public sealed class Mamba2Mixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
     public Tensor Step(Tensor hidden, Mamba2LayerState state, Tensor? residual = null)
     {
         ArgumentNullException.ThrowIfNull(state);
+        if (PackedStep is { } packed && packed.Accepts(hidden, state)) return packed.Step(hidden, state, residual);
         using var scope = NewDisposeScope();
-        var projected = in_proj.forward(hidden);                                     // (b, inner + K + H)
+        var gated = StepBetweenProjections(in_proj.forward(hidden), state);
+        var mixed = out_proj.forward(gated.to_type(out_proj.weight!.dtype));
+        return (residual is null ? mixed : TorchScalars.Add(residual, mixed)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Packed projections for CPU decoding (<see cref="MambaForCausalLM.PrepareDecodeWeights"/>), or null.</summary>
+    internal PackedMamba2Step? PackedStep { get; set; }
+
+    /// <summary>
+    /// What one step does between in_proj and out_proj: the conv and SSD step (one kernel call, updating
+    /// <paramref name="state"/>) and the gated norm. <paramref name="projected"/> is in_proj's output (b, inner + K + H).
+    /// </summary>
+    internal Tensor StepBetweenProjections(Tensor projected, Mamba2LayerState state)
+    {
+        using var scope = NewDisposeScope();
         var z = projected.narrow(-1, 0, _inner);
         var xBC = projected.narrow(-1, _inner, _convDim);
         var dt = projected.narrow(-1, _inner + _convDim, _heads);
         var weights = new Mamba2StepWeights(_heads, _headDim, _groups, _state, conv1d.weight!, conv1d.bias, dt_bias, A_log, D, _dtMin, _dtMax);
         var y = ChosenKernels.StateSpaceDualStep(xBC, dt, state.ConvState, state.SsmState, weights);
-        var mixed = out_proj.forward(norm.forward(y, z).to_type(out_proj.weight!.dtype));
-        return (residual is null ? mixed : TorchScalars.Add(residual, mixed)).MoveToOuterDisposeScope();
+        return norm.forward(y, z).MoveToOuterDisposeScope();
     }
 }
