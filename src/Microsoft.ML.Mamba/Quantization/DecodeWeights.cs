@@ -1,7 +1,7 @@
 namespace Microsoft.ML.Mamba.Quantization;
 
 /// <summary>
-/// How CPU decoding stores the large projections (in_proj, x_proj, out_proj and the vocabulary projection) that every
+/// How CPU decoding stores the large projections (in_proj and out_proj, Mamba-1's x_proj, the vocabulary projection) that every
 /// generated token reads once: a step at small batch is bound by reading them, so fewer bytes per weight means more
 /// tokens per second. Activations, the recurrent state and all sums stay fp32; prompts (prefill) always run on the
 /// model's own fp32 weights. Set with <see cref="Modeling.MambaForCausalLM.PrepareDecodeWeights"/>.
