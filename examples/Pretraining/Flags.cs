@@ -10,7 +10,7 @@ internal sealed class Flags
     [
         "--corpus", "--tokenizer", "--hidden", "--layers", "--state", "--block", "--batch", "--lr", "--steps", "--warmup",
         "--time-limit-minutes", "--device", "--dtype", "--out", "--resume", "--eval-every", "--eval-tokens", "--checkpoint-every",
-        "--heldout", "--seed", "--workers", "--threads",
+        "--heldout", "--seed", "--workers", "--threads", "--architecture", "--head-dim",
     ];
     private readonly List<(string Name, string? Value)> _pairs = [];
 

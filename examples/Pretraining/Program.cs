@@ -3,13 +3,16 @@
 //
 //   bash examples/Pretraining/fetch-corpus.sh        # the English corpus this example uses by default (see DATA.md)
 //   dotnet run -c Release --project examples/Pretraining -- [--corpus DIR|FILE]... [--tokenizer gpt2|bytes|PATH]
-//       [--hidden 256] [--layers 4] [--state 16] [--block 256] [--batch 16] [--lr 1e-3] [--steps 1000]
+//       [--architecture mamba1|mamba2] [--head-dim 64] [--hidden 256] [--layers 4] [--state 16] [--block 256]
+//       [--batch 16] [--lr 1e-3] [--steps 1000]
 //       [--warmup STEPS] [--time-limit-minutes M] [--device cpu|cuda] [--dtype fp32|bf16] [--out DIR] [--resume]
 //       [--eval-every 200] [--eval-tokens 65536] [--checkpoint-every 500] [--heldout 0.01] [--seed 0]
 //       [--workers N] [--threads N]
 //
 // Writes under --out (default examples/Pretraining/output/run): data/ (packed tokens), checkpoint/, loss.csv,
 // loss.png and model/ (config.json, model.safetensors, tokenizer record, training_summary.json).
+// --architecture mamba2 trains Mamba-2 mixers (heads of --head-dim channels, which must divide 2 × --hidden; one group);
+// --state sets N for either (Mamba-2 models commonly use 64 or 128).
 using System.Diagnostics;
 using Microsoft.ML.Mamba.Examples.Pretraining;
 using Microsoft.ML.Mamba.Generation;
@@ -30,6 +33,15 @@ if (corpus.Count == 0)
 string tokenizerName = flags.String("--tokenizer", "gpt2");
 int hidden = flags.Int("--hidden", 256), layers = flags.Int("--layers", 4), stateSize = flags.Int("--state", 16);
 int steps = flags.Int("--steps", 1000), seed = flags.Int("--seed", 0);
+string architectureName = flags.String("--architecture", "mamba1");
+var architecture = architectureName switch
+{
+    "mamba1" => MambaArchitecture.Mamba1,
+    "mamba2" => MambaArchitecture.Mamba2,
+    _ => Fail<MambaArchitecture>($"--architecture must be mamba1 or mamba2, not '{architectureName}'."),
+};
+if (architecture == MambaArchitecture.Mamba1 && flags.Has("--head-dim")) Fail<int>("--head-dim is for --architecture mamba2 only.");
+int headDim = flags.Int("--head-dim", 64);
 string deviceName = flags.String("--device", "cpu"), dtypeName = flags.String("--dtype", deviceName == "cuda" ? "bf16" : "fp32");
 string output = Path.GetFullPath(flags.String("--out", Path.Combine(exampleDir, "output", "run")));
 bool resume = flags.Has("--resume");
@@ -86,9 +98,24 @@ var config = new MambaConfig
     VocabSize = (tokenizer.VocabularySize + 7) / 8 * 8, HiddenSize = hidden, NumHiddenLayers = layers, StateSize = stateSize,
     PadTokenId = tokenizer.PadTokenId, BosTokenId = tokenizer.BosTokenId, EosTokenId = tokenizer.EosTokenId,
 };
+if (architecture == MambaArchitecture.Mamba2)
+{
+    config.Architecture = MambaArchitecture.Mamba2;
+    config.HeadDim = headDim;
+    config.NGroups = 1;
+}
+try
+{
+    config.Validate();
+}
+catch (ArgumentException e)
+{
+    Fail<int>($"Model options: {e.Message} (--hidden {hidden}, --state {stateSize}{(architecture == MambaArchitecture.Mamba2 ? $", --head-dim {headDim}" : "")}).");
+}
 manual_seed(seed);   // one thread builds the model here, so seeding the global generator is enough
 var model = new MambaForCausalLM(config);
-Console.WriteLine($"Model: {layers} layers, hidden {hidden}, state {stateSize}, vocabulary {config.VocabSize:N0}: " +
+Console.WriteLine($"Model: {architectureName}, {layers} layers, hidden {hidden}, state {stateSize}" +
+                  (architecture == MambaArchitecture.Mamba2 ? $", {config.Heads} heads of {headDim}" : "") + $", vocabulary {config.VocabSize:N0}: " +
                   $"{model.parameters().Sum(p => p.numel()) / 1e6:F2}M parameters; {deviceName}, {dtypeName}" +
                   (deviceName == "cpu" ? $", {get_num_threads()} thread(s)" : ""));
 
