@@ -21,14 +21,8 @@ internal static class CpuDecodeWeightsBenchmark
         // The native kernels' own threads (decode step, packed projections); 0 = one per core.
         if (IntArg("--native-threads", 0) is > 0 and var nativeThreads) NativeThreads.mamba_set_num_threads(nativeThreads);
 
-        var config = new MambaConfig { NumHiddenLayers = layers, HiddenSize = hidden };   // the defaults are mamba-130m's shape
-        if (StringArg("--architecture", "mamba1") == "mamba2")
-        {
-            // mamba2-130m's mixer, as in Program.cs: packed in_proj and out_proj, the SSD step and gated norm in fp32.
-            config.Architecture = MambaArchitecture.Mamba2;
-            config.StateSize = 128;
-            config.HeadDim = 64;
-        }
+        // Mamba-2 packs in_proj and out_proj; its SSD step and gated norm stay fp32.
+        var config = BenchmarkConfig.Create(StringArg("--architecture", "mamba1"), layers, hidden);
         manual_seed(0);
         var device = StringArg("--device", "cpu") == "cuda" ? CUDA : CPU;
         var model = new MambaForCausalLM(config, device);

@@ -46,14 +46,7 @@ string[] dtypes = StringArg("--dtype", "fp32").Split(',');
 string[] paths = StringArg("--paths", cuda ? "native,torch" : "torch").Split(',');
 if (IntArg("--threads", 0) is > 0 and var threads) set_num_threads(threads);
 
-var config = new MambaConfig { NumHiddenLayers = layers, HiddenSize = hidden };   // the defaults are mamba-130m's shape
-if (StringArg("--architecture", "mamba1") == "mamba2")
-{
-    // mamba2-130m's mixer: heads of 64 channels, state 128, one group (native path: the Mamba-2 whole-model decoder).
-    config.Architecture = MambaArchitecture.Mamba2;
-    config.StateSize = 128;
-    config.HeadDim = 64;
-}
+var config = BenchmarkConfig.Create(StringArg("--architecture", "mamba1"), layers, hidden);
 double peak = cuda ? PeakBandwidth() : 0;
 Console.WriteLine($"Machine: {CpuName.Read()}, {Environment.ProcessorCount} logical cores, torch threads {get_num_threads()}, {RuntimeInformation.OSDescription}" +
                   (cuda ? $"; GPU peak DRAM bandwidth {(peak > 0 ? $"{peak / 1e12:F2} TB/s (from cudaDeviceProp: 2 x memory clock x bus width)" : "unknown")}" : "; on the CPU the generator keeps large buffers (glibc mallopt)"));
