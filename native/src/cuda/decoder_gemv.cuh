@@ -87,6 +87,27 @@ __device__ __forceinline__ void stage_copy(float* dst, const float* src, int n) 
   }
 }
 
+// xs[t * cols + k] = f(xs[t * cols + k], t, k, g[k]) for the tile's rows: a prologue's last pass (a norm's weight).
+// The global loads of four columns per thread are issued before any is used: a loop that loads and uses one value at a
+// time pays an L2 latency per column.
+template <class F>
+__device__ __forceinline__ void scale_columns(float* xs, const float* __restrict__ g, int tile, int cols, F f) {
+  for (int k0 = threadIdx.x; k0 < cols; k0 += 4 * kThreads) {
+    float w[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int k = k0 + u * kThreads;
+      w[u] = k < cols ? g[k] : 0.f;
+    }
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int k = k0 + u * kThreads;
+      if (k < cols)
+        for (int t = 0; t < tile; ++t) xs[t * cols + k] = f(xs[t * cols + k], t, k, w[u]);
+    }
+  }
+}
+
 // Prologue: copies rows b0..b0+tile-1 of a (batch, cols) fp32 buffer into xs.
 struct CopyInput {
   const float* x;
@@ -118,10 +139,8 @@ struct NormInput {
       if (lane == 0) scale[warp] = rsqrtf(sum / (float)cols + eps);
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < tile * cols; i += kThreads) {
-      const int t = i / cols, k = i - t * cols;
-      xs[i] = round_to<T>(round_to<T>(xs[i]) * scale[t] * weight[k]);
-    }
+    scale_columns(xs, weight, tile, cols,
+                  [&](float x, int t, int, float w) { return round_to<T>(round_to<T>(x) * scale[t] * w); });
     __syncthreads();
   }
 };

@@ -174,8 +174,17 @@ struct GatedNormInput {
     __shared__ float scale[kWarps];
     stage_copy(xs, y + b0 * cols, tile * cols);
     __syncthreads();
+    // The gate: eight independent loads of z per thread in flight, then the products.
     const float* zt = z + b0 * cols;
-    for (int i = threadIdx.x; i < tile * cols; i += kThreads) xs[i] *= silu(zt[i]);
+    const int n = tile * cols;
+    for (int i0 = threadIdx.x; i0 < n; i0 += 8 * kThreads) {
+      float zv[8];
+#pragma unroll
+      for (int u = 0; u < 8; ++u) zv[u] = i0 + u * kThreads < n ? zt[i0 + u * kThreads] : 0.f;
+#pragma unroll
+      for (int u = 0; u < 8; ++u)
+        if (i0 + u * kThreads < n) xs[i0 + u * kThreads] *= silu(zv[u]);
+    }
     __syncthreads();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int groups_per_row = cols / group, parts = tile * groups_per_row;  // part = t * groups_per_row + g
@@ -196,10 +205,9 @@ struct GatedNormInput {
         scale[threadIdx.x] = rsqrtf(sum / (float)group + eps);
       }
       __syncthreads();
-      for (int i = threadIdx.x; i < tile * cols; i += kThreads) {
-        const int k = i % cols;
-        xs[i] = round_to<T>(round_to<T>(xs[i] * scale[i / group]) * weight[k]);
-      }
+      scale_columns(xs, weight, tile, cols, [&](float x, int t, int k, float w) {
+        return round_to<T>(round_to<T>(x * scale[(t * cols + k) / group]) * w);
+      });
     } else {
       // Many groups: a warp per group, which it sums and then scales in place.
       for (int part = warp; part < parts; part += kWarps) {
