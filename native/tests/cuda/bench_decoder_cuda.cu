@@ -2,9 +2,12 @@
 // back to back, CUDA events) and the time of a step followed by reading the next ids to the host (what a generation
 // loop pays per token before its own bookkeeping), next to the weight bytes a step reads and the device's peak DRAM
 // bandwidth. Random weights (values do not change the work). Run it with MAMBA_DECODER_PDL=0 and without to compare
-// programmatic dependent launch on the same machine.
+// programmatic dependent launch on the same machine. With MAMBA_BENCH_PROFILE=1 it runs, per dtype and batch, a few
+// warm-up steps and then ONE step between cudaProfilerStart and cudaProfilerStop, and no timing: the per-kernel
+// timeline of one token under `ncu --profile-from-start off` (run_models_device.sh does that).
 //   bench_decoder_cuda [layers 24] [hidden 768] [vocab 50280] [batches 1,16,64]
 #include <cuda_bf16.h>
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 #include <algorithm>
 #include <cstdio>
@@ -133,25 +136,34 @@ int main(int argc, char** argv) {
           std::printf("step failed: %s\n", mamba_last_error());
           return 1;
         }
-      cudaEvent_t e0, e1;
-      CK(cudaEventCreate(&e0));
-      CK(cudaEventCreate(&e1));
-      const int steps = 200;
-      std::vector<double> gpu_ms, loop_ms;
-      for (int rep = 0; rep < 5; ++rep) {
-        CK(cudaEventRecord(e0, s));
-        for (int i = 0; i < steps; ++i) mamba_decoder_step_cuda(dec, s, nullptr);
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        float ms = 0;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        gpu_ms.push_back(ms / steps);
-        CK(cudaEventRecord(e0, s));
-        for (int i = 0; i < steps; ++i) mamba_decoder_step_cuda(dec, s, host.data());
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        loop_ms.push_back(ms / steps);
+      const char* profile = std::getenv("MAMBA_BENCH_PROFILE");
+      if (profile && profile[0] == '1') {
+        CK(cudaStreamSynchronize(s));
+        CK(cudaProfilerStart());
+        if (mamba_decoder_step_cuda(dec, s, host.data()) != MAMBA_OK) return 1;
+        CK(cudaStreamSynchronize(s));
+        CK(cudaProfilerStop());
+        std::printf("%s batch %3lld: one step profiled\n", bf16 ? "bf16" : "fp32", (long long)B);
+      } else {
+        cudaEvent_t e0, e1;
+        CK(cudaEventCreate(&e0));
+        CK(cudaEventCreate(&e1));
+        const int steps = 200;
+        std::vector<double> gpu_ms, loop_ms;
+        for (int rep = 0; rep < 5; ++rep) {
+          CK(cudaEventRecord(e0, s));
+          for (int i = 0; i < steps; ++i) mamba_decoder_step_cuda(dec, s, nullptr);
+          CK(cudaEventRecord(e1, s));
+          CK(cudaEventSynchronize(e1));
+          float ms = 0;
+          CK(cudaEventElapsedTime(&ms, e0, e1));
+          gpu_ms.push_back(ms / steps);
+          CK(cudaEventRecord(e0, s));
+          for (int i = 0; i < steps; ++i) mamba_decoder_step_cuda(dec, s, host.data());
+          CK(cudaEventRecord(e1, s));
+          CK(cudaEventSynchronize(e1));
+          CK(cudaEventElapsedTime(&ms, e0, e1));
+          loop_ms.push_back(ms / steps);
       }
       std::sort(gpu_ms.begin(), gpu_ms.end());
       std::sort(loop_ms.begin(), loop_ms.end());
@@ -160,6 +172,7 @@ int main(int argc, char** argv) {
                   "back each step %.4f ms (%8.0f tokens/s); medians of 5 x %d steps\n",
                   bf16 ? "bf16" : "fp32", (long long)B, g, B / (g * 1e-3), bytes / (g * 1e-3) / 1e9,
                   peak > 0 ? 100 * bytes / (g * 1e-3) / peak : 0.0, l, B / (l * 1e-3), steps);
+      }
       mamba_decoder_destroy(dec);
       CK(cudaStreamDestroy(s));
       for (void* p : state) cudaFree(p);

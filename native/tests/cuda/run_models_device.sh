@@ -2,7 +2,7 @@
 # The models on CUDA after a change to the decoders or the SSD kernels, in ONE device call (issues #20 and #21): every Category=Cuda C#
 # test, the Mamba-1 decoder alone with programmatic dependent launch on and off (bench_decoder_cuda), decoding
 # through the generation loop for Mamba-2 and Mamba-1 (DecodeBenchmark, native decoder and TorchSharp step), training
-# throughput of both at 130M (Mamba.Benchmarks train, bf16), and memcheck on one teacher-forced Mamba-2 decoder test.
+# throughput of both at 130M (Mamba.Benchmarks train, bf16), one token's per-kernel timeline (ncu), and memcheck on one teacher-forced Mamba-2 decoder test.
 # Here first: tools/gpu/stage-apps.sh tests/Microsoft.ML.Mamba.Tests benchmarks/DecodeBenchmark benchmarks/Mamba.Benchmarks
 # Device call, carrying [".gpu"]: bash native/tests/cuda/run_models_device.sh   (logs to $OUT; BUDGET seconds, 330)
 set -u -o pipefail
@@ -46,6 +46,14 @@ for pdl in 1 0; do
   MAMBA_DECODER_PDL=$pdl timeout "$(cap 40)" /tmp/bench_decoder_cuda 24 768 50280 1,16 > "$OUT/bench_decoder_pdl$pdl.log" 2>&1 || rc=1
   echo "--- PDL $pdl"; grep -E "batch" "$OUT/bench_decoder_pdl$pdl.log" | cut -c1-150
 done
+
+echo "=== one token's kernels (ncu, bench_decoder_cuda with MAMBA_BENCH_PROFILE=1; kernels serialised, no launch gaps)"
+MAMBA_BENCH_PROFILE=1 timeout "$(cap 90)" ncu --profile-from-start off --clock-control none --cache-control none \
+  --print-kernel-base function --metrics gpu__time_duration.sum,dram__bytes_read.sum --csv --page raw \
+  /tmp/bench_decoder_cuda 24 768 50280 1,16 > "$OUT/ncu_decoder.csv" 2> "$OUT/ncu_decoder.err" || rc=1
+python3 native/tests/cuda/decoder_timeline.py "$OUT/ncu_decoder.csv" fp32-b1 fp32-b16 bf16-b1 bf16-b16 \
+  > "$OUT/decoder_timeline.txt" 2>&1 || rc=1
+cut -c1-150 "$OUT/decoder_timeline.txt" | head -60
 
 echo "=== compute-sanitizer memcheck (teacher-forced Mamba-2 decoder test)"
 timeout "$(cap 60)" compute-sanitizer --tool memcheck --print-limit 20 "$APP/Microsoft.ML.Mamba.Tests" \
