@@ -1,7 +1,6 @@
 using Microsoft.ML.Mamba.Generation;
 using Microsoft.ML.Mamba.Interop;
 using Microsoft.ML.Mamba.Modeling;
-using System.Runtime.InteropServices;
 
 namespace Microsoft.ML.Mamba.Tests.Interop;
 
@@ -13,9 +12,10 @@ public class DecoderArgumentTests
 {
     // A descriptor whose sizes are valid and whose pointers are non-null host addresses (never dereferenced: the
     // CUDA build rejects host memory, the CPU build stops at NOT_BUILT).
-    private static (NativeDecoderDesc Desc, NativeDecoderLayer[] Layers, IntPtr Fake) Valid()
+    private static readonly DecoderCreateCall<NativeDecoderDesc, NativeDecoderLayer> Call = new(Valid, NativeMethods.CreateDecoder);
+
+    private static (NativeDecoderDesc Desc, NativeDecoderLayer[] Layers) Valid(IntPtr fake)
     {
-        IntPtr fake = Marshal.AllocHGlobal(64);
         var layer = new NativeDecoderLayer
         {
             norm_weight = fake, in_proj_weight = fake, conv_weight = fake, x_proj_weight = fake, dt_proj_weight = fake,
@@ -27,15 +27,7 @@ public class DecoderArgumentTests
             dtype = (int)NativeDType.F32, gated = 1, residual_in_fp32 = 1, use_graph = 1, norm_eps = 1e-5f,
             embedding = fake, lm_head = fake, norm_f_weight = fake, token_ids = fake, next_ids = fake,
         };
-        return (desc, new[] { layer, layer }, fake);
-    }
-
-    private static (int Status, string Message) Create(NativeDecoderDesc desc, NativeDecoderLayer[] layers)
-    {
-        int status = NativeMethods.CreateDecoder(desc, layers, withOut: true, out var handle);
-        string message = Marshal.PtrToStringUTF8(NativeMethods.mamba_last_error()) ?? "";
-        Assert.Equal(IntPtr.Zero, handle);   // cleared on every failure
-        return (status, message);
+        return (desc, new[] { layer, layer });
     }
 
     public static TheoryData<string, string> BadDescriptors => new()
@@ -48,11 +40,8 @@ public class DecoderArgumentTests
 
     [Theory]
     [MemberData(nameof(BadDescriptors))]
-    public void BadDescriptorsAreRejectedBeforeAnyPointerIsRead(string change, string named)
-    {
-        Assert.True(NativeLibraryLoader.IsLoaded, NativeLibraryLoader.FailureReason);
-        var (desc, layers, fake) = Valid();
-        try
+    public void BadDescriptorsAreRejectedBeforeAnyPointerIsRead(string change, string named) =>
+        Call.AssertRejected((ref NativeDecoderDesc desc, NativeDecoderLayer[] layers) =>
         {
             switch (change)
             {
@@ -69,43 +58,19 @@ public class DecoderArgumentTests
                 case "negativeEps": desc.norm_eps = -1f; break;
                 case "reserved": desc.reserved = 7; break;
             }
-            var (status, message) = Create(desc, layers);
-            Assert.Equal((int)NativeStatus.InvalidArgument, status);
-            Assert.Contains(named, message);
-        }
-        finally { Marshal.FreeHGlobal(fake); }
-    }
+        }, named);
 
     [Fact]
     public void Fp16IsUnsupportedAndNullArgumentsAreInvalid()
     {
-        var (desc, layers, fake) = Valid();
-        try
-        {
-            desc.dtype = (int)NativeDType.F16;
-            Assert.Equal((int)NativeStatus.Unsupported, Create(desc, layers).Status);
-            desc.dtype = (int)NativeDType.F32;
-            Assert.Equal((int)NativeStatus.InvalidArgument, NativeMethods.CreateDecoder(desc, layers, withOut: false, out _));
-            Assert.Equal((int)NativeStatus.InvalidArgument, NativeMethods.CreateDecoder(null, layers, withOut: true, out _));
-            Assert.Equal((int)NativeStatus.Ok, NativeMethods.mamba_decoder_destroy(IntPtr.Zero));
-            int step = NativeMethods.StepDecoder(IntPtr.Zero, null);
-            Assert.Contains(step, new[] { (int)NativeStatus.InvalidArgument, (int)NativeStatus.NotBuilt });
-        }
-        finally { Marshal.FreeHGlobal(fake); }
+        Call.AssertFp16UnsupportedAndNullArgumentsInvalid((desc, dtype) => desc with { dtype = (int)dtype }, NativeDType.F32);
+        Assert.Equal((int)NativeStatus.Ok, NativeMethods.mamba_decoder_destroy(IntPtr.Zero));
+        int step = NativeMethods.StepDecoder(IntPtr.Zero, null);
+        Assert.Contains(step, new[] { (int)NativeStatus.InvalidArgument, (int)NativeStatus.NotBuilt });
     }
 
     [Fact]
-    public void HostPointersAreRefusedOrTheBuildHasNoCuda()
-    {
-        var (desc, layers, fake) = Valid();
-        try
-        {
-            var (status, message) = Create(desc, layers);
-            if (NativeLibraryLoader.HasCuda) Assert.True(status == (int)NativeStatus.InvalidArgument, $"{status}: {message}");
-            else Assert.Equal((int)NativeStatus.NotBuilt, status);
-        }
-        finally { Marshal.FreeHGlobal(fake); }
-    }
+    public void HostPointersAreRefusedOrTheBuildHasNoCuda() => Call.AssertHostPointersRefusedOrNotBuilt();
 
     [Fact]
     public void NativeDecoderSettingsDefaultToOnUpToBatch16AndRejectAZeroBatch()

@@ -16,9 +16,10 @@ namespace Microsoft.ML.Mamba.Tests.Interop;
 public class Mamba2DecoderArgumentTests
 {
     // Valid sizes (6 heads of 13, 3 groups, state 20) and non-null host addresses that are never dereferenced.
-    private static (NativeMamba2DecoderDesc Desc, NativeMamba2DecoderLayer[] Layers, IntPtr Fake) Valid()
+    private static readonly DecoderCreateCall<NativeMamba2DecoderDesc, NativeMamba2DecoderLayer> Call = new(Valid, NativeMethods.CreateMamba2Decoder);
+
+    private static (NativeMamba2DecoderDesc Desc, NativeMamba2DecoderLayer[] Layers) Valid(IntPtr fake)
     {
-        IntPtr fake = Marshal.AllocHGlobal(64);
         var layer = new NativeMamba2DecoderLayer
         {
             norm_weight = fake, in_proj_weight = fake, conv_weight = fake, A_log = fake, gate_norm_weight = fake,
@@ -31,15 +32,7 @@ public class Mamba2DecoderArgumentTests
             norm_eps = 1e-5f, gate_norm_eps = 1e-5f, dt_min = 0f, dt_max = float.PositiveInfinity,
             embedding = fake, lm_head = fake, norm_f_weight = fake, token_ids = fake, next_ids = fake,
         };
-        return (desc, new[] { layer, layer }, fake);
-    }
-
-    private static (int Status, string Message) Create(NativeMamba2DecoderDesc desc, NativeMamba2DecoderLayer[] layers)
-    {
-        int status = NativeMethods.CreateMamba2Decoder(desc, layers, withOut: true, out var handle);
-        string message = Marshal.PtrToStringUTF8(NativeMethods.mamba_last_error()) ?? "";
-        Assert.Equal(IntPtr.Zero, handle);
-        return (status, message);
+        return (desc, new[] { layer, layer });
     }
 
     public static TheoryData<string, string> BadDescriptors => new()
@@ -53,11 +46,8 @@ public class Mamba2DecoderArgumentTests
 
     [Theory]
     [MemberData(nameof(BadDescriptors))]
-    public void BadDescriptorsAreRejectedBeforeAnyPointerIsRead(string change, string named)
-    {
-        Assert.True(NativeLibraryLoader.IsLoaded, NativeLibraryLoader.FailureReason);
-        var (desc, layers, fake) = Valid();
-        try
+    public void BadDescriptorsAreRejectedBeforeAnyPointerIsRead(string change, string named) =>
+        Call.AssertRejected((ref NativeMamba2DecoderDesc desc, NativeMamba2DecoderLayer[] layers) =>
         {
             switch (change)
             {
@@ -77,29 +67,13 @@ public class Mamba2DecoderArgumentTests
                 case "layer1NullGateNorm": layers[1].gate_norm_weight = IntPtr.Zero; break;
                 case "layer0NullALog": layers[0].A_log = IntPtr.Zero; break;
             }
-            var (status, message) = Create(desc, layers);
-            Assert.Equal((int)NativeStatus.InvalidArgument, status);
-            Assert.Contains(named, message);
-        }
-        finally { Marshal.FreeHGlobal(fake); }
-    }
+        }, named);
 
     [Fact]
     public void Fp16IsUnsupportedNullArgumentsAreInvalidAndHostPointersAreRefusedOrTheBuildHasNoCuda()
     {
-        var (desc, layers, fake) = Valid();
-        try
-        {
-            var (status, message) = Create(desc, layers);
-            if (NativeLibraryLoader.HasCuda) Assert.True(status == (int)NativeStatus.InvalidArgument, $"{status}: {message}");
-            else Assert.Equal((int)NativeStatus.NotBuilt, status);
-            desc.dtype = (int)NativeDType.F16;
-            Assert.Equal((int)NativeStatus.Unsupported, Create(desc, layers).Status);
-            desc.dtype = (int)NativeDType.BF16;
-            Assert.Equal((int)NativeStatus.InvalidArgument, NativeMethods.CreateMamba2Decoder(desc, layers, withOut: false, out _));
-            Assert.Equal((int)NativeStatus.InvalidArgument, NativeMethods.CreateMamba2Decoder(null, layers, withOut: true, out _));
-        }
-        finally { Marshal.FreeHGlobal(fake); }
+        Call.AssertHostPointersRefusedOrNotBuilt();
+        Call.AssertFp16UnsupportedAndNullArgumentsInvalid((desc, dtype) => desc with { dtype = (int)dtype }, NativeDType.BF16);
     }
 
     [Fact]
