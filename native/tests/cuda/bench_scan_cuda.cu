@@ -11,74 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
-#include "test_util.cuh"
+#include "bench_util.cuh"
 
 namespace {
 
-__device__ inline void put(float* p, float v) { *p = v; }
-__device__ inline void put(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-__device__ inline void put(__half* p, float v) { *p = __float2half_rn(v); }
-
-// Deterministic pseudo-random fill in [lo, hi), without a host round trip.
-template <typename T>
-__global__ void fill_kernel(T* p, size_t n, uint64_t seed, float lo, float hi) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
-    x ^= x >> 31; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 29;
-    const float r = (float)(x >> 40) / (float)(1ull << 24);
-    put(p + i, lo + (hi - lo) * r);
-  }
-}
-__global__ void fill_A(float* A, int dim, int state) {  // S4D-real initialisation: A[d, n] = -(n + 1)
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < dim * state; i += gridDim.x * blockDim.x) A[i] = -(float)(i % state + 1);
-}
-
-void* dalloc(size_t bytes) {
-  void* p;
-  CHECK_CUDA(cudaMalloc(&p, bytes));
-  return p;
-}
-
-template <typename T>
-void fill(void* p, size_t n, uint64_t seed, float lo, float hi) {
-  fill_kernel<T><<<1024, 256>>>(static_cast<T*>(p), n, seed, lo, hi);
-  CHECK_CUDA(cudaGetLastError());
-}
-
-void fill_any(int dt, void* p, size_t n, uint64_t seed, float lo, float hi) {
-  if (dt == MAMBA_F32) fill<float>(p, n, seed, lo, hi);
-  else if (dt == MAMBA_F16) fill<__half>(p, n, seed, lo, hi);
-  else fill<__nv_bfloat16>(p, n, seed, lo, hi);
-}
-
-template <typename F>
-float median_ms(F&& f, int warmup, int iters) {
-  cudaEvent_t a, b;
-  CHECK_CUDA(cudaEventCreate(&a));
-  CHECK_CUDA(cudaEventCreate(&b));
-  for (int i = 0; i < warmup; ++i) f();
-  std::vector<float> ms;
-  for (int i = 0; i < iters; ++i) {
-    CHECK_CUDA(cudaEventRecord(a));
-    f();
-    CHECK_CUDA(cudaEventRecord(b));
-    CHECK_CUDA(cudaEventSynchronize(b));
-    float t;
-    CHECK_CUDA(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
-void must(int rc, const char* what) {
-  if (rc != MAMBA_OK) {
-    std::fprintf(stderr, "%s failed: %d %s\n", what, rc, mamba_last_error());
-    std::exit(1);
-  }
-}
+using namespace bench;
 
 // Causal conv1d (width 4, SiLU, bias) at the 130M training shape, (batch, dim, length) and BLD layouts.
 void bench_conv() {
@@ -133,42 +70,18 @@ void bench_fwd_only() {
     for (int dt : {MAMBA_F32, MAMBA_BF16, MAMBA_F16}) {
       const bool bld = s[4] != 0;
       const int B = s[0], D = s[1], L = s[2], N = s[3];
-      const size_t bdl = (size_t)B * D * L, bnl = (size_t)B * N * L, es = dtype_size(dt);
-      void *u = dalloc(bdl * es), *delta = dalloc(bdl * es), *z = dalloc(bdl * es), *out = dalloc(bdl * es);
-      void *Bm = dalloc(bnl * es), *Cm = dalloc(bnl * es);
-      float *A = (float*)dalloc(D * N * 4), *Dv = (float*)dalloc(D * 4), *bias = (float*)dalloc(D * 4);
-      fill_any(dt, u, bdl, 1, -1, 1); fill_any(dt, delta, bdl, 2, -1, 1); fill_any(dt, z, bdl, 3, -1, 1);
-      fill_any(dt, Bm, bnl, 5, -1, 1); fill_any(dt, Cm, bnl, 6, -1, 1);
-      fill<float>(Dv, D, 7, 0.5f, 1.5f); fill<float>(bias, D, 8, -4.5f, -3.5f);
-      fill_A<<<256, 256>>>(A, D, N);
-      CHECK_CUDA(cudaDeviceSynchronize());
-      mamba_scan_args a{};
-      a.batch = B; a.dim = D; a.length = L; a.state = N; a.groups = 1;
-      a.dtype = dt; a.bc_dtype = dt; a.delta_softplus = 1; a.deterministic = 1;
-      const int64_t xs[3] = {(int64_t)D * L, bld ? 1 : L, bld ? D : 1};
-      const int64_t bs[4] = {(int64_t)N * L, (int64_t)N * L, bld ? 1 : L, bld ? N : 1};
-      a.u = u; a.delta = delta; a.z = z; a.B = Bm; a.C = Cm; a.A = A; a.D = Dv; a.delta_bias = bias;
-      std::copy(xs, xs + 3, a.u_stride); std::copy(xs, xs + 3, a.delta_stride); std::copy(xs, xs + 3, a.z_stride);
-      std::copy(bs, bs + 4, a.B_stride); std::copy(bs, bs + 4, a.C_stride);
-      a.A_stride[0] = N; a.A_stride[1] = 1;
-      mamba_scan_outputs o{};
-      o.out = out; std::copy(xs, xs + 3, o.out_stride);
-      const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward"); }, 5, 50);
+      ScanProblem p(dt, B, D, L, N, bld, /*grads=*/false);
+      const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&p.a, &p.o, nullptr), "forward"); }, 5, 50);
       float fwd_ck = 0.f;
-      const int64_t nck = mamba_scan_checkpoint_floats_cuda(&a);
-      if (nck > 0) {
-        float* ck = (float*)dalloc((size_t)nck * 4);
-        o.checkpoints = ck;
-        fwd_ck = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward (checkpoints)"); }, 5, 50);
-        o.checkpoints = nullptr;
-        cudaFree(ck);
-      }
+      p.with_checkpoints([&] {
+        fwd_ck = median_ms([&] { must(mamba_scan_fwd_cuda(&p.a, &p.o, nullptr), "forward (checkpoints)"); }, 5, 50);
+      });
       char shape[64];
       std::snprintf(shape, sizeof shape, "(%d,%d,%d,%d)%s", B, D, L, N, bld ? "-BLD" : "");  // one column
       std::printf("%-22s %-5s %9.3f %9.0f %12.3f %18llx\n", shape, dtype_name(dt), fwd,
-                  (4.0 * bdl * es + 2.0 * bnl * es) / (fwd * 1e6), fwd_ck, (unsigned long long)device_hash(out, bdl * es));
-      for (void* p : {u, delta, z, out, Bm, Cm}) cudaFree(p);
-      for (float* p : {A, Dv, bias}) cudaFree(p);
+                  (4.0 * p.bdl * p.es + 2.0 * p.bnl * p.es) / (fwd * 1e6), fwd_ck,
+                  (unsigned long long)device_hash(p.o.out, p.bdl * p.es));
+      p.release();
     }
   }
 }
@@ -201,60 +114,26 @@ int main(int argc, char** argv) {
       if (profile && (dt != MAMBA_F32 || s[0] != 8 || s[1] != 2048)) continue;
       const bool bld = s[4] != 0;
       const int B = s[0], D = s[1], L = s[2], N = s[3];
-      const size_t bdl = (size_t)B * D * L, bnl = (size_t)B * N * L, es = dtype_size(dt);
-      void *u = dalloc(bdl * es), *delta = dalloc(bdl * es), *z = dalloc(bdl * es), *out = dalloc(bdl * es);
-      void *dout = dalloc(bdl * es), *du = dalloc(bdl * es), *ddelta = dalloc(bdl * es), *dz = dalloc(bdl * es);
-      void *Bm = dalloc(bnl * es), *Cm = dalloc(bnl * es), *dB = dalloc(bnl * es), *dC = dalloc(bnl * es);
-      float *A = (float*)dalloc(D * N * 4), *Dv = (float*)dalloc(D * 4), *bias = (float*)dalloc(D * 4);
-      float *dA = (float*)dalloc(D * N * 4), *dD = (float*)dalloc(D * 4), *dbias = (float*)dalloc(D * 4);
-      fill_any(dt, u, bdl, 1, -1, 1); fill_any(dt, delta, bdl, 2, -1, 1); fill_any(dt, z, bdl, 3, -1, 1);
-      fill_any(dt, dout, bdl, 4, -1, 1); fill_any(dt, Bm, bnl, 5, -1, 1); fill_any(dt, Cm, bnl, 6, -1, 1);
-      fill<float>(Dv, D, 7, 0.5f, 1.5f); fill<float>(bias, D, 8, -4.5f, -3.5f);  // dt ~ 0.005 .. 0.05
-      fill_A<<<256, 256>>>(A, D, N);
-      CHECK_CUDA(cudaDeviceSynchronize());
-
-      mamba_scan_args a{};
-      a.batch = B; a.dim = D; a.length = L; a.state = N; a.groups = 1;
-      a.dtype = dt; a.bc_dtype = dt; a.delta_softplus = 1; a.deterministic = 1;
-      const int64_t xs[3] = {(int64_t)D * L, bld ? 1 : L, bld ? D : 1};
-      const int64_t bs[4] = {(int64_t)N * L, (int64_t)N * L, bld ? 1 : L, bld ? N : 1};
-      a.u = u; a.delta = delta; a.z = z; a.B = Bm; a.C = Cm; a.A = A; a.D = Dv; a.delta_bias = bias;
-      std::copy(xs, xs + 3, a.u_stride); std::copy(xs, xs + 3, a.delta_stride); std::copy(xs, xs + 3, a.z_stride);
-      std::copy(bs, bs + 4, a.B_stride); std::copy(bs, bs + 4, a.C_stride);
-      a.A_stride[0] = N; a.A_stride[1] = 1;
-      mamba_scan_outputs o{};
-      o.out = out; std::copy(xs, xs + 3, o.out_stride);
-      mamba_scan_grads g{};
-      g.dout = dout; g.du = du; g.ddelta = ddelta; g.dz = dz; g.dB = dB; g.dC = dC; g.dA = dA; g.dD = dD;
-      g.ddelta_bias = dbias;
-      std::copy(xs, xs + 3, g.dout_stride); std::copy(xs, xs + 3, g.du_stride);
-      std::copy(xs, xs + 3, g.ddelta_stride); std::copy(xs, xs + 3, g.dz_stride);
-      std::copy(bs, bs + 4, g.dB_stride); std::copy(bs, bs + 4, g.dC_stride);
-
+      ScanProblem p(dt, B, D, L, N, bld, /*grads=*/true);
+      mamba_scan_args& a = p.a;
+      const size_t bdl = p.bdl, bnl = p.bnl, es = p.es;
       if (profile) {
-        must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward");
-        must(mamba_scan_bwd_cuda(&a, &g, nullptr), "backward");
+        must(mamba_scan_fwd_cuda(&a, &p.o, nullptr), "forward");
+        must(mamba_scan_bwd_cuda(&a, &p.g, nullptr), "backward");
         CHECK_CUDA(cudaDeviceSynchronize());
         return 0;
       }
-      const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward"); }, 3, 30);
+      const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &p.o, nullptr), "forward"); }, 3, 30);
       uint64_t zero = 0, high = 0;
       CHECK_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero));
-      const float bwd = median_ms([&] { must(mamba_scan_bwd_cuda(&a, &g, nullptr), "backward"); }, 3, 30);
+      const float bwd = median_ms([&] { must(mamba_scan_bwd_cuda(&a, &p.g, nullptr), "backward"); }, 3, 30);
       CHECK_CUDA(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high));
       // The same with checkpoints kept from the forward (outputs->checkpoints): the backward skips its pass.
       float fwd_ck = 0.f, bwd_ck = 0.f;
-      const int64_t nck = mamba_scan_checkpoint_floats_cuda(&a);
-      if (nck > 0) {
-        float* ck = (float*)dalloc((size_t)nck * 4);
-        o.checkpoints = ck;
-        g.checkpoints = ck;
-        fwd_ck = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "forward (checkpoints)"); }, 3, 30);
-        bwd_ck = median_ms([&] { must(mamba_scan_bwd_cuda(&a, &g, nullptr), "backward (checkpoints)"); }, 3, 30);
-        o.checkpoints = nullptr;
-        g.checkpoints = nullptr;
-        cudaFree(ck);
-      }
+      const int64_t nck = p.with_checkpoints([&] {
+        fwd_ck = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &p.o, nullptr), "forward (checkpoints)"); }, 3, 30);
+        bwd_ck = median_ms([&] { must(mamba_scan_bwd_cuda(&a, &p.g, nullptr), "backward (checkpoints)"); }, 3, 30);
+      });
       // Compulsory traffic: every input read once, every output written once.
       const double fwd_bytes = 4.0 * bdl * es + 2.0 * bnl * es;
       const double bwd_bytes = 7.0 * bdl * es + 4.0 * bnl * es;
@@ -266,8 +145,7 @@ int main(int argc, char** argv) {
                   fwd_gbs, bwd, bwd_gbs, high / 1e6, fwd_ck, bwd_ck, nck * 4 / 1e6);
       if (csv && !bld) std::fprintf(csv, "%d,%d,%d,%d,%s,%.4f,%.4f,%.0f,%.0f,%.1f\n", B, D, L, N, dname, fwd, bwd, fwd_gbs,
                             bwd_gbs, high / 1e6);
-      for (void* p : {u, delta, z, out, dout, du, ddelta, dz, Bm, Cm, dB, dC}) cudaFree(p);
-      for (float* p : {A, Dv, bias, dA, dD, dbias}) cudaFree(p);
+      p.release();
       CHECK_CUDA(cudaMemPoolTrimTo(pool, 0));
     }
   }
