@@ -17,63 +17,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <vector>
-#include "test_util.cuh"
+#include "bench_util.cuh"
 
 namespace {
 
-__device__ inline void put(float* p, float v) { *p = v; }
-__device__ inline void put(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-
-template <typename T>
-__global__ void fill_kernel(T* p, size_t n, uint64_t seed, float lo, float hi) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
-    x ^= x >> 31; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 29;
-    const float r = (float)(x >> 40) / (float)(1ull << 24);
-    put(p + i, lo + (hi - lo) * r);
-  }
-}
-
-void* dalloc(size_t bytes) {
-  void* p;
-  CHECK_CUDA(cudaMalloc(&p, bytes));
-  return p;
-}
-
-void fill_any(int dt, void* p, size_t n, uint64_t seed, float lo, float hi) {
-  if (dt == MAMBA_F32) fill_kernel<float><<<1024, 256>>>(static_cast<float*>(p), n, seed, lo, hi);
-  else fill_kernel<__nv_bfloat16><<<1024, 256>>>(static_cast<__nv_bfloat16*>(p), n, seed, lo, hi);
-  CHECK_CUDA(cudaGetLastError());
-}
-
-template <typename F>
-float median_ms(F&& f, int warmup, int iters) {
-  cudaEvent_t a, b;
-  CHECK_CUDA(cudaEventCreate(&a));
-  CHECK_CUDA(cudaEventCreate(&b));
-  for (int i = 0; i < warmup; ++i) f();
-  std::vector<float> ms;
-  for (int i = 0; i < iters; ++i) {
-    CHECK_CUDA(cudaEventRecord(a));
-    f();
-    CHECK_CUDA(cudaEventRecord(b));
-    CHECK_CUDA(cudaEventSynchronize(b));
-    float t;
-    CHECK_CUDA(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
-void must(int rc, const char* what) {
-  if (rc != MAMBA_OK) {
-    std::fprintf(stderr, "%s failed: %d %s\n", what, rc, mamba_last_error());
-    std::exit(1);
-  }
-}
+using namespace bench;
 
 // Dense (no sparsity) tensor-core peaks in TFLOP/s, bf16 and tf32, of the boards we run on.
 struct Peak { double bf16, tf32; const char* what; };
@@ -207,42 +155,15 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false,
 // Mamba-1 selective scan at (8, 2048, 4096, 16), with z, D, delta_bias, softplus, deterministic, (B, D, L).
 void bench_mamba1(int dt) {
   const int B = kB, D = kH * kP, L = kL, N = 16;
-  const size_t bdl = (size_t)B * D * L, bnl = (size_t)B * N * L, es = dtype_size(dt);
-  void *u = dalloc(bdl * es), *delta = dalloc(bdl * es), *z = dalloc(bdl * es), *out = dalloc(bdl * es);
-  void *dout = dalloc(bdl * es), *du = dalloc(bdl * es), *ddelta = dalloc(bdl * es), *dz = dalloc(bdl * es);
-  void *Bm = dalloc(bnl * es), *Cm = dalloc(bnl * es), *dB = dalloc(bnl * es), *dC = dalloc(bnl * es);
-  float *A = (float*)dalloc((size_t)D * N * 4), *Dv = (float*)dalloc(D * 4), *bias = (float*)dalloc(D * 4);
-  float *dA = (float*)dalloc((size_t)D * N * 4), *dD = (float*)dalloc(D * 4), *dbias = (float*)dalloc(D * 4);
-  fill_any(dt, u, bdl, 1, -1, 1); fill_any(dt, delta, bdl, 2, -1, 1); fill_any(dt, z, bdl, 3, -1, 1);
-  fill_any(dt, dout, bdl, 4, -1, 1); fill_any(dt, Bm, bnl, 5, -1, 1); fill_any(dt, Cm, bnl, 6, -1, 1);
-  fill_kernel<float><<<256, 256>>>(A, (size_t)D * N, 9, -16.f, -1.f);
-  fill_kernel<float><<<64, 256>>>(Dv, D, 7, 0.5f, 1.5f);
-  fill_kernel<float><<<64, 256>>>(bias, D, 8, -4.5f, -3.5f);
+  ScanProblem p(dt, B, D, L, N, /*bld=*/false, /*grads=*/true);
+  fill_kernel<float><<<256, 256>>>((float*)p.a.A, (size_t)D * N, 9, -16.f, -1.f);  // A in [-16, -1) instead of -(n + 1)
   CHECK_CUDA(cudaDeviceSynchronize());
-  mamba_scan_args a{};
-  a.batch = B; a.dim = D; a.length = L; a.state = N; a.groups = 1;
-  a.dtype = dt; a.bc_dtype = dt; a.delta_softplus = 1; a.deterministic = 1;
-  const int64_t xs[3] = {(int64_t)D * L, L, 1};
-  const int64_t bs[4] = {(int64_t)N * L, (int64_t)N * L, L, 1};
-  a.u = u; a.delta = delta; a.z = z; a.B = Bm; a.C = Cm; a.A = A; a.D = Dv; a.delta_bias = bias;
-  std::copy(xs, xs + 3, a.u_stride); std::copy(xs, xs + 3, a.delta_stride); std::copy(xs, xs + 3, a.z_stride);
-  std::copy(bs, bs + 4, a.B_stride); std::copy(bs, bs + 4, a.C_stride);
-  a.A_stride[0] = N; a.A_stride[1] = 1;
-  mamba_scan_outputs o{};
-  o.out = out; std::copy(xs, xs + 3, o.out_stride);
-  mamba_scan_grads g{};
-  g.dout = dout; g.du = du; g.ddelta = ddelta; g.dz = dz; g.dB = dB; g.dC = dC; g.dA = dA; g.dD = dD;
-  g.ddelta_bias = dbias;
-  std::copy(xs, xs + 3, g.dout_stride); std::copy(xs, xs + 3, g.du_stride);
-  std::copy(xs, xs + 3, g.ddelta_stride); std::copy(xs, xs + 3, g.dz_stride);
-  std::copy(bs, bs + 4, g.dB_stride); std::copy(bs, bs + 4, g.dC_stride);
-  const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&a, &o, nullptr), "scan forward"); }, 3, 20);
-  const float bwd = median_ms([&] { must(mamba_scan_bwd_cuda(&a, &g, nullptr), "scan backward"); }, 3, 20);
+  const float fwd = median_ms([&] { must(mamba_scan_fwd_cuda(&p.a, &p.o, nullptr), "scan forward"); }, 3, 20);
+  const float bwd = median_ms([&] { must(mamba_scan_bwd_cuda(&p.a, &p.g, nullptr), "scan backward"); }, 3, 20);
   const char* name = dt == MAMBA_F32 ? "fp32" : "bf16";
   std::printf("Mamba-1 scan %-5s (8,2048,4096,16) fwd %8.3f ms, bwd %8.3f ms, fwd+bwd %8.3f ms\n", name, fwd, bwd,
               fwd + bwd);
-  for (void* p : {u, delta, z, out, dout, du, ddelta, dz, Bm, Cm, dB, dC}) cudaFree(p);
-  for (float* p : {A, Dv, bias, dA, dD, dbias}) cudaFree(p);
+  p.release();
 }
 
 }  // namespace
