@@ -1,0 +1,60 @@
+# Steps the one-call device scripts share (run_decoder_device.sh, run_models_device.sh). Source it from the repository
+# root after setting OUT and BUDGET (seconds for the whole call); the steps set rc=1 on a failure and go on, each
+# bounded by what is left of BUDGET.
+# shellcheck shell=bash
+
+# Seconds left of BUDGET (at least 5), and the smaller of that and $1.
+left() { local l=$((BUDGET - SECONDS)); echo $((l > 5 ? l : 5)); }
+cap() { local want=$1 l; l=$(left); echo $((want < l ? want : l)); }
+
+# The GPU's name into $OUT/gpu.txt; stops the call (exit 2) when the staged apps were not carried.
+device_begin() {
+  mkdir -p "$OUT"
+  rc=0
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+  [ -f .gpu/apps.tar.xz ] || { echo "no .gpu/apps.tar.xz: stage the apps first (see the header) and carry .gpu"; exit 2; }
+}
+
+# bench_decoder_cuda into $1, against the library tools/gpu/device-env.sh built in /tmp/nb.
+build_bench_decoder() {
+  nvcc -O3 -std=c++17 -arch=sm_90 -I native/include native/tests/cuda/bench_decoder_cuda.cu -o "$1" \
+    -L/tmp/nb -lmamba_native -Xlinker -rpath -Xlinker /tmp/nb > "$OUT/bench-build.log" 2>&1 || { rc=1; tail "$OUT/bench-build.log"; }
+}
+
+# The staged C# tests with the given filter options, into $OUT/$1 within $2 seconds; prints the failures and counts.
+csharp_tests() {
+  local log=$OUT/$1 want=$2
+  shift 2
+  timeout "$(cap "$want")" "$APP/Microsoft.ML.Mamba.Tests" "$@" --no-ansi > "$log" 2>&1 || rc=1
+  grep -E "^failed " -A8 "$log" | head -60
+  grep -E "total:|failed:|succeeded:|skipped:" "$log"
+}
+
+# bench_decoder_cuda $1 (Mamba-1 130M shape, random weights) at batches $2, programmatic dependent launch on and off
+# alternating, $4 rounds of $3 seconds at most each run; per setting, its rows.
+bench_decoder_pdl() {
+  local bin=$1 batches=$2 want=$3 rounds=$4 i pdl
+  : > "$OUT/bench_decoder_pdl1.log"; : > "$OUT/bench_decoder_pdl0.log"
+  for ((i = 0; i < rounds; i++)); do
+    for pdl in 1 0; do
+      MAMBA_DECODER_PDL=$pdl timeout "$(cap "$want")" "$bin" 24 768 50280 "$batches" >> "$OUT/bench_decoder_pdl$pdl.log" 2>&1 || rc=1
+    done
+  done
+  for pdl in 1 0; do echo "--- PDL $pdl"; grep -E "^GPU|batch" "$OUT/bench_decoder_pdl$pdl.log" | cut -c1-190; done
+}
+
+# DecodeBenchmark for architecture $1 at batches $2 within $3 seconds (prompt 1024, 128 greedy tokens, fp32 and bf16,
+# native decoder and TorchSharp step, best of 2), into $OUT/bench_$1.log; prints its speeds.
+decode_benchmark() {
+  timeout "$(cap "$3")" "$APP/DecodeBenchmark" --device cuda --architecture "$1" --dtype fp32,bf16 --batches "$2" \
+    --paths native,torch --repeats 2 > "$OUT/bench_$1.log" 2>&1 || rc=1
+  echo "--- $1"; grep -E "^Model:|tokens/s|identical" "$OUT/bench_$1.log" | cut -c1-170
+}
+
+# compute-sanitizer memcheck on one teacher-forced Mamba-2 decoder test within $1 seconds.
+memcheck_decoder_test() {
+  timeout "$(cap "$1")" compute-sanitizer --tool memcheck --print-limit 20 "$APP/Microsoft.ML.Mamba.Tests" \
+    --filter-method "*CudaMamba2DecoderTests.LogitsAndStatesStayCloseToTheTorchSharpStepTeacherForced" \
+    > "$OUT/memcheck.log" 2>&1 || rc=1
+  grep -E "ERROR SUMMARY|total:|failed:|succeeded:" "$OUT/memcheck.log"
+}
