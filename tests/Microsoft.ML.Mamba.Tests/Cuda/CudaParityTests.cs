@@ -56,27 +56,7 @@ public class CudaParityTests
     {
         CudaRequirement.NativeCudaOrFail();
         // 1,200 rows: more than the backward's 1,056 blocks, so blocks take several rows; size 200 < 256 threads.
-        var g = new Generator(3);
-        var x0 = randn(new long[] { 4, 300, 200 }, generator: g);
-        var w0 = randn(new long[] { 200 }, generator: g) * 0.5 + 1;
-        var dy0 = randn(new long[] { 4, 300, 200 }, generator: g);
-        Tensor[] Run(IMambaKernels kernels)
-        {
-            var x = x0.to(dtype).cuda().requires_grad_();
-            var w = w0.to(dtype).cuda().requires_grad_();
-            var y = kernels.RmsNorm(x, w, 1e-5);
-            y.backward(new List<Tensor> { dy0.to(dtype).cuda() });
-            return new[] { y.detach(), x.grad!, w.grad! }.Select(t => t.cpu().to_type(ScalarType.Float32)).ToArray();
-        }
-        var native = Run(new NativeKernels(new ThrowingKernels()));
-        var reference = Run(new ReferenceKernels());
-        string[] names = { "output", "dx", "dweight" };
-        for (int i = 0; i < 3; i++)
-        {
-            double scale = reference[i].abs().max().item<float>();
-            double error = (native[i] - reference[i]).abs().max().item<float>() / scale;
-            Assert.True(error <= tolerance, $"{names[i]} ({dtype}): max error {error:E2} of the largest value > {tolerance:E0}");
-        }
+        RmsNormComparison.NativeMatchesReference(new long[] { 4, 300, 200 }, seed: 3, dtype, tolerance);
     }
 
     [Theory]

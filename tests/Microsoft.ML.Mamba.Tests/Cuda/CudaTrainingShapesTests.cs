@@ -1,6 +1,4 @@
 using Microsoft.ML.Mamba.Modeling;
-using Microsoft.ML.Mamba.Scan;
-using Microsoft.ML.Mamba.Tests.Scan;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -21,28 +19,7 @@ public class CudaTrainingShapesTests
     public void RmsNormTrainingMatchesReferenceAtModelShapes(ScalarType dtype, long rows, long size, double tolerance)
     {
         CudaRequirement.NativeCudaOrFail();
-        var g = new Generator(5);
-        var x0 = randn(new long[] { rows, size }, generator: g);
-        var w0 = randn(new long[] { size }, generator: g) * 0.5 + 1;
-        var dy0 = randn(new long[] { rows, size }, generator: g);
-        Tensor[] Run(ISharedKernels kernels)
-        {
-            var x = x0.to(dtype).cuda().requires_grad_();
-            var w = w0.to(dtype).cuda().requires_grad_();
-            var y = kernels.RmsNorm(x, w, 1e-5);
-            y.backward(new List<Tensor> { dy0.to(dtype).cuda() });
-            cuda.synchronize();
-            return new[] { y.detach(), x.grad!, w.grad! }.Select(t => t.cpu().to_type(ScalarType.Float32)).ToArray();
-        }
-        var native = Run(new NativeKernels(new ThrowingKernels()));
-        var reference = Run(new ReferenceKernels());
-        string[] names = { "output", "dx", "dweight" };
-        for (int i = 0; i < 3; i++)
-        {
-            double scale = reference[i].abs().max().item<float>();
-            double error = (native[i] - reference[i]).abs().max().item<float>() / scale;
-            Assert.True(error <= tolerance, $"{names[i]} ({dtype}, {rows}×{size}): max error {error:E2} > {tolerance:E0}");
-        }
+        RmsNormComparison.NativeMatchesReference(new[] { rows, size }, seed: 5, dtype, tolerance);
     }
 
     [Theory]
