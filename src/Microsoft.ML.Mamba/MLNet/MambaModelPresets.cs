@@ -20,19 +20,7 @@ internal static class MambaModelPresets
             MambaModelSize.Small => (128, 4, 16),
             _ => (256, 8, 16),
         };
-        return WithTokenizer(new MambaConfig
-        {
-            HiddenSize = hidden,
-            NumHiddenLayers = layers,
-            StateSize = state,
-            Expand = 2,
-            ConvKernel = 4,
-            LayerNormEpsilon = 1e-5,
-            UseBias = false,
-            UseConvBias = true,
-            ResidualInFp32 = true,
-            TieWordEmbeddings = true,
-        }, tokenizer);
+        return WithTokenizer(Shared(hidden, layers, state), tokenizer);
     }
 
     private static MambaConfig CreateMamba2(MambaModelSize size, IMambaTokenizer tokenizer)
@@ -43,24 +31,29 @@ internal static class MambaModelPresets
             MambaModelSize.Small => (128, 4, 32, 32),
             _ => (256, 8, 64, 64),
         };
-        return WithTokenizer(new MambaConfig
-        {
-            Architecture = MambaArchitecture.Mamba2,
-            HiddenSize = hidden,
-            NumHiddenLayers = layers,
-            StateSize = state,
-            Expand = 2,
-            HeadDim = headDim,
-            NGroups = 1,
-            ChunkSize = 64,
-            ConvKernel = 4,
-            LayerNormEpsilon = 1e-5,
-            UseBias = false,
-            UseConvBias = true,
-            ResidualInFp32 = true,
-            TieWordEmbeddings = true,
-        }, tokenizer);
+        var config = Shared(hidden, layers, state);
+        config.Architecture = MambaArchitecture.Mamba2;
+        config.HeadDim = headDim;
+        config.NGroups = 1;
+        config.ChunkSize = 64;
+        return WithTokenizer(config, tokenizer);
     }
+
+    // The settings both architectures' presets share: expand 2, conv of 4 with a bias, no linear biases, residual in
+    // fp32, tied embeddings.
+    private static MambaConfig Shared(int hidden, int layers, int state) => new()
+    {
+        HiddenSize = hidden,
+        NumHiddenLayers = layers,
+        StateSize = state,
+        Expand = 2,
+        ConvKernel = 4,
+        LayerNormEpsilon = 1e-5,
+        UseBias = false,
+        UseConvBias = true,
+        ResidualInFp32 = true,
+        TieWordEmbeddings = true,
+    };
 
     /// <summary>A copy of <paramref name="config"/> with the tokenizer's vocabulary size and special tokens.</summary>
     public static MambaConfig WithTokenizer(MambaConfig config, IMambaTokenizer tokenizer)
