@@ -102,18 +102,7 @@ public sealed class MambaMixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
     /// initialisation), and out_proj scaled by 1/sqrt(<paramref name="numLayers"/>) when the config says
     /// rescale_prenorm_residual, so the residual stream's variance does not grow with depth.
     /// </summary>
-    public void InitialiseWeights(int numLayers)
-    {
-        if (numLayers <= 0) throw new ArgumentOutOfRangeException(nameof(numLayers), numLayers, "must be positive");
-        using var _ = no_grad();
-        in_proj.bias?.zero_();
-        out_proj.bias?.zero_();
-        if (_rescalePrenormResidual)
-        {
-            nn.init.kaiming_uniform_(out_proj.weight!, Math.Sqrt(5));
-            out_proj.weight!.div_(Math.Sqrt(numLayers));
-        }
-    }
+    public void InitialiseWeights(int numLayers) => MixerProjections.Initialise(in_proj, out_proj, _rescalePrenormResidual, numLayers);
 
     /// <param name="hidden">(batch, length, hidden_size).</param>
     /// <param name="attentionMask">(batch, length), 1 for tokens and 0 for padding, or null.</param>

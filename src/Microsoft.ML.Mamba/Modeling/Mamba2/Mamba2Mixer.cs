@@ -97,18 +97,7 @@ public sealed class Mamba2Mixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
     /// mamba_ssm's _init_weights for this mixer: in_proj's and out_proj's biases zero, and out_proj scaled by
     /// 1/sqrt(<paramref name="numLayers"/>) when the config says rescale_prenorm_residual.
     /// </summary>
-    public void InitialiseWeights(int numLayers)
-    {
-        if (numLayers <= 0) throw new ArgumentOutOfRangeException(nameof(numLayers), numLayers, "must be positive");
-        using var _ = no_grad();
-        in_proj.bias?.zero_();
-        out_proj.bias?.zero_();
-        if (_rescalePrenormResidual)
-        {
-            nn.init.kaiming_uniform_(out_proj.weight!, Math.Sqrt(5));
-            out_proj.weight!.div_(Math.Sqrt(numLayers));
-        }
-    }
+    public void InitialiseWeights(int numLayers) => MixerProjections.Initialise(in_proj, out_proj, _rescalePrenormResidual, numLayers);
 
     /// <param name="hidden">(batch, length, hidden_size).</param>
     /// <param name="attentionMask">(batch, length), 1 for tokens and 0 for padding, or null.</param>
