@@ -88,11 +88,7 @@ return ExampleEntryPoint.Run(() =>
                    $"Accuracy is per query, argmax at the query position (a random value: {100.0 * 2 / vocab:G2}%, {vocab - vocab / 2} value ids; " +
                    $"guessing one of the sequence's {pairs} values, which needs no recall: {100.0 / pairs:G3}%)." +
                    (skipped.Count > 0 ? $"\n\nNot run: {string.Join("; ", skipped)}." : "");
-    var markdown = RunReport.Render("Multi-query associative recall results", "AssociativeRecall", args, common.DeviceName, options,
-        clock.Elapsed, table.ToString(), notes);
-    RunReport.Write(common.ResultsPath, markdown);
-    Console.WriteLine();
-    Console.WriteLine(table);
-    Console.WriteLine($"written to {common.ResultsPath}");
+    RunReport.Publish("Multi-query associative recall results", "AssociativeRecall", args, common, options,
+        clock.Elapsed, table, notes);
     return 0;
 });

@@ -78,11 +78,6 @@ return ExampleEntryPoint.Run(() =>
     string notes = $"Task: random tokens (ids 0–{vocab - 2}) with the special token (id {vocab - 1}) once at a random position, " +
                    $"followed by the target; the sequence ends with the special token, where the model must predict the target. " +
                    $"Accuracy (%) at that last position, per test length (chance ≈ {100.0 / (vocab - 1):F1}%).";
-    var markdown = RunReport.Render("Induction heads results", "InductionHeads", args, common.DeviceName, options, clock.Elapsed,
-        table.ToString(), notes);
-    RunReport.Write(common.ResultsPath, markdown);
-    Console.WriteLine();
-    Console.WriteLine(table);
-    Console.WriteLine($"written to {common.ResultsPath}");
+    RunReport.Publish("Induction heads results", "InductionHeads", args, common, options, clock.Elapsed, table, notes);
     return 0;
 });

@@ -55,11 +55,6 @@ return ExampleEntryPoint.Run(() =>
     string notes = $"Task: sequences of {options.TrainLength} tokens, the last {dataTokens} of them markers; {dataTokens} data tokens " +
                    $"(ids 1–{vocab - 2}) at random positions among noise (id 0) before them. Accuracy is per copied token, " +
                    $"argmax at each marker position (chance ≈ {100.0 / (vocab - 2):F1}%).";
-    var markdown = RunReport.Render("Selective copying results", "SelectiveCopying", args, common.DeviceName, options, clock.Elapsed,
-        table.ToString(), notes);
-    RunReport.Write(common.ResultsPath, markdown);
-    Console.WriteLine();
-    Console.WriteLine(table);
-    Console.WriteLine($"written to {common.ResultsPath}");
+    RunReport.Publish("Selective copying results", "SelectiveCopying", args, common, options, clock.Elapsed, table, notes);
     return 0;
 });

@@ -47,6 +47,19 @@ public static class RunReport
     private static string Quote(string arg) =>
         arg.Length > 0 && arg.All(c => char.IsLetterOrDigit(c) || "-_.,:=/+".Contains(c)) ? arg : "'" + arg.Replace("'", "'\\''") + "'";
 
+    /// <summary>
+    /// The end of an example's run: its report (<see cref="Render"/>) written to the results path, then the table and
+    /// where the report went printed.
+    /// </summary>
+    public static void Publish(string title, string task, IReadOnlyList<string> args, CommonFlags common, TrainingOptions options,
+        TimeSpan wallTime, MarkdownTable table, string notes)
+    {
+        Write(common.ResultsPath, Render(title, task, args, common.DeviceName, options, wallTime, table.ToString(), notes));
+        Console.WriteLine();
+        Console.WriteLine(table);
+        Console.WriteLine($"written to {common.ResultsPath}");
+    }
+
     /// <summary>Writes <paramref name="markdown"/> to <paramref name="path"/>, creating its folder.</summary>
     public static void Write(string path, string markdown)
     {
