@@ -3,7 +3,8 @@
 // 64; state 1, 16, 128), three dtypes, initial/final state and its gradient, strided views, the
 // deterministic flag, the decode step over several steps, and the step against the scan.
 // Usage: test_ssd_cuda [--quick]   (--quick: a few small cases, for compute-sanitizer). The environment picks
-// the kernels (MAMBA_SSD_KERNELS=v1: the first version) and the fp32 products (MAMBA_SSD_FP32=simt|3xtf32).
+// the kernels (MAMBA_SSD_KERNELS=v1: the first version; v2: the second, TF32 products for 2-byte inputs; unset
+// or v3: bf16/f16 operand tiles on mma m16n8k16) and the fp32 products (MAMBA_SSD_FP32=simt|3xtf32).
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -93,6 +94,15 @@ void run_ssd_case(const SsdCase& c, uint64_t seed) {
   CHECK_CUDA(cudaDeviceSynchronize());
   if (rc != MAMBA_OK) return result(false, std::string(c.name) + " fwd", error_text(rc));
   const bool f32 = c.dtype == MAMBA_F32;
+  // 2-byte inputs: the outputs are rounded to bf16 (unit roundoff u = 2^-8 = 3.9e-3; f16 2^-11), and v3 also
+  // rounds the products' computed operands to bf16 (scaled x/B/C/dy, the states S and dS, L, Lp and G1). A
+  // product over K terms with both operands rounded errs by about sqrt(K) 2 u |a||b| (rms, random signs) against
+  // an output of about sqrt(K) |a||b|: 2u = 7.8e-3 of the output's rms per rounded product. At most three of
+  // them chain into one output (e.g. dC <- G1 <- dy.x^T; y <- S <- chunk state; ddt <- Z <- Lp), so about
+  // sqrt(3) 7.8e-3 = 1.4e-2 rms with the output's own rounding: 4e-3 of max|ref| for outputs of many Gaussian-
+  // like elements (max|ref| about 3.5 rms or more), so a 4-sigma worst element (1.6e-2 max|ref|) stays below the
+  // bound atol max|ref| + rtol |ref| with atol = rtol = 2e-2, the bound v1 and v2 used (their TF32 operands err 8
+  // times less). Sums over many elements (dA, dD, ddt_bias) average their errors down.
   const double rtol = f32 ? 1e-3 : 2e-2, atol = f32 ? 1e-3 : 2e-2;
   Compare fw{rtol, atol};
   fw.check("y", y->download(), r.y);
@@ -340,6 +350,14 @@ int main(int argc, char** argv) {
       {"bf16 L=200 H=4 G=2 P=96 N=80 whole+edge tiles",   1, 200,  4, 2, 96,  80, BF, true, true, true, true, true, false,false,true,  64},
       {"f32 L=1000 H=4 G=1 P=64 N=128 16 chunks",         1,1000,  4, 1, 64, 128, F,  true, true, true, true, true, false,false,false, 64},
   };
+  // Added with the 16-bit mma tiles (own seeds): every product's K (L within a chunk, P, N) past a multiple of
+  // 16 but not of 64 and not a multiple of 16 (k16 steps over zero-padded tile rows), in bf16 and f16, several
+  // tiles per dimension, odd group sizes and strided views; the first one is small enough for the sanitizers.
+  const SsdCase mma[] = {
+      {"bf16 L=77 H=4 G=2 P=40 N=24 k16 edges (quick)",  1,  77,  4, 2, 40,  24, BF, true, true, true, true, true, false,false,true,  64},
+      {"f16 L=150 H=3 G=1 P=72 N=136 k16 edges",         1, 150,  3, 1, 72, 136, H,  true, true, true, true, true, false,false,true,  64},
+      {"bf16 L=93 H=6 G=3 P=17 N=33 strided",            2,  93,  6, 3, 17,  33, BF, true, true, true, true, true, false,true, false, 64},
+  };
   const StepCase steps[] = {
       //  name                              B  H  G   P    N  W  dtype  cbias dtb   D     sp    strided steps
       {"step f32 H=6 G=3 P=5 N=16 W=4",     2, 6, 3,  5,  16, 4, F,     true, true, true, true, false,  3},
@@ -355,6 +373,7 @@ int main(int argc, char** argv) {
     run_step_case(steps[0], seed++);
     run_step_case(steps[4], seed++);
     run_ssd_case(extra[0], 9001);
+    run_ssd_case(mma[0], 9101);
   } else {
     for (const auto& c : all) run_ssd_case(c, seed++);
     for (const auto& c : steps) run_step_case(c, seed++);
@@ -362,6 +381,8 @@ int main(int argc, char** argv) {
     run_error_cases();
     uint64_t extra_seed = 9001;
     for (const auto& c : extra) run_ssd_case(c, extra_seed++);
+    uint64_t mma_seed = 9101;
+    for (const auto& c : mma) run_ssd_case(c, mma_seed++);
   }
   std::printf("SUMMARY: %d passed, %d failed\n", g_pass, g_fail);
   return g_fail == 0 ? 0 : 1;
