@@ -95,15 +95,30 @@ void run_ssd_case(const SsdCase& c, uint64_t seed) {
   if (rc != MAMBA_OK) return result(false, std::string(c.name) + " fwd", error_text(rc));
   const bool f32 = c.dtype == MAMBA_F32;
   // 2-byte inputs: the outputs are rounded to bf16 (unit roundoff u = 2^-8 = 3.9e-3; f16 2^-11), and v3 also
-  // rounds the products' computed operands to bf16 (scaled x/B/C/dy, the states S and dS, L, Lp and G1). A
-  // product over K terms with both operands rounded errs by about sqrt(K) 2 u |a||b| (rms, random signs) against
-  // an output of about sqrt(K) |a||b|: 2u = 7.8e-3 of the output's rms per rounded product. At most three of
-  // them chain into one output (e.g. dC <- G1 <- dy.x^T; y <- S <- chunk state; ddt <- Z <- Lp), so about
-  // sqrt(3) 7.8e-3 = 1.4e-2 rms with the output's own rounding: 4e-3 of max|ref| for outputs of many Gaussian-
-  // like elements (max|ref| about 3.5 rms or more), so a 4-sigma worst element (1.6e-2 max|ref|) stays below the
-  // bound atol max|ref| + rtol |ref| with atol = rtol = 2e-2, the bound v1 and v2 used (their TF32 operands err 8
-  // times less). Sums over many elements (dA, dD, ddt_bias) average their errors down.
+  // rounds the products' computed operands to the input dtype (scaled x/B/C/dy, the states S and dS, L, Lp and
+  // G1), as mamba_ssm's Triton kernels do. A product over K terms with both operands rounded errs by about
+  // sqrt(K) 2u |a||b| (rms, random signs) against an output of about sqrt(K) |a||b|: 2u = 7.8e-3 of the output's
+  // rms per rounded product; at most three chain into one output (dC <- G1 <- dy.x^T; y <- S <- chunk state;
+  // ddt <- Z <- Lp): about 1.4e-2 rms, 4e-3 of max|ref| (max|ref| >= 3.5 rms for many Gaussian-like elements).
+  // Checked against a numpy model of the kernels' rounding (v3 bf16 against unrounded fp64, the cases below, 20
+  // seeds each): the smallest a with |err| <= a (max|ref| + |ref|) is at most 8.5e-3 for y, final, dx, ddt, dB,
+  // dC, dinit (so atol = rtol = 2e-2, the bound v1 and v2 used, keeps a 2.4x margin) and 0 for dD. The per-head
+  // sums dA and ddt_bias are worse conditioned: each step's dacum error enters the reverse cumulative sum of its
+  // whole chunk, so the errors add up coherently over 64 steps while the sums cancel; the model needs a up to
+  // 0.11 (dA) and 0.17 (ddt_bias) in v3 bf16, 1.8e-2 in v2 (bf16 on TF32, which passed at 2e-2), 8e-3 in f16.
+  // v3 bf16 checks those two sums at kSumTolV3Bf16 = 0.35 (2x the model's worst); v1, v2, f16 and fp32 keep the
+  // common bound, and v2 runs the same reduction code at 2e-2.
   const double rtol = f32 ? 1e-3 : 2e-2, atol = f32 ? 1e-3 : 2e-2;
+  constexpr double kSumTolV3Bf16 = 0.35;
+  const char* kernels = std::getenv("MAMBA_SSD_KERNELS");
+  const bool v3 = !kernels || (std::strcmp(kernels, "v1") != 0 && std::strcmp(kernels, "v2") != 0);
+  const double sum_tol = v3 && c.dtype == MAMBA_BF16 ? kSumTolV3Bf16 : atol;
+  auto check_sum = [&](Compare& into, const char* name, const std::vector<double>& got, const std::vector<double>& ref) {
+    Compare s{sum_tol == atol ? rtol : sum_tol, sum_tol};
+    s.check(name, got, ref);
+    into.report += s.report;
+    if (!s.ok) into.ok = false;
+  };
   Compare fw{rtol, atol};
   fw.check("y", y->download(), r.y);
   fw.check("final", fin->download(), r.final_state);
@@ -126,11 +141,11 @@ void run_ssd_case(const SsdCase& c, uint64_t seed) {
   Compare bw{rtol, atol};
   bw.check("dx", dx->download(), r.dx);
   bw.check("ddt", ddt->download(), r.ddt);
-  bw.check("dA", dA->download(), r.dA);
+  check_sum(bw, "dA", dA->download(), r.dA);
   bw.check("dB", dB->download(), r.dB);
   bw.check("dC", dC->download(), r.dC);
   if (c.D) bw.check("dD", dD->download(), r.dD);
-  if (c.bias) bw.check("dbias", dbias->download(), r.dbias);
+  if (c.bias) check_sum(bw, "dbias", dbias->download(), r.dbias);
   if (c.init) bw.check("dinit", dinit->download(), r.dinit);
   result(bw.ok, std::string(c.name) + " bwd", bw.report);
 
@@ -144,7 +159,7 @@ void run_ssd_case(const SsdCase& c, uint64_t seed) {
   Compare bw2{rtol, atol};
   bw2.check("dx", dx->download(), r.dx);
   bw2.check("ddt", ddt->download(), r.ddt);
-  bw2.check("dA", dA->download(), r.dA);
+  check_sum(bw2, "dA", dA->download(), r.dA);
   bw2.check("dB", dB->download(), r.dB);
   bw2.check("dC", dC->download(), r.dC);
   result(bw2.ok, std::string(c.name) + " bwd, deterministic=" + std::to_string(a.deterministic), bw2.report);
