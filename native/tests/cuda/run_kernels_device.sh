@@ -12,7 +12,8 @@ left() { local l=$((BUDGET - SECONDS)); echo $((l > 5 ? l : 5)); }
 rc=0
 mkdir -p "$OUT/ssd" "$OUT/scan"
 echo "##### SSD (tests, benchmark, ncu)"
-OUT="$OUT/ssd" SKIP_SAN=1 timeout "$(( $(left) < 300 ? $(left) : 300 ))" bash native/tests/cuda/run_ssd_device.sh || rc=1
+t=$(( $(left) < 300 ? $(left) : 300 ))
+OUT="$OUT/ssd" SKIP_SAN=1 BUDGET=$((t - 5)) timeout "$t" bash native/tests/cuda/run_ssd_device.sh || rc=1
 echo "##### scan forward, 2-byte vectors (at ${SECONDS}s)"
 OUT="$OUT/scan" timeout "$(( $(left) < 210 ? $(left) : 210 ))" bash native/tests/cuda/run_scan_bf16_device.sh || rc=1
 echo "##### SSD sanitizers, v3 kernels (at ${SECONDS}s)"
