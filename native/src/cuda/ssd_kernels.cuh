@@ -16,6 +16,10 @@
 // element one full memory latency), keep all 16 loads per thread of a whole tile in flight, and issue both
 // operands of a product together (fill_pair); the state passing moves 16 bytes per access and sums dS.S for 8
 // chunks per pair of barriers.
+// Third version (v3, the default; MAMBA_SSD_KERNELS=v2 runs the same kernels with v2's products): for 2-byte
+// inputs the operand tiles hold bf16/f16 (Acc::Op) and the products run on mma m16n8k16 (MmaAcc): half the
+// shared memory per operand tile, so the chunk gradients fit 3 blocks per SM instead of 2, and twice TF32's
+// tensor-core rate. Product outputs and epilogue tiles stay fp32.
 #pragma once
 #include "dtype.cuh"
 #include "scan_math.cuh"
