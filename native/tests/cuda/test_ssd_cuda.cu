@@ -365,8 +365,8 @@ int main(int argc, char** argv) {
       {"bf16 L=200 H=4 G=2 P=96 N=80 whole+edge tiles",   1, 200,  4, 2, 96,  80, BF, true, true, true, true, true, false,false,true,  64},
       {"f32 L=1000 H=4 G=1 P=64 N=128 16 chunks",         1,1000,  4, 1, 64, 128, F,  true, true, true, true, true, false,false,false, 64},
   };
-  // Added with the 16-bit mma tiles (own seeds): every product's K (L within a chunk, P, N) past a multiple of
-  // 16 but not of 64 and not a multiple of 16 (k16 steps over zero-padded tile rows), in bf16 and f16, several
+  // Added with the 16-bit mma tiles (own seeds): every product's K (the steps of the last chunk: 13, 22, 29; P;
+  // N) is not a multiple of 16, so the k16 steps run over zero-padded tile rows, in bf16 and f16, with several
   // tiles per dimension, odd group sizes and strided views; the first one is small enough for the sanitizers.
   const SsdCase mma[] = {
       {"bf16 L=77 H=4 G=2 P=40 N=24 k16 edges (quick)",  1,  77,  4, 2, 40,  24, BF, true, true, true, true, true, false,false,true,  64},
