@@ -1,8 +1,10 @@
 // C entry points of the CUDA SSD (Mamba-2) scan: argument checks, scratch, dtype dispatch and launches of
 // ssd_kernels.cuh (or of the first version, ssd_kernels_v1.cuh, with MAMBA_SSD_KERNELS=v1, read at every
-// call). f16 and bf16 inputs use tensor cores (TF32 wmma, fp32 accumulation), whose rounding stays below the
-// 16-bit inputs' own. fp32 inputs use fp32 FMA, or 3xTF32 tensor-core products (about fp32 accuracy) with the
-// environment variable MAMBA_SSD_FP32=3xtf32 (read at every call, so one process can compare).
+// call). f16 and bf16 inputs use 16-bit operand tiles and mma m16n8k16 tensor cores with fp32 accumulation
+// (operands computed in fp32 are rounded to the input dtype where mamba_ssm's Triton kernels round them);
+// MAMBA_SSD_KERNELS=v2 keeps the second version's products for them instead: fp32 tiles on TF32 wmma. fp32
+// inputs use fp32 FMA, or 3xTF32 tensor-core products (about fp32 accuracy) with the environment variable
+// MAMBA_SSD_FP32=3xtf32 (read at every call, so one process can compare); v2 and the default agree for fp32.
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -28,7 +30,6 @@ bool fp32_on_tensor_cores() {
   return kFp32TensorCoresByDefault;
 }
 
-constexpr int tiles_bytes(int n) { return n * kTileFloats * (int)sizeof(float); }
 
 void copy_n(int64_t* dst, const int64_t* src, int n) { std::memcpy(dst, src, n * sizeof(int64_t)); }
 
@@ -89,22 +90,28 @@ int allow_smem(Kernel kernel, int bytes, const char* where) {
   return MAMBA_OK;
 }
 
+// Dynamic shared memory of each tile kernel (ssd_kernels.cuh: fp32 output tiles, then operand tiles).
+template <typename Acc> constexpr int kStateSmem = tiles_smem<Acc>(kStateTiles[0], kStateTiles[1]);
+template <typename Acc> constexpr int kCbSmem = tiles_smem<Acc>(kCbTiles[0], kCbTiles[1]);
+template <typename Acc> constexpr int kScanSmem = tiles_smem<Acc>(kScanTiles[0], kScanTiles[1]);
+template <typename Acc> constexpr int kBwdSmem = tiles_smem<Acc>(kBwdTiles[0], kBwdTiles[1]);
+
 template <typename T, typename Acc>
 int launch_fwd(const SsdParams& p, cudaStream_t st) {
   const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
-  if (int rc = allow_smem(chunk_state_kernel<T, Acc>, tiles_bytes(3), kFwd)) return rc;
-  if (int rc = allow_smem(chunk_scan_kernel<T, Acc>, tiles_bytes(4), kFwd)) return rc;
-  if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, tiles_bytes(3), kFwd)) return rc;
-  chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(3), st>>>(p, false);
+  if (int rc = allow_smem(chunk_state_kernel<T, Acc>, kStateSmem<Acc>, kFwd)) return rc;
+  if (int rc = allow_smem(chunk_scan_kernel<T, Acc>, kScanSmem<Acc>, kFwd)) return rc;
+  if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, kCbSmem<Acc>, kFwd)) return rc;
+  chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, kStateSmem<Acc>, st>>>(p, false);
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk state");
-  chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
+  chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, kCbSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: C.B");
   if (pass_vec(p) == 4)
     state_pass_kernel<4><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
   else
     state_pass_kernel<1><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
   MAMBA_CUDA_LAUNCHED("ssd forward: state passing");
-  chunk_scan_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(4), st>>>(p);
+  chunk_scan_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, kScanSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk scan");
   return MAMBA_OK;
 }
@@ -112,12 +119,12 @@ int launch_fwd(const SsdParams& p, cudaStream_t st) {
 template <typename T, typename Acc>
 int launch_bwd(const SsdParams& p, cudaStream_t st) {
   const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
-  if (int rc = allow_smem(chunk_state_kernel<T, Acc>, tiles_bytes(3), kBwd)) return rc;
-  if (int rc = allow_smem(chunk_bwd_kernel<T, Acc>, tiles_bytes(6), kBwd)) return rc;
-  if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, tiles_bytes(3), kBwd)) return rc;
-  chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, tiles_bytes(3), st>>>(p, true);
+  if (int rc = allow_smem(chunk_state_kernel<T, Acc>, kStateSmem<Acc>, kBwd)) return rc;
+  if (int rc = allow_smem(chunk_bwd_kernel<T, Acc>, kBwdSmem<Acc>, kBwd)) return rc;
+  if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, kCbSmem<Acc>, kBwd)) return rc;
+  chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, kStateSmem<Acc>, st>>>(p, true);
   MAMBA_CUDA_LAUNCHED("ssd backward: chunk state");
-  chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, tiles_bytes(3), st>>>(p);
+  chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, kCbSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
   if (pass_vec(p) == 4)
     state_pass_kernel<4><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
@@ -130,7 +137,7 @@ int launch_bwd(const SsdParams& p, cudaStream_t st) {
     MAMBA_CUDA_TRY(cudaMemsetAsync(p.dCacc, 0, bytes, st), "ssd backward: clearing dC");
   }
   const int64_t bwd_blocks = (int64_t)p.batch * p.nc * p.groups * p.head_splits;
-  chunk_bwd_kernel<T, Acc><<<(unsigned)bwd_blocks, kSsdThreads, tiles_bytes(6), st>>>(p);
+  chunk_bwd_kernel<T, Acc><<<(unsigned)bwd_blocks, kSsdThreads, kBwdSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd backward: chunk gradients");
   param_grads_kernel<<<p.heads, kSsdThreads, 0, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd backward: dA, dD, ddt_bias");
@@ -190,20 +197,22 @@ int launch_bwd_v1(const SsdParams& p, cudaStream_t st) {
   return MAMBA_OK;
 }
 
-// Which kernels run when MAMBA_SSD_KERNELS is unset (v1: the first version; v2: the current one).
-constexpr bool kV1KernelsByDefault = false;
+// The kernel versions MAMBA_SSD_KERNELS selects (read at every call): v1, the first kernels; v2, the second
+// ones with TF32 products for 2-byte inputs; v3 (the default, also when unset), the same kernels with bf16/f16
+// operand tiles and mma m16n8k16 for 2-byte inputs. fp32 inputs run the same code in v2 and v3.
+enum class Version { v1, v2, v3 };
 
-bool use_v1_kernels() {
+Version kernel_version() {
   const char* v = std::getenv("MAMBA_SSD_KERNELS");
-  if (v && std::strcmp(v, "v1") == 0) return true;
-  if (v && std::strcmp(v, "v2") == 0) return false;
-  return kV1KernelsByDefault;
+  if (v && std::strcmp(v, "v1") == 0) return Version::v1;
+  if (v && std::strcmp(v, "v2") == 0) return Version::v2;
+  return Version::v3;
 }
 
 // f(T{}, Acc{}, V1{}) for the call's dtype, product kind and kernel version.
 template <typename F>
-int dispatch(int32_t dtype, bool v1, F&& f) {
-  if (v1) {
+int dispatch(int32_t dtype, Version version, F&& f) {
+  if (version == Version::v1) {
     if (dtype == MAMBA_F32)
       return fp32_on_tensor_cores() ? f(float{}, v1::Tc3Acc{}, std::true_type{}) : f(float{}, v1::SimtAcc{}, std::true_type{});
     if (dtype == MAMBA_F16) return f(__half{}, v1::TcAcc{}, std::true_type{});
@@ -211,8 +220,12 @@ int dispatch(int32_t dtype, bool v1, F&& f) {
   }
   if (dtype == MAMBA_F32)
     return fp32_on_tensor_cores() ? f(float{}, Tc3Acc{}, std::false_type{}) : f(float{}, SimtAcc{}, std::false_type{});
-  if (dtype == MAMBA_F16) return f(__half{}, TcAcc{}, std::false_type{});
-  return f(__nv_bfloat16{}, TcAcc{}, std::false_type{});
+  if (version == Version::v2) {
+    if (dtype == MAMBA_F16) return f(__half{}, TcAcc{}, std::false_type{});
+    return f(__nv_bfloat16{}, TcAcc{}, std::false_type{});
+  }
+  if (dtype == MAMBA_F16) return f(__half{}, MmaAcc<__half>{}, std::false_type{});
+  return f(__nv_bfloat16{}, MmaAcc<__nv_bfloat16>{}, std::false_type{});
 }
 
 // Backward blocks per (batch, chunk, group): one (no atomics) when deterministic or when the blocks already
@@ -257,13 +270,14 @@ MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   mamba::clear_error();
   if (int rc = mamba::check_ssd_outputs(kFwd, args, outputs)) return rc;
   if (int rc = check_grid(kFwd, args)) return rc;
-  const bool v1 = use_v1_kernels();
+  const Version version = kernel_version();
+  const bool v1 = version == Version::v1;
   SsdParams p = make_params(args, v1);
   p.y = outputs->y; copy_n(p.y_s, outputs->y_stride, 4);
   p.final_state = outputs->final_state;
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, false, st, "ssd forward", [&] {
-    return dispatch(args->dtype, v1, [&](auto t, auto acc, auto old) {
+    return dispatch(args->dtype, version, [&](auto t, auto acc, auto old) {
       if constexpr (decltype(old)::value) return launch_fwd_v1<decltype(t), decltype(acc)>(p, st);
       else return launch_fwd<decltype(t), decltype(acc)>(p, st);
     });
@@ -274,7 +288,8 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   mamba::clear_error();
   if (int rc = mamba::check_ssd_grads(kBwd, args, grads)) return rc;
   if (int rc = check_grid(kBwd, args)) return rc;
-  const bool v1 = use_v1_kernels();
+  const Version version = kernel_version();
+  const bool v1 = version == Version::v1;
   SsdParams p = make_params(args, v1);
   p.dy = grads->dy; copy_n(p.dy_s, grads->dy_stride, 4);
   p.dfinal_state = grads->dfinal_state;
@@ -289,7 +304,7 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   p.head_splits = plan_head_splits(p, args->deterministic != 0);
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, true, st, "ssd backward", [&] {
-    return dispatch(args->dtype, v1, [&](auto t, auto acc, auto old) {
+    return dispatch(args->dtype, version, [&](auto t, auto acc, auto old) {
       if constexpr (decltype(old)::value) return launch_bwd_v1<decltype(t), decltype(acc)>(p, st);
       else return launch_bwd<decltype(t), decltype(acc)>(p, st);
     });

@@ -16,6 +16,10 @@
 // element one full memory latency), keep all 16 loads per thread of a whole tile in flight, and issue both
 // operands of a product together (fill_pair); the state passing moves 16 bytes per access and sums dS.S for 8
 // chunks per pair of barriers.
+// Third version (v3, the default; MAMBA_SSD_KERNELS=v2 runs the same kernels with v2's products): for 2-byte
+// inputs the operand tiles hold bf16/f16 (Acc::Op) and the products run on mma m16n8k16 (MmaAcc): half the
+// shared memory per operand tile, so the chunk gradients fit 3 blocks per SM instead of 2, and twice TF32's
+// tensor-core rate. Product outputs and epilogue tiles stay fp32.
 #pragma once
 #include "dtype.cuh"
 #include "scan_math.cuh"
@@ -50,13 +54,13 @@ struct View {
 // (tile[row][col]), otherwise on m (tile[col][row]). Thread tid owns column c0 + tid % 64 and rows tid / 64 + 4 r,
 // so a warp reads 32 consecutive columns. A tile wholly inside the view (every tile but the edges) takes
 // unclamped addresses that advance by a constant step; edge tiles clamp through View::operator().
-template <bool RowIsK, typename T>
-__device__ __forceinline__ void fill_rows(float* tile, const View<T>& v, int64_t r0, int c0, const float* scale) {
+template <bool RowIsK, typename E, typename T>
+__device__ __forceinline__ void fill_rows(E* tile, const View<T>& v, int64_t r0, int c0, const float* scale) {
   constexpr int kRowStep = kSsdThreads / kQ;
   const int col = threadIdx.x & (kQ - 1), row = threadIdx.x / kQ;
   auto put = [&](int r, float x) {
     const int i = row + kRowStep * r;
-    tile[RowIsK ? i * kSsdLd + col : col * kSsdLd + i] = scale ? x * scale[i] : x;
+    tile[RowIsK ? i * kLd<E> + col : col * kLd<E> + i] = to_op<E>(scale ? x * scale[i] : x);
   };
   if (r0 + kQ <= v.lim1 && c0 + kQ <= v.lim3) {
     const T* ptr = v.base + (r0 + row) * v.s1 + (int64_t)(c0 + col) * v.s3;
@@ -80,9 +84,9 @@ __device__ __forceinline__ void fill_rows(float* tile, const View<T>& v, int64_t
 
 // Both operand tiles of a product, as two fill_rows calls; when both tiles are whole, all their 32 loads per
 // thread go out before any store (one memory latency for the pair).
-template <bool RowIsKa, bool RowIsKb, typename Ta, typename Tb>
-__device__ __forceinline__ void fill_pair(float* ta, const View<Ta>& va, int64_t ra, int ca, const float* sa,
-                                          float* tb, const View<Tb>& vb, int64_t rb, int cb, const float* sb) {
+template <bool RowIsKa, bool RowIsKb, typename Ea, typename Ta, typename Eb, typename Tb>
+__device__ __forceinline__ void fill_pair(Ea* ta, const View<Ta>& va, int64_t ra, int ca, const float* sa,
+                                          Eb* tb, const View<Tb>& vb, int64_t rb, int cb, const float* sb) {
   constexpr int kRowStep = kSsdThreads / kQ;
   if (ra + kQ <= va.lim1 && ca + kQ <= va.lim3 && rb + kQ <= vb.lim1 && cb + kQ <= vb.lim3) {
     const int col = threadIdx.x & (kQ - 1), row = threadIdx.x / kQ;
@@ -98,14 +102,26 @@ __device__ __forceinline__ void fill_pair(float* ta, const View<Ta>& va, int64_t
 #pragma unroll
     for (int r = 0; r < kPerThread; ++r) {
       const int i = row + kRowStep * r;
-      ta[RowIsKa ? i * kSsdLd + col : col * kSsdLd + i] = sa ? xa[r] * sa[i] : xa[r];
-      tb[RowIsKb ? i * kSsdLd + col : col * kSsdLd + i] = sb ? xb[r] * sb[i] : xb[r];
+      ta[RowIsKa ? i * kLd<Ea> + col : col * kLd<Ea> + i] = to_op<Ea>(sa ? xa[r] * sa[i] : xa[r]);
+      tb[RowIsKb ? i * kLd<Eb> + col : col * kLd<Eb> + i] = to_op<Eb>(sb ? xb[r] * sb[i] : xb[r]);
     }
   } else {
     fill_rows<RowIsKa>(ta, va, ra, ca, sa);
     fill_rows<RowIsKb>(tb, vb, rb, cb, sb);
   }
 }
+
+// Shared memory of the tile kernels: n_out fp32 tiles (product outputs, epilogue data) first, then operand tiles
+// of the accumulator's element type (fp32, or bf16/f16 for MmaAcc: half the bytes).
+template <typename E>
+__device__ __forceinline__ E* op_tile(float* smem, int n_out, int i) {
+  return reinterpret_cast<E*>(smem + n_out * kTileFloats) + i * kQ * kLd<E>;
+}
+template <typename Acc>
+constexpr int tiles_smem(int n_out, int n_op) {
+  return n_out * kOutTileBytes + n_op * kOpTileBytes<typename Acc::Op>;
+}
+constexpr int kStateTiles[2] = {1, 2}, kCbTiles[2] = {1, 2}, kScanTiles[2] = {1, 3}, kBwdTiles[2] = {2, 4};
 
 // (dt, d dt / d dt_in) after bias, softplus and clamp; the derivative is 0 where the clamp holds.
 template <typename T>
@@ -137,10 +153,11 @@ struct ChunkHead {
 // dS_loc[c] = sum_q exp(acum_q) dy_q^T C_q (the chunk's own contribution to dS[c]) into dS[c].
 template <typename T, typename Acc>
 __global__ void __launch_bounds__(kSsdThreads, 4) chunk_state_kernel(const SsdParams p, const bool backward) {
+  using E = typename Acc::Op;
   extern __shared__ __align__(128) float smem[];
-  float* ta = smem;
-  float* tb = ta + kTileFloats;
-  float* tout = tb + kTileFloats;
+  float* tout = smem;
+  E* ta = op_tile<E>(smem, 1, 0);  // x (or dy) scaled per step: rounded to E (mamba_ssm rounds its scaled B)
+  E* tb = op_tile<E>(smem, 1, 1);
   __shared__ float s_dtv[kQ], s_acum[kQ], s_w[kQ], s_e[kQ];
   const ChunkHead k(p);
   const int P = p.head_dim, N = p.state;
@@ -325,8 +342,8 @@ __device__ __forceinline__ void load_chunk_vectors(const SsdParams& p, int64_t b
 }
 
 // C.B^T of the chunk (rows q, columns s) into `out`, for group g.
-template <typename T, typename Acc>
-__device__ __forceinline__ void chunk_cb(const SsdParams& p, int b, int g, int64_t t0, float* ta, float* tb, float* out) {
+template <typename T, typename Acc, typename E>
+__device__ __forceinline__ void chunk_cb(const SsdParams& p, int b, int g, int64_t t0, E* ta, E* tb, float* out) {
   Acc acc;
   acc.zero();
   const View<T> Cv(p.C, p.C_s, b, g, p.length, p.state), Bv(p.B, p.B_s, b, g, p.length, p.state);
@@ -343,10 +360,11 @@ __device__ __forceinline__ void chunk_cb(const SsdParams& p, int b, int g, int64
 // C.B^T of chunk c for group g into p.CB, once for all the group's heads. Block (b, c, g), g fastest.
 template <typename T, typename Acc>
 __global__ void __launch_bounds__(kSsdThreads) chunk_cb_kernel(const SsdParams p) {
+  using E = typename Acc::Op;
   extern __shared__ __align__(128) float smem[];
-  float* ta = smem;
-  float* tb = ta + kTileFloats;
-  float* tout = tb + kTileFloats;
+  float* tout = smem;
+  E* ta = op_tile<E>(smem, 1, 0);
+  E* tb = op_tile<E>(smem, 1, 1);
   const int64_t i = blockIdx.x;
   const int g = (int)(i % p.groups);
   const int c = (int)((i / p.groups) % p.nc);
@@ -363,11 +381,14 @@ __device__ __forceinline__ const float* chunk_cb_of(const SsdParams& p, int b, i
 // y of chunk c, head h: the start state's contribution through C plus the causal intra-chunk product.
 template <typename T, typename Acc>
 __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdParams p) {
+  // With 16-bit operands (mamba_ssm's chunk scan does the same): C exp(acum) and the fp32 state S rounded to E,
+  // and L = C.B^T decay dt rounded to E; x is exact.
+  using E = typename Acc::Op;
   extern __shared__ __align__(128) float smem[];
-  float* ta = smem;
-  float* tb = ta + kTileFloats;
-  float* tout = tb + kTileFloats;
-  float* tL = tout + kTileFloats;
+  float* tout = smem;
+  E* ta = op_tile<E>(smem, 1, 0);
+  E* tb = op_tile<E>(smem, 1, 1);
+  E* tL = op_tile<E>(smem, 1, 2);
   __shared__ float s_dtv[kQ], s_acum[kQ], s_e[kQ];
   const ChunkHead k(p);
   const int P = p.head_dim, N = p.state;
@@ -384,7 +405,7 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
     for (int r = 0; r < kPerThread; ++r) {
       const int i = threadIdx.x + r * kSsdThreads, q = i >> 6, s = i & (kQ - 1);
       const float l = v[r] * __expf(s_acum[q] - s_acum[s]) * s_dtv[s];
-      tL[s * kSsdLd + q] = s <= q ? l : 0.f;
+      tL[s * kLd<E> + q] = to_op<E>(s <= q ? l : 0.f);
     }
   }
   __syncthreads();
@@ -411,7 +432,7 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
     for_tile([&](int q, int pp) {
       const int64_t t = k.t0 + q;
       if (t < p.length && p0 + pp < P) {
-        const float xv = tb[q * kSsdLd + pp];
+        const float xv = to_f(tb[q * kLd<E> + pp]);
         T* y = static_cast<T*>(p.y) + k.b * p.y_s[0] + t * p.y_s[1] + k.h * p.y_s[2] + (p0 + pp) * p.y_s[3];
         store_f(y, tout[q * kSsdLd + pp] + Dh * xv);
       }
@@ -422,15 +443,21 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
 
 // Backward of chunk c for the heads [h_begin, h_end) of group g (see the file comment). Writes dx, ddt,
 // the fp32 dB and dC accumulators, and per-chunk partial sums of dA, dD and ddt_bias.
+// With 16-bit operands (MmaAcc), the operands computed in fp32 are rounded to the input dtype as mamba_ssm's
+// backward kernels do before their tl.dot: Lp = C.B^T decay (its dx kernel's cb), G1 (its dC.B^T, multiplied
+// in the input dtype by its bmm backward), the fp32 states S and dS, and the per-step scaled B, x and dy. The
+// fp32 tiles keep C.B^T (for the row sums of M) and every product's output.
 template <typename T, typename Acc>
 __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel(const SsdParams p) {
+  using E = typename Acc::Op;
+  constexpr int LE = kLd<E>;
   extern __shared__ __align__(128) float smem[];
-  float* ta = smem;
-  float* tb = ta + kTileFloats;
-  float* tout = tb + kTileFloats;
-  float* tCB = tout + kTileFloats;  // C_q.B_s            [q][s]
-  float* tLp = tCB + kTileFloats;   // C_q.B_s decay(q,s) [q][s]; later G1 transposed [s][q]
-  float* tG1 = tLp + kTileFloats;   // dy_q.x_s decay(q,s) dt_s [q][s]
+  float* tout = smem;
+  float* tCB = smem + kTileFloats;  // C_q.B_s            [q][s]
+  E* ta = op_tile<E>(smem, 2, 0);
+  E* tb = op_tile<E>(smem, 2, 1);
+  E* tLp = op_tile<E>(smem, 2, 2);  // C_q.B_s decay(q,s) [q][s]; later G1 transposed [s][q]
+  E* tG1 = op_tile<E>(smem, 2, 3);  // dy_q.x_s decay(q,s) dt_s [q][s]
   __shared__ float s_dtv[kQ], s_acum[kQ], s_e[kQ], s_ew[kQ], s_rowM[kQ], s_rowZ[kQ], s_rowC[kQ], s_dac[kQ], s_xw[kQ];
   __shared__ float red[kSsdThreads / 32];
   int64_t i = blockIdx.x;
@@ -495,8 +522,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
       const float dec = s <= q ? __expf(s_acum[q] - s_acum[s]) : 0.f;
       const float g1 = tout[q * kSsdLd + s] * dec * s_dtv[s];
       const float cb = tCB[q * kSsdLd + s];
-      tG1[q * kSsdLd + s] = g1;
-      tLp[q * kSsdLd + s] = cb * dec;
+      tG1[q * LE + s] = to_op<E>(g1);
+      tLp[q * LE + s] = to_op<E>(cb * dec);
       tout[q * kSsdLd + s] = cb * g1;
     });
     __syncthreads();
@@ -518,17 +545,18 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
         acc.mm(ta, tb);
         __syncthreads();
       }
-      // dy (operand) and x (for the epilogue) as [s][p] tiles, so the epilogue reads both from shared memory.
+      // dy (operand) and x (for the epilogue; exact in E) as [s][p] tiles, so the epilogue reads both from
+      // shared memory. ta's last reader (the product above the fill) passed a barrier since.
       fill_pair<true, true>(tb, DYv(), t0, p0, nullptr,
-                            tout, Xv(), t0, p0, nullptr);
+                            ta, Xv(), t0, p0, nullptr);
       __syncthreads();
       acc.mm(tLp, tb);
-      acc.store(ta);  // ta's last reader (the product above the fill) passed a barrier since
+      acc.store(tout);  // tout's last readers (the row sums) passed the barriers of the products above
       __syncthreads();
       for_tile([&](int s, int pp) {
         const int64_t t = t0 + s;
         const bool valid = t < p.length && p0 + pp < P;
-        const float z = ta[s * kSsdLd + pp], xv = tout[s * kSsdLd + pp], dyv = tb[s * kSsdLd + pp];
+        const float z = tout[s * kSsdLd + pp], xv = to_f(ta[s * LE + pp]), dyv = to_f(tb[s * LE + pp]);
         if (valid) {
           T* dx = static_cast<T*>(p.dx) + b * p.dx_s[0] + t * p.dx_s[1] + h * p.dx_s[2] + (p0 + pp) * p.dx_s[3];
           store_f(dx, s_dtv[s] * z + Dh * dyv);
@@ -542,7 +570,7 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     }
     __syncthreads();
     // Lp is done: its tile takes G1 transposed, the K-major operand of dC's intra-chunk part.
-    for_tile([&](int q, int s) { tLp[s * kSsdLd + q] = tG1[q * kSsdLd + s]; });
+    for_tile([&](int q, int s) { tLp[s * LE + q] = tG1[q * LE + s]; });
     __syncthreads();
 
     // Adds a finished (rows t, columns n) tile to the fp32 dB or dC accumulator of the group. Without atomics,

@@ -8,8 +8,9 @@
 //   backward = 4QPN + 2Q^2 N / hpg + 2Q^2 P + 2QP(Q+N) + 4QN(Q+P)
 //              (chunk state and dS_loc; C.B^T; dy.x^T; Z; dB; dC)
 // Usage: bench_ssd_cuda [--profile]   (--profile: one bf16 forward and backward, for ncu; the kernels the
-// environment picks, MAMBA_SSD_KERNELS=v1 for the first ones). Without it, the first kernels (" v1" rows) run
-// next to the current ones, and the outputs of both are compared at the benchmark shape (bf16 and fp32 FMA).
+// environment picks: MAMBA_SSD_KERNELS=v1 the first ones, v2 the second (TF32 products for bf16), unset or v3
+// the current ones (bf16 operand tiles, mma m16n8k16)). Without it, all versions run side by side (" v1", " v2"
+// and " v3" rows; fp32 runs the same code in v2 and v3), and their outputs are compared at the benchmark shape.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -71,6 +72,7 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return m > 0 ? d / m : d;
 }
 
+// The kernel versions whose outputs the comparison runs, in order: bf16 all three, fp32 v1 and v3 (= v2).
 void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false, bool compare = false) {
   const size_t nx = (size_t)kB * kL * kH * kP, nt = (size_t)kB * kL * kH, nbc = (size_t)kB * kL * kG * kN;
   const size_t es = dtype_size(dt);
@@ -129,12 +131,16 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false,
               pk > 0 ? 100 * tflops(bf, bwd_det) / pk : 0.0);
   std::printf("SSD %-12s fwd+bwd %8.3f ms (deterministic=0), %8.3f ms (deterministic=1)\n", name, fwd + bwd, fwd + bwd_det);
   if (compare) {
-    // The current kernels against the first ones at this shape (the tests' shapes are small): one forward and
-    // deterministic backward each, outputs compared as max |v2 - v1| / max |v1|.
-    std::vector<std::vector<float>> out[2];
+    // The versions against each other at this shape (the tests' shapes are small): one forward and
+    // deterministic backward each, outputs compared as max |a - b| / max |b|. For bf16, v3 against v2 shows what
+    // the bf16 operand rounding of v3's products adds to v2's TF32 ones.
+    const char* versions[3] = {"v1", "v2", "v3"};
+    const int nv = dt == MAMBA_F32 ? 2 : 3;
+    if (dt == MAMBA_F32) versions[1] = "v3";
+    std::vector<std::vector<float>> out[3];
     a.deterministic = 1;
-    for (int v = 0; v < 2; ++v) {
-      setenv("MAMBA_SSD_KERNELS", v == 0 ? "v1" : "v2", 1);
+    for (int v = 0; v < nv; ++v) {
+      setenv("MAMBA_SSD_KERNELS", versions[v], 1);
       must(mamba_ssd_fwd_cuda(&a, &o, nullptr), "ssd forward");
       must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward");
       CHECK_CUDA(cudaDeviceSynchronize());
@@ -144,9 +150,13 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false,
     }
     a.deterministic = 0;
     const char* names[] = {"y", "dx", "ddt", "dB", "dC", "dA", "dD", "ddt_bias"};
-    std::printf("SSD %-12s v2 vs v1 at this shape, max|v2-v1|/max|v1|:", name);
-    for (int i = 0; i < 8; ++i) std::printf(" %s %.1e", names[i], rel_diff(out[0][i], out[1][i]));
-    std::printf("\n");
+    for (int v = 1; v < nv; ++v)
+      for (int w = 0; w < v; ++w) {
+        std::printf("SSD %-12s %s vs %s at this shape, max|%s-%s|/max|%s|:", name, versions[v], versions[w],
+                    versions[v], versions[w], versions[w]);
+        for (int i = 0; i < 8; ++i) std::printf(" %s %.1e", names[i], rel_diff(out[w][i], out[v][i]));
+        std::printf("\n");
+      }
   }
   for (void* p : {x, y, dy, dx, dtp, ddt, Bm, Cm, dB, dC}) cudaFree(p);
   for (float* p : {A, Dv, bias, dA, dD, dbias}) cudaFree(p);
@@ -180,22 +190,25 @@ int main(int argc, char** argv) {
               prop.multiProcessorCount, peak.bf16, peak.tf32, peak.what);
   std::printf("SSD (8, 2048, 64 heads x 64, state 128, groups 1, chunk hint 256, kernels' chunk 64), D, dt_bias, "
               "softplus; FLOPs fwd %.1f G, bwd %.1f G; median of 20\n", ssd_fwd_flops() / 1e9, ssd_bwd_flops() / 1e9);
-  // The first kernels (MAMBA_SSD_KERNELS=v1, read per call) as the baseline of the same run, then the current ones.
+  // Every kernel version (MAMBA_SSD_KERNELS, read per call) in the same run: v1, v2 (TF32 products for bf16),
+  // v3 (bf16 operand tiles, mma m16n8k16), then the outputs compared.
   setenv("MAMBA_SSD_KERNELS", "v1", 1);
   bench_ssd(MAMBA_BF16, peak, " v1");
   setenv("MAMBA_SSD_KERNELS", "v2", 1);
-  bench_ssd(MAMBA_BF16, peak, "", false, true);
-  setenv("MAMBA_SSD_KERNELS", "v2", 1);
+  bench_ssd(MAMBA_BF16, peak, " v2");
+  setenv("MAMBA_SSD_KERNELS", "v3", 1);
+  bench_ssd(MAMBA_BF16, peak, " v3", false, true);
+  setenv("MAMBA_SSD_KERNELS", "v3", 1);
   bench_mamba1(MAMBA_BF16);
-  // fp32: both product kinds (ssd_api.cu), chosen per call through the environment.
+  // fp32: both product kinds (ssd_api.cu), chosen per call through the environment; v2 and v3 are one code.
   setenv("MAMBA_SSD_FP32", "simt", 1);
   setenv("MAMBA_SSD_KERNELS", "v1", 1);
   bench_ssd(MAMBA_F32, peak, " fma v1");
-  setenv("MAMBA_SSD_KERNELS", "v2", 1);
-  bench_ssd(MAMBA_F32, peak, " fma", false, true);
-  setenv("MAMBA_SSD_KERNELS", "v2", 1);
+  setenv("MAMBA_SSD_KERNELS", "v3", 1);
+  bench_ssd(MAMBA_F32, peak, " fma v3", false, true);
+  setenv("MAMBA_SSD_KERNELS", "v3", 1);
   setenv("MAMBA_SSD_FP32", "3xtf32", 1);
-  bench_ssd(MAMBA_F32, peak, " 3xtf32");
+  bench_ssd(MAMBA_F32, peak, " 3xtf32 v3");
   unsetenv("MAMBA_SSD_FP32");
   bench_mamba1(MAMBA_F32);
   return 0;

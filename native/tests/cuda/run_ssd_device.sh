@@ -1,17 +1,24 @@
 #!/bin/bash
-# The Mamba-2 SSD CUDA checks in one short device call (sm_90): the SSD tests (linked straight from the SSD
-# sources, so they need not wait for the rest of the library) for the current kernels with fp32 products on FMA
-# and on 3xTF32, and for the first kernels (MAMBA_SSD_KERNELS=v1) on FMA; compute-sanitizer memcheck and
-# racecheck on the quick subset (current kernels); then the benchmark against the full library (first and
-# current SSD kernels and the Mamba-1 scan in one run), built meanwhile; ncu's time per kernel and its
-# throughput, occupancy and stall reasons of the current chunk state, state passing and chunk gradients.
+# The Mamba-2 SSD CUDA checks in one short device call (sm_90), in this order: the SSD tests (linked straight
+# from the SSD sources, so they need not wait for the rest of the library) in every mode of MODES below; the
+# benchmark against the full library (SSD kernels v1, v2, v3 and the Mamba-1 scan in one run), built meanwhile;
+# ncu's time per kernel (v3, v2); compute-sanitizer memcheck and racecheck on the quick subset (v3); ncu's
+# throughput, occupancy and stall reasons of v3's chunk state, state passing and chunk gradients. Every step's
+# time limit is cut to what is left of BUDGET seconds (default 460), so the whole call stays under 8 minutes.
+# Kernel versions (MAMBA_SSD_KERNELS, ssd_api.cu): v1 the first kernels; v2 the second, TF32 products for 2-byte
+# inputs; v3 (the default) the same kernels with bf16/f16 operand tiles on mma m16n8k16. fp32 inputs run one
+# code in v2 and v3 (FMA, or 3xTF32 with MAMBA_SSD_FP32=3xtf32).
 # Run from anywhere; logs go to $OUT when set (the device tool), else ./build-ssd/logs.
 # SKIP_SAN=1 skips the sanitizers, SKIP_BENCH=1 the library build and the benchmark.
 set -u -o pipefail
 cd "$(dirname "$0")/../.."
+BUDGET=${BUDGET:-460}
+# cap N: N seconds, or what is left of the budget when less (0 when under 5: the step is skipped).
+cap() { local l=$((BUDGET - SECONDS)); l=$((l < $1 ? l : $1)); echo $((l < 5 ? 0 : l)); }
 LOG=${OUT:-build-ssd/logs}
 BLD=${BLD:-/tmp/ssd-build}
 mkdir -p "$LOG" "$BLD"
+rm -f "$BLD/bench_ssd_cuda" "$BLD/test_ssd_cuda"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 nvcc --version | tail -1
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
@@ -37,7 +44,7 @@ awk '
   ver = (n ~ /ssd2v1/) ? "v1" : (n ~ /ssd[0-9]/ ? "cur" : "")
   k = n; sub(/^_ZN5mamba4cuda3ssd(2v1)?[0-9]+/, "", k); sub(/^_ZN5mamba4cuda[0-9]+/, "", k); sub(/kernel.*/, "kernel", k)
   t = (n ~ /bfloat16/) ? "bf16" : (n ~ /__half/) ? "f16" : "f32"
-  a = (n ~ /SimtAcc/) ? "fma" : (n ~ /TcAccTILb1/) ? "3xtf32" : (n ~ /TcAcc/) ? "tf32" : (n ~ /kernelILi4E/) ? "x4" : ""
+  a = (n ~ /SimtAcc/) ? "fma" : (n ~ /TcAccTILb1/) ? "3xtf32" : (n ~ /TcAcc/) ? "tf32" : (n ~ /MmaAcc/) ? "mma" : (n ~ /kernelILi4E/) ? "x4" : ""
   sp = ""; next
 }
 /spill stores/ { s = $0; sub(/ bytes spill stores.*/, "", s); sub(/.*, /, "", s); sp = s; next }
@@ -49,48 +56,77 @@ awk '
   k = ""
 }
 ' "$BLD/ssd_api.cu.log" "$BLD/ssd_step.cu.log" | sort > "$LOG/ptxas_ssd.txt"
-echo "=== ptxas (sm_90), current kernels (dynamic shared memory: 3, 4, 3 and 6 tiles of 17408 B for chunk"
-echo "    state, scan, C.B and gradients); the first kernels' lines are in ptxas_ssd.txt"
+echo "=== ptxas (sm_90), current kernels (dynamic shared memory per block, fp32 output tiles of 17408 B plus"
+echo "    operand tiles of 17408 B (fp32, tf32) or 9216 B (mma): chunk state 1+2, scan 1+3, C.B 1+2, gradients"
+echo "    2+4 tiles); the first kernels' lines are in ptxas_ssd.txt"
 grep -v "^v1" "$LOG/ptxas_ssd.txt"
 $NV "$BLD"/*.o -o "$BLD/test_ssd_cuda" || exit 1
-echo "=== tests, current kernels (MAMBA_SSD_KERNELS=v2), fp32 on FMA"
-MAMBA_SSD_KERNELS=v2 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd.log" 2>&1 || rc=1
-grep -E "FAIL|SUMMARY" "$LOG/test_ssd.log"
-echo "=== tests, current kernels, fp32 on 3xTF32 tensor cores"
-MAMBA_SSD_KERNELS=v2 MAMBA_SSD_FP32=3xtf32 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_3xtf32.log" 2>&1 || rc=1
-grep -E "FAIL|SUMMARY" "$LOG/test_ssd_3xtf32.log"
-echo "=== tests, first kernels (MAMBA_SSD_KERNELS=v1, unchanged since commit 14e5def), fp32 on FMA"
-MAMBA_SSD_KERNELS=v1 timeout 100 "$BLD/test_ssd_cuda" > "$LOG/test_ssd_v1.log" 2>&1 || rc=1
-grep -E "FAIL|SUMMARY" "$LOG/test_ssd_v1.log"
-if [ "${SKIP_SAN:-0}" != 1 ]; then
-  echo "=== compute-sanitizer (quick subset)"
-  MAMBA_SSD_KERNELS=v2 timeout 90 compute-sanitizer --tool memcheck --leak-check full "$BLD/test_ssd_cuda" --quick > "$LOG/memcheck.log" 2>&1 || rc=1
-  grep -E "ERROR SUMMARY|LEAK SUMMARY|SUMMARY|FAIL" "$LOG/memcheck.log"
-  MAMBA_SSD_KERNELS=v2 timeout 120 compute-sanitizer --tool racecheck --racecheck-report all "$BLD/test_ssd_cuda" --quick > "$LOG/racecheck.log" 2>&1 || rc=1
-  grep -E "RACECHECK SUMMARY|SUMMARY|FAIL" "$LOG/racecheck.log"
-fi
+# Test modes, one full run each: "log name | what | environment".
+MODES=(
+  "v3         | v3 (default): bf16/f16 on mma m16n8k16, fp32 on FMA       | MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=simt"
+  "v3_3xtf32  | v3: fp32 on 3xTF32 tensor cores                           | MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=3xtf32"
+  "v2         | v2: bf16/f16 on TF32 wmma, fp32 on FMA                    | MAMBA_SSD_KERNELS=v2 MAMBA_SSD_FP32=simt"
+  "v1         | v1 (first kernels, unchanged since 14e5def), fp32 on FMA  | MAMBA_SSD_KERNELS=v1 MAMBA_SSD_FP32=simt"
+)
+# run LIMIT LOG CMD...: CMD with timeout LIMIT (already capped), output to LOG; skipped when LIMIT is 0.
+run() {
+  local t=$1 log=$2; shift 2
+  if [ "$t" = 0 ]; then echo "SKIPPED (budget of ${BUDGET}s spent)"; rc=1; return; fi
+  timeout "$t" "$@" > "$log" 2>&1 || rc=1
+}
+for m in "${MODES[@]}"; do
+  IFS='|' read -r name what envs <<< "$m"
+  name=$(echo $name)
+  echo "=== tests, $(echo $what) [$(echo $envs)] (at ${SECONDS}s)"
+  run "$(cap 100)" "$LOG/test_ssd_$name.log" env $envs "$BLD/test_ssd_cuda"
+  grep -sE "FAIL|SUMMARY" "$LOG/test_ssd_$name.log"
+done
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  echo "=== benchmark"
-  wait "$LIB_PID" || { tail -30 "$LOG/build_lib.log"; exit 1; }
-  nvcc -O3 -std=c++17 -arch=sm_90 -I include tests/cuda/bench_ssd_cuda.cu -o "$BLD/bench_ssd_cuda" -L"$BLD/lib" \
-    -lmamba_native -Xlinker -rpath -Xlinker "$BLD/lib" || exit 1
-  timeout 180 "$BLD/bench_ssd_cuda" 2>&1 | tee "$LOG/bench_ssd.log" || rc=1
-  for v in v2; do  # v1's: docs/results/2026-12-07-ssd-cuda.md (same code); the benchmark compares both
-    echo "=== ncu: time per kernel, one bf16 forward and backward, $v kernels"
-    MAMBA_SSD_KERNELS=$v timeout 90 ncu --clock-control none --metrics gpu__time_duration.sum \
-      -k regex:"chunk_|state_pass|param_grads|bc_grads" "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_$v.txt" 2>&1
-    grep -E "_kernel|gpu__time_duration" "$LOG/ncu_ssd_$v.txt" | sed -E 's/ +/ /g' | cut -c1-110
+  echo "=== benchmark (at ${SECONDS}s)"
+  rm -f "$BLD/bench_ssd_cuda"
+  if wait "$LIB_PID"; then
+    echo "    (library built at ${SECONDS}s)"
+    nvcc -O3 -std=c++17 -arch=sm_90 -I include tests/cuda/bench_ssd_cuda.cu -o "$BLD/bench_ssd_cuda" -L"$BLD/lib" \
+      -lmamba_native -Xlinker -rpath -Xlinker "$BLD/lib" || rc=1
+  else
+    tail -30 "$LOG/build_lib.log"; rc=1
+  fi
+fi
+if [ -x "$BLD/bench_ssd_cuda" ]; then
+  run "$(cap 150)" "$LOG/bench_ssd.log" "$BLD/bench_ssd_cuda"
+  cat "$LOG/bench_ssd.log"
+  for v in v3 v2; do  # v1's: docs/results/2026-12-07-ssd-cuda.md (same code); the benchmark times all three
+    echo "=== ncu: time per kernel, one bf16 forward and backward, $v kernels (at ${SECONDS}s)"
+    run "$(cap 60)" "$LOG/ncu_ssd_$v.txt" env MAMBA_SSD_KERNELS=$v ncu --clock-control none \
+      --metrics gpu__time_duration.sum -k regex:"chunk_|state_pass|param_grads|bc_grads" "$BLD/bench_ssd_cuda" --profile
+    grep -sE "_kernel|gpu__time_duration" "$LOG/ncu_ssd_$v.txt" | sed -E 's/ +/ /g' | cut -c1-110
   done
-  # Where the current kernels wait (for the next step): throughput, occupancy and the main stall reasons per
-  # issued instruction of one forward and backward's chunk state, state passing and chunk gradients.
-  echo "=== ncu: throughput, occupancy, stalls (current kernels)"
+fi
+if [ "${SKIP_SAN:-0}" != 1 ]; then
+  echo "=== compute-sanitizer memcheck (quick subset, v3) (at ${SECONDS}s)"
+  run "$(cap 90)" "$LOG/memcheck.log" env MAMBA_SSD_KERNELS=v3 compute-sanitizer --tool memcheck --leak-check full \
+    "$BLD/test_ssd_cuda" --quick
+  grep -sE "ERROR SUMMARY|LEAK SUMMARY|SUMMARY|FAIL" "$LOG/memcheck.log"
+  echo "=== compute-sanitizer racecheck (quick subset, v3) (at ${SECONDS}s)"
+  run "$(cap 120)" "$LOG/racecheck.log" env MAMBA_SSD_KERNELS=v3 compute-sanitizer --tool racecheck \
+    --racecheck-report all "$BLD/test_ssd_cuda" --quick
+  grep -sE "RACECHECK SUMMARY|SUMMARY|FAIL" "$LOG/racecheck.log"
+fi
+if [ -x "$BLD/bench_ssd_cuda" ]; then
+  # Where v3 waits (for the next step): throughput, occupancy and the main stall reasons per issued instruction
+  # of one forward and backward's chunk state, state passing and chunk gradients. Last: it only informs.
+  echo "=== ncu: throughput, occupancy, stalls (v3 kernels) (at ${SECONDS}s)"
   m=sm__throughput.avg.pct_of_peak_sustained_elapsed,dram__throughput.avg.pct_of_peak_sustained_elapsed
   m=$m,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__issue_active.avg.pct_of_peak_sustained_active
   for r in long_scoreboard barrier short_scoreboard mio_throttle lg_throttle math_pipe_throttle wait; do
     m=$m,smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio
   done
-  MAMBA_SSD_KERNELS=v2 timeout 90 ncu --clock-control none --metrics "$m" -k regex:"chunk_state|state_pass|chunk_bwd" \
-    -c 5 "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_stalls.txt" 2>&1
-  grep -E "_kernel|__" "$LOG/ncu_ssd_stalls.txt" | sed -E 's/ +/ /g; s/smsp__average_warps_issue_stalled_//' | cut -c1-100
+  t=$(cap 90)
+  if [ "$t" = 0 ]; then echo "SKIPPED (budget spent; informational only)"; else
+    MAMBA_SSD_KERNELS=v3 timeout "$t" ncu --clock-control none --metrics "$m" \
+      -k regex:"chunk_state|state_pass|chunk_bwd" -c 5 "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_stalls.txt" 2>&1
+    grep -sE "_kernel|__" "$LOG/ncu_ssd_stalls.txt" | sed -E 's/ +/ /g; s/smsp__average_warps_issue_stalled_//' | cut -c1-100
+  fi
 fi
+echo "=== done in ${SECONDS}s, rc $rc"
 exit $rc

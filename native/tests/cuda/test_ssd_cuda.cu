@@ -3,7 +3,8 @@
 // 64; state 1, 16, 128), three dtypes, initial/final state and its gradient, strided views, the
 // deterministic flag, the decode step over several steps, and the step against the scan.
 // Usage: test_ssd_cuda [--quick]   (--quick: a few small cases, for compute-sanitizer). The environment picks
-// the kernels (MAMBA_SSD_KERNELS=v1: the first version) and the fp32 products (MAMBA_SSD_FP32=simt|3xtf32).
+// the kernels (MAMBA_SSD_KERNELS=v1: the first version; v2: the second, TF32 products for 2-byte inputs; unset
+// or v3: bf16/f16 operand tiles on mma m16n8k16) and the fp32 products (MAMBA_SSD_FP32=simt|3xtf32).
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -93,7 +94,31 @@ void run_ssd_case(const SsdCase& c, uint64_t seed) {
   CHECK_CUDA(cudaDeviceSynchronize());
   if (rc != MAMBA_OK) return result(false, std::string(c.name) + " fwd", error_text(rc));
   const bool f32 = c.dtype == MAMBA_F32;
+  // 2-byte inputs: the outputs are rounded to bf16 (unit roundoff u = 2^-8 = 3.9e-3; f16 2^-11), and v3 also
+  // rounds the products' computed operands to the input dtype (scaled x/B/C/dy, the states S and dS, L, Lp and
+  // G1), as mamba_ssm's Triton kernels do. A product over K terms with both operands rounded errs by about
+  // sqrt(K) 2u |a||b| (rms, random signs) against an output of about sqrt(K) |a||b|: 2u = 7.8e-3 of the output's
+  // rms per rounded product; at most three chain into one output (dC <- G1 <- dy.x^T; y <- S <- chunk state;
+  // ddt <- Z <- Lp): about 1.4e-2 rms, 4e-3 of max|ref| (max|ref| >= 3.5 rms for many Gaussian-like elements).
+  // Checked against a numpy model of the kernels' rounding (v3 bf16 against unrounded fp64, the cases below, 20
+  // seeds each): the smallest a with |err| <= a (max|ref| + |ref|) is at most 8.5e-3 for y, final, dx, ddt, dB,
+  // dC, dinit (so atol = rtol = 2e-2, the bound v1 and v2 used, keeps a 2.4x margin) and 0 for dD. The per-head
+  // sums dA and ddt_bias are worse conditioned: each step's dacum error enters the reverse cumulative sum of its
+  // whole chunk, so the errors add up coherently over 64 steps while the sums cancel; the model needs a up to
+  // 0.11 (dA) and 0.17 (ddt_bias) in v3 bf16, 1.8e-2 in v2 (bf16 on TF32, which passed at 2e-2), 8e-3 in f16.
+  // v3 bf16 checks those two sums at kSumTolV3Bf16 = 0.35 (2x the model's worst); v1, v2, f16 and fp32 keep the
+  // common bound, and v2 runs the same reduction code at 2e-2.
   const double rtol = f32 ? 1e-3 : 2e-2, atol = f32 ? 1e-3 : 2e-2;
+  constexpr double kSumTolV3Bf16 = 0.35;
+  const char* kernels = std::getenv("MAMBA_SSD_KERNELS");
+  const bool v3 = !kernels || (std::strcmp(kernels, "v1") != 0 && std::strcmp(kernels, "v2") != 0);
+  const double sum_tol = v3 && c.dtype == MAMBA_BF16 ? kSumTolV3Bf16 : atol;
+  auto check_sum = [&](Compare& into, const char* name, const std::vector<double>& got, const std::vector<double>& ref) {
+    Compare s{sum_tol == atol ? rtol : sum_tol, sum_tol};
+    s.check(name, got, ref);
+    into.report += s.report;
+    if (!s.ok) into.ok = false;
+  };
   Compare fw{rtol, atol};
   fw.check("y", y->download(), r.y);
   fw.check("final", fin->download(), r.final_state);
@@ -116,11 +141,11 @@ void run_ssd_case(const SsdCase& c, uint64_t seed) {
   Compare bw{rtol, atol};
   bw.check("dx", dx->download(), r.dx);
   bw.check("ddt", ddt->download(), r.ddt);
-  bw.check("dA", dA->download(), r.dA);
+  check_sum(bw, "dA", dA->download(), r.dA);
   bw.check("dB", dB->download(), r.dB);
   bw.check("dC", dC->download(), r.dC);
   if (c.D) bw.check("dD", dD->download(), r.dD);
-  if (c.bias) bw.check("dbias", dbias->download(), r.dbias);
+  if (c.bias) check_sum(bw, "dbias", dbias->download(), r.dbias);
   if (c.init) bw.check("dinit", dinit->download(), r.dinit);
   result(bw.ok, std::string(c.name) + " bwd", bw.report);
 
@@ -134,7 +159,7 @@ void run_ssd_case(const SsdCase& c, uint64_t seed) {
   Compare bw2{rtol, atol};
   bw2.check("dx", dx->download(), r.dx);
   bw2.check("ddt", ddt->download(), r.ddt);
-  bw2.check("dA", dA->download(), r.dA);
+  check_sum(bw2, "dA", dA->download(), r.dA);
   bw2.check("dB", dB->download(), r.dB);
   bw2.check("dC", dC->download(), r.dC);
   result(bw2.ok, std::string(c.name) + " bwd, deterministic=" + std::to_string(a.deterministic), bw2.report);
@@ -340,6 +365,14 @@ int main(int argc, char** argv) {
       {"bf16 L=200 H=4 G=2 P=96 N=80 whole+edge tiles",   1, 200,  4, 2, 96,  80, BF, true, true, true, true, true, false,false,true,  64},
       {"f32 L=1000 H=4 G=1 P=64 N=128 16 chunks",         1,1000,  4, 1, 64, 128, F,  true, true, true, true, true, false,false,false, 64},
   };
+  // Added with the 16-bit mma tiles (own seeds): every product's K (the steps of the last chunk: 13, 22, 29; P;
+  // N) is not a multiple of 16, so the k16 steps run over zero-padded tile rows, in bf16 and f16, with several
+  // tiles per dimension, odd group sizes and strided views; the first one is small enough for the sanitizers.
+  const SsdCase mma[] = {
+      {"bf16 L=77 H=4 G=2 P=40 N=24 k16 edges (quick)",  1,  77,  4, 2, 40,  24, BF, true, true, true, true, true, false,false,true,  64},
+      {"f16 L=150 H=3 G=1 P=72 N=136 k16 edges",         1, 150,  3, 1, 72, 136, H,  true, true, true, true, true, false,false,true,  64},
+      {"bf16 L=93 H=6 G=3 P=17 N=33 strided",            2,  93,  6, 3, 17,  33, BF, true, true, true, true, true, false,true, false, 64},
+  };
   const StepCase steps[] = {
       //  name                              B  H  G   P    N  W  dtype  cbias dtb   D     sp    strided steps
       {"step f32 H=6 G=3 P=5 N=16 W=4",     2, 6, 3,  5,  16, 4, F,     true, true, true, true, false,  3},
@@ -355,6 +388,7 @@ int main(int argc, char** argv) {
     run_step_case(steps[0], seed++);
     run_step_case(steps[4], seed++);
     run_ssd_case(extra[0], 9001);
+    run_ssd_case(mma[0], 9101);
   } else {
     for (const auto& c : all) run_ssd_case(c, seed++);
     for (const auto& c : steps) run_step_case(c, seed++);
@@ -362,6 +396,8 @@ int main(int argc, char** argv) {
     run_error_cases();
     uint64_t extra_seed = 9001;
     for (const auto& c : extra) run_ssd_case(c, extra_seed++);
+    uint64_t mma_seed = 9101;
+    for (const auto& c : mma) run_ssd_case(c, mma_seed++);
   }
   std::printf("SUMMARY: %d passed, %d failed\n", g_pass, g_fail);
   return g_fail == 0 ? 0 : 1;

@@ -25,14 +25,18 @@ public class CudaSsdTests
         SsdKernelComparison.MatchesOracle(k, CUDA, ScalarType.Float32, c, chunk, 1e-4, 1e-4);
     }
 
+    // bf16's per-head sums (dA, ddt_bias): the kernels multiply bf16-rounded operands on the tensor cores where
+    // mamba_ssm's Triton kernels do (scaled x, dy, B, C, the states, the decay-weighted scores), and each step's
+    // 2^-9 relative rounding enters a reverse cumulative sum whose terms cancel. Measured 0.043 on this case (2026-12-07,
+    // H100); test_ssd_cuda.cu's error model bounds these sums at 0.17 over 20 seeds of its cases.
     [Theory]
-    [InlineData(ScalarType.Float16, 3e-3, 5e-3)]
-    [InlineData(ScalarType.BFloat16, 2e-2, 3e-2)]
-    public void NativeCudaSsdMatchesOracleHalf(ScalarType dtype, double tolerance, double gradTolerance)
+    [InlineData(ScalarType.Float16, 3e-3, 5e-3, 5e-3)]
+    [InlineData(ScalarType.BFloat16, 2e-2, 3e-2, 0.1)]
+    public void NativeCudaSsdMatchesOracleHalf(ScalarType dtype, double tolerance, double gradTolerance, double headSumTolerance)
     {
         var k = Native();
         var c = new SsdCase(2, 130, 4, 64, 1, 64, InProjSlices: true, Seed: 3);
-        SsdKernelComparison.MatchesOracle(k, CUDA, dtype, c, 64, tolerance, gradTolerance);
+        SsdKernelComparison.MatchesOracle(k, CUDA, dtype, c, 64, tolerance, gradTolerance, headSumTolerance);
     }
 
     [Fact]

@@ -112,9 +112,11 @@ internal static class SsdKernelComparison
     }
 
     /// <summary>Runs <paramref name="c"/> and checks everything against the oracle: each value within
-    /// <paramref name="tolerance"/> × (|expected| + max |expected|) (gradients are sums whose terms cancel).</summary>
+    /// <paramref name="tolerance"/> × (|expected| + max |expected|) (gradients are sums whose terms cancel).
+    /// <paramref name="headSumTolerance"/> (default: <paramref name="gradTolerance"/>) is for dA and ddt_bias, one sum
+    /// per head over every step, where each step's rounding error survives while the terms cancel.</summary>
     public static SsdResult MatchesOracle(IMamba2Kernels kernels, Device device, ScalarType dtype, SsdCase c, int chunk,
-        double tolerance, double gradTolerance)
+        double tolerance, double gradTolerance, double? headSumTolerance = null)
     {
         var r = Run(kernels, device, dtype, c, chunk);
         var (y, final) = r.Oracle.Forward();
@@ -129,7 +131,8 @@ internal static class SsdKernelComparison
         foreach (var (name, e) in expected)
         {
             Assert.Equal(e is not null, r.Grads.ContainsKey(name));
-            if (e is not null) AssertScaled(r.Grads[name], TensorData.Flat(e), gradTolerance, $"{name} ({c})");
+            double t = name is "dA" or "ddt_bias" ? headSumTolerance ?? gradTolerance : gradTolerance;
+            if (e is not null) AssertScaled(r.Grads[name], TensorData.Flat(e), t, $"{name} ({c})");
         }
         return r;
     }
