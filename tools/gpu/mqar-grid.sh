@@ -19,7 +19,8 @@ KV_DIV=${KV_DIV:-4}                  # key-value pairs = length / KV_DIV (4: as 
 TOKENS_PER_BATCH=${TOKENS_PER_BATCH:-65536}   # Zoology: batch 256 at 256, 128 at 512, 64 at 1024
 EPOCHS=${EPOCHS:-64}; TRAIN_EXAMPLES=${TRAIN_EXAMPLES:-100000}   # Zoology's 64 epochs of 100,000: the step cap
 EVAL=${EVAL:-3000}                   # Zoology's test set size
-PARALLEL=${PARALLEL:-8}              # processes sharing the GPU
+PARALLEL=${PARALLEL:-4}              # processes sharing the GPU: each takes 10-14 GB at 65,536 tokens per batch (8 ran
+                                     # out of memory on an 80 GB H100, 2026-12-07)
 BUDGET_S=${BUDGET_S:-420}            # seconds for all cells together (a device call ends at 600, setup takes ~90)
 OVERHEAD_S=${OVERHEAD_S:-35}         # per cell: .NET and CUDA start, evaluation
 SEED=${SEED:-0}
