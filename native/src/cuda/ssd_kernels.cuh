@@ -19,7 +19,9 @@
 // Third version (v3, the default; MAMBA_SSD_KERNELS=v2 runs the same kernels with v2's products): for 2-byte
 // inputs the operand tiles hold bf16/f16 (Acc::Op) and the products run on mma m16n8k16 (MmaAcc): half the
 // shared memory per operand tile, so the chunk gradients fit 3 blocks per SM instead of 2, and twice TF32's
-// tensor-core rate. Product outputs and epilogue tiles stay fp32.
+// tensor-core rate. Product outputs and epilogue tiles stay fp32. With 2-byte inputs, v3 also stores the states
+// the state passing writes (the passed S, and in the backward the recomputed S and the passed dS) in the input
+// dtype, as mamba_ssm does (ssd_api.cu); the chunk state's outputs and the running sums stay fp32.
 #pragma once
 #include "dtype.cuh"
 #include "scan_math.cuh"
@@ -213,36 +215,64 @@ __global__ void __launch_bounds__(kSsdThreads, 4) chunk_state_kernel(const SsdPa
     }
 }
 
-// V consecutive floats of scratch (16-byte aligned for V = 4: every state slot starts at a multiple of 4 floats
-// when P N is, see ssd_api.cu) as one access.
-template <int V>
-__device__ __forceinline__ void vload(const float* src, float (&v)[V]) {
-  if constexpr (V == 4) {
+// The 16 bits of a 2-byte state element, and back (round to nearest, as to_op).
+template <typename St> __device__ __forceinline__ uint32_t state_bits(float v);
+template <> __device__ __forceinline__ uint32_t state_bits<__nv_bfloat16>(float v) {
+  return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+}
+template <> __device__ __forceinline__ uint32_t state_bits<__half>(float v) {
+  return __half_as_ushort(__float2half_rn(v));
+}
+template <typename St> __device__ __forceinline__ float state_value(uint32_t bits);
+template <> __device__ __forceinline__ float state_value<__nv_bfloat16>(uint32_t bits) {
+  return __uint_as_float(bits << 16);
+}
+template <> __device__ __forceinline__ float state_value<__half>(uint32_t bits) {
+  return __half2float(__ushort_as_half((unsigned short)bits));
+}
+
+// V consecutive state elements of scratch (fp32 or 2-byte St) as one access for V = 4: 16 bytes (fp32) or 8
+// bytes, aligned because every state slot starts at a multiple of 4 elements when P N is (see ssd_api.cu).
+// Plain loads: the state passing reads back what it wrote.
+template <int V, typename St>
+__device__ __forceinline__ void vload(const St* src, float (&v)[V]) {
+  if constexpr (V == 4 && std::is_same<St, float>::value) {
     const float4 t = *reinterpret_cast<const float4*>(src);
     v[0] = t.x; v[1] = t.y; v[2] = t.z; v[3] = t.w;
+  } else if constexpr (V == 4) {
+    const uint2 t = *reinterpret_cast<const uint2*>(src);
+    v[0] = state_value<St>(t.x & 0xffffu); v[1] = state_value<St>(t.x >> 16);
+    v[2] = state_value<St>(t.y & 0xffffu); v[3] = state_value<St>(t.y >> 16);
   } else {
 #pragma unroll
-    for (int i = 0; i < V; ++i) v[i] = src[i];
+    for (int i = 0; i < V; ++i) v[i] = to_f(src[i]);
   }
 }
-template <int V>
-__device__ __forceinline__ void vstore(float* dst, const float (&v)[V]) {
-  if constexpr (V == 4) {
+template <int V, typename St>
+__device__ __forceinline__ void vstore(St* dst, const float (&v)[V]) {
+  if constexpr (V == 4 && std::is_same<St, float>::value) {
     __stcg(reinterpret_cast<float4*>(dst), make_float4(v[0], v[1], v[2], v[3]));  // one 16-byte store
+  } else if constexpr (V == 4) {  // element e + i in the low half first (little-endian), one 8-byte store
+    __stcg(reinterpret_cast<uint2*>(dst), make_uint2(state_bits<St>(v[0]) | state_bits<St>(v[1]) << 16,
+                                                     state_bits<St>(v[2]) | state_bits<St>(v[3]) << 16));
   } else {
 #pragma unroll
-    for (int i = 0; i < V; ++i) dst[i] = v[i];
+    for (int i = 0; i < V; ++i) dst[i] = to_op<St>(v[i]);
   }
 }
 
 // V consecutive state elements of (b, h) per thread (V = 4 when P N % 4 == 0: 16-byte accesses, four times the
-// bytes in flight): S[0] = initial state, S[c+1] = exp(aend_c) S[c] + S_loc[c] in place. Backward also runs
-// the gradient in reverse: dS[nc] = dfinal, dS[c] = exp(aend_c) dS[c+1] + dS_loc[c], and writes each chunk's
-// partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state) to dAend. Loads go kAhead chunks
-// ahead of the dependent chain (one FMA per chunk), unconditionally at clamped chunk indices.
-template <int V>
+// bytes in flight): S[0] = initial state, S[c+1] = exp(aend_c) S[c] + S_loc[c], the local states read from p.S
+// and the passed ones written to p.Sp. Backward also runs the gradient in reverse: dS[nc] = dfinal,
+// dS[c] = exp(aend_c) dS[c+1] + dS_loc[c] (dS_loc read from p.dS, dS written to p.dSp), and writes each chunk's
+// partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state, S[c+1] read back from p.Sp) to
+// dAend. Loads go kAhead chunks ahead of the dependent chain (one FMA per chunk), unconditionally at clamped
+// chunk indices. The running sums s and d stay fp32; St is the element type of p.Sp and p.dSp: fp32 (the same
+// buffers as p.S and p.dS, written in place, each element by the thread that read it) or the 2-byte input dtype.
+template <int V, typename St>
 __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdParams p, const bool backward) {
   constexpr int kAhead = 8, kWarps = kSsdThreads / 32;
+  constexpr bool kF32 = std::is_same<St, float>::value;
   __shared__ float red[kAhead * kWarps];
   const int split = (int)(blockIdx.x % p.pass_split);
   const int64_t bh = blockIdx.x / p.pass_split;
@@ -250,12 +280,15 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
   const int64_t e = ((int64_t)split * kSsdThreads + threadIdx.x) * V;
   const bool valid = e < PN;  // all V elements or none: PN % V == 0
   const int64_t ec = valid ? e : 0;
-  float* Sb = p.S + bh * (p.nc + 1) * PN;
+  const float* Sb = p.S + bh * (p.nc + 1) * PN;
+  St* Pb = static_cast<St*>(p.Sp) + bh * (p.nc + 1) * PN;
   const float* aend = p.acum + bh * Lp + kQ - 1;  // aend of chunk c at aend[c * kQ]
   float s[V];
 #pragma unroll
   for (int i = 0; i < V; ++i) s[i] = valid && p.initial_state ? p.initial_state[bh * PN + e + i] : 0.f;
-  if (valid) vstore<V>(Sb + e, s);
+  if (valid) vstore<V>(Pb + e, s);
+  // The final slot is read only by the backward (fp32 keeps writing it, as before).
+  const int last = backward || kF32 ? p.nc : p.nc - 1;
   for (int c0 = 0; c0 < p.nc; c0 += kAhead) {
     float loc[kAhead][V], ea[kAhead];
 #pragma unroll
@@ -270,7 +303,7 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
       if (valid && c < p.nc) {
 #pragma unroll
         for (int i = 0; i < V; ++i) s[i] = ea[j] * s[i] + loc[j][i];
-        vstore<V>(Sb + (int64_t)(c + 1) * PN + e, s);
+        if (c < last) vstore<V>(Pb + (int64_t)(c + 1) * PN + e, s);
       }
     }
   }
@@ -280,7 +313,8 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
       for (int i = 0; i < V; ++i) p.final_state[bh * PN + e + i] = s[i];
     return;
   }
-  float* dSb = p.dS + bh * (p.nc + 1) * PN;
+  const float* dSb = p.dS + bh * (p.nc + 1) * PN;
+  St* dPb = static_cast<St*>(p.dSp) + bh * (p.nc + 1) * PN;
   float d[V];
 #pragma unroll
   for (int i = 0; i < V; ++i) d[i] = valid && p.dfinal_state ? p.dfinal_state[bh * PN + e + i] : 0.f;
@@ -290,7 +324,7 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 - j, cc = c >= 0 ? c : 0;
       vload<V>(dSb + (int64_t)cc * PN + ec, loc[j]);
-      vload<V>(Sb + (int64_t)(cc + 1) * PN + ec, sn[j]);
+      vload<V>(Pb + (int64_t)(cc + 1) * PN + ec, sn[j]);
       ea[j] = __expf(aend[(int64_t)cc * kQ]);
     }
     float part[kAhead];
@@ -301,7 +335,7 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
       if (valid && c >= 0) {
 #pragma unroll
         for (int i = 0; i < V; ++i) part[j] += d[i] * sn[j][i];
-        vstore<V>(dSb + (int64_t)(c + 1) * PN + e, d);
+        vstore<V>(dPb + (int64_t)(c + 1) * PN + e, d);
 #pragma unroll
         for (int i = 0; i < V; ++i) d[i] = ea[j] * d[i] + loc[j][i];
       }
@@ -378,11 +412,13 @@ __device__ __forceinline__ const float* chunk_cb_of(const SsdParams& p, int b, i
   return p.CB + (((int64_t)b * p.nc + c) * p.groups + g) * kQ * kQ;
 }
 
-// y of chunk c, head h: the start state's contribution through C plus the causal intra-chunk product.
-template <typename T, typename Acc>
+// y of chunk c, head h: the start state's contribution through C plus the causal intra-chunk product. St: the
+// element type of the passed states (p.Sp).
+template <typename T, typename Acc, typename St>
 __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdParams p) {
-  // With 16-bit operands (mamba_ssm's chunk scan does the same): C exp(acum) and the fp32 state S rounded to E,
-  // and L = C.B^T decay dt rounded to E; x is exact.
+  // With 16-bit operands (mamba_ssm's chunk scan does the same): C exp(acum) and the state S rounded to E, and
+  // L = C.B^T decay dt rounded to E; x is exact. S stored in E (St == E) was rounded to nearest by the state
+  // passing, as to_op rounds an fp32 S here: the same operand either way.
   using E = typename Acc::Op;
   extern __shared__ __align__(128) float smem[];
   float* tout = smem;
@@ -410,10 +446,10 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
   }
   __syncthreads();
   const bool has_state = k.c > 0 || p.initial_state;
-  const float* Sc = p.S + (k.bh * (p.nc + 1) + k.c) * PN;
+  const St* Sc = static_cast<const St*>(p.Sp) + (k.bh * (p.nc + 1) + k.c) * PN;
   const float Dh = p.D ? p.D[k.h] : 0.f;
   const View<T> Cv(p.C, p.C_s, k.b, k.g, p.length, N), Xv(p.x, p.x_s, k.b, k.h, p.length, P);
-  const View<float> Sv(Sc, P, N);
+  const View<St> Sv(Sc, P, N);
   for (int p0 = 0; p0 < P; p0 += kQ) {
     Acc acc;
     acc.zero();
@@ -445,9 +481,10 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
 // the fp32 dB and dC accumulators, and per-chunk partial sums of dA, dD and ddt_bias.
 // With 16-bit operands (MmaAcc), the operands computed in fp32 are rounded to the input dtype as mamba_ssm's
 // backward kernels do before their tl.dot: Lp = C.B^T decay (its dx kernel's cb), G1 (its dC.B^T, multiplied
-// in the input dtype by its bmm backward), the fp32 states S and dS, and the per-step scaled B, x and dy. The
-// fp32 tiles keep C.B^T (for the row sums of M) and every product's output.
-template <typename T, typename Acc>
+// in the input dtype by its bmm backward), the states S and dS, and the per-step scaled B, x and dy. The fp32
+// tiles keep C.B^T (for the row sums of M) and every product's output. St is the element type of p.Sp and
+// p.dSp: fp32, or E itself, rounded to nearest by the state passing as to_op rounds fp32 ones (same operands).
+template <typename T, typename Acc, typename St>
 __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel(const SsdParams p) {
   using E = typename Acc::Op;
   constexpr int LE = kLd<E>;
@@ -490,8 +527,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
   auto Cv = [&] { return View<T>(p.C, p.C_s, b, g, p.length, N); };
   for (int h = h_begin; h < h_end; ++h) {
     const int64_t bh = (int64_t)b * p.heads + h;
-    const float* Sc = p.S + (bh * (p.nc + 1) + c) * PN;        // state at the chunk's start
-    const float* dSn = p.dS + (bh * (p.nc + 1) + c + 1) * PN;  // gradient of the state at its end
+    const St* Sc = static_cast<const St*>(p.Sp) + (bh * (p.nc + 1) + c) * PN;        // state at the chunk's start
+    const St* dSn = static_cast<const St*>(p.dSp) + (bh * (p.nc + 1) + c + 1) * PN;  // its end's gradient
     load_chunk_vectors(p, bh, t0, s_dtv, s_acum, s_e, s_ew);
     if (threadIdx.x < kQ) {  // the thread that wrote s_dtv[i] and s_ew[i]
       s_xw[threadIdx.x] = s_dtv[threadIdx.x] * s_ew[threadIdx.x];
@@ -501,8 +538,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     // Views built where used (cheap from the kernel's parameters): kept live over the head they cost registers.
     auto Xv = [&] { return View<T>(p.x, p.x_s, b, h, p.length, P); };
     auto DYv = [&] { return View<T>(p.dy, p.dy_s, b, h, p.length, P); };
-    auto Sv = [&] { return View<float>(Sc, P, N); };
-    auto dSv = [&] { return View<float>(dSn, P, N); };
+    auto Sv = [&] { return View<St>(Sc, P, N); };
+    auto dSv = [&] { return View<St>(dSn, P, N); };
 
     // DX[q][s] = dy_q . x_s, then G1 = DX decay dt_s, Lp = CB decay and the row sums of M = CB G1.
     {

@@ -37,12 +37,21 @@ struct SsdParams {
   float* ddt_bias;
   float* dinitial_state;
 
-  // Scratch (fp32).
+  // Scratch (fp32 unless said otherwise).
   float* dtv;    // (batch, heads, Lp): dt after bias, softplus and clamp
   float* acum;   // (batch, heads, Lp): inclusive cumulative sum of dt * A within each chunk
   float* CB;     // (batch, nc, groups, 64, 64): C_q . B_s within each chunk, shared by the group's heads
-  float* S;      // (batch, heads, nc + 1, head_dim, state): state at the start of chunk c; slot nc = final
-  float* dS;     // same shape (backward): gradient of the state at the start of chunk c
+  // The states, (batch, heads, nc + 1, head_dim, state) each. S and dS (fp32) hold what the chunk state kernel
+  // writes: the local state of chunk c in S slot c + 1, and dS_loc of chunk c in dS slot c. Sp and dSp hold
+  // what the state passing writes for the chunk scan and chunk gradients to read: Sp slot c the state at the
+  // start of chunk c (slot nc = final), dSp slot c its gradient. Their element type: fp32, Sp == S and
+  // dSp == dS (written in place over the local states), or with states16 the 2-byte input dtype in buffers of
+  // their own (ssd_api.cu says when).
+  float* S;
+  float* dS;
+  void* Sp;
+  void* dSp;
+  bool states16;
   float* dAend;  // (batch, heads, nc, pass_split): partial sums of dS[c+1] . S[c+1] (backward)
   int pass_split;  // blocks per (b, h) in the state passing kernel
   float* dBacc;  // (batch, Lp, groups, state) fp32 accumulators of dB and dC (backward)
