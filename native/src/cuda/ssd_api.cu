@@ -14,14 +14,16 @@
 // x.dtype, for the products of the next kernels. Here, for 2-byte inputs in v3 (the default):
 //   fp32:        the chunk state kernel's S_loc and dS_loc (p.S, p.dS), the running sums of the state passing,
 //                final_state, dinitial_state;
-//   input dtype: the states the state passing writes for the chunk scan and chunk gradients (p.Sp, p.dSp): the
-//                state entering each chunk (forward and backward) and its gradient (backward).
+//   input dtype: the states the state passing writes for the chunk scan and chunk gradients: the state entering
+//                each chunk (forward and backward) and its gradient (backward), written in place over the
+//                fp32 local states (ssd_params.cuh), so the scratch keeps its size.
 // One difference: mamba_ssm's state passing backward dots dS with its fp32 states for the gradient of each
 // chunk's decay; ours reads back the stored (input dtype) states for it, 6 of 20 bytes per element and chunk
-// less than keeping an fp32 copy. The products round S and dS to the input dtype as operands anyway (v3), so y,
-// dx, dB, dC, dD and dinitial_state come out bitwise the same as with fp32 states; ddt, dA, ddt_bias differ by
-// that one rounding in the decay's gradient. MAMBA_SSD_STATES=fp32 (read at every call) keeps every state in
-// fp32 (p.Sp == p.S and p.dSp == p.dS, written in place); v1, v2 and fp32 inputs always do.
+// less than keeping them in fp32 too. The products round S and dS to the input dtype as operands anyway (v3),
+// so y, dx, dB, dC, dD and dinitial_state come out bitwise the same as with fp32 states; ddt, dA, ddt_bias differ
+// by that one rounding in the decay's gradient. MAMBA_SSD_STATES=fp32 (read at every call) keeps every state in
+// fp32; so do v1, v2, fp32 inputs, and states wider than one state passing block's elements (N > 256, or
+// N > 1024 when N % 4 == 0: a block owns whole rows).
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -60,9 +62,9 @@ int check_grid(const char* where, const mamba_ssd_args* a) {
 }
 
 // Elements per thread of the current state passing kernel: 4 (16-byte fp32 or 8-byte 2-byte accesses) when every
-// state slot ((batch, heads, nc + 1) slots of P N elements, buffers carved at multiples of 64 floats) stays
-// aligned to 4 elements.
-int pass_vec(const SsdParams& p) { return p.PN() % 4 == 0 ? 4 : 1; }
+// group of 4 stays aligned: fp32 states, (batch, heads, nc + 1) slots of P N floats carved at multiples of 64
+// floats, when P N % 4 == 0; 2-byte states, rows 2 N elements apart, when N % 4 == 0.
+int pass_vec(const SsdParams& p) { return (p.states16 ? p.state : p.PN()) % 4 == 0 ? 4 : 1; }
 
 SsdParams make_params(const mamba_ssd_args* a, bool v1, bool states16) {
   SsdParams p{};
@@ -80,10 +82,14 @@ SsdParams make_params(const mamba_ssd_args* a, bool v1, bool states16) {
   p.D = a->D;
   p.dt_bias = a->dt_bias;
   p.initial_state = a->initial_state;
+  p.states16 = states16;
   const int64_t per_block = (int64_t)kSsdThreads * (v1 ? 1 : pass_vec(p));
   p.pass_split = (int)((p.PN() + per_block - 1) / per_block);
   p.head_splits = 1;
-  p.states16 = states16;
+  if (states16) {  // blocks of whole rows (states_in_input_dtype checked that one fits)
+    p.pass_rows = (int)((int64_t)kSsdThreads * pass_vec(p) / p.state);
+    p.pass_split = (p.head_dim + p.pass_rows - 1) / p.pass_rows;
+  }
   return p;
 }
 
@@ -93,13 +99,9 @@ void carve(SsdParams& p, Scratch& s, bool backward) {
   p.dtv = s.take(bh * Lp);
   p.acum = s.take(bh * Lp);
   p.CB = s.take((size_t)p.batch * p.nc * p.groups * kQ * kQ);
-  p.S = s.take(states);
-  // The passed states in the input dtype need buffers of their own: a 2-byte element written over the fp32 local
-  // states would land on another thread's (or block's) unread element.
-  p.Sp = p.states16 ? static_cast<void*>(s.take((states + 1) / 2)) : p.S;
+  p.S = s.take(states);  // fp32; 2-byte states are stored in place (ssd_params.cuh)
   if (!backward) return;
   p.dS = s.take(states);
-  p.dSp = p.states16 ? static_cast<void*>(s.take((states + 1) / 2)) : p.dS;
   p.dAend = s.take(bh * p.nc * p.pass_split);
   const size_t bc = (size_t)p.batch * Lp * p.groups * p.state;
   p.dBacc = s.take(bc);
@@ -119,7 +121,7 @@ template <typename Acc> constexpr int kCbSmem = tiles_smem<Acc>(kCbTiles[0], kCb
 template <typename Acc> constexpr int kScanSmem = tiles_smem<Acc>(kScanTiles[0], kScanTiles[1]);
 template <typename Acc> constexpr int kBwdSmem = tiles_smem<Acc>(kBwdTiles[0], kBwdTiles[1]);
 
-// St: the element type of the passed states (p.Sp, p.dSp): float, or T with p.states16.
+// St: the type of the states the state passing stores: float, or T with p.states16.
 template <typename T, typename Acc, typename St>
 int launch_fwd(const SsdParams& p, cudaStream_t st) {
   const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
@@ -234,9 +236,11 @@ Version kernel_version() {
 }
 
 // Whether the call stores the passed states in its 2-byte input dtype (see the top of this file): v3 with bf16
-// or f16 inputs, unless MAMBA_SSD_STATES=fp32 (read at every call, next to MAMBA_SSD_KERNELS).
-bool states_in_input_dtype(Version version, int32_t dtype) {
+// or f16 inputs, unless MAMBA_SSD_STATES=fp32 (read at every call, next to MAMBA_SSD_KERNELS) or a state row
+// does not fit one state passing block (256 threads of 4 elements when N % 4 == 0, else of 1).
+bool states_in_input_dtype(Version version, int32_t dtype, int64_t state) {
   if (version != Version::v3 || dtype == MAMBA_F32) return false;
+  if (state > (int64_t)kSsdThreads * (state % 4 == 0 ? 4 : 1)) return false;
   const char* v = std::getenv("MAMBA_SSD_STATES");
   return !(v && std::strcmp(v, "fp32") == 0);
 }
@@ -309,7 +313,7 @@ MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   if (int rc = check_grid(kFwd, args)) return rc;
   const Version version = kernel_version();
   const bool v1 = version == Version::v1;
-  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype));
+  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype, args->state));
   p.y = outputs->y; copy_n(p.y_s, outputs->y_stride, 4);
   p.final_state = outputs->final_state;
   auto st = static_cast<cudaStream_t>(stream);
@@ -327,7 +331,7 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   if (int rc = check_grid(kBwd, args)) return rc;
   const Version version = kernel_version();
   const bool v1 = version == Version::v1;
-  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype));
+  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype, args->state));
   p.dy = grads->dy; copy_n(p.dy_s, grads->dy_stride, 4);
   p.dfinal_state = grads->dfinal_state;
   p.dx = grads->dx; copy_n(p.dx_s, grads->dx_stride, 4);

@@ -41,9 +41,9 @@ struct View {
   int lim3;
   __device__ __forceinline__ View(const void* p, const int64_t* s, int64_t i0, int64_t i2, int64_t lim1_, int lim3_)
       : base(static_cast<const T*>(p) + i0 * s[0] + i2 * s[2]), s1(s[1]), s3(s[3]), lim1(lim1_), lim3(lim3_) {}
-  // A row-major (rows, cols) matrix, e.g. a (P, N) fp32 state in scratch.
-  __device__ __forceinline__ View(const T* p, int64_t rows, int cols)
-      : base(p), s1(cols), s3(1), lim1(rows), lim3(cols) {}
+  // A row-major (rows, cols) matrix with rows `pitch` elements apart, e.g. a (P, N) state in scratch.
+  __device__ __forceinline__ View(const T* p, int64_t rows, int cols, int64_t pitch)
+      : base(p), s1(pitch), s3(1), lim1(rows), lim3(cols) {}
   __device__ __forceinline__ float operator()(int64_t i1, int i3, float scale = 1.f) const {
     const bool ok = i1 < lim1 && i3 < lim3;
     const float v = load_f(base + (i1 < lim1 ? i1 : lim1 - 1) * s1 + (int64_t)(i3 < lim3 ? i3 : lim3 - 1) * s3);
@@ -150,6 +150,17 @@ struct ChunkHead {
     bh = (int64_t)b * p.heads + h;
   }
 };
+
+// Slot `slot` of head bh's states in p.S or p.dS as stored by the state passing (ssd_params.cuh): (P, N) rows of
+// fp32 N apart, or of St = the 2-byte input dtype 2 N apart (the first half of each fp32 row's bytes).
+template <typename St>
+__device__ __forceinline__ const St* state_slot(const SsdParams& p, const float* buf, int64_t bh, int slot) {
+  return reinterpret_cast<const St*>(buf + (bh * (p.nc + 1) + slot) * p.PN());
+}
+template <typename St>
+__device__ __forceinline__ int64_t state_pitch(const SsdParams& p) {
+  return (std::is_same<St, float>::value ? 1 : 2) * (int64_t)p.state;
+}
 
 // dt and acum of the chunk into scratch; the local chunk state into S[c + 1]; for the backward also
 // dS_loc[c] = sum_q exp(acum_q) dy_q^T C_q (the chunk's own contribution to dS[c]) into dS[c].
@@ -261,14 +272,17 @@ __device__ __forceinline__ void vstore(St* dst, const float (&v)[V]) {
   }
 }
 
-// V consecutive state elements of (b, h) per thread (V = 4 when P N % 4 == 0: 16-byte accesses, four times the
-// bytes in flight): S[0] = initial state, S[c+1] = exp(aend_c) S[c] + S_loc[c], the local states read from p.S
-// and the passed ones written to p.Sp. Backward also runs the gradient in reverse: dS[nc] = dfinal,
-// dS[c] = exp(aend_c) dS[c+1] + dS_loc[c] (dS_loc read from p.dS, dS written to p.dSp), and writes each chunk's
-// partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state, S[c+1] read back from p.Sp) to
+// V consecutive state elements of (b, h) per thread (V = 4 when P N % 4 == 0, or with 2-byte states N % 4 == 0:
+// 16- or 8-byte accesses, four times the bytes in flight): S[0] = initial state, S[c+1] = exp(aend_c) S[c] +
+// S_loc[c], written over S_loc[c]'s slot. Backward also runs the gradient in reverse: dS[nc] = dfinal,
+// dS[c] = exp(aend_c) dS[c+1] + dS_loc[c], dS[c+1] written over dS_loc[c+1]'s slot, and writes each chunk's
+// partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state, S[c+1] read back as stored) to
 // dAend. Loads go kAhead chunks ahead of the dependent chain (one FMA per chunk), unconditionally at clamped
-// chunk indices. The running sums s and d stay fp32; St is the element type of p.Sp and p.dSp: fp32 (the same
-// buffers as p.S and p.dS, written in place, each element by the thread that read it) or the 2-byte input dtype.
+// chunk indices. The running sums s and d stay fp32. St is the stored states' type: fp32, each element written
+// by the thread that read it (blocks of 256 V consecutive elements); or the 2-byte input dtype, in the first half
+// of each fp32 row's bytes (ssd_params.cuh), where a 2-byte element overwrites other threads' fp32 elements of its
+// row: each block owns pass_rows whole rows, and a barrier between a batch's loads and its stores keeps every
+// fp32 element read before its bytes are overwritten.
 template <int V, typename St>
 __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdParams p, const bool backward) {
   constexpr int kAhead = 8, kWarps = kSsdThreads / 32;
@@ -277,16 +291,29 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
   const int split = (int)(blockIdx.x % p.pass_split);
   const int64_t bh = blockIdx.x / p.pass_split;
   const int64_t PN = p.PN(), Lp = p.Lp();
-  const int64_t e = ((int64_t)split * kSsdThreads + threadIdx.x) * V;
-  const bool valid = e < PN;  // all V elements or none: PN % V == 0
-  const int64_t ec = valid ? e : 0;
+  const int N = p.state;
+  int64_t e, ec;
+  bool valid;
+  if constexpr (kF32) {
+    e = ((int64_t)split * kSsdThreads + threadIdx.x) * V;
+    valid = e < PN;  // all V elements or none: PN % V == 0
+    ec = valid ? e : 0;
+  } else {
+    const int64_t first = (int64_t)split * p.pass_rows * N;  // the block's rows: whole ones
+    e = first + (int64_t)threadIdx.x * V;
+    valid = (int)threadIdx.x * V < p.pass_rows * N && e < PN;  // all V elements or none: N % V == 0
+    ec = valid ? e : first;  // clamped loads stay in the block's rows
+  }
+  // Element ec within a slot of stored states, and the slots' pitch, in St elements.
+  const int64_t te = kF32 ? ec : ec + ec / N * N;
+  const int64_t sp = kF32 ? PN : 2 * PN;
   const float* Sb = p.S + bh * (p.nc + 1) * PN;
-  St* Pb = static_cast<St*>(p.Sp) + bh * (p.nc + 1) * PN;
+  St* Pb = reinterpret_cast<St*>(p.S + bh * (p.nc + 1) * PN);
   const float* aend = p.acum + bh * Lp + kQ - 1;  // aend of chunk c at aend[c * kQ]
   float s[V];
 #pragma unroll
   for (int i = 0; i < V; ++i) s[i] = valid && p.initial_state ? p.initial_state[bh * PN + e + i] : 0.f;
-  if (valid) vstore<V>(Pb + e, s);
+  if (valid) vstore<V>(Pb + te, s);  // slot 0: no local state there
   // The final slot is read only by the backward (fp32 keeps writing it, as before).
   const int last = backward || kF32 ? p.nc : p.nc - 1;
   for (int c0 = 0; c0 < p.nc; c0 += kAhead) {
@@ -297,13 +324,14 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
       vload<V>(Sb + (int64_t)(cc + 1) * PN + ec, loc[j]);
       ea[j] = __expf(aend[(int64_t)cc * kQ]);
     }
+    if constexpr (!kF32) __syncthreads();  // the block's loads of these slots before its stores over them
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 + j;
       if (valid && c < p.nc) {
 #pragma unroll
         for (int i = 0; i < V; ++i) s[i] = ea[j] * s[i] + loc[j][i];
-        if (c < last) vstore<V>(Pb + (int64_t)(c + 1) * PN + e, s);
+        if (c < last) vstore<V>(Pb + (int64_t)(c + 1) * sp + te, s);
       }
     }
   }
@@ -314,7 +342,7 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
     return;
   }
   const float* dSb = p.dS + bh * (p.nc + 1) * PN;
-  St* dPb = static_cast<St*>(p.dSp) + bh * (p.nc + 1) * PN;
+  St* dPb = reinterpret_cast<St*>(p.dS + bh * (p.nc + 1) * PN);
   float d[V];
 #pragma unroll
   for (int i = 0; i < V; ++i) d[i] = valid && p.dfinal_state ? p.dfinal_state[bh * PN + e + i] : 0.f;
@@ -324,9 +352,10 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 - j, cc = c >= 0 ? c : 0;
       vload<V>(dSb + (int64_t)cc * PN + ec, loc[j]);
-      vload<V>(Pb + (int64_t)(cc + 1) * PN + ec, sn[j]);
+      vload<V>(Pb + (int64_t)(cc + 1) * sp + te, sn[j]);  // this thread's own stores
       ea[j] = __expf(aend[(int64_t)cc * kQ]);
     }
+    if constexpr (!kF32) __syncthreads();  // the block's loads of dS_loc before its stores over them
     float part[kAhead];
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
@@ -335,7 +364,7 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
       if (valid && c >= 0) {
 #pragma unroll
         for (int i = 0; i < V; ++i) part[j] += d[i] * sn[j][i];
-        vstore<V>(dPb + (int64_t)(c + 1) * PN + e, d);
+        vstore<V>(dPb + (int64_t)(c + 1) * sp + te, d);
 #pragma unroll
         for (int i = 0; i < V; ++i) d[i] = ea[j] * d[i] + loc[j][i];
       }
@@ -413,7 +442,7 @@ __device__ __forceinline__ const float* chunk_cb_of(const SsdParams& p, int b, i
 }
 
 // y of chunk c, head h: the start state's contribution through C plus the causal intra-chunk product. St: the
-// element type of the passed states (p.Sp).
+// type of the stored states (state_slot).
 template <typename T, typename Acc, typename St>
 __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdParams p) {
   // With 16-bit operands (mamba_ssm's chunk scan does the same): C exp(acum) and the state S rounded to E, and
@@ -428,7 +457,6 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
   __shared__ float s_dtv[kQ], s_acum[kQ], s_e[kQ];
   const ChunkHead k(p);
   const int P = p.head_dim, N = p.state;
-  const int64_t PN = p.PN();
   load_chunk_vectors(p, k.bh, k.t0, s_dtv, s_acum, s_e, nullptr);
   __syncthreads();
   // tL[s][q] = (C_q.B_s) exp(acum_q - acum_s) dt_s for s <= q: the K-major operand of y_diag = L x.
@@ -446,10 +474,9 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
   }
   __syncthreads();
   const bool has_state = k.c > 0 || p.initial_state;
-  const St* Sc = static_cast<const St*>(p.Sp) + (k.bh * (p.nc + 1) + k.c) * PN;
   const float Dh = p.D ? p.D[k.h] : 0.f;
   const View<T> Cv(p.C, p.C_s, k.b, k.g, p.length, N), Xv(p.x, p.x_s, k.b, k.h, p.length, P);
-  const View<St> Sv(Sc, P, N);
+  const View<St> Sv(state_slot<St>(p, p.S, k.bh, k.c), P, N, state_pitch<St>(p));
   for (int p0 = 0; p0 < P; p0 += kQ) {
     Acc acc;
     acc.zero();
@@ -482,8 +509,9 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
 // With 16-bit operands (MmaAcc), the operands computed in fp32 are rounded to the input dtype as mamba_ssm's
 // backward kernels do before their tl.dot: Lp = C.B^T decay (its dx kernel's cb), G1 (its dC.B^T, multiplied
 // in the input dtype by its bmm backward), the states S and dS, and the per-step scaled B, x and dy. The fp32
-// tiles keep C.B^T (for the row sums of M) and every product's output. St is the element type of p.Sp and
-// p.dSp: fp32, or E itself, rounded to nearest by the state passing as to_op rounds fp32 ones (same operands).
+// tiles keep C.B^T (for the row sums of M) and every product's output. St is the type of the stored S and dS
+// (state_slot): fp32, or E itself, rounded to nearest by the state passing as to_op rounds fp32 ones (same
+// operands).
 template <typename T, typename Acc, typename St>
 __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel(const SsdParams p) {
   using E = typename Acc::Op;
@@ -509,7 +537,7 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
   const int h_begin = g * p.heads_per_group + split * hps;
   const int h_end = min(h_begin + hps, (g + 1) * p.heads_per_group);
   const int P = p.head_dim, N = p.state;
-  const int64_t PN = p.PN(), Lp = p.Lp();
+  const int64_t Lp = p.Lp();
   const bool atomic = p.head_splits > 1;
 
   {
@@ -527,8 +555,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
   auto Cv = [&] { return View<T>(p.C, p.C_s, b, g, p.length, N); };
   for (int h = h_begin; h < h_end; ++h) {
     const int64_t bh = (int64_t)b * p.heads + h;
-    const St* Sc = static_cast<const St*>(p.Sp) + (bh * (p.nc + 1) + c) * PN;        // state at the chunk's start
-    const St* dSn = static_cast<const St*>(p.dSp) + (bh * (p.nc + 1) + c + 1) * PN;  // its end's gradient
+    const St* Sc = state_slot<St>(p, p.S, bh, c);        // state at the chunk's start
+    const St* dSn = state_slot<St>(p, p.dS, bh, c + 1);  // gradient of the state at its end
     load_chunk_vectors(p, bh, t0, s_dtv, s_acum, s_e, s_ew);
     if (threadIdx.x < kQ) {  // the thread that wrote s_dtv[i] and s_ew[i]
       s_xw[threadIdx.x] = s_dtv[threadIdx.x] * s_ew[threadIdx.x];
@@ -538,8 +566,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     // Views built where used (cheap from the kernel's parameters): kept live over the head they cost registers.
     auto Xv = [&] { return View<T>(p.x, p.x_s, b, h, p.length, P); };
     auto DYv = [&] { return View<T>(p.dy, p.dy_s, b, h, p.length, P); };
-    auto Sv = [&] { return View<St>(Sc, P, N); };
-    auto dSv = [&] { return View<St>(dSn, P, N); };
+    auto Sv = [&] { return View<St>(Sc, P, N, state_pitch<St>(p)); };
+    auto dSv = [&] { return View<St>(dSn, P, N, state_pitch<St>(p)); };
 
     // DX[q][s] = dy_q . x_s, then G1 = DX decay dt_s, Lp = CB decay and the row sums of M = CB G1.
     {
