@@ -243,8 +243,8 @@ template <> __device__ __forceinline__ float state_value<__half>(uint32_t bits) 
 }
 
 // V consecutive state elements of scratch (fp32 or 2-byte St) as one access for V = 4: 16 bytes (fp32) or 8
-// bytes, aligned because every state slot starts at a multiple of 4 elements when P N is (see ssd_api.cu).
-// Plain loads: the state passing reads back what it wrote.
+// bytes, aligned because the groups of 4 are (pass_vec, ssd_api.cu). Plain loads: the state passing reads back
+// what it wrote.
 template <int V, typename St>
 __device__ __forceinline__ void vload(const St* src, float (&v)[V]) {
   if constexpr (V == 4 && std::is_same<St, float>::value) {
