@@ -2,8 +2,9 @@
 # The Mamba-2 SSD CUDA checks in one short device call (sm_90), in this order: the SSD tests (linked straight
 # from the SSD sources, so they need not wait for the rest of the library) in every mode of MODES below; the
 # benchmark against the full library (SSD kernels v1, v2, v3 with fp32 and with bf16 states, and the Mamba-1 scan
-# in one run), built meanwhile; ncu's time per kernel (v3, and v3 with fp32 states); compute-sanitizer memcheck and racecheck on the quick subset (v3); ncu's
-# throughput, occupancy and stall reasons of v3's chunk state, state passing and chunk gradients. Every step's
+# in one run), built meanwhile; ncu's time and DRAM bytes per kernel (v3, and v3 with fp32 states);
+# compute-sanitizer memcheck and racecheck on the quick subset (v3); ncu's throughput, occupancy and stall
+# reasons of v3's chunk state, state passing and chunk gradients. Every step's
 # time limit is cut to what is left of BUDGET seconds (default 460), so the whole call stays under 8 minutes.
 # Kernel versions (MAMBA_SSD_KERNELS, ssd_api.cu): v1 the first kernels; v2 the second, TF32 products for 2-byte
 # inputs; v3 (the default) the same kernels with bf16/f16 operand tiles on mma m16n8k16. fp32 inputs run one
