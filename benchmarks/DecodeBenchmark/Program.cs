@@ -106,7 +106,12 @@ foreach (var dtypeName in dtypes)
             var a = outputs[paths[0]];
             var b = outputs[paths[1]];
             int same = Enumerable.Range(0, batch).Count(r => a[r].TokenIds.SequenceEqual(b[r].TokenIds));
-            Console.WriteLine($"{dtypeName} batch {batch,2}: greedy tokens of {paths[0]} and {paths[1]} identical in {same} of {batch} rows");
+            // Where the rows part (bf16 Mamba-2: near-tied logits, see CudaMamba2DecoderTests.Rounding.cs).
+            var parted = Enumerable.Range(0, batch)
+                .Select(r => Enumerable.Range(0, Math.Min(a[r].TokenIds.Count, b[r].TokenIds.Count)).FirstOrDefault(i => a[r].TokenIds[i] != b[r].TokenIds[i], -1))
+                .Where(i => i >= 0).Order().ToArray();
+            Console.WriteLine($"{dtypeName} batch {batch,2}: greedy tokens of {paths[0]} and {paths[1]} identical in {same} of {batch} rows" +
+                              (parted.Length > 0 ? $"; the others first differ at token {string.Join(", ", parted)}" : ""));
         }
     }
     model.Dispose();

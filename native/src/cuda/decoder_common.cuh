@@ -178,10 +178,13 @@ int launch_gemv_tile(const T* W, int rows, int cols, int batch, const Pro& pro, 
 // short matrices (x_proj's R + 2N rows), whose few rows would otherwise leave most SMs idle.
 template <typename T, class Pro, class Epi>
 int launch_gemv(const T* W, int rows, int cols, int batch, const Pro& pro, const Epi& epi, const Target& at) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {  // bf16 at batch >= 8: tensor cores (decoder_gemv_mma.cuh)
-    bool handled = false;
-    const int rc = launch_gemv_mma(W, rows, cols, batch, pro, epi, at, &handled);
-    if (rc != MAMBA_OK || handled) return rc;
+  // bf16 at batch >= 8 and kMmaMinRows rows or more: tensor cores (decoder_gemv_mma.cuh).
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    if (rows >= kMmaMinRows) {
+      bool handled = false;
+      const int rc = launch_gemv_mma(W, rows, cols, batch, pro, epi, at, &handled);
+      if (rc != MAMBA_OK || handled) return rc;
+    }
   }
   int bt = batch >= 5 ? 8 : batch >= 2 ? 4 : 1;
   while (bt > 1 && (int64_t)bt * cols * 4 > kMaxShared) bt /= 2;

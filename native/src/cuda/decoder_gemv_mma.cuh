@@ -48,6 +48,10 @@ __device__ __forceinline__ void pdl_trigger() {
 constexpr int kMmaMinBatch = 8;  // below, gemv_kernel's one tile of <= 8 rows reads each weight once too
 constexpr int kMmaWarps = kThreads / 32;
 constexpr int kMmaRows = 16;     // rows of an m-tile
+// Fewer rows stay on gemv_kernel (launch_gemv): one block per m-tile leaves most SMs idle. x_proj's R + 2N = 80 rows
+// at the 130M shape made 5 blocks, 11.6 us per call at batch 16 on an H100 (ncu, 2026-12-07), 24% of the bf16 step,
+// where gemv_kernel's 80 one-row blocks took 6.7 us in fp32.
+constexpr int kMmaMinRows = 256;
 constexpr int kMmaMaxBatch = 64; // batch rows of a pass (8 n-tiles of 8)
 
 // A 16-byte weight load that bypasses L1 (each weight is used once). volatile: issued where written, before the

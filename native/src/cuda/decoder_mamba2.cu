@@ -159,8 +159,16 @@ int launch_ssd(const SsdArgs& a, int batch, const Target& at) {
 // out_proj's prologue: GatedRmsNorm of the SSD output, norm(y * SiLU(z)) * weight, as the TorchSharp step computes
 // it: y and z (both already rounded to T) multiplied in fp32, the mean square of each of the row's groups of
 // `group` channels in fp32, the normalised value rounded to T, times the weight, rounded to T (out_proj's input).
+// The step runs this norm as torch ops, so the gate and the mean take torch's CUDA formulas, not scan_math.cuh's:
+// SiLU as x / (1 + expf(-x)) (ActivationSiluKernel.cu: accurate expf, IEEE division; silu() there is x times a
+// fast-math sigmoid, a few ulps away), the squares rounded before they are added (square(), then mean(): no fused
+// multiply-add) and the mean as the sum times fp32(1 / group) (MeanOps multiplies by the factor). Only the order of
+// the sum differs from torch's reduction. A 1-ulp change of a gate or of the scale moves the norm's output to the
+// other bf16 neighbour now and then, and a deep bf16 model with near-tied logits turns that into another greedy token.
 // Few groups (the whole width: one per row) are summed by several warps each, so the prologue is not one warp's
 // serial loop while the others wait; the partial sums are added in a fixed order.
+__device__ __forceinline__ float torch_silu(float x) { return x / (1.f + expf(-x)); }
+
 template <typename T>
 struct GatedNormInput {
   const float* y;
@@ -183,7 +191,7 @@ struct GatedNormInput {
       for (int u = 0; u < 8; ++u) zv[u] = i0 + u * kThreads < n ? zt[i0 + u * kThreads] : 0.f;
 #pragma unroll
       for (int u = 0; u < 8; ++u)
-        if (i0 + u * kThreads < n) xs[i0 + u * kThreads] *= silu(zv[u]);
+        if (i0 + u * kThreads < n) xs[i0 + u * kThreads] *= torch_silu(zv[u]);
     }
     __syncthreads();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -194,7 +202,7 @@ struct GatedNormInput {
         const int part = warp / slices, slice = warp % slices;
         const float* v = xs + (int64_t)part * group;
         float sum = 0.f;
-        for (int k = slice * 32 + lane; k < group; k += slices * 32) sum += v[k] * v[k];
+        for (int k = slice * 32 + lane; k < group; k += slices * 32) sum += __fmul_rn(v[k], v[k]);
         for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
         if (lane == 0) partial[warp] = sum;
       }
@@ -202,7 +210,7 @@ struct GatedNormInput {
       if (threadIdx.x < parts) {
         float sum = 0.f;
         for (int j = 0; j < slices; ++j) sum += partial[threadIdx.x * slices + j];
-        scale[threadIdx.x] = rsqrtf(sum / (float)group + eps);
+        scale[threadIdx.x] = rsqrtf(sum * (1.f / (float)group) + eps);
       }
       __syncthreads();
       scale_columns(xs, weight, tile, cols, [&](float x, int t, int k, float w) {
@@ -214,9 +222,9 @@ struct GatedNormInput {
         float* v = xs + (int64_t)part * group;
         const float* w = weight + (int64_t)(part % groups_per_row) * group;
         float sum = 0.f;
-        for (int k = lane; k < group; k += 32) sum += v[k] * v[k];
+        for (int k = lane; k < group; k += 32) sum += __fmul_rn(v[k], v[k]);
         for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        const float sc = rsqrtf(sum / (float)group + eps);
+        const float sc = rsqrtf(sum * (1.f / (float)group) + eps);
         for (int k = lane; k < group; k += 32) v[k] = round_to<T>(round_to<T>(v[k] * sc) * w[k]);
       }
     }

@@ -5,6 +5,25 @@
 // MAMBA_SSD_KERNELS=v2 keeps the second version's products for them instead: fp32 tiles on TF32 wmma. fp32
 // inputs use fp32 FMA, or 3xTF32 tensor-core products (about fp32 accuracy) with the environment variable
 // MAMBA_SSD_FP32=3xtf32 (read at every call, so one process can compare); v2 and the default agree for fp32.
+//
+// Dtypes of the states in scratch, following mamba_ssm (mamba_ssm/ops/triton/ssd_combined.py,
+// _mamba_chunk_scan_combined_fwd / _bwd, and ssd_state_passing.py): its chunk state runs with
+// states_in_fp32=True; its forward state passing writes the passed states with out_dtype = C.dtype; its backward
+// recomputes them in fp32, takes dS_loc in fp32 (_chunk_scan_bwd_dstates, dtype=states.dtype), and its state
+// passing backward writes dstates and a converted copy of the states with dstates_dtype = states_dtype =
+// x.dtype, for the products of the next kernels. Here, for 2-byte inputs in v3 (the default):
+//   fp32:        the chunk state kernel's S_loc and dS_loc (p.S, p.dS), the running sums of the state passing,
+//                final_state, dinitial_state;
+//   input dtype: the states the state passing writes for the chunk scan and chunk gradients: the state entering
+//                each chunk (forward and backward) and its gradient (backward), written in place over the
+//                fp32 local states (ssd_params.cuh), so the scratch keeps its size.
+// One difference: mamba_ssm's state passing backward dots dS with its fp32 states for the gradient of each
+// chunk's decay; ours reads back the stored (input dtype) states for it, 6 of 20 bytes per element and chunk
+// less than keeping them in fp32 too. The products round S and dS to the input dtype as operands anyway (v3),
+// so y, dx, dB, dC, dD and dinitial_state come out bitwise the same as with fp32 states; ddt, dA, ddt_bias differ
+// by that one rounding in the decay's gradient. MAMBA_SSD_STATES=fp32 (read at every call) keeps every state in
+// fp32; so do v1, v2, fp32 inputs, and states wider than one state passing block's elements (N > 256, or
+// N > 1024 when N % 4 == 0: a block owns whole rows).
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -42,11 +61,12 @@ int check_grid(const char* where, const mamba_ssd_args* a) {
   return MAMBA_OK;
 }
 
-// Elements per thread of the current state passing kernel: 4 (16-byte accesses) when every state slot
-// ((batch, heads, nc + 1) slots of P N floats, carved at multiples of 64 floats) stays 16-byte aligned.
-int pass_vec(const SsdParams& p) { return p.PN() % 4 == 0 ? 4 : 1; }
+// Elements per thread of the current state passing kernel: 4 (16-byte fp32 or 8-byte 2-byte accesses) when every
+// group of 4 stays aligned: fp32 states, (batch, heads, nc + 1) slots of P N floats carved at multiples of 64
+// floats, when P N % 4 == 0; 2-byte states, rows 2 N elements apart, when N % 4 == 0.
+int pass_vec(const SsdParams& p) { return (p.states16 ? p.state : p.PN()) % 4 == 0 ? 4 : 1; }
 
-SsdParams make_params(const mamba_ssd_args* a, bool v1) {
+SsdParams make_params(const mamba_ssd_args* a, bool v1, bool states16) {
   SsdParams p{};
   p.batch = (int)a->batch; p.length = (int)a->length; p.heads = (int)a->heads; p.head_dim = (int)a->head_dim;
   p.groups = (int)a->groups; p.state = (int)a->state;
@@ -62,9 +82,14 @@ SsdParams make_params(const mamba_ssd_args* a, bool v1) {
   p.D = a->D;
   p.dt_bias = a->dt_bias;
   p.initial_state = a->initial_state;
+  p.states16 = states16;
   const int64_t per_block = (int64_t)kSsdThreads * (v1 ? 1 : pass_vec(p));
   p.pass_split = (int)((p.PN() + per_block - 1) / per_block);
   p.head_splits = 1;
+  if (states16) {  // blocks of whole rows (states_in_input_dtype checked that one fits)
+    p.pass_rows = (int)((int64_t)kSsdThreads * pass_vec(p) / p.state);
+    p.pass_split = (p.head_dim + p.pass_rows - 1) / p.pass_rows;
+  }
   return p;
 }
 
@@ -74,7 +99,7 @@ void carve(SsdParams& p, Scratch& s, bool backward) {
   p.dtv = s.take(bh * Lp);
   p.acum = s.take(bh * Lp);
   p.CB = s.take((size_t)p.batch * p.nc * p.groups * kQ * kQ);
-  p.S = s.take(states);
+  p.S = s.take(states);  // fp32; 2-byte states are stored in place (ssd_params.cuh)
   if (!backward) return;
   p.dS = s.take(states);
   p.dAend = s.take(bh * p.nc * p.pass_split);
@@ -96,40 +121,41 @@ template <typename Acc> constexpr int kCbSmem = tiles_smem<Acc>(kCbTiles[0], kCb
 template <typename Acc> constexpr int kScanSmem = tiles_smem<Acc>(kScanTiles[0], kScanTiles[1]);
 template <typename Acc> constexpr int kBwdSmem = tiles_smem<Acc>(kBwdTiles[0], kBwdTiles[1]);
 
-template <typename T, typename Acc>
+// St: the type of the states the state passing stores: float, or T with p.states16.
+template <typename T, typename Acc, typename St>
 int launch_fwd(const SsdParams& p, cudaStream_t st) {
   const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
   if (int rc = allow_smem(chunk_state_kernel<T, Acc>, kStateSmem<Acc>, kFwd)) return rc;
-  if (int rc = allow_smem(chunk_scan_kernel<T, Acc>, kScanSmem<Acc>, kFwd)) return rc;
+  if (int rc = allow_smem(chunk_scan_kernel<T, Acc, St>, kScanSmem<Acc>, kFwd)) return rc;
   if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, kCbSmem<Acc>, kFwd)) return rc;
   chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, kStateSmem<Acc>, st>>>(p, false);
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk state");
   chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, kCbSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: C.B");
   if (pass_vec(p) == 4)
-    state_pass_kernel<4><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
+    state_pass_kernel<4, St><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
   else
-    state_pass_kernel<1><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
+    state_pass_kernel<1, St><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
   MAMBA_CUDA_LAUNCHED("ssd forward: state passing");
-  chunk_scan_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, kScanSmem<Acc>, st>>>(p);
+  chunk_scan_kernel<T, Acc, St><<<(unsigned)blocks, kSsdThreads, kScanSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk scan");
   return MAMBA_OK;
 }
 
-template <typename T, typename Acc>
+template <typename T, typename Acc, typename St>
 int launch_bwd(const SsdParams& p, cudaStream_t st) {
   const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
   if (int rc = allow_smem(chunk_state_kernel<T, Acc>, kStateSmem<Acc>, kBwd)) return rc;
-  if (int rc = allow_smem(chunk_bwd_kernel<T, Acc>, kBwdSmem<Acc>, kBwd)) return rc;
+  if (int rc = allow_smem(chunk_bwd_kernel<T, Acc, St>, kBwdSmem<Acc>, kBwd)) return rc;
   if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, kCbSmem<Acc>, kBwd)) return rc;
   chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, kStateSmem<Acc>, st>>>(p, true);
   MAMBA_CUDA_LAUNCHED("ssd backward: chunk state");
   chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, kCbSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
   if (pass_vec(p) == 4)
-    state_pass_kernel<4><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
+    state_pass_kernel<4, St><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
   else
-    state_pass_kernel<1><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
+    state_pass_kernel<1, St><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
   MAMBA_CUDA_LAUNCHED("ssd backward: state passing");
   if (p.head_splits > 1) {
     const size_t bytes = (size_t)p.batch * p.Lp() * p.groups * p.state * sizeof(float);
@@ -137,7 +163,7 @@ int launch_bwd(const SsdParams& p, cudaStream_t st) {
     MAMBA_CUDA_TRY(cudaMemsetAsync(p.dCacc, 0, bytes, st), "ssd backward: clearing dC");
   }
   const int64_t bwd_blocks = (int64_t)p.batch * p.nc * p.groups * p.head_splits;
-  chunk_bwd_kernel<T, Acc><<<(unsigned)bwd_blocks, kSsdThreads, kBwdSmem<Acc>, st>>>(p);
+  chunk_bwd_kernel<T, Acc, St><<<(unsigned)bwd_blocks, kSsdThreads, kBwdSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd backward: chunk gradients");
   param_grads_kernel<<<p.heads, kSsdThreads, 0, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd backward: dA, dD, ddt_bias");
@@ -209,23 +235,38 @@ Version kernel_version() {
   return Version::v3;
 }
 
-// f(T{}, Acc{}, V1{}) for the call's dtype, product kind and kernel version.
+// Whether the call stores the passed states in its 2-byte input dtype (see the top of this file): v3 with bf16
+// or f16 inputs, unless MAMBA_SSD_STATES=fp32 (read at every call, next to MAMBA_SSD_KERNELS) or a state row
+// does not fit one state passing block (256 threads of 4 elements when N % 4 == 0, else of 1).
+bool states_in_input_dtype(Version version, int32_t dtype, int64_t state) {
+  if (version != Version::v3 || dtype == MAMBA_F32) return false;
+  if (state > (int64_t)kSsdThreads * (state % 4 == 0 ? 4 : 1)) return false;
+  const char* v = std::getenv("MAMBA_SSD_STATES");
+  return !(v && std::strcmp(v, "fp32") == 0);
+}
+
+// f(T{}, Acc{}, V1{}, St{}) for the call's dtype, product kind, kernel version and state dtype (states16: St = T).
 template <typename F>
-int dispatch(int32_t dtype, Version version, F&& f) {
+int dispatch(int32_t dtype, Version version, bool states16, F&& f) {
   if (version == Version::v1) {
     if (dtype == MAMBA_F32)
-      return fp32_on_tensor_cores() ? f(float{}, v1::Tc3Acc{}, std::true_type{}) : f(float{}, v1::SimtAcc{}, std::true_type{});
-    if (dtype == MAMBA_F16) return f(__half{}, v1::TcAcc{}, std::true_type{});
-    return f(__nv_bfloat16{}, v1::TcAcc{}, std::true_type{});
+      return fp32_on_tensor_cores() ? f(float{}, v1::Tc3Acc{}, std::true_type{}, float{})
+                                    : f(float{}, v1::SimtAcc{}, std::true_type{}, float{});
+    if (dtype == MAMBA_F16) return f(__half{}, v1::TcAcc{}, std::true_type{}, float{});
+    return f(__nv_bfloat16{}, v1::TcAcc{}, std::true_type{}, float{});
   }
   if (dtype == MAMBA_F32)
-    return fp32_on_tensor_cores() ? f(float{}, Tc3Acc{}, std::false_type{}) : f(float{}, SimtAcc{}, std::false_type{});
+    return fp32_on_tensor_cores() ? f(float{}, Tc3Acc{}, std::false_type{}, float{})
+                                  : f(float{}, SimtAcc{}, std::false_type{}, float{});
   if (version == Version::v2) {
-    if (dtype == MAMBA_F16) return f(__half{}, TcAcc{}, std::false_type{});
-    return f(__nv_bfloat16{}, TcAcc{}, std::false_type{});
+    if (dtype == MAMBA_F16) return f(__half{}, TcAcc{}, std::false_type{}, float{});
+    return f(__nv_bfloat16{}, TcAcc{}, std::false_type{}, float{});
   }
-  if (dtype == MAMBA_F16) return f(__half{}, MmaAcc<__half>{}, std::false_type{});
-  return f(__nv_bfloat16{}, MmaAcc<__nv_bfloat16>{}, std::false_type{});
+  if (dtype == MAMBA_F16)
+    return states16 ? f(__half{}, MmaAcc<__half>{}, std::false_type{}, __half{})
+                    : f(__half{}, MmaAcc<__half>{}, std::false_type{}, float{});
+  return states16 ? f(__nv_bfloat16{}, MmaAcc<__nv_bfloat16>{}, std::false_type{}, __nv_bfloat16{})
+                  : f(__nv_bfloat16{}, MmaAcc<__nv_bfloat16>{}, std::false_type{}, float{});
 }
 
 // Backward blocks per (batch, chunk, group): one (no atomics) when deterministic or when the blocks already
@@ -272,14 +313,14 @@ MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   if (int rc = check_grid(kFwd, args)) return rc;
   const Version version = kernel_version();
   const bool v1 = version == Version::v1;
-  SsdParams p = make_params(args, v1);
+  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype, args->state));
   p.y = outputs->y; copy_n(p.y_s, outputs->y_stride, 4);
   p.final_state = outputs->final_state;
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, false, st, "ssd forward", [&] {
-    return dispatch(args->dtype, version, [&](auto t, auto acc, auto old) {
+    return dispatch(args->dtype, version, p.states16, [&](auto t, auto acc, auto old, auto s) {
       if constexpr (decltype(old)::value) return launch_fwd_v1<decltype(t), decltype(acc)>(p, st);
-      else return launch_fwd<decltype(t), decltype(acc)>(p, st);
+      else return launch_fwd<decltype(t), decltype(acc), decltype(s)>(p, st);
     });
   });
 }
@@ -290,7 +331,7 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   if (int rc = check_grid(kBwd, args)) return rc;
   const Version version = kernel_version();
   const bool v1 = version == Version::v1;
-  SsdParams p = make_params(args, v1);
+  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype, args->state));
   p.dy = grads->dy; copy_n(p.dy_s, grads->dy_stride, 4);
   p.dfinal_state = grads->dfinal_state;
   p.dx = grads->dx; copy_n(p.dx_s, grads->dx_stride, 4);
@@ -304,9 +345,9 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   p.head_splits = plan_head_splits(p, args->deterministic != 0);
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, true, st, "ssd backward", [&] {
-    return dispatch(args->dtype, version, [&](auto t, auto acc, auto old) {
+    return dispatch(args->dtype, version, p.states16, [&](auto t, auto acc, auto old, auto s) {
       if constexpr (decltype(old)::value) return launch_bwd_v1<decltype(t), decltype(acc)>(p, st);
-      else return launch_bwd<decltype(t), decltype(acc)>(p, st);
+      else return launch_bwd<decltype(t), decltype(acc), decltype(s)>(p, st);
     });
   });
 }

@@ -19,7 +19,9 @@
 // Third version (v3, the default; MAMBA_SSD_KERNELS=v2 runs the same kernels with v2's products): for 2-byte
 // inputs the operand tiles hold bf16/f16 (Acc::Op) and the products run on mma m16n8k16 (MmaAcc): half the
 // shared memory per operand tile, so the chunk gradients fit 3 blocks per SM instead of 2, and twice TF32's
-// tensor-core rate. Product outputs and epilogue tiles stay fp32.
+// tensor-core rate. Product outputs and epilogue tiles stay fp32. With 2-byte inputs, v3 also stores the states
+// the state passing writes (the passed S, and in the backward the recomputed S and the passed dS) in the input
+// dtype, as mamba_ssm does (ssd_api.cu); the chunk state's outputs and the running sums stay fp32.
 #pragma once
 #include "dtype.cuh"
 #include "scan_math.cuh"
@@ -39,9 +41,9 @@ struct View {
   int lim3;
   __device__ __forceinline__ View(const void* p, const int64_t* s, int64_t i0, int64_t i2, int64_t lim1_, int lim3_)
       : base(static_cast<const T*>(p) + i0 * s[0] + i2 * s[2]), s1(s[1]), s3(s[3]), lim1(lim1_), lim3(lim3_) {}
-  // A row-major (rows, cols) matrix, e.g. a (P, N) fp32 state in scratch.
-  __device__ __forceinline__ View(const T* p, int64_t rows, int cols)
-      : base(p), s1(cols), s3(1), lim1(rows), lim3(cols) {}
+  // A row-major (rows, cols) matrix with rows `pitch` elements apart, e.g. a (P, N) state in scratch.
+  __device__ __forceinline__ View(const T* p, int64_t rows, int cols, int64_t pitch)
+      : base(p), s1(pitch), s3(1), lim1(rows), lim3(cols) {}
   __device__ __forceinline__ float operator()(int64_t i1, int i3, float scale = 1.f) const {
     const bool ok = i1 < lim1 && i3 < lim3;
     const float v = load_f(base + (i1 < lim1 ? i1 : lim1 - 1) * s1 + (int64_t)(i3 < lim3 ? i3 : lim3 - 1) * s3);
@@ -149,6 +151,17 @@ struct ChunkHead {
   }
 };
 
+// Slot `slot` of head bh's states in p.S or p.dS as stored by the state passing (ssd_params.cuh): (P, N) rows of
+// fp32 N apart, or of St = the 2-byte input dtype 2 N apart (the first half of each fp32 row's bytes).
+template <typename St>
+__device__ __forceinline__ const St* state_slot(const SsdParams& p, const float* buf, int64_t bh, int slot) {
+  return reinterpret_cast<const St*>(buf + (bh * (p.nc + 1) + slot) * p.PN());
+}
+template <typename St>
+__device__ __forceinline__ int64_t state_pitch(const SsdParams& p) {
+  return (std::is_same<St, float>::value ? 1 : 2) * (int64_t)p.state;
+}
+
 // dt and acum of the chunk into scratch; the local chunk state into S[c + 1]; for the backward also
 // dS_loc[c] = sum_q exp(acum_q) dy_q^T C_q (the chunk's own contribution to dS[c]) into dS[c].
 template <typename T, typename Acc>
@@ -213,49 +226,96 @@ __global__ void __launch_bounds__(kSsdThreads, 4) chunk_state_kernel(const SsdPa
     }
 }
 
-// V consecutive floats of scratch (16-byte aligned for V = 4: every state slot starts at a multiple of 4 floats
-// when P N is, see ssd_api.cu) as one access.
-template <int V>
-__device__ __forceinline__ void vload(const float* src, float (&v)[V]) {
-  if constexpr (V == 4) {
+// The 16 bits of a 2-byte state element, and back (round to nearest, as to_op).
+template <typename St> __device__ __forceinline__ uint32_t state_bits(float v);
+template <> __device__ __forceinline__ uint32_t state_bits<__nv_bfloat16>(float v) {
+  return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+}
+template <> __device__ __forceinline__ uint32_t state_bits<__half>(float v) {
+  return __half_as_ushort(__float2half_rn(v));
+}
+template <typename St> __device__ __forceinline__ float state_value(uint32_t bits);
+template <> __device__ __forceinline__ float state_value<__nv_bfloat16>(uint32_t bits) {
+  return __uint_as_float(bits << 16);
+}
+template <> __device__ __forceinline__ float state_value<__half>(uint32_t bits) {
+  return __half2float(__ushort_as_half((unsigned short)bits));
+}
+
+// V consecutive state elements of scratch (fp32 or 2-byte St) as one access for V = 4: 16 bytes (fp32) or 8
+// bytes, aligned because the groups of 4 are (pass_vec, ssd_api.cu). Plain loads: the state passing reads back
+// what it wrote.
+template <int V, typename St>
+__device__ __forceinline__ void vload(const St* src, float (&v)[V]) {
+  if constexpr (V == 4 && std::is_same<St, float>::value) {
     const float4 t = *reinterpret_cast<const float4*>(src);
     v[0] = t.x; v[1] = t.y; v[2] = t.z; v[3] = t.w;
+  } else if constexpr (V == 4) {
+    const uint2 t = *reinterpret_cast<const uint2*>(src);
+    v[0] = state_value<St>(t.x & 0xffffu); v[1] = state_value<St>(t.x >> 16);
+    v[2] = state_value<St>(t.y & 0xffffu); v[3] = state_value<St>(t.y >> 16);
   } else {
 #pragma unroll
-    for (int i = 0; i < V; ++i) v[i] = src[i];
+    for (int i = 0; i < V; ++i) v[i] = to_f(src[i]);
   }
 }
-template <int V>
-__device__ __forceinline__ void vstore(float* dst, const float (&v)[V]) {
-  if constexpr (V == 4) {
+template <int V, typename St>
+__device__ __forceinline__ void vstore(St* dst, const float (&v)[V]) {
+  if constexpr (V == 4 && std::is_same<St, float>::value) {
     __stcg(reinterpret_cast<float4*>(dst), make_float4(v[0], v[1], v[2], v[3]));  // one 16-byte store
+  } else if constexpr (V == 4) {  // element e + i in the low half first (little-endian), one 8-byte store
+    __stcg(reinterpret_cast<uint2*>(dst), make_uint2(state_bits<St>(v[0]) | state_bits<St>(v[1]) << 16,
+                                                     state_bits<St>(v[2]) | state_bits<St>(v[3]) << 16));
   } else {
 #pragma unroll
-    for (int i = 0; i < V; ++i) dst[i] = v[i];
+    for (int i = 0; i < V; ++i) dst[i] = to_op<St>(v[i]);
   }
 }
 
-// V consecutive state elements of (b, h) per thread (V = 4 when P N % 4 == 0: 16-byte accesses, four times the
-// bytes in flight): S[0] = initial state, S[c+1] = exp(aend_c) S[c] + S_loc[c] in place. Backward also runs
-// the gradient in reverse: dS[nc] = dfinal, dS[c] = exp(aend_c) dS[c+1] + dS_loc[c], and writes each chunk's
-// partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state) to dAend. Loads go kAhead chunks
-// ahead of the dependent chain (one FMA per chunk), unconditionally at clamped chunk indices.
-template <int V>
+// V consecutive state elements of (b, h) per thread (V = 4 when P N % 4 == 0, or with 2-byte states N % 4 == 0:
+// 16- or 8-byte accesses, four times the bytes in flight): S[0] = initial state, S[c+1] = exp(aend_c) S[c] +
+// S_loc[c], written over S_loc[c]'s slot. Backward also runs the gradient in reverse: dS[nc] = dfinal,
+// dS[c] = exp(aend_c) dS[c+1] + dS_loc[c], dS[c+1] written over dS_loc[c+1]'s slot, and writes each chunk's
+// partial sum of dS[c+1] . S[c+1] (the gradient of aend_c through the state, S[c+1] read back as stored) to
+// dAend. Loads go kAhead chunks ahead of the dependent chain (one FMA per chunk), unconditionally at clamped
+// chunk indices. The running sums s and d stay fp32. St is the stored states' type: fp32, each element written
+// by the thread that read it (blocks of 256 V consecutive elements); or the 2-byte input dtype, in the first half
+// of each fp32 row's bytes (ssd_params.cuh), where a 2-byte element overwrites other threads' fp32 elements of its
+// row: each block owns pass_rows whole rows, and a barrier between a batch's loads and its stores keeps every
+// fp32 element read before its bytes are overwritten.
+template <int V, typename St>
 __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdParams p, const bool backward) {
   constexpr int kAhead = 8, kWarps = kSsdThreads / 32;
+  constexpr bool kF32 = std::is_same<St, float>::value;
   __shared__ float red[kAhead * kWarps];
   const int split = (int)(blockIdx.x % p.pass_split);
   const int64_t bh = blockIdx.x / p.pass_split;
   const int64_t PN = p.PN(), Lp = p.Lp();
-  const int64_t e = ((int64_t)split * kSsdThreads + threadIdx.x) * V;
-  const bool valid = e < PN;  // all V elements or none: PN % V == 0
-  const int64_t ec = valid ? e : 0;
-  float* Sb = p.S + bh * (p.nc + 1) * PN;
+  const int N = p.state;
+  int64_t e, ec;
+  bool valid;
+  if constexpr (kF32) {
+    e = ((int64_t)split * kSsdThreads + threadIdx.x) * V;
+    valid = e < PN;  // all V elements or none: PN % V == 0
+    ec = valid ? e : 0;
+  } else {
+    const int64_t first = (int64_t)split * p.pass_rows * N;  // the block's rows: whole ones
+    e = first + (int64_t)threadIdx.x * V;
+    valid = (int)threadIdx.x * V < p.pass_rows * N && e < PN;  // all V elements or none: N % V == 0
+    ec = valid ? e : first;  // clamped loads stay in the block's rows
+  }
+  // Element ec within a slot of stored states, and the slots' pitch, in St elements.
+  const int64_t te = kF32 ? ec : ec + ec / N * N;
+  const int64_t sp = kF32 ? PN : 2 * PN;
+  const float* Sb = p.S + bh * (p.nc + 1) * PN;
+  St* Pb = reinterpret_cast<St*>(p.S + bh * (p.nc + 1) * PN);
   const float* aend = p.acum + bh * Lp + kQ - 1;  // aend of chunk c at aend[c * kQ]
   float s[V];
 #pragma unroll
   for (int i = 0; i < V; ++i) s[i] = valid && p.initial_state ? p.initial_state[bh * PN + e + i] : 0.f;
-  if (valid) vstore<V>(Sb + e, s);
+  if (valid) vstore<V>(Pb + te, s);  // slot 0: no local state there
+  // The final slot is read only by the backward (fp32 keeps writing it, as before).
+  const int last = backward || kF32 ? p.nc : p.nc - 1;
   for (int c0 = 0; c0 < p.nc; c0 += kAhead) {
     float loc[kAhead][V], ea[kAhead];
 #pragma unroll
@@ -264,13 +324,14 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
       vload<V>(Sb + (int64_t)(cc + 1) * PN + ec, loc[j]);
       ea[j] = __expf(aend[(int64_t)cc * kQ]);
     }
+    if constexpr (!kF32) __syncthreads();  // the block's loads of these slots before its stores over them
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 + j;
       if (valid && c < p.nc) {
 #pragma unroll
         for (int i = 0; i < V; ++i) s[i] = ea[j] * s[i] + loc[j][i];
-        vstore<V>(Sb + (int64_t)(c + 1) * PN + e, s);
+        if (c < last) vstore<V>(Pb + (int64_t)(c + 1) * sp + te, s);
       }
     }
   }
@@ -280,7 +341,8 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
       for (int i = 0; i < V; ++i) p.final_state[bh * PN + e + i] = s[i];
     return;
   }
-  float* dSb = p.dS + bh * (p.nc + 1) * PN;
+  const float* dSb = p.dS + bh * (p.nc + 1) * PN;
+  St* dPb = reinterpret_cast<St*>(p.dS + bh * (p.nc + 1) * PN);
   float d[V];
 #pragma unroll
   for (int i = 0; i < V; ++i) d[i] = valid && p.dfinal_state ? p.dfinal_state[bh * PN + e + i] : 0.f;
@@ -290,9 +352,10 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
     for (int j = 0; j < kAhead; ++j) {
       const int c = c0 - j, cc = c >= 0 ? c : 0;
       vload<V>(dSb + (int64_t)cc * PN + ec, loc[j]);
-      vload<V>(Sb + (int64_t)(cc + 1) * PN + ec, sn[j]);
+      vload<V>(Pb + (int64_t)(cc + 1) * sp + te, sn[j]);  // this thread's own stores
       ea[j] = __expf(aend[(int64_t)cc * kQ]);
     }
+    if constexpr (!kF32) __syncthreads();  // the block's loads of dS_loc before its stores over them
     float part[kAhead];
 #pragma unroll
     for (int j = 0; j < kAhead; ++j) {
@@ -301,7 +364,7 @@ __global__ void __launch_bounds__(kSsdThreads, 2) state_pass_kernel(const SsdPar
       if (valid && c >= 0) {
 #pragma unroll
         for (int i = 0; i < V; ++i) part[j] += d[i] * sn[j][i];
-        vstore<V>(dSb + (int64_t)(c + 1) * PN + e, d);
+        vstore<V>(dPb + (int64_t)(c + 1) * sp + te, d);
 #pragma unroll
         for (int i = 0; i < V; ++i) d[i] = ea[j] * d[i] + loc[j][i];
       }
@@ -378,11 +441,13 @@ __device__ __forceinline__ const float* chunk_cb_of(const SsdParams& p, int b, i
   return p.CB + (((int64_t)b * p.nc + c) * p.groups + g) * kQ * kQ;
 }
 
-// y of chunk c, head h: the start state's contribution through C plus the causal intra-chunk product.
-template <typename T, typename Acc>
+// y of chunk c, head h: the start state's contribution through C plus the causal intra-chunk product. St: the
+// type of the stored states (state_slot).
+template <typename T, typename Acc, typename St>
 __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdParams p) {
-  // With 16-bit operands (mamba_ssm's chunk scan does the same): C exp(acum) and the fp32 state S rounded to E,
-  // and L = C.B^T decay dt rounded to E; x is exact.
+  // With 16-bit operands (mamba_ssm's chunk scan does the same): C exp(acum) and the state S rounded to E, and
+  // L = C.B^T decay dt rounded to E; x is exact. S stored in E (St == E) was rounded to nearest by the state
+  // passing, as to_op rounds an fp32 S here: the same operand either way.
   using E = typename Acc::Op;
   extern __shared__ __align__(128) float smem[];
   float* tout = smem;
@@ -392,7 +457,6 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
   __shared__ float s_dtv[kQ], s_acum[kQ], s_e[kQ];
   const ChunkHead k(p);
   const int P = p.head_dim, N = p.state;
-  const int64_t PN = p.PN();
   load_chunk_vectors(p, k.bh, k.t0, s_dtv, s_acum, s_e, nullptr);
   __syncthreads();
   // tL[s][q] = (C_q.B_s) exp(acum_q - acum_s) dt_s for s <= q: the K-major operand of y_diag = L x.
@@ -410,10 +474,9 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
   }
   __syncthreads();
   const bool has_state = k.c > 0 || p.initial_state;
-  const float* Sc = p.S + (k.bh * (p.nc + 1) + k.c) * PN;
   const float Dh = p.D ? p.D[k.h] : 0.f;
   const View<T> Cv(p.C, p.C_s, k.b, k.g, p.length, N), Xv(p.x, p.x_s, k.b, k.h, p.length, P);
-  const View<float> Sv(Sc, P, N);
+  const View<St> Sv(state_slot<St>(p, p.S, k.bh, k.c), P, N, state_pitch<St>(p));
   for (int p0 = 0; p0 < P; p0 += kQ) {
     Acc acc;
     acc.zero();
@@ -445,9 +508,11 @@ __global__ void __launch_bounds__(kSsdThreads, 3) chunk_scan_kernel(const SsdPar
 // the fp32 dB and dC accumulators, and per-chunk partial sums of dA, dD and ddt_bias.
 // With 16-bit operands (MmaAcc), the operands computed in fp32 are rounded to the input dtype as mamba_ssm's
 // backward kernels do before their tl.dot: Lp = C.B^T decay (its dx kernel's cb), G1 (its dC.B^T, multiplied
-// in the input dtype by its bmm backward), the fp32 states S and dS, and the per-step scaled B, x and dy. The
-// fp32 tiles keep C.B^T (for the row sums of M) and every product's output.
-template <typename T, typename Acc>
+// in the input dtype by its bmm backward), the states S and dS, and the per-step scaled B, x and dy. The fp32
+// tiles keep C.B^T (for the row sums of M) and every product's output. St is the type of the stored S and dS
+// (state_slot): fp32, or E itself, rounded to nearest by the state passing as to_op rounds fp32 ones (same
+// operands).
+template <typename T, typename Acc, typename St>
 __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel(const SsdParams p) {
   using E = typename Acc::Op;
   constexpr int LE = kLd<E>;
@@ -472,7 +537,7 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
   const int h_begin = g * p.heads_per_group + split * hps;
   const int h_end = min(h_begin + hps, (g + 1) * p.heads_per_group);
   const int P = p.head_dim, N = p.state;
-  const int64_t PN = p.PN(), Lp = p.Lp();
+  const int64_t Lp = p.Lp();
   const bool atomic = p.head_splits > 1;
 
   {
@@ -490,8 +555,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
   auto Cv = [&] { return View<T>(p.C, p.C_s, b, g, p.length, N); };
   for (int h = h_begin; h < h_end; ++h) {
     const int64_t bh = (int64_t)b * p.heads + h;
-    const float* Sc = p.S + (bh * (p.nc + 1) + c) * PN;        // state at the chunk's start
-    const float* dSn = p.dS + (bh * (p.nc + 1) + c + 1) * PN;  // gradient of the state at its end
+    const St* Sc = state_slot<St>(p, p.S, bh, c);        // state at the chunk's start
+    const St* dSn = state_slot<St>(p, p.dS, bh, c + 1);  // gradient of the state at its end
     load_chunk_vectors(p, bh, t0, s_dtv, s_acum, s_e, s_ew);
     if (threadIdx.x < kQ) {  // the thread that wrote s_dtv[i] and s_ew[i]
       s_xw[threadIdx.x] = s_dtv[threadIdx.x] * s_ew[threadIdx.x];
@@ -501,8 +566,8 @@ __global__ void __launch_bounds__(kSsdThreads, Acc::kMinBlocks) chunk_bwd_kernel
     // Views built where used (cheap from the kernel's parameters): kept live over the head they cost registers.
     auto Xv = [&] { return View<T>(p.x, p.x_s, b, h, p.length, P); };
     auto DYv = [&] { return View<T>(p.dy, p.dy_s, b, h, p.length, P); };
-    auto Sv = [&] { return View<float>(Sc, P, N); };
-    auto dSv = [&] { return View<float>(dSn, P, N); };
+    auto Sv = [&] { return View<St>(Sc, P, N, state_pitch<St>(p)); };
+    auto dSv = [&] { return View<St>(dSn, P, N, state_pitch<St>(p)); };
 
     // DX[q][s] = dy_q . x_s, then G1 = DX decay dt_s, Lp = CB decay and the row sums of M = CB G1.
     {

@@ -37,14 +37,22 @@ struct SsdParams {
   float* ddt_bias;
   float* dinitial_state;
 
-  // Scratch (fp32).
+  // Scratch (fp32 unless said otherwise).
   float* dtv;    // (batch, heads, Lp): dt after bias, softplus and clamp
   float* acum;   // (batch, heads, Lp): inclusive cumulative sum of dt * A within each chunk
   float* CB;     // (batch, nc, groups, 64, 64): C_q . B_s within each chunk, shared by the group's heads
-  float* S;      // (batch, heads, nc + 1, head_dim, state): state at the start of chunk c; slot nc = final
-  float* dS;     // same shape (backward): gradient of the state at the start of chunk c
+  // The states, (batch, heads, nc + 1, head_dim, state) fp32 slots each. The chunk state kernel writes the local
+  // state of chunk c into S slot c + 1 (and dS_loc of chunk c into dS slot c); the state passing reads them and
+  // writes, in place, what the chunk scan and chunk gradients read: S slot c the state at the start of chunk c
+  // (slot nc = final), dS slot c its gradient. In fp32, or with states16 in the 2-byte input dtype: row p of a
+  // slot then fills the first half of the bytes of its fp32 row (row pitch 2 N elements), so that a block of
+  // the state passing that owns whole rows overwrites only what it read itself (state_pass_kernel).
+  float* S;
+  float* dS;
+  bool states16;
   float* dAend;  // (batch, heads, nc, pass_split): partial sums of dS[c+1] . S[c+1] (backward)
   int pass_split;  // blocks per (b, h) in the state passing kernel
+  int pass_rows;   // with states16: the whole state rows each of those blocks owns
   float* dBacc;  // (batch, Lp, groups, state) fp32 accumulators of dB and dC (backward)
   float* dCacc;
   float* part;   // (batch, nc, heads, 3): dA, dD and ddt_bias partial sums per chunk (backward)

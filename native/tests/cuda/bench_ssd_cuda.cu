@@ -9,8 +9,9 @@
 //              (chunk state and dS_loc; C.B^T; dy.x^T; Z; dB; dC)
 // Usage: bench_ssd_cuda [--profile]   (--profile: one bf16 forward and backward, for ncu; the kernels the
 // environment picks: MAMBA_SSD_KERNELS=v1 the first ones, v2 the second (TF32 products for bf16), unset or v3
-// the current ones (bf16 operand tiles, mma m16n8k16)). Without it, all versions run side by side (" v1", " v2"
-// and " v3" rows; fp32 runs the same code in v2 and v3), and their outputs are compared at the benchmark shape.
+// the current ones (bf16 operand tiles, mma m16n8k16); MAMBA_SSD_STATES=fp32 keeps v3's states in fp32 instead of
+// bf16). Without it, all versions run side by side (" v1", " v2", " v3 st=fp32" (v3 with fp32 states) and " v3"
+// rows; fp32 runs the same code in v2 and v3), and their outputs are compared at the benchmark shape.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -123,24 +124,28 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false,
   char name[40];
   std::snprintf(name, sizeof name, "%s%s", dt == MAMBA_F32 ? "fp32" : "bf16", mode);
   const double pk = peak.bf16;
-  std::printf("SSD %-12s fwd %8.3f ms %7.1f TFLOP/s (%5.2f%% of bf16 TC peak)\n", name, fwd, tflops(ff, fwd),
+  std::printf("SSD %-15s fwd %8.3f ms %7.1f TFLOP/s (%5.2f%% of bf16 TC peak)\n", name, fwd, tflops(ff, fwd),
               pk > 0 ? 100 * tflops(ff, fwd) / pk : 0.0);
-  std::printf("SSD %-12s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=0]\n", name, bwd, tflops(bf, bwd),
+  std::printf("SSD %-15s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=0]\n", name, bwd, tflops(bf, bwd),
               pk > 0 ? 100 * tflops(bf, bwd) / pk : 0.0);
-  std::printf("SSD %-12s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=1]\n", name, bwd_det, tflops(bf, bwd_det),
+  std::printf("SSD %-15s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=1]\n", name, bwd_det, tflops(bf, bwd_det),
               pk > 0 ? 100 * tflops(bf, bwd_det) / pk : 0.0);
-  std::printf("SSD %-12s fwd+bwd %8.3f ms (deterministic=0), %8.3f ms (deterministic=1)\n", name, fwd + bwd, fwd + bwd_det);
+  std::printf("SSD %-15s fwd+bwd %8.3f ms (deterministic=0), %8.3f ms (deterministic=1)\n", name, fwd + bwd, fwd + bwd_det);
   if (compare) {
     // The versions against each other at this shape (the tests' shapes are small): one forward and
     // deterministic backward each, outputs compared as max |a - b| / max |b|. For bf16, v3 against v2 shows what
-    // the bf16 operand rounding of v3's products adds to v2's TF32 ones.
-    const char* versions[3] = {"v1", "v2", "v3"};
-    const int nv = dt == MAMBA_F32 ? 2 : 3;
-    if (dt == MAMBA_F32) versions[1] = "v3";
-    std::vector<std::vector<float>> out[3];
+    // the bf16 operand rounding of v3's products adds to v2's TF32 ones, and v3 against v3/st=fp32 what storing
+    // the states in bf16 adds (y, dx, dB, dC, dD bitwise equal: 0; ddt, dA, ddt_bias through the decay's gradient).
+    const char* versions[4] = {"v1", "v2", "v3/st=fp32", "v3"};
+    const char* kernels[4] = {"v1", "v2", "v3", "v3"};
+    const int nv = dt == MAMBA_F32 ? 2 : 4;
+    if (dt == MAMBA_F32) versions[1] = kernels[1] = "v3";
+    std::vector<std::vector<float>> out[4];
     a.deterministic = 1;
     for (int v = 0; v < nv; ++v) {
-      setenv("MAMBA_SSD_KERNELS", versions[v], 1);
+      setenv("MAMBA_SSD_KERNELS", kernels[v], 1);
+      if (std::strcmp(versions[v], "v3/st=fp32") == 0) setenv("MAMBA_SSD_STATES", "fp32", 1);
+      else unsetenv("MAMBA_SSD_STATES");
       must(mamba_ssd_fwd_cuda(&a, &o, nullptr), "ssd forward");
       must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward");
       CHECK_CUDA(cudaDeviceSynchronize());
@@ -152,7 +157,7 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false,
     const char* names[] = {"y", "dx", "ddt", "dB", "dC", "dA", "dD", "ddt_bias"};
     for (int v = 1; v < nv; ++v)
       for (int w = 0; w < v; ++w) {
-        std::printf("SSD %-12s %s vs %s at this shape, max|%s-%s|/max|%s|:", name, versions[v], versions[w],
+        std::printf("SSD %-15s %s vs %s at this shape, max|%s-%s|/max|%s|:", name, versions[v], versions[w],
                     versions[v], versions[w], versions[w]);
         for (int i = 0; i < 8; ++i) std::printf(" %s %.1e", names[i], rel_diff(out[w][i], out[v][i]));
         std::printf("\n");
@@ -196,6 +201,11 @@ int main(int argc, char** argv) {
   bench_ssd(MAMBA_BF16, peak, " v1");
   setenv("MAMBA_SSD_KERNELS", "v2", 1);
   bench_ssd(MAMBA_BF16, peak, " v2");
+  // v3 with its states in fp32 (MAMBA_SSD_STATES, read per call) next to v3's default, bf16 states.
+  setenv("MAMBA_SSD_KERNELS", "v3", 1);
+  setenv("MAMBA_SSD_STATES", "fp32", 1);
+  bench_ssd(MAMBA_BF16, peak, " v3 st=fp32");
+  unsetenv("MAMBA_SSD_STATES");
   setenv("MAMBA_SSD_KERNELS", "v3", 1);
   bench_ssd(MAMBA_BF16, peak, " v3", false, true);
   setenv("MAMBA_SSD_KERNELS", "v3", 1);

@@ -1,13 +1,15 @@
 #!/bin/bash
 # The Mamba-2 SSD CUDA checks in one short device call (sm_90), in this order: the SSD tests (linked straight
 # from the SSD sources, so they need not wait for the rest of the library) in every mode of MODES below; the
-# benchmark against the full library (SSD kernels v1, v2, v3 and the Mamba-1 scan in one run), built meanwhile;
-# ncu's time per kernel (v3, v2); compute-sanitizer memcheck and racecheck on the quick subset (v3); ncu's
-# throughput, occupancy and stall reasons of v3's chunk state, state passing and chunk gradients. Every step's
+# benchmark against the full library (SSD kernels v1, v2, v3 with fp32 and with bf16 states, and the Mamba-1 scan
+# in one run), built meanwhile; ncu's time and DRAM bytes per kernel (v3, and v3 with fp32 states);
+# compute-sanitizer memcheck and racecheck on the quick subset (v3); ncu's throughput, occupancy and stall
+# reasons of v3's chunk state, state passing and chunk gradients. Every step's
 # time limit is cut to what is left of BUDGET seconds (default 460), so the whole call stays under 8 minutes.
 # Kernel versions (MAMBA_SSD_KERNELS, ssd_api.cu): v1 the first kernels; v2 the second, TF32 products for 2-byte
 # inputs; v3 (the default) the same kernels with bf16/f16 operand tiles on mma m16n8k16. fp32 inputs run one
-# code in v2 and v3 (FMA, or 3xTF32 with MAMBA_SSD_FP32=3xtf32).
+# code in v2 and v3 (FMA, or 3xTF32 with MAMBA_SSD_FP32=3xtf32). v3 stores the passed states of 2-byte inputs in
+# the input dtype; MAMBA_SSD_STATES=fp32 keeps them fp32 (ssd_api.cu).
 # Run from anywhere; logs go to $OUT when set (the device tool), else ./build-ssd/logs.
 # SKIP_SAN=1 skips the sanitizers, SKIP_BENCH=1 the library build and the benchmark.
 set -u -o pipefail
@@ -64,6 +66,7 @@ $NV "$BLD"/*.o -o "$BLD/test_ssd_cuda" || exit 1
 # Test modes, one full run each: "log name | what | environment".
 MODES=(
   "v3         | v3 (default): bf16/f16 on mma m16n8k16, fp32 on FMA       | MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=simt"
+  "v3_st_fp32 | v3 fp32 states: bf16/f16 states kept in fp32               | MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=simt MAMBA_SSD_STATES=fp32"
   "v3_3xtf32  | v3: fp32 on 3xTF32 tensor cores                           | MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=3xtf32"
   "v2         | v2: bf16/f16 on TF32 wmma, fp32 on FMA                    | MAMBA_SSD_KERNELS=v2 MAMBA_SSD_FP32=simt"
   "v1         | v1 (first kernels, unchanged since 14e5def), fp32 on FMA  | MAMBA_SSD_KERNELS=v1 MAMBA_SSD_FP32=simt"
@@ -95,11 +98,14 @@ fi
 if [ -x "$BLD/bench_ssd_cuda" ]; then
   run "$(cap 150)" "$LOG/bench_ssd.log" "$BLD/bench_ssd_cuda"
   cat "$LOG/bench_ssd.log"
-  for v in v3 v2; do  # v1's: docs/results/2026-12-07-ssd-cuda.md (same code); the benchmark times all three
-    echo "=== ncu: time per kernel, one bf16 forward and backward, $v kernels (at ${SECONDS}s)"
-    run "$(cap 60)" "$LOG/ncu_ssd_$v.txt" env MAMBA_SSD_KERNELS=$v ncu --clock-control none \
-      --metrics gpu__time_duration.sum -k regex:"chunk_|state_pass|param_grads|bc_grads" "$BLD/bench_ssd_cuda" --profile
-    grep -sE "_kernel|gpu__time_duration" "$LOG/ncu_ssd_$v.txt" | sed -E 's/ +/ /g' | cut -c1-110
+  # v3 with bf16 states (the default) and with fp32 states; v1's and v2's: docs/results/2026-12-07-ssd-cuda.md (same
+  # code); the benchmark times them all.
+  for st in bf16 fp32; do
+    echo "=== ncu: time per kernel, one bf16 forward and backward, v3 kernels, $st states (at ${SECONDS}s)"
+    run "$(cap 60)" "$LOG/ncu_ssd_v3_st_$st.txt" env MAMBA_SSD_KERNELS=v3 MAMBA_SSD_STATES=$st ncu --clock-control none \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum -k regex:"chunk_|state_pass|param_grads|bc_grads" \
+      "$BLD/bench_ssd_cuda" --profile
+    grep -sE "_kernel|gpu__time_duration|dram__bytes" "$LOG/ncu_ssd_v3_st_$st.txt" | sed -E 's/ +/ /g' | cut -c1-110
   done
 fi
 if [ "${SKIP_SAN:-0}" != 1 ]; then

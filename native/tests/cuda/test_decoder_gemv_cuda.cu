@@ -328,6 +328,19 @@ void test_dispatch(uint64_t seed) {
     result(declined && ok, std::string("dispatch bf16 ") + c.what + " stays on gemv_kernel",
            (declined ? "" : ": the tensor-core launcher took it") + detail);
   }
+  // Fewer than kMmaMinRows rows (x_proj's 80 at the 130M shape): launch_gemv keeps them on gemv_kernel, still right.
+  {
+    const int r = 80;
+    std::vector<double> Wc(W.begin(), W.begin() + (size_t)r * cols);
+    const Inputs in = make_inputs(Pro::Norm, 16, cols, rng);
+    std::vector<double> ref, tol;
+    reference(Wc, r, in, ref, tol);
+    bool h = false, ok = false;
+    int rc = 0;
+    const std::vector<float> got = store_product(Path::Dispatch, Pro::Norm, dW, r, in, &h, &rc);
+    const std::string detail = rc == 0 ? check_store(got, r, in, ref, tol, &ok) : " rc " + std::to_string(rc);
+    result(ok, "dispatch bf16 batch 16, 80 rows, on gemv_kernel", detail);
+  }
   cudaFree(dW);
   // fp32 weights never take the tensor cores (launch_gemv_mma only has a bf16 overload); gemv_kernel is right.
   {

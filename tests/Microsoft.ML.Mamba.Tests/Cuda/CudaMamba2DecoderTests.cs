@@ -14,7 +14,7 @@ namespace Microsoft.ML.Mamba.Tests.Cuda;
 /// close logits and states step by step, graph replay equal to plain launches. Run on the GPU machine.
 /// </summary>
 [Trait("Category", "Cuda")]
-public class CudaMamba2DecoderTests
+public partial class CudaMamba2DecoderTests
 {
     // name -> model: the HF fixture in both gated-norm forms (whole width; per group), odd sizes (hidden 39, 6 heads of 13,
     // 3 groups, state 20, conv 3, Δ clamped: unaligned rows), biases with a dtype-rounded residual and state 200 (8 states per
@@ -36,6 +36,17 @@ public class CudaMamba2DecoderTests
         {
             Architecture = MambaArchitecture.Mamba2, VocabSize = 33000, HiddenSize = 256, Expand = 4, HeadDim = 64,
             NGroups = 2, StateSize = 128, NumHiddenLayers = 2, InitializerRange = 0.5,
+        },
+        // Deep and narrow (CudaMamba2DecoderTests.Rounding.cs): 16 layers of 8 heads of 32, state 64, one group.
+        "deep" => new MambaConfig
+        {
+            Architecture = MambaArchitecture.Mamba2, VocabSize = 1000, HiddenSize = 128, Expand = 2, HeadDim = 32,
+            NGroups = 1, StateSize = 64, NumHiddenLayers = 16,
+        },
+        // DecodeBenchmark's Mamba-2 (BenchmarkConfig): 24 x 768, heads of 64, state 128, one group, vocabulary 50,280.
+        "benchmark" => new MambaConfig
+        {
+            Architecture = MambaArchitecture.Mamba2, HiddenSize = 768, HeadDim = 64, StateSize = 128, NumHiddenLayers = 24,
         },
         _ => throw new ArgumentException(name),
     };

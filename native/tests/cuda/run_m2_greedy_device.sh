@@ -1,0 +1,42 @@
+#!/bin/bash
+# The bf16 Mamba-2 decoder against the TorchSharp step (issues #20, #21) in ONE device call, under 4 minutes:
+#   1. builds libmamba_native (sm_90) and unpacks the staged apps (tools/gpu/device-env.sh)
+#   2. the C# Mamba-2 decoder tests: CudaMamba2DecoderTests (the existing ones, the deep 16-layer bf16 model, and
+#      DecodeBenchmark's 24 x 768 model from equal states every step, with the report of where the paths part) and
+#      the CPU tests of that comparison (Mamba2PathComparisonTests)
+#   3. DecodeBenchmark's Mamba-2 rows: fp32 and bf16, batch 1 and 16, native decoder and TorchSharp step, one repeat,
+#      with the "identical" lines (and where the differing rows part)
+# Here first: tools/gpu/stage-apps.sh tests/Microsoft.ML.Mamba.Tests benchmarks/DecodeBenchmark
+# Device call, carrying [".gpu"]: bash native/tests/cuda/run_m2_greedy_device.sh   (logs to $OUT; BUDGET seconds, 230)
+set -u -o pipefail
+cd "$(dirname "$0")/../../.."
+OUT=${OUT:-/tmp/m2-greedy-out}
+mkdir -p "$OUT"
+BUDGET=${BUDGET:-230}
+left() { local l=$((BUDGET - SECONDS)); echo $((l > 5 ? l : 5)); }
+cap() { local want=$1 l; l=$(left); echo $((want < l ? want : l)); }
+rc=0
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+[ -f .gpu/apps.tar.xz ] || { echo "no .gpu/apps.tar.xz: stage the apps first (see the header) and carry .gpu"; exit 2; }
+
+echo "=== 1. build"
+# shellcheck source=/dev/null
+source tools/gpu/device-env.sh || { echo "build failed: see $OUT/native-build.log"; exit 1; }
+echo "built in ${SECONDS}s"
+
+echo "=== 2. C# Mamba-2 decoder tests"
+timeout "$(cap 110)" "$APP/Microsoft.ML.Mamba.Tests" --filter-class "*CudaMamba2DecoderTests" \
+  --filter-class "*Mamba2PathComparisonTests" --output Detailed --no-ansi > "$OUT/tests.log" 2>&1 || rc=1
+grep -E "^failed " -A12 "$OUT/tests.log" | cut -c1-220 | head -80
+grep -E "total:|failed:|succeeded:|skipped:" "$OUT/tests.log"
+echo "--- the deep and benchmark-shaped comparisons' reports"
+grep -E "^\s+(batch [0-9]+|logits at most|per layer|SSM state|step [0-9]+ (row|layer))" "$OUT/tests.log" | cut -c1-240 | head -60
+
+echo "=== 3. DecodeBenchmark, Mamba-2 (prompt 1024, 128 greedy tokens, 1 repeat)"
+timeout "$(cap 100)" "$APP/DecodeBenchmark" --device cuda --architecture mamba2 --dtype fp32,bf16 --batches 1,16 \
+  --paths native,torch --repeats 1 > "$OUT/bench_mamba2.log" 2>&1 || rc=1
+grep -E "^Model:|tokens/s|identical" "$OUT/bench_mamba2.log" | cut -c1-200
+grep -iE "error|exception|not used" "$OUT/bench_mamba2.log" | head -5
+
+echo "=== done in ${SECONDS}s, rc $rc"
+exit $rc
