@@ -19,8 +19,6 @@ constexpr int kThreads = 256;
 // for the predecessor's completion and memory (griddepcontrol.wait) before reading or writing any activation or
 // state. The wait covers every earlier kernel, since each one waited for its own predecessor before it ended.
 // Both are no-ops for a kernel launched without the attribute, and below sm_90.
-#ifndef MAMBA_PDL_DEFINED
-#define MAMBA_PDL_DEFINED
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -31,7 +29,6 @@ __device__ __forceinline__ void pdl_trigger() {
   asm volatile("griddepcontrol.launch_dependents;");
 #endif
 }
-#endif
 constexpr int kMaxTile = 8;  // batch rows per tile: each weight element read from DRAM once per tile
 
 // v rounded to T, as a float: where the TorchSharp step stores an activation in the model's dtype.

@@ -28,23 +28,6 @@
 
 namespace mamba::cuda::decoder {
 
-// Programmatic dependent launch (sm_90): the next kernel may start at once (launch_dependents); wait blocks until
-// the previous kernels finished and their memory is visible. No-ops without the launch attribute and below sm_90.
-// Shared with decoder_gemv.cuh's copy under the same guard.
-#ifndef MAMBA_PDL_DEFINED
-#define MAMBA_PDL_DEFINED
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_trigger() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;");
-#endif
-}
-#endif
-
 constexpr int kMmaMinBatch = 8;  // below, gemv_kernel's one tile of <= 8 rows reads each weight once too
 constexpr int kMmaWarps = kThreads / 32;
 constexpr int kMmaRows = 16;     // rows of an m-tile
