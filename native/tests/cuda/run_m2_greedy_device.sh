@@ -11,13 +11,10 @@
 set -u -o pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/m2-greedy-out}
-mkdir -p "$OUT"
 BUDGET=${BUDGET:-230}
-left() { local l=$((BUDGET - SECONDS)); echo $((l > 5 ? l : 5)); }
-cap() { local want=$1 l; l=$(left); echo $((want < l ? want : l)); }
-rc=0
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-[ -f .gpu/apps.tar.xz ] || { echo "no .gpu/apps.tar.xz: stage the apps first (see the header) and carry .gpu"; exit 2; }
+# shellcheck source=native/tests/cuda/device_steps.sh
+source native/tests/cuda/device_steps.sh
+device_begin
 
 echo "=== 1. build"
 # shellcheck source=/dev/null
@@ -25,10 +22,8 @@ source tools/gpu/device-env.sh || { echo "build failed: see $OUT/native-build.lo
 echo "built in ${SECONDS}s"
 
 echo "=== 2. C# Mamba-2 decoder tests"
-timeout "$(cap 110)" "$APP/Microsoft.ML.Mamba.Tests" --filter-class "*CudaMamba2DecoderTests" \
-  --filter-class "*Mamba2PathComparisonTests" --output Detailed --no-ansi > "$OUT/tests.log" 2>&1 || rc=1
-grep -E "^failed " -A12 "$OUT/tests.log" | cut -c1-220 | head -80
-grep -E "total:|failed:|succeeded:|skipped:" "$OUT/tests.log"
+csharp_tests tests.log 110 --filter-class "*CudaMamba2DecoderTests" --filter-class "*Mamba2PathComparisonTests" \
+  --output Detailed
 echo "--- the deep and benchmark-shaped comparisons' reports"
 grep -E "^\s+(batch [0-9]+|logits at most|per layer|SSM state|step [0-9]+ (row|layer))" "$OUT/tests.log" | cut -c1-240 | head -60
 
