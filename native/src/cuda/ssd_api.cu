@@ -24,6 +24,9 @@
 // by that one rounding in the decay's gradient. MAMBA_SSD_STATES=fp32 (read at every call) keeps every state in
 // fp32; so do v1, v2, fp32 inputs, and states wider than one state passing block's elements (N > 256, or
 // N > 1024 when N % 4 == 0: a block owns whole rows).
+// In v3 the chunk states and their passing run as one chain kernel per direction (ssd_state_chain.cuh), which
+// never stores the fp32 local states; MAMBA_SSD_PASS=separate (read at every call) runs chunk_state_kernel and
+// state_pass_kernel instead, with bitwise the same states.
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -33,6 +36,7 @@
 #include "scratch.cuh"
 #include "ssd_kernels.cuh"
 #include "ssd_kernels_v1.cuh"
+#include "ssd_state_chain.cuh"
 
 namespace mamba::cuda::ssd {
 namespace {
@@ -58,6 +62,10 @@ int check_grid(const char* where, const mamba_ssd_args* a) {
   if (a->batch * nc * a->heads > INT32_MAX)
     return fail(MAMBA_ERR_UNSUPPORTED, std::string(where) + ": batch * heads * ceil(length / 64) = " +
                                            std::to_string(a->batch * nc * a->heads) + " blocks exceed 2^31 - 1");
+  const int64_t tiles = ((a->head_dim + kQ - 1) / kQ) * ((a->state + kQ - 1) / kQ);
+  if (a->batch * a->heads * tiles > INT32_MAX)
+    return fail(MAMBA_ERR_UNSUPPORTED, std::string(where) + ": batch * heads * 64x64 tiles of the state = " +
+                                           std::to_string(a->batch * a->heads * tiles) + " blocks exceed 2^31 - 1");
   return MAMBA_OK;
 }
 
@@ -66,7 +74,7 @@ int check_grid(const char* where, const mamba_ssd_args* a) {
 // floats, when P N % 4 == 0; 2-byte states, rows 2 N elements apart, when N % 4 == 0.
 int pass_vec(const SsdParams& p) { return (p.states16 ? p.state : p.PN()) % 4 == 0 ? 4 : 1; }
 
-SsdParams make_params(const mamba_ssd_args* a, bool v1, bool states16) {
+SsdParams make_params(const mamba_ssd_args* a, bool v1, bool states16, bool chain) {
   SsdParams p{};
   p.batch = (int)a->batch; p.length = (int)a->length; p.heads = (int)a->heads; p.head_dim = (int)a->head_dim;
   p.groups = (int)a->groups; p.state = (int)a->state;
@@ -90,6 +98,7 @@ SsdParams make_params(const mamba_ssd_args* a, bool v1, bool states16) {
     p.pass_rows = (int)((int64_t)kSsdThreads * pass_vec(p) / p.state);
     p.pass_split = (p.head_dim + p.pass_rows - 1) / p.pass_rows;
   }
+  if (chain) p.pass_split = (int)state_tiles(p);  // dAend's columns: one per state tile (ssd_state_chain.cuh)
   return p;
 }
 
@@ -121,42 +130,56 @@ template <typename Acc> constexpr int kCbSmem = tiles_smem<Acc>(kCbTiles[0], kCb
 template <typename Acc> constexpr int kScanSmem = tiles_smem<Acc>(kScanTiles[0], kScanTiles[1]);
 template <typename Acc> constexpr int kBwdSmem = tiles_smem<Acc>(kBwdTiles[0], kBwdTiles[1]);
 
+// The states of one call: chunk_state_kernel then state_pass_kernel, or the chain kernels that fuse them
+// (ssd_state_chain.cuh). Backward: S recomputed (dt and acum too), then dS passed in reverse with dAend.
+template <typename T, typename Acc, typename St>
+int launch_states(const SsdParams& p, bool chain, bool backward, cudaStream_t st) {
+  const char* where = backward ? kBwd : kFwd;
+  if (chain) {
+    const unsigned blocks = (unsigned)((int64_t)p.batch * p.heads * state_tiles(p));
+    if (int rc = allow_smem(state_chain_fwd_kernel<T, Acc, St>, kChainSmem<Acc>, where)) return rc;
+    state_chain_fwd_kernel<T, Acc, St><<<blocks, kSsdThreads, kChainSmem<Acc>, st>>>(p, backward);
+    MAMBA_CUDA_LAUNCHED(backward ? "ssd backward: state chain" : "ssd forward: state chain");
+    if (!backward) return MAMBA_OK;
+    if (int rc = allow_smem(state_chain_bwd_kernel<T, Acc, St>, kChainSmem<Acc>, where)) return rc;
+    state_chain_bwd_kernel<T, Acc, St><<<blocks, kSsdThreads, kChainSmem<Acc>, st>>>(p);
+    MAMBA_CUDA_LAUNCHED("ssd backward: gradient chain");
+    return MAMBA_OK;
+  }
+  const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
+  if (int rc = allow_smem(chunk_state_kernel<T, Acc>, kStateSmem<Acc>, where)) return rc;
+  chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, kStateSmem<Acc>, st>>>(p, backward);
+  MAMBA_CUDA_LAUNCHED(backward ? "ssd backward: chunk state" : "ssd forward: chunk state");
+  const unsigned pass_blocks = (unsigned)((int64_t)p.batch * p.heads * p.pass_split);
+  if (pass_vec(p) == 4)
+    state_pass_kernel<4, St><<<pass_blocks, kSsdThreads, 0, st>>>(p, backward);
+  else
+    state_pass_kernel<1, St><<<pass_blocks, kSsdThreads, 0, st>>>(p, backward);
+  MAMBA_CUDA_LAUNCHED(backward ? "ssd backward: state passing" : "ssd forward: state passing");
+  return MAMBA_OK;
+}
+
 // St: the type of the states the state passing stores: float, or T with p.states16.
 template <typename T, typename Acc, typename St>
-int launch_fwd(const SsdParams& p, cudaStream_t st) {
+int launch_fwd(const SsdParams& p, bool chain, cudaStream_t st) {
   const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
-  if (int rc = allow_smem(chunk_state_kernel<T, Acc>, kStateSmem<Acc>, kFwd)) return rc;
   if (int rc = allow_smem(chunk_scan_kernel<T, Acc, St>, kScanSmem<Acc>, kFwd)) return rc;
   if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, kCbSmem<Acc>, kFwd)) return rc;
-  chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, kStateSmem<Acc>, st>>>(p, false);
-  MAMBA_CUDA_LAUNCHED("ssd forward: chunk state");
+  if (int rc = launch_states<T, Acc, St>(p, chain, false, st)) return rc;
   chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, kCbSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: C.B");
-  if (pass_vec(p) == 4)
-    state_pass_kernel<4, St><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
-  else
-    state_pass_kernel<1, St><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, false);
-  MAMBA_CUDA_LAUNCHED("ssd forward: state passing");
   chunk_scan_kernel<T, Acc, St><<<(unsigned)blocks, kSsdThreads, kScanSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: chunk scan");
   return MAMBA_OK;
 }
 
 template <typename T, typename Acc, typename St>
-int launch_bwd(const SsdParams& p, cudaStream_t st) {
-  const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
-  if (int rc = allow_smem(chunk_state_kernel<T, Acc>, kStateSmem<Acc>, kBwd)) return rc;
+int launch_bwd(const SsdParams& p, bool chain, cudaStream_t st) {
   if (int rc = allow_smem(chunk_bwd_kernel<T, Acc, St>, kBwdSmem<Acc>, kBwd)) return rc;
   if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, kCbSmem<Acc>, kBwd)) return rc;
-  chunk_state_kernel<T, Acc><<<(unsigned)blocks, kSsdThreads, kStateSmem<Acc>, st>>>(p, true);
-  MAMBA_CUDA_LAUNCHED("ssd backward: chunk state");
   chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, kCbSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
-  if (pass_vec(p) == 4)
-    state_pass_kernel<4, St><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
-  else
-    state_pass_kernel<1, St><<<(unsigned)((int64_t)p.batch * p.heads * p.pass_split), kSsdThreads, 0, st>>>(p, true);
-  MAMBA_CUDA_LAUNCHED("ssd backward: state passing");
+  if (int rc = launch_states<T, Acc, St>(p, chain, true, st)) return rc;
   if (p.head_splits > 1) {
     const size_t bytes = (size_t)p.batch * p.Lp() * p.groups * p.state * sizeof(float);
     MAMBA_CUDA_TRY(cudaMemsetAsync(p.dBacc, 0, bytes, st), "ssd backward: clearing dB");
@@ -245,6 +268,15 @@ bool states_in_input_dtype(Version version, int32_t dtype, int64_t state) {
   return !(v && std::strcmp(v, "fp32") == 0);
 }
 
+// Whether the call runs the chain kernels for its states (ssd_state_chain.cuh): v3 (the default), unless
+// MAMBA_SSD_PASS=separate (read at every call) asks for the chunk state and state passing kernels, kept as the
+// same-run baseline and for the bitwise comparison in test_ssd_cuda.
+bool chain_kernels(Version version) {
+  if (version != Version::v3) return false;
+  const char* v = std::getenv("MAMBA_SSD_PASS");
+  return !(v && std::strcmp(v, "separate") == 0);
+}
+
 // f(T{}, Acc{}, V1{}, St{}) for the call's dtype, product kind, kernel version and state dtype (states16: St = T).
 template <typename F>
 int dispatch(int32_t dtype, Version version, bool states16, F&& f) {
@@ -313,14 +345,15 @@ MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   if (int rc = check_grid(kFwd, args)) return rc;
   const Version version = kernel_version();
   const bool v1 = version == Version::v1;
-  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype, args->state));
+  const bool chain = chain_kernels(version);
+  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype, args->state), chain);
   p.y = outputs->y; copy_n(p.y_s, outputs->y_stride, 4);
   p.final_state = outputs->final_state;
   auto st = static_cast<cudaStream_t>(stream);
   return with_scratch(p, false, st, "ssd forward", [&] {
     return dispatch(args->dtype, version, p.states16, [&](auto t, auto acc, auto old, auto s) {
       if constexpr (decltype(old)::value) return launch_fwd_v1<decltype(t), decltype(acc)>(p, st);
-      else return launch_fwd<decltype(t), decltype(acc), decltype(s)>(p, st);
+      else return launch_fwd<decltype(t), decltype(acc), decltype(s)>(p, chain, st);
     });
   });
 }
@@ -331,7 +364,8 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   if (int rc = check_grid(kBwd, args)) return rc;
   const Version version = kernel_version();
   const bool v1 = version == Version::v1;
-  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype, args->state));
+  const bool chain = chain_kernels(version);
+  SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype, args->state), chain);
   p.dy = grads->dy; copy_n(p.dy_s, grads->dy_stride, 4);
   p.dfinal_state = grads->dfinal_state;
   p.dx = grads->dx; copy_n(p.dx_s, grads->dx_stride, 4);
@@ -347,7 +381,7 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   return with_scratch(p, true, st, "ssd backward", [&] {
     return dispatch(args->dtype, version, p.states16, [&](auto t, auto acc, auto old, auto s) {
       if constexpr (decltype(old)::value) return launch_bwd_v1<decltype(t), decltype(acc)>(p, st);
-      else return launch_bwd<decltype(t), decltype(acc), decltype(s)>(p, st);
+      else return launch_bwd<decltype(t), decltype(acc), decltype(s)>(p, chain, st);
     });
   });
 }

@@ -22,6 +22,9 @@
 // tensor-core rate. Product outputs and epilogue tiles stay fp32. With 2-byte inputs, v3 also stores the states
 // the state passing writes (the passed S, and in the backward the recomputed S and the passed dS) in the input
 // dtype, as mamba_ssm does (ssd_api.cu); the chunk state's outputs and the running sums stay fp32.
+// v3 also fuses the chunk state into the state passing by default (ssd_state_chain.cuh: one kernel per direction,
+// the running state of a 64x64 tile in the block), so the fp32 local states never go to memory;
+// chunk_state_kernel and state_pass_kernel below stay for v1/v2-style runs and MAMBA_SSD_PASS=separate.
 #pragma once
 #include "dtype.cuh"
 #include "scan_math.cuh"
@@ -162,6 +165,38 @@ __device__ __forceinline__ int64_t state_pitch(const SsdParams& p) {
   return (std::is_same<St, float>::value ? 1 : 2) * (int64_t)p.state;
 }
 
+// dt (after bias, softplus and clamp) and acum (the inclusive sum of dt A) of chunk t0.. of head (b, h) into
+// s_dtv and s_acum, and into the scratch p.dtv, p.acum when `keep`. A shuffle scan in each of the first two warps,
+// then the second warp adds the first one's total: a fixed order, so every kernel that recomputes them gets the
+// same values. Every thread must call it; it ends with a barrier.
+template <typename T>
+__device__ __forceinline__ void chunk_decay(const SsdParams& p, int b, int h, int64_t bh, int64_t t0, bool keep,
+                                            float* s_dtv, float* s_acum) {
+  if (threadIdx.x < kQ) {
+    const int64_t t = t0 + threadIdx.x;
+    s_dtv[threadIdx.x] = t < p.length ? dt_value<T>(p, b, t, h).x : 0.f;
+  }
+  __syncthreads();
+  if (threadIdx.x < kQ) {
+    const int lane = threadIdx.x & 31;
+    float v = s_dtv[threadIdx.x] * p.A[h];
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const float n = __shfl_up_sync(0xffffffffu, v, o);
+      if (lane >= o) v += n;
+    }
+    s_acum[threadIdx.x] = v;
+  }
+  __syncthreads();
+  if (threadIdx.x >= 32 && threadIdx.x < kQ) s_acum[threadIdx.x] += s_acum[31];
+  __syncthreads();
+  if (keep && threadIdx.x < kQ) {
+    const int64_t o = bh * p.Lp() + t0 + threadIdx.x;
+    p.dtv[o] = s_dtv[threadIdx.x];
+    p.acum[o] = s_acum[threadIdx.x];
+  }
+}
+
 // dt and acum of the chunk into scratch; the local chunk state into S[c + 1]; for the backward also
 // dS_loc[c] = sum_q exp(acum_q) dy_q^T C_q (the chunk's own contribution to dS[c]) into dS[c].
 template <typename T, typename Acc>
@@ -174,31 +209,10 @@ __global__ void __launch_bounds__(kSsdThreads, 4) chunk_state_kernel(const SsdPa
   __shared__ float s_dtv[kQ], s_acum[kQ], s_w[kQ], s_e[kQ];
   const ChunkHead k(p);
   const int P = p.head_dim, N = p.state;
-  const int64_t Lp = p.Lp(), PN = p.PN();
-  if (threadIdx.x < kQ) {
-    const int64_t t = k.t0 + threadIdx.x;
-    s_dtv[threadIdx.x] = t < p.length ? dt_value<T>(p, k.b, t, k.h).x : 0.f;
-  }
-  __syncthreads();
-  // Inclusive sum of dt A over the chunk: a shuffle scan in each of the first two warps, then the second warp
-  // adds the first one's total (a fixed order, so forward and backward recompute the same values).
-  if (threadIdx.x < kQ) {
-    const int lane = threadIdx.x & 31;
-    float v = s_dtv[threadIdx.x] * p.A[k.h];
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const float n = __shfl_up_sync(0xffffffffu, v, o);
-      if (lane >= o) v += n;
-    }
-    s_acum[threadIdx.x] = v;
-  }
-  __syncthreads();
-  if (threadIdx.x >= 32 && threadIdx.x < kQ) s_acum[threadIdx.x] += s_acum[31];
-  __syncthreads();
+  const int64_t PN = p.PN();
+  chunk_decay<T>(p, k.b, k.h, k.bh, k.t0, true, s_dtv, s_acum);
   if (threadIdx.x < kQ) {
     const int i = threadIdx.x;
-    p.dtv[k.bh * Lp + k.t0 + i] = s_dtv[i];
-    p.acum[k.bh * Lp + k.t0 + i] = s_acum[i];
     s_w[i] = s_dtv[i] * __expf(s_acum[kQ - 1] - s_acum[i]);
     s_e[i] = __expf(s_acum[i]);
   }

@@ -10,8 +10,9 @@
 // Usage: bench_ssd_cuda [--profile]   (--profile: one bf16 forward and backward, for ncu; the kernels the
 // environment picks: MAMBA_SSD_KERNELS=v1 the first ones, v2 the second (TF32 products for bf16), unset or v3
 // the current ones (bf16 operand tiles, mma m16n8k16); MAMBA_SSD_STATES=fp32 keeps v3's states in fp32 instead of
-// bf16). Without it, all versions run side by side (" v1", " v2", " v3 st=fp32" (v3 with fp32 states) and " v3"
-// rows; fp32 runs the same code in v2 and v3), and their outputs are compared at the benchmark shape.
+// bf16; MAMBA_SSD_PASS=separate runs v3's chunk state and state passing kernels instead of its chain kernels).
+// Without it, all versions run side by side (" v1", " v2", " v3 st=fp32" (v3 with fp32 states), " v3 separate" and
+// " v3" rows; fp32 runs the same code in v2 and v3), and their outputs are compared at the benchmark shape.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -136,16 +137,24 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false,
     // deterministic backward each, outputs compared as max |a - b| / max |b|. For bf16, v3 against v2 shows what
     // the bf16 operand rounding of v3's products adds to v2's TF32 ones, and v3 against v3/st=fp32 what storing
     // the states in bf16 adds (y, dx, dB, dC, dD bitwise equal: 0; ddt, dA, ddt_bias through the decay's gradient).
-    const char* versions[4] = {"v1", "v2", "v3/st=fp32", "v3"};
-    const char* kernels[4] = {"v1", "v2", "v3", "v3"};
-    const int nv = dt == MAMBA_F32 ? 2 : 4;
-    if (dt == MAMBA_F32) versions[1] = kernels[1] = "v3";
-    std::vector<std::vector<float>> out[4];
+    // v3 against v3/separate shows the chain kernels against the chunk state and state passing kernels (states
+    // bitwise equal, so y, dx, dB, dC, dD: 0; ddt, dA, ddt_bias: the decay gradient's sums in another order).
+    const char* versions[5] = {"v1", "v2", "v3/st=fp32", "v3/separate", "v3"};
+    const char* kernels[5] = {"v1", "v2", "v3", "v3", "v3"};
+    int nv = 5;
+    if (dt == MAMBA_F32) {  // v2 and v3/st=fp32 are v3 for fp32 inputs
+      versions[1] = versions[3]; versions[2] = versions[4];
+      kernels[1] = kernels[2] = "v3";
+      nv = 3;
+    }
+    std::vector<std::vector<float>> out[5];
     a.deterministic = 1;
     for (int v = 0; v < nv; ++v) {
       setenv("MAMBA_SSD_KERNELS", kernels[v], 1);
       if (std::strcmp(versions[v], "v3/st=fp32") == 0) setenv("MAMBA_SSD_STATES", "fp32", 1);
       else unsetenv("MAMBA_SSD_STATES");
+      if (std::strcmp(versions[v], "v3/separate") == 0) setenv("MAMBA_SSD_PASS", "separate", 1);
+      else unsetenv("MAMBA_SSD_PASS");
       must(mamba_ssd_fwd_cuda(&a, &o, nullptr), "ssd forward");
       must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward");
       CHECK_CUDA(cudaDeviceSynchronize());
@@ -206,6 +215,10 @@ int main(int argc, char** argv) {
   setenv("MAMBA_SSD_STATES", "fp32", 1);
   bench_ssd(MAMBA_BF16, peak, " v3 st=fp32");
   unsetenv("MAMBA_SSD_STATES");
+  // v3 with the chunk state and state passing kernels (MAMBA_SSD_PASS=separate) next to its chain kernels.
+  setenv("MAMBA_SSD_PASS", "separate", 1);
+  bench_ssd(MAMBA_BF16, peak, " v3 separate");
+  unsetenv("MAMBA_SSD_PASS");
   setenv("MAMBA_SSD_KERNELS", "v3", 1);
   bench_ssd(MAMBA_BF16, peak, " v3", false, true);
   setenv("MAMBA_SSD_KERNELS", "v3", 1);
@@ -215,6 +228,9 @@ int main(int argc, char** argv) {
   setenv("MAMBA_SSD_KERNELS", "v1", 1);
   bench_ssd(MAMBA_F32, peak, " fma v1");
   setenv("MAMBA_SSD_KERNELS", "v3", 1);
+  setenv("MAMBA_SSD_PASS", "separate", 1);
+  bench_ssd(MAMBA_F32, peak, " fma v3 separate");
+  unsetenv("MAMBA_SSD_PASS");
   bench_ssd(MAMBA_F32, peak, " fma v3", false, true);
   setenv("MAMBA_SSD_KERNELS", "v3", 1);
   setenv("MAMBA_SSD_FP32", "3xtf32", 1);

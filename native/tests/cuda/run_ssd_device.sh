@@ -9,7 +9,8 @@
 # Kernel versions (MAMBA_SSD_KERNELS, ssd_api.cu): v1 the first kernels; v2 the second, TF32 products for 2-byte
 # inputs; v3 (the default) the same kernels with bf16/f16 operand tiles on mma m16n8k16. fp32 inputs run one
 # code in v2 and v3 (FMA, or 3xTF32 with MAMBA_SSD_FP32=3xtf32). v3 stores the passed states of 2-byte inputs in
-# the input dtype; MAMBA_SSD_STATES=fp32 keeps them fp32 (ssd_api.cu).
+# the input dtype; MAMBA_SSD_STATES=fp32 keeps them fp32 (ssd_api.cu). v3 computes the chunk states and passes them
+# in one chain kernel per direction; MAMBA_SSD_PASS=separate runs its chunk state and state passing kernels.
 # Run from anywhere; logs go to $OUT when set (the device tool), else ./build-ssd/logs.
 # SKIP_SAN=1 skips the sanitizers, SKIP_BENCH=1 the library build and the benchmark.
 set -u -o pipefail
@@ -67,6 +68,7 @@ $NV "$BLD"/*.o -o "$BLD/test_ssd_cuda" || exit 1
 MODES=(
   "v3         | v3 (default): bf16/f16 on mma m16n8k16, fp32 on FMA       | MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=simt"
   "v3_st_fp32 | v3 fp32 states: bf16/f16 states kept in fp32               | MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=simt MAMBA_SSD_STATES=fp32"
+  "v3_sep     | v3 with the chunk state and state passing kernels         | MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=simt MAMBA_SSD_PASS=separate"
   "v3_3xtf32  | v3: fp32 on 3xTF32 tensor cores                           | MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=3xtf32"
   "v2         | v2: bf16/f16 on TF32 wmma, fp32 on FMA                    | MAMBA_SSD_KERNELS=v2 MAMBA_SSD_FP32=simt"
   "v1         | v1 (first kernels, unchanged since 14e5def), fp32 on FMA  | MAMBA_SSD_KERNELS=v1 MAMBA_SSD_FP32=simt"
@@ -98,12 +100,12 @@ fi
 if [ -x "$BLD/bench_ssd_cuda" ]; then
   run "$(cap 150)" "$LOG/bench_ssd.log" "$BLD/bench_ssd_cuda"
   cat "$LOG/bench_ssd.log"
-  # v3 with bf16 states (the default) and with fp32 states; v1's and v2's: docs/results/2026-12-07-ssd-cuda.md (same
-  # code); the benchmark times them all.
-  for st in bf16 fp32; do
-    echo "=== ncu: time per kernel, one bf16 forward and backward, v3 kernels, $st states (at ${SECONDS}s)"
-    run "$(cap 60)" "$LOG/ncu_ssd_v3_st_$st.txt" env MAMBA_SSD_KERNELS=v3 MAMBA_SSD_STATES=$st ncu --clock-control none \
-      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum -k regex:"chunk_|state_pass|param_grads|bc_grads" \
+  # v3 (bf16 states) with its chain kernels (the default) and with the separate chunk state and state passing
+  # kernels; v1's and v2's: docs/results/2026-12-07-ssd-cuda.md (same code); the benchmark times them all.
+  for st in chain separate; do
+    echo "=== ncu: time per kernel, one bf16 forward and backward, v3 kernels, $st state kernels (at ${SECONDS}s)"
+    run "$(cap 60)" "$LOG/ncu_ssd_v3_st_$st.txt" env MAMBA_SSD_KERNELS=v3 MAMBA_SSD_PASS=$st ncu --clock-control none \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum -k regex:"chunk_|state_pass|state_chain|param_grads|bc_grads" \
       "$BLD/bench_ssd_cuda" --profile
     grep -sE "_kernel|gpu__time_duration|dram__bytes" "$LOG/ncu_ssd_v3_st_$st.txt" | sed -E 's/ +/ /g' | cut -c1-110
   done
@@ -130,7 +132,7 @@ if [ -x "$BLD/bench_ssd_cuda" ]; then
   t=$(cap 90)
   if [ "$t" = 0 ]; then echo "SKIPPED (budget spent; informational only)"; else
     MAMBA_SSD_KERNELS=v3 timeout "$t" ncu --clock-control none --metrics "$m" \
-      -k regex:"chunk_state|state_pass|chunk_bwd" -c 5 "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_stalls.txt" 2>&1
+      -k regex:"chunk_state|state_pass|state_chain|chunk_bwd" -c 5 "$BLD/bench_ssd_cuda" --profile > "$LOG/ncu_ssd_stalls.txt" 2>&1
     grep -sE "_kernel|__" "$LOG/ncu_ssd_stalls.txt" | sed -E 's/ +/ /g; s/smsp__average_warps_issue_stalled_//' | cut -c1-100
   fi
 fi

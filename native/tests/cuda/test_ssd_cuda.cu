@@ -6,7 +6,9 @@
 // the kernels (MAMBA_SSD_KERNELS=v1: the first version; v2: the second, TF32 products for 2-byte inputs; unset
 // or v3: bf16/f16 operand tiles on mma m16n8k16), the fp32 products (MAMBA_SSD_FP32=simt|3xtf32) and v3's
 // state dtype for 2-byte inputs (unset: the input dtype; MAMBA_SSD_STATES=fp32: fp32). In v3 with 2-byte states,
-// each 2-byte case also runs with MAMBA_SSD_STATES=fp32 and compares (one more check per such case).
+// each 2-byte case also runs with MAMBA_SSD_STATES=fp32 and compares (one more check per such case); in v3 every
+// case also runs with MAMBA_SSD_PASS=separate (the chunk state and state passing kernels instead of the chain
+// kernels) and compares (one more check per case).
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -172,35 +174,45 @@ void run_ssd_case(const SsdCase& c, uint64_t seed) {
   result(bw2.ok, std::string(c.name) + " bwd, deterministic=" + std::to_string(a.deterministic), bw2.report);
   a.deterministic = c.determinism;
 
-  // v3 stores the passed states of 2-byte inputs in the input dtype, rounded to nearest, and its products round
-  // fp32 states to the same operands: with MAMBA_SSD_STATES=fp32 the deterministic forward and backward must
-  // give bitwise the same y, final, dx, dB, dC, dD and dinit (ddt, dA and ddt_bias see the stored states in the
-  // decay's gradient; the checks above bound them in both modes).
-  const char* states_env = std::getenv("MAMBA_SSD_STATES");
-  if (v3 && !f32 && !(states_env && std::strcmp(states_env, "fp32") == 0)) {
-    const std::string saved = states_env ? states_env : "";
+  // The same deterministic forward and backward without and with `var`=`value` (read per call), outputs that
+  // must come out bitwise the same compared. The others (ddt, dA, ddt_bias) are bounded above in both modes.
+  auto same_with = [&](const char* var, const char* value, const char* what) {
+    const char* env = std::getenv(var);
+    const std::string saved = env ? env : "";
     const DevTensor* same_outs[] = {y.get(), fin.get(), dx.get(), dB.get(), dC.get(), dD.get(), dinit.get()};
     const char* same_names[] = {"y", "final", "dx", "dB", "dC", "dD", "dinit"};
     std::vector<unsigned char> got[2][7];
     a.deterministic = 1;
     for (int mode = 0; mode < 2 && rc == MAMBA_OK; ++mode) {
-      if (mode == 1) setenv("MAMBA_SSD_STATES", "fp32", 1);
+      if (mode == 1) setenv(var, value, 1);
       for (auto* t : same_outs) const_cast<DevTensor*>(t)->poison();
       rc = mamba_ssd_fwd_cuda(&a, &o, nullptr);
       if (rc == MAMBA_OK) rc = mamba_ssd_bwd_cuda(&a, &gr, nullptr);
       CHECK_CUDA(cudaDeviceSynchronize());
       for (int i = 0; i < 7; ++i) got[mode][i] = same_outs[i]->raw();
     }
-    if (states_env) setenv("MAMBA_SSD_STATES", saved.c_str(), 1);
-    else unsetenv("MAMBA_SSD_STATES");
+    if (env) setenv(var, saved.c_str(), 1);
+    else unsetenv(var);
     a.deterministic = c.determinism;
-    if (rc != MAMBA_OK) return result(false, std::string(c.name) + " states in the input dtype vs fp32", error_text(rc));
+    if (rc != MAMBA_OK) return result(false, std::string(c.name) + " " + what, error_text(rc));
     std::string differ;
     for (int i = 0; i < 7; ++i)
       if (got[0][i] != got[1][i]) differ += std::string(" ") + same_names[i];
-    result(differ.empty(), std::string(c.name) + " states in the input dtype vs fp32",
+    result(differ.empty(), std::string(c.name) + " " + what,
            differ.empty() ? " y, final, dx, dB, dC, dD, dinit bitwise equal" : " differ:" + differ);
-  }
+  };
+  // v3 stores the passed states of 2-byte inputs in the input dtype, rounded to nearest, and its products round
+  // fp32 states to the same operands: with MAMBA_SSD_STATES=fp32 the outputs above must be bitwise the same (ddt,
+  // dA and ddt_bias see the stored states in the decay's gradient).
+  const char* states_env = std::getenv("MAMBA_SSD_STATES");
+  if (v3 && !f32 && !(states_env && std::strcmp(states_env, "fp32") == 0))
+    same_with("MAMBA_SSD_STATES", "fp32", "states in the input dtype vs fp32");
+  // v3's chain kernels compute the states with the products and FMAs of its chunk state and state passing
+  // kernels (MAMBA_SSD_PASS=separate): the same states, so the same outputs (ddt, dA and ddt_bias differ in the
+  // order of the decay gradient's sums). Every dtype.
+  const char* pass_env = std::getenv("MAMBA_SSD_PASS");
+  if (v3 && !(pass_env && std::strcmp(pass_env, "separate") == 0))
+    same_with("MAMBA_SSD_PASS", "separate", "chain kernels vs separate state kernels");
 
   if (c.determinism) {
     const DevTensor* outs[] = {dx.get(), ddt.get(), dA.get(), dB.get(), dC.get(), dD.get(), dbias.get(), dinit.get()};
