@@ -22,6 +22,7 @@ struct StateTile {
   int b, h, g, p0, n0, split;
   int64_t bh;
   int row, col, cols;  // the thread's row and first column in the state; its columns inside it (0..16)
+  int64_t at;          // (row, col) in (b, h)'s fp32 state
   __device__ StateTile(const SsdParams& p) {
     const int nt = (p.state + kQ - 1) / kQ, pt = (p.head_dim + kQ - 1) / kQ;
     int64_t i = blockIdx.x;
@@ -37,7 +38,11 @@ struct StateTile {
     col = n0 + 16 * (int)(threadIdx.x & 3);
     const int left = p.state - col;
     cols = row < p.head_dim ? (left < 0 ? 0 : left < 16 ? left : 16) : 0;
+    at = bh * p.PN() + (int64_t)row * p.state + col;
   }
+  // (row, col) in a stored slot of St (ssd_params.cuh).
+  template <typename St>
+  __device__ int64_t slot_at(const SsdParams& p) const { return (int64_t)row * state_pitch<St>(p) + col; }
   // Where the thread's 16 values sit in the product's fp32 output tile.
   __device__ int out_index() const { return (int)(threadIdx.x >> 2) * kSsdLd + 16 * (int)(threadIdx.x & 3); }
 };
@@ -113,6 +118,28 @@ __device__ __forceinline__ void get16(const St* src, float (&v)[16], int n) {
   for (int j = 0; j < 16; ++j) v[j] = j < n ? to_f(src[j]) : 0.f;
 }
 
+// The running values (run[j * kSsdThreads]) from the thread's part of an fp32 state (src + k.at), 0 without one;
+// also into v.
+__device__ __forceinline__ void start_run(const StateTile& k, const float* src, float* run, float (&v)[16]) {
+  get16(src ? src + k.at : nullptr, v, src ? k.cols : 0);
+#pragma unroll
+  for (int j = 0; j < 16; ++j) run[j * kSsdThreads] = v[j];
+}
+
+// The block's tile of one chunk's product into the fp32 tile `out`: rows t0.. of av (columns p0..) scaled per step,
+// against rows t0.. of bv (columns n0..), as chunk_state_kernel computes it. Ends with a barrier.
+template <typename Acc, typename E, typename T>
+__device__ __forceinline__ void chain_product(const StateTile& k, const View<T>& av, const float* scale,
+                                              const View<T>& bv, int64_t t0, E* ta, E* tb, float* out) {
+  fill_pair<true, true>(ta, av, t0, k.p0, scale, tb, bv, t0, k.n0, nullptr);
+  __syncthreads();
+  Acc acc;
+  acc.zero();
+  acc.mm(ta, tb);
+  acc.store(out);
+  __syncthreads();
+}
+
 // Forward chain: dt and acum into scratch (by each head's first tile), S[c] for the chunk scan (slots 0 .. nc - 1;
 // slot nc too in the backward or with fp32 states, as state_pass_kernel), and the final state (forward).
 template <typename T, typename Acc, typename St>
@@ -125,16 +152,13 @@ __global__ void __launch_bounds__(kSsdThreads, kChainBlocks) state_chain_fwd_ker
   E* tb = op_tile<E>(smem, 1, 1);
   __shared__ float s_dtv[kQ], s_acum[kQ], s_w[kQ];
   const StateTile k(p);
-  const int64_t PN = p.PN(), at = k.bh * PN + (int64_t)k.row * p.state + k.col;  // (row, col) in (b, h)'s state
-  const int64_t slot_at = (int64_t)k.row * state_pitch<St>(p) + k.col;         // the same in a stored slot
+  const int64_t slot_at = k.slot_at<St>(p);
   const View<T> xs(p.x, p.x_s, k.b, k.h, p.length, p.head_dim);
   const View<T> bs(p.B, p.B_s, k.b, k.g, p.length, p.state);
   float* s = chain_run<Acc>(smem);  // the running state, value j at s[j * kSsdThreads]
   {
     float v[16];
-    get16(p.initial_state ? p.initial_state + at : nullptr, v, p.initial_state ? k.cols : 0);  // 0 without one
-#pragma unroll
-    for (int j = 0; j < 16; ++j) s[j * kSsdThreads] = v[j];
+    start_run(k, p.initial_state, s, v);
     put16(state_slot_w<St>(p, p.S, k.bh, 0) + slot_at, v, k.cols);
   }
   const int last = backward || std::is_same<St, float>::value ? p.nc : p.nc - 1;
@@ -144,19 +168,13 @@ __global__ void __launch_bounds__(kSsdThreads, kChainBlocks) state_chain_fwd_ker
     if (threadIdx.x < kQ) s_w[threadIdx.x] = s_dtv[threadIdx.x] * __expf(s_acum[kQ - 1] - s_acum[threadIdx.x]);
     const float ea = __expf(s_acum[kQ - 1]);
     __syncthreads();
-    fill_pair<true, true>(ta, xs, t0, k.p0, s_w, tb, bs, t0, k.n0, nullptr);
-    __syncthreads();
-    Acc acc;
-    acc.zero();
-    acc.mm(ta, tb);
-    acc.store(tout);
-    __syncthreads();
+    chain_product<Acc>(k, xs, s_w, bs, t0, ta, tb, tout);
     float v[16];
     const float* o = tout + k.out_index();
 #pragma unroll
     for (int j = 0; j < 16; ++j) v[j] = s[j * kSsdThreads] = ea * s[j * kSsdThreads] + o[j];
     if (c < last) put16(state_slot_w<St>(p, p.S, k.bh, c + 1) + slot_at, v, k.cols);
-    if (c == p.nc - 1 && !backward && p.final_state) put16(p.final_state + at, v, k.cols);
+    if (c == p.nc - 1 && !backward && p.final_state) put16(p.final_state + k.at, v, k.cols);
     __syncthreads();  // tout, s_dtv and s_acum are rewritten by the next chunk
   }
 }
@@ -172,29 +190,20 @@ __global__ void __launch_bounds__(kSsdThreads, kChainBlocks) state_chain_bwd_ker
   E* tb = op_tile<E>(smem, 1, 1);
   __shared__ float s_dtv[kQ], s_acum[kQ], s_e[kQ], red[kSsdThreads / 32];
   const StateTile k(p);
-  const int64_t PN = p.PN(), at = k.bh * PN + (int64_t)k.row * p.state + k.col;
-  const int64_t slot_at = (int64_t)k.row * state_pitch<St>(p) + k.col;
-  const View<T> dys(p.dy, p.dy_s, k.b, k.h, p.length, p.head_dim);
-  const View<T> cs(p.C, p.C_s, k.b, k.g, p.length, p.state);
+  const int64_t slot_at = k.slot_at<St>(p);
   float* d = chain_run<Acc>(smem);  // the running gradient, value j at d[j * kSsdThreads]
   {
     float v[16];
-    get16(p.dfinal_state ? p.dfinal_state + at : nullptr, v, p.dfinal_state ? k.cols : 0);  // 0 without one
-#pragma unroll
-    for (int j = 0; j < 16; ++j) d[j * kSsdThreads] = v[j];
+    start_run(k, p.dfinal_state, d, v);
   }
+  const View<T> dys(p.dy, p.dy_s, k.b, k.h, p.length, p.head_dim);
+  const View<T> cs(p.C, p.C_s, k.b, k.g, p.length, p.state);
   for (int c = p.nc - 1; c >= 0; --c) {
     const int64_t t0 = (int64_t)c * kQ;
     load_chunk_vectors(p, k.bh, t0, s_dtv, s_acum, s_e, nullptr);
     __syncthreads();
     const float ea = __expf(s_acum[kQ - 1]);
-    fill_pair<true, true>(ta, dys, t0, k.p0, s_e, tb, cs, t0, k.n0, nullptr);
-    __syncthreads();
-    Acc acc;
-    acc.zero();
-    acc.mm(ta, tb);
-    acc.store(tout);
-    __syncthreads();
+    chain_product<Acc>(k, dys, s_e, cs, t0, ta, tb, tout);
     // dS[c+1] (the running d) dotted with S[c+1] as stored, stored itself, then carried to dS[c].
     float v[16], sn[16];
     get16(state_slot<St>(p, p.S, k.bh, c + 1) + slot_at, sn, k.cols);
@@ -215,7 +224,7 @@ __global__ void __launch_bounds__(kSsdThreads, kChainBlocks) state_chain_bwd_ker
     float v[16];
 #pragma unroll
     for (int j = 0; j < 16; ++j) v[j] = d[j * kSsdThreads];
-    put16(p.dinitial_state + at, v, k.cols);
+    put16(p.dinitial_state + k.at, v, k.cols);
   }
 }
 
