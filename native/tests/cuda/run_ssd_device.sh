@@ -12,7 +12,8 @@
 # the input dtype; MAMBA_SSD_STATES=fp32 keeps them fp32 (ssd_api.cu). v3 computes the chunk states and passes them
 # in one chain kernel per direction; MAMBA_SSD_PASS=separate runs its chunk state and state passing kernels.
 # Run from anywhere; logs go to $OUT when set (the device tool), else ./build-ssd/logs.
-# SKIP_SAN=1 skips the sanitizers, SKIP_BENCH=1 the library build and the benchmark.
+# SKIP_SAN=1 skips the sanitizers, SKIP_BENCH=1 the library build and the benchmark, ONLY_MODES="v3 v3_sep" runs
+# only those test modes.
 set -u -o pipefail
 cd "$(dirname "$0")/../.."
 BUDGET=${BUDGET:-460}
@@ -82,6 +83,7 @@ run() {
 for m in "${MODES[@]}"; do
   IFS='|' read -r name what envs <<< "$m"
   name=$(echo $name)
+  [[ -z "${ONLY_MODES:-}" || " $ONLY_MODES " == *" $name "* ]] || continue
   echo "=== tests, $(echo $what) [$(echo $envs)] (at ${SECONDS}s)"
   run "$(cap 100)" "$LOG/test_ssd_$name.log" env $envs "$BLD/test_ssd_cuda"
   grep -sE "FAIL|SUMMARY" "$LOG/test_ssd_$name.log"
