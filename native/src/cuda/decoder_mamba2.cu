@@ -3,7 +3,7 @@
 //   embed      token ids -> residual (fp32 buffer); resets the argmax
 //   per layer  in_proj  : RMSNorm (prologue) . W_in, epilogue = z | conv window update + conv + SiLU (x B C) | dt
 //              ssd      : dt softplus + clamp, decay, state update, C.h, D skip; a warp per (head, channel) row
-//              out_proj : gated RMSNorm (prologue) . W_out, epilogue = residual add
+//              out_proj : gated RMSNorm (prologue, decoder_gated_norm.cuh) . W_out, epilogue = residual add
 //   lm_head    RMSNorm (prologue) . W_vocab, epilogue = logits + argmax;  finish: next ids
 // The math is mamba_ssd_step's (ssd_step.cu) and GatedRmsNorm's; rounding follows the TorchSharp step.
 // The conv runs in in_proj's epilogue, once per channel: B and C, shared by the heads of a group, are complete
@@ -13,6 +13,7 @@
 #include <vector>
 #include "common/decoder_validate.h"
 #include "decoder_common.cuh"
+#include "decoder_gated_norm.cuh"
 
 namespace mamba::cuda::decoder {
 namespace {
@@ -173,82 +174,6 @@ int launch_ssd(const SsdArgs& a, int batch, const Target& at) {
   MAMBA_CUDA_TRY(e, "decoder: ssd step launch");
   return MAMBA_OK;
 }
-
-// out_proj's prologue: GatedRmsNorm of the SSD output, norm(y * SiLU(z)) * weight, as the TorchSharp step computes
-// it: y and z (both already rounded to T) multiplied in fp32, the mean square of each of the row's groups of
-// `group` channels in fp32, the normalised value rounded to T, times the weight, rounded to T (out_proj's input).
-// The step runs this norm as torch ops, so the gate and the mean take torch's CUDA formulas, not scan_math.cuh's:
-// SiLU as x / (1 + expf(-x)) (ActivationSiluKernel.cu: accurate expf, IEEE division; silu() there is x times a
-// fast-math sigmoid, a few ulps away), the squares rounded before they are added (square(), then mean(): no fused
-// multiply-add) and the mean as the sum times fp32(1 / group) (MeanOps multiplies by the factor). Only the order of
-// the sum differs from torch's reduction. A 1-ulp change of a gate or of the scale moves the norm's output to the
-// other bf16 neighbour now and then, and a deep bf16 model with near-tied logits turns that into another greedy token.
-// Few groups (the whole width: one per row) are summed by several warps each, so the prologue is not one warp's
-// serial loop while the others wait; the partial sums are added in a fixed order.
-__device__ __forceinline__ float torch_silu(float x) { return x / (1.f + expf(-x)); }
-
-template <typename T>
-struct GatedNormInput {
-  const float* y;
-  const float* z;
-  const float* weight;
-  float eps;
-  int group;
-  __device__ void stage(float* xs, int64_t b0, int tile, int cols) const {
-    constexpr int kWarps = kThreads / 32;
-    __shared__ float partial[kWarps];
-    __shared__ float scale[kWarps];
-    stage_copy(xs, y + b0 * cols, tile * cols);
-    __syncthreads();
-    // The gate: eight independent loads of z per thread in flight, then the products.
-    const float* zt = z + b0 * cols;
-    const int n = tile * cols;
-    for (int i0 = threadIdx.x; i0 < n; i0 += 8 * kThreads) {
-      float zv[8];
-#pragma unroll
-      for (int u = 0; u < 8; ++u) zv[u] = i0 + u * kThreads < n ? zt[i0 + u * kThreads] : 0.f;
-#pragma unroll
-      for (int u = 0; u < 8; ++u)
-        if (i0 + u * kThreads < n) xs[i0 + u * kThreads] *= torch_silu(zv[u]);
-    }
-    __syncthreads();
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int groups_per_row = cols / group, parts = tile * groups_per_row;  // part = t * groups_per_row + g
-    if (parts <= kWarps) {
-      const int slices = kWarps / parts;  // warps per part
-      if (warp < parts * slices) {
-        const int part = warp / slices, slice = warp % slices;
-        const float* v = xs + (int64_t)part * group;
-        float sum = 0.f;
-        for (int k = slice * 32 + lane; k < group; k += slices * 32) sum += __fmul_rn(v[k], v[k]);
-        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        if (lane == 0) partial[warp] = sum;
-      }
-      __syncthreads();
-      if (threadIdx.x < parts) {
-        float sum = 0.f;
-        for (int j = 0; j < slices; ++j) sum += partial[threadIdx.x * slices + j];
-        scale[threadIdx.x] = rsqrtf(sum * (1.f / (float)group) + eps);
-      }
-      __syncthreads();
-      scale_columns(xs, weight, tile, cols, [&](float x, int t, int k, float w) {
-        return round_to<T>(round_to<T>(x * scale[(t * cols + k) / group]) * w);
-      });
-    } else {
-      // Many groups: a warp per group, which it sums and then scales in place.
-      for (int part = warp; part < parts; part += kWarps) {
-        float* v = xs + (int64_t)part * group;
-        const float* w = weight + (int64_t)(part % groups_per_row) * group;
-        float sum = 0.f;
-        for (int k = lane; k < group; k += 32) sum += __fmul_rn(v[k], v[k]);
-        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        const float sc = rsqrtf(sum * (1.f / (float)group) + eps);
-        for (int k = lane; k < group; k += 32) v[k] = round_to<T>(round_to<T>(v[k] * sc) * w[k]);
-      }
-    }
-    __syncthreads();
-  }
-};
 
 // out_proj's epilogue: the residual add after out_proj's output is rounded to T (linear, then the block's add).
 template <typename T>
