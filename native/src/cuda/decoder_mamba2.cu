@@ -282,7 +282,9 @@ MAMBA_API int32_t mamba2_decoder_create_cuda(const mamba2_decoder_desc* desc, ma
   m->next_ids = desc->next_ids;
   m->use_graph = desc->use_graph != 0;
   m->pdl = pdl_supported(device, desc->batch, desc->dtype == MAMBA_BF16);
-  const int64_t floats = 2 * B + B * (H + 2 * E + K + NH) + B;  // best (2 floats each), res, z, y, xbc, dt, bad
+  // best (2 floats each, padded to 16 bytes), res, z, y, xbc, dt, bad
+  const int64_t best_floats = (2 * B + 3) / 4 * 4;
+  const int64_t floats = best_floats + B * (H + 2 * E + K + NH) + B;
   cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);
   if (e == cudaSuccess) e = cudaMalloc(&m->scratch, floats * sizeof(float) + 16);
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&m->capture, cudaStreamNonBlocking);
@@ -293,7 +295,9 @@ MAMBA_API int32_t mamba2_decoder_create_cuda(const mamba2_decoder_desc* desc, ma
   }
   auto* base = static_cast<float*>(m->scratch);
   m->best = reinterpret_cast<unsigned long long*>(base);  // first: 8-byte aligned
-  m->res = base + 2 * B;  // 16-byte aligned rows where H is a multiple of 4 (the staging copies' fast path)
+  // 16-byte aligned rows where H and E are multiples of 4, at every batch: the staging copies' and the gated norm's
+  // vector loads (at batch 1, best's 8 bytes put res, z and y 8 bytes off and the prologues on their scalar loops).
+  m->res = base + best_floats;
   m->z = m->res + B * H;
   m->y = m->z + B * E;
   m->xbc = m->y + B * E;
