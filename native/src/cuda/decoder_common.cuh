@@ -80,6 +80,7 @@ struct LmHeadEpilogue {
   int64_t vocab, sample_vocab;
   unsigned long long* best;
   __device__ void tile_begin(unsigned long long* s) const { s[threadIdx.x] = 0; }
+  __device__ void prefetch(int64_t, int, int) const {}
   __device__ void operator()(int64_t b, int t, int64_t r, float v, unsigned long long* s) const {
     const float q = round_to<T>(v);
     if (logits) logits[b * vocab + r] = q;

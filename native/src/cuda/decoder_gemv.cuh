@@ -163,6 +163,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W,
       const char* line = reinterpret_cast<const char*>(W + r * cols);
       const int bytes = cols * (int)sizeof(T);
       for (int off = lane * 128; off < bytes; off += TPR * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(line + off));
+      epi.prefetch(r, lane, batch);
     }
   }
   pdl_wait();
@@ -229,9 +230,12 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W,
 
 // Epilogues: operator()(b, t, r, value, scratch) per result (t = b's index in the tile); tile_begin(scratch) by
 // threads 0..BT-1 before a tile, tile_end(b, t, scratch) by thread t after it. scratch: BT words of shared memory.
+// prefetch(r, lane, batch): by each of row r's threads (lane 0..TPR-1) with the weight prefetches, before the kernel
+// waits for its predecessor: hints (prefetch instructions only, never loads) for what the epilogue of row r reads.
 struct EpilogueBase {
   __device__ void tile_begin(unsigned long long*) const {}
   __device__ void tile_end(int64_t, int, unsigned long long*) const {}
+  __device__ void prefetch(int64_t, int, int) const {}
 };
 
 // p[b, r] = value (x_proj: Δ's low-rank input, B and C in fp32, as the fused decode step keeps them).

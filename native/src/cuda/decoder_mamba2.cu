@@ -59,6 +59,19 @@ struct InProj2Epilogue : EpilogueBase {
   float* z;
   float* xbc;
   float* dt;
+  // A conv channel's window (lane b: sequence b's), weights and bias are read after the row's dot product: at batch 1
+  // that read is the last latency of the row, and the window, touched once a step, is no longer in L2. Asked for
+  // at the kernel's start, they arrive while the weights stream. Hints only: nothing is read before the wait.
+  __device__ void prefetch(int64_t r, int lane, int batch) const {
+    const int64_t c = r - inner;
+    if (c < 0 || c >= channels) return;
+    if (lane < batch && lane < 32)
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(conv_state + ((int64_t)lane * channels + c) * width));
+    if (lane == 0) {
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(conv_weight + c * width));
+      if (conv_bias) asm volatile("prefetch.global.L2 [%0];" ::"l"(conv_bias + c));
+    }
+  }
   __device__ void operator()(int64_t b, int, int64_t r, float v, unsigned long long*) const {
     if (bias) v += bias[r];
     const float q = round_to<T>(v);
