@@ -79,7 +79,9 @@ struct LmHeadEpilogue {
   float* logits;
   int64_t vocab, sample_vocab;
   unsigned long long* best;
+  static constexpr int kBlocksPerSmAtBatch1 = 1;
   __device__ void tile_begin(unsigned long long* s) const { s[threadIdx.x] = 0; }
+  __device__ void prefetch(int64_t, int, int) const {}
   __device__ void operator()(int64_t b, int t, int64_t r, float v, unsigned long long* s) const {
     const float q = round_to<T>(v);
     if (logits) logits[b * vocab + r] = q;
@@ -160,6 +162,7 @@ int launch_gemv_tile(const T* W, int rows, int cols, int batch, const Pro& pro, 
   const size_t smem = (size_t)BT * cols * sizeof(float);
   const bool vec = cols % 8 == 0 && reinterpret_cast<uintptr_t>(W) % 16 == 0;
   auto kernel = gemv_kernel<T, BT, TPR, Pro, Epi>;
+  if constexpr (BT == 1 && Epi::kBlocksPerSmAtBatch1 == 4) kernel = gemv_kernel_4<T, TPR, Pro, Epi>;
   if (!at.launch) {
     // Above 48 KB of dynamic plus static shared memory a kernel must opt in.
     if (smem > 40 * 1024)

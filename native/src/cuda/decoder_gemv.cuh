@@ -143,10 +143,11 @@ struct NormInput {
 };
 
 // Y = W X for rows [blockIdx.x * RPB * iters, ...) of W, all batch rows; Epi gets each (b, r, value).
-// TPR threads per row (32: a warp; 256: the block), BT batch rows per tile.
+// TPR threads per row (32: a warp; 256: the block), BT batch rows per tile. The body of gemv_kernel and
+// gemv_kernel_4, which differ in their launch bounds only.
 template <typename T, int BT, int TPR, class Pro, class Epi>
-__global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W, int rows, int cols, int batch, int iters,
-                                                        bool vec, Pro pro, Epi epi) {
+__device__ __forceinline__ void gemv_body(const T* __restrict__ W, int rows, int cols, int batch, int iters, bool vec,
+                                          const Pro& pro, const Epi& epi) {
   extern __shared__ float4 xs_raw[];
   float* xs = reinterpret_cast<float*>(xs_raw);  // [BT][cols]
   __shared__ float red[kThreads / 32][BT];
@@ -163,6 +164,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W,
       const char* line = reinterpret_cast<const char*>(W + r * cols);
       const int bytes = cols * (int)sizeof(T);
       for (int off = lane * 128; off < bytes; off += TPR * 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(line + off));
+      epi.prefetch(r, lane, batch);
     }
   }
   pdl_wait();
@@ -227,11 +229,31 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W,
   }
 }
 
+template <typename T, int BT, int TPR, class Pro, class Epi>
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const T* __restrict__ W, int rows, int cols, int batch, int iters,
+                                                        bool vec, Pro pro, Epi epi) {
+  gemv_body<T, BT, TPR>(W, rows, cols, batch, iters, vec, pro, epi);
+}
+
+// gemv_kernel at batch 1 with at most 64 registers, so that 4 blocks fit on an SM (launch_gemv_tile picks it for an
+// epilogue whose kBlocksPerSmAtBatch1 asks for 4).
+template <typename T, int TPR, class Pro, class Epi>
+__global__ void __launch_bounds__(kThreads, 4) gemv_kernel_4(const T* __restrict__ W, int rows, int cols, int batch,
+                                                             int iters, bool vec, Pro pro, Epi epi) {
+  gemv_body<T, 1, TPR>(W, rows, cols, batch, iters, vec, pro, epi);
+}
+
 // Epilogues: operator()(b, t, r, value, scratch) per result (t = b's index in the tile); tile_begin(scratch) by
 // threads 0..BT-1 before a tile, tile_end(b, t, scratch) by thread t after it. scratch: BT words of shared memory.
+// prefetch(r, lane, batch): by each of row r's threads (lane 0..TPR-1) with the weight prefetches, before the kernel
+// waits for its predecessor: hints (prefetch instructions only, never loads) for what the epilogue of row r reads.
+// kBlocksPerSmAtBatch1: 1, or 4 for gemv_kernel_4 at batch 1 (at most 64 registers: 4 blocks on an SM): a matrix
+// whose row groups outnumber 3 blocks of 72 registers per SM then runs in one wave.
 struct EpilogueBase {
+  static constexpr int kBlocksPerSmAtBatch1 = 1;
   __device__ void tile_begin(unsigned long long*) const {}
   __device__ void tile_end(int64_t, int, unsigned long long*) const {}
+  __device__ void prefetch(int64_t, int, int) const {}
 };
 
 // p[b, r] = value (x_proj: Δ's low-rank input, B and C in fp32, as the fused decode step keeps them).

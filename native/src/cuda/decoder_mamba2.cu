@@ -3,7 +3,7 @@
 //   embed      token ids -> residual (fp32 buffer); resets the argmax
 //   per layer  in_proj  : RMSNorm (prologue) . W_in, epilogue = z | conv window update + conv + SiLU (x B C) | dt
 //              ssd      : dt softplus + clamp, decay, state update, C.h, D skip; a warp per (head, channel) row
-//              out_proj : gated RMSNorm (prologue) . W_out, epilogue = residual add
+//              out_proj : gated RMSNorm (prologue, decoder_gated_norm.cuh) . W_out, epilogue = residual add
 //   lm_head    RMSNorm (prologue) . W_vocab, epilogue = logits + argmax;  finish: next ids
 // The math is mamba_ssd_step's (ssd_step.cu) and GatedRmsNorm's; rounding follows the TorchSharp step.
 // The conv runs in in_proj's epilogue, once per channel: B and C, shared by the heads of a group, are complete
@@ -13,12 +13,16 @@
 #include <vector>
 #include "common/decoder_validate.h"
 #include "decoder_common.cuh"
+#include "decoder_gated_norm.cuh"
 
 namespace mamba::cuda::decoder {
 namespace {
 
 constexpr int kMaxConvWidth2 = 8;
-constexpr int kSsdThreads = 256;  // 8 warps: 8 (head, channel) rows per block
+// 4 warps: 4 (head, channel) rows per block. At batch 1 and the 130M shape (1536 rows) that is 384 blocks, at most 3
+// per SM of an H100 (12 warps), where 8-warp blocks put 2 on some SMs (16 warps) and 1 on others: the busiest SM
+// sets the kernel time.
+constexpr int kSsdThreads = 128;
 
 struct Mamba2Decoder;
 template <typename T>
@@ -46,6 +50,9 @@ struct Mamba2Decoder : mamba_decoder {
 // (rounded to T, as the TorchSharp step stores it) and whose output goes through SiLU in fp32. Rows past that: dt.
 template <typename T>
 struct InProj2Epilogue : EpilogueBase {
+  // At batch 1, in_proj's 3352 rows at the 130M shape are 419 blocks of 8: with 72 registers (fp32) an H100 holds 3
+  // blocks per SM, 396 at once, and the last 23 blocks ran as a second wave; at 64 registers 4 fit (528).
+  static constexpr int kBlocksPerSmAtBatch1 = 4;
   int64_t inner, channels, heads;
   int width;
   const float* bias;
@@ -55,6 +62,19 @@ struct InProj2Epilogue : EpilogueBase {
   float* z;
   float* xbc;
   float* dt;
+  // A conv channel's window (lane b: sequence b's), weights and bias are read after the row's dot product: at batch 1
+  // that read is the last latency of the row, and the window, touched once a step, is no longer in L2. Asked for
+  // at the kernel's start, they arrive while the weights stream. Hints only: nothing is read before the wait.
+  __device__ void prefetch(int64_t r, int lane, int batch) const {
+    const int64_t c = r - inner;
+    if (c < 0 || c >= channels) return;
+    if (lane < batch && lane < 32)
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(conv_state + ((int64_t)lane * channels + c) * width));
+    if (lane == 0) {
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(conv_weight + c * width));
+      if (conv_bias) asm volatile("prefetch.global.L2 [%0];" ::"l"(conv_bias + c));
+    }
+  }
   __device__ void operator()(int64_t b, int, int64_t r, float v, unsigned long long*) const {
     if (bias) v += bias[r];
     const float q = round_to<T>(v);
@@ -103,30 +123,45 @@ struct SsdArgs {
 // The SSD step of one (batch, head, channel) row per warp: row = h * P + p of the inner width, its state row of N
 // floats. NI = ceil(N / 32) states per lane, lane n owning n, n + 32, ...: every load of the row is issued before the
 // first use, and the sum C.h runs in ssd_state_kernel's order (lane-strided, then the xor shuffle).
+// The state row and the head's parameters are loaded before the kernel waits for in_proj: no kernel of this step
+// writes them (the state was last written by this kernel in the previous step, which ended before this step's first
+// kernel, launched without programmatic dependence, started), so with programmatic launch their DRAM latency (786 KB
+// of state a layer at the 130M shape) overlaps in_proj's tail instead of following it.
 template <typename T, int NI>
 __global__ void __launch_bounds__(kSsdThreads) ssd_row_kernel(const SsdArgs a) {
   pdl_trigger();
-  pdl_wait();
   const int lane = threadIdx.x & 31;
   const int64_t row = (int64_t)blockIdx.x * (kSsdThreads / 32) + (threadIdx.x >> 5);
-  if (row >= a.inner) return;  // whole warps only: no block-wide synchronisation below
+  const bool live = row < a.inner;
   const int64_t b = blockIdx.y;
-  const int h = (int)(row / a.head_dim), N = a.state;
+  const int h = live ? (int)(row / a.head_dim) : 0, N = a.state;
   const int g = h / (a.heads / a.groups);
-  float dt = a.dt[b * a.heads + h] + (a.dt_bias ? a.dt_bias[h] : 0.f);
+  float* hs = a.ssm_state + (b * a.inner + row) * N;
+  float s[NI], bv[NI], cv[NI];
+  float dt_bias = 0.f, A_log = 0.f, D = 0.f;
+  if (live) {
+#pragma unroll
+    for (int i = 0; i < NI; ++i) {
+      const int n = lane + 32 * i;
+      if (n < N) s[i] = hs[n];
+    }
+    dt_bias = a.dt_bias ? a.dt_bias[h] : 0.f;
+    A_log = a.A_log[h];
+    D = a.D ? a.D[h] : 0.f;
+  }
+  pdl_wait();
+  if (!live) return;  // whole warps only, after the wait: no block-wide synchronisation below
+  float dt = a.dt[b * a.heads + h] + dt_bias;
   dt = fminf(fmaxf(softplus(dt), a.dt_min), a.dt_max);
-  const float decay = __expf(-dt * __expf(a.A_log[h]));
+  const float decay = __expf(-dt * __expf(A_log));
   const float* v = a.xbc + b * a.channels;
   const float x = v[row], dtx = dt * x;
   const float* Bv = v + a.inner + (int64_t)g * N;
   const float* Cv = v + a.inner + (int64_t)a.groups * N + (int64_t)g * N;
-  float* hs = a.ssm_state + (b * a.inner + row) * N;
-  float s[NI], bv[NI], cv[NI];
 #pragma unroll
   for (int i = 0; i < NI; ++i) {
     const int n = lane + 32 * i;
     if (n < N) {
-      s[i] = hs[n];
       bv[i] = Bv[n];
       cv[i] = Cv[n];
     }
@@ -143,7 +178,7 @@ __global__ void __launch_bounds__(kSsdThreads) ssd_row_kernel(const SsdArgs a) {
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) out += __shfl_xor_sync(0xffffffffu, out, o);
-  if (lane == 0) a.y[b * a.inner + row] = round_to<T>(out + (a.D ? a.D[h] : 0.f) * x);
+  if (lane == 0) a.y[b * a.inner + row] = round_to<T>(out + D * x);
 }
 
 template <typename T>
@@ -155,82 +190,6 @@ int launch_ssd(const SsdArgs& a, int batch, const Target& at) {
   MAMBA_CUDA_TRY(e, "decoder: ssd step launch");
   return MAMBA_OK;
 }
-
-// out_proj's prologue: GatedRmsNorm of the SSD output, norm(y * SiLU(z)) * weight, as the TorchSharp step computes
-// it: y and z (both already rounded to T) multiplied in fp32, the mean square of each of the row's groups of
-// `group` channels in fp32, the normalised value rounded to T, times the weight, rounded to T (out_proj's input).
-// The step runs this norm as torch ops, so the gate and the mean take torch's CUDA formulas, not scan_math.cuh's:
-// SiLU as x / (1 + expf(-x)) (ActivationSiluKernel.cu: accurate expf, IEEE division; silu() there is x times a
-// fast-math sigmoid, a few ulps away), the squares rounded before they are added (square(), then mean(): no fused
-// multiply-add) and the mean as the sum times fp32(1 / group) (MeanOps multiplies by the factor). Only the order of
-// the sum differs from torch's reduction. A 1-ulp change of a gate or of the scale moves the norm's output to the
-// other bf16 neighbour now and then, and a deep bf16 model with near-tied logits turns that into another greedy token.
-// Few groups (the whole width: one per row) are summed by several warps each, so the prologue is not one warp's
-// serial loop while the others wait; the partial sums are added in a fixed order.
-__device__ __forceinline__ float torch_silu(float x) { return x / (1.f + expf(-x)); }
-
-template <typename T>
-struct GatedNormInput {
-  const float* y;
-  const float* z;
-  const float* weight;
-  float eps;
-  int group;
-  __device__ void stage(float* xs, int64_t b0, int tile, int cols) const {
-    constexpr int kWarps = kThreads / 32;
-    __shared__ float partial[kWarps];
-    __shared__ float scale[kWarps];
-    stage_copy(xs, y + b0 * cols, tile * cols);
-    __syncthreads();
-    // The gate: eight independent loads of z per thread in flight, then the products.
-    const float* zt = z + b0 * cols;
-    const int n = tile * cols;
-    for (int i0 = threadIdx.x; i0 < n; i0 += 8 * kThreads) {
-      float zv[8];
-#pragma unroll
-      for (int u = 0; u < 8; ++u) zv[u] = i0 + u * kThreads < n ? zt[i0 + u * kThreads] : 0.f;
-#pragma unroll
-      for (int u = 0; u < 8; ++u)
-        if (i0 + u * kThreads < n) xs[i0 + u * kThreads] *= torch_silu(zv[u]);
-    }
-    __syncthreads();
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int groups_per_row = cols / group, parts = tile * groups_per_row;  // part = t * groups_per_row + g
-    if (parts <= kWarps) {
-      const int slices = kWarps / parts;  // warps per part
-      if (warp < parts * slices) {
-        const int part = warp / slices, slice = warp % slices;
-        const float* v = xs + (int64_t)part * group;
-        float sum = 0.f;
-        for (int k = slice * 32 + lane; k < group; k += slices * 32) sum += __fmul_rn(v[k], v[k]);
-        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        if (lane == 0) partial[warp] = sum;
-      }
-      __syncthreads();
-      if (threadIdx.x < parts) {
-        float sum = 0.f;
-        for (int j = 0; j < slices; ++j) sum += partial[threadIdx.x * slices + j];
-        scale[threadIdx.x] = rsqrtf(sum * (1.f / (float)group) + eps);
-      }
-      __syncthreads();
-      scale_columns(xs, weight, tile, cols, [&](float x, int t, int k, float w) {
-        return round_to<T>(round_to<T>(x * scale[(t * cols + k) / group]) * w);
-      });
-    } else {
-      // Many groups: a warp per group, which it sums and then scales in place.
-      for (int part = warp; part < parts; part += kWarps) {
-        float* v = xs + (int64_t)part * group;
-        const float* w = weight + (int64_t)(part % groups_per_row) * group;
-        float sum = 0.f;
-        for (int k = lane; k < group; k += 32) sum += __fmul_rn(v[k], v[k]);
-        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        const float sc = rsqrtf(sum * (1.f / (float)group) + eps);
-        for (int k = lane; k < group; k += 32) v[k] = round_to<T>(round_to<T>(v[k] * sc) * w[k]);
-      }
-    }
-    __syncthreads();
-  }
-};
 
 // out_proj's epilogue: the residual add after out_proj's output is rounded to T (linear, then the block's add).
 template <typename T>
@@ -339,7 +298,9 @@ MAMBA_API int32_t mamba2_decoder_create_cuda(const mamba2_decoder_desc* desc, ma
   m->next_ids = desc->next_ids;
   m->use_graph = desc->use_graph != 0;
   m->pdl = pdl_supported(device, desc->batch, desc->dtype == MAMBA_BF16);
-  const int64_t floats = 2 * B + B * (H + 2 * E + K + NH) + B;  // best (2 floats each), res, z, y, xbc, dt, bad
+  // best (2 floats each, padded to 16 bytes), res, z, y, xbc, dt, bad
+  const int64_t best_floats = (2 * B + 3) / 4 * 4;
+  const int64_t floats = best_floats + B * (H + 2 * E + K + NH) + B;
   cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);
   if (e == cudaSuccess) e = cudaMalloc(&m->scratch, floats * sizeof(float) + 16);
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&m->capture, cudaStreamNonBlocking);
@@ -350,7 +311,9 @@ MAMBA_API int32_t mamba2_decoder_create_cuda(const mamba2_decoder_desc* desc, ma
   }
   auto* base = static_cast<float*>(m->scratch);
   m->best = reinterpret_cast<unsigned long long*>(base);  // first: 8-byte aligned
-  m->res = base + 2 * B;  // 16-byte aligned rows where H is a multiple of 4 (the staging copies' fast path)
+  // 16-byte aligned rows where H and E are multiples of 4, at every batch: the staging copies' and the gated norm's
+  // vector loads (at batch 1, best's 8 bytes put res, z and y 8 bytes off and the prologues on their scalar loops).
+  m->res = base + best_floats;
   m->z = m->res + B * H;
   m->y = m->z + B * E;
   m->xbc = m->y + B * E;

@@ -58,3 +58,24 @@ memcheck_decoder_test() {
     > "$OUT/memcheck.log" 2>&1 || rc=1
   grep -E "ERROR SUMMARY|total:|failed:|succeeded:" "$OUT/memcheck.log"
 }
+
+# bench_decoder_cuda $1 for architecture $2 (mamba1 or mamba2, 130M shape, random weights) at batches $3 within $4
+# seconds, into $OUT/bench_decoder_$2.log; prints its rows.
+bench_decoder_arch() {
+  timeout "$(cap "$4")" "$1" --arch "$2" 24 768 50280 "$3" > "$OUT/bench_decoder_$2.log" 2>&1 || rc=1
+  echo "--- $2"; grep -E "^model|batch|failed" "$OUT/bench_decoder_$2.log" | cut -c1-190
+}
+
+# One token's per-kernel timeline (ncu; kernels serialised, no launch gaps) of bench_decoder_cuda $1, architecture $2,
+# at batches $3 within $4 seconds: $OUT/ncu_decoder_$2.csv, summarised by decoder_timeline.py into
+# $OUT/decoder_timeline_$2.txt, whose first $5 lines are printed.
+decoder_timeline() {
+  local bin=$1 arch=$2 batches=$3 labels=() dt b
+  for dt in fp32 bf16; do for b in ${batches//,/ }; do labels+=("$dt-b$b"); done; done
+  MAMBA_BENCH_PROFILE=1 timeout "$(cap "$4")" ncu --profile-from-start off --clock-control none --cache-control none \
+    --print-kernel-base function --metrics gpu__time_duration.sum,dram__bytes_read.sum --csv --page raw \
+    "$bin" --arch "$arch" 24 768 50280 "$batches" > "$OUT/ncu_decoder_$arch.csv" 2> "$OUT/ncu_decoder_$arch.err" || rc=1
+  python3 native/tests/cuda/decoder_timeline.py "$OUT/ncu_decoder_$arch.csv" "${labels[@]}" \
+    > "$OUT/decoder_timeline_$arch.txt" 2>&1 || rc=1
+  echo "--- $arch"; cut -c1-150 "$OUT/decoder_timeline_$arch.txt" | head -"$5"
+}

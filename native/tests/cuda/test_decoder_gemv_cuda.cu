@@ -6,13 +6,84 @@
 // ids from sample_vocab on are never chosen) over tall matrices, where a block takes several m-tiles. Also which
 // products launch_gemv gives to the tensor cores (bitwise equal to the direct launch) and which stay on gemv_kernel
 // (fp32 weights, batch < 8, misaligned weights, cols % 8 != 0), those checked against the reference as well.
+// And the Mamba-2 decoder's gated-norm prologue (decoder_gated_norm.cuh), fp32 and bf16, bit for bit against its
+// first, straightforward formulation: one group or many, aligned or not, rows wider than its registers hold.
 // Usage: test_decoder_gemv_cuda [--quick]   (--quick: a few cases, for compute-sanitizer)
 // Build (from native/): nvcc -std=c++17 -arch=sm_90 -I include -I src -DMAMBA_NATIVE_BUILD \
 //   tests/cuda/test_decoder_gemv_cuda.cu src/common/errors.cpp -o test_decoder_gemv_cuda
 #include <algorithm>
 #include <cstdint>
 #include "cuda/decoder_common.cuh"
+#include "cuda/decoder_gated_norm.cuh"
 #include "test_util.cuh"
+
+// The Mamba-2 decoder's gated-norm prologue as it was first written (before decoder_gated_norm.cuh loaded y, z and the
+// weight in one round): y staged, then the gate from z, the sums, then the weight read by scale_columns. The
+// decoder's prologue must give the same bits; only its loads were reordered.
+namespace mamba::cuda::decoder {
+template <typename T>
+struct GatedNormStraight {
+  const float* y;
+  const float* z;
+  const float* weight;
+  float eps;
+  int group;
+  __device__ void stage(float* xs, int64_t b0, int tile, int cols) const {
+    constexpr int kWarps = kThreads / 32;
+    __shared__ float partial[kWarps];
+    __shared__ float scale[kWarps];
+    stage_copy(xs, y + b0 * cols, tile * cols);
+    __syncthreads();
+    // The gate: eight independent loads of z per thread in flight, then the products.
+    const float* zt = z + b0 * cols;
+    const int n = tile * cols;
+    for (int i0 = threadIdx.x; i0 < n; i0 += 8 * kThreads) {
+      float zv[8];
+#pragma unroll
+      for (int u = 0; u < 8; ++u) zv[u] = i0 + u * kThreads < n ? zt[i0 + u * kThreads] : 0.f;
+#pragma unroll
+      for (int u = 0; u < 8; ++u)
+        if (i0 + u * kThreads < n) xs[i0 + u * kThreads] *= torch_silu(zv[u]);
+    }
+    __syncthreads();
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int groups_per_row = cols / group, parts = tile * groups_per_row;  // part = t * groups_per_row + g
+    if (parts <= kWarps) {
+      const int slices = kWarps / parts;  // warps per part
+      if (warp < parts * slices) {
+        const int part = warp / slices, slice = warp % slices;
+        const float* v = xs + (int64_t)part * group;
+        float sum = 0.f;
+        for (int k = slice * 32 + lane; k < group; k += slices * 32) sum += __fmul_rn(v[k], v[k]);
+        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        if (lane == 0) partial[warp] = sum;
+      }
+      __syncthreads();
+      if (threadIdx.x < parts) {
+        float sum = 0.f;
+        for (int j = 0; j < slices; ++j) sum += partial[threadIdx.x * slices + j];
+        scale[threadIdx.x] = rsqrtf(sum * (1.f / (float)group) + eps);
+      }
+      __syncthreads();
+      scale_columns(xs, weight, tile, cols, [&](float x, int t, int k, float w) {
+        return round_to<T>(round_to<T>(x * scale[(t * cols + k) / group]) * w);
+      });
+    } else {
+      // Many groups: a warp per group, which it sums and then scales in place.
+      for (int part = warp; part < parts; part += kWarps) {
+        float* v = xs + (int64_t)part * group;
+        const float* w = weight + (int64_t)(part % groups_per_row) * group;
+        float sum = 0.f;
+        for (int k = lane; k < group; k += 32) sum += __fmul_rn(v[k], v[k]);
+        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        const float sc = rsqrtf(sum * (1.f / (float)group) + eps);
+        for (int k = lane; k < group; k += 32) v[k] = round_to<T>(round_to<T>(v[k] * sc) * w[k]);
+      }
+    }
+    __syncthreads();
+  }
+};
+}  // namespace mamba::cuda::decoder
 
 namespace {
 
@@ -371,6 +442,83 @@ void test_dispatch(uint64_t seed) {
   }
 }
 
+// ---- the Mamba-2 gated-norm prologue ---------------------------------------------------------------------------
+
+template <class P>
+__global__ void stage_kernel(P pro, int64_t b0, int tile, int cols, float* out) {
+  extern __shared__ float4 stage_smem[];
+  float* xs = reinterpret_cast<float*>(stage_smem);
+  pro.stage(xs, b0, tile, cols);
+  for (int i = threadIdx.x; i < tile * cols; i += blockDim.x) out[i] = xs[i];
+}
+
+template <class P>
+std::vector<float> run_stage(const P& pro, int64_t b0, int tile, int cols) {
+  const size_t n = (size_t)tile * cols, smem = n * sizeof(float);
+  CHECK_CUDA(cudaFuncSetAttribute(stage_kernel<P>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  float* out = nullptr;
+  CHECK_CUDA(cudaMalloc(&out, n * sizeof(float)));
+  CHECK_CUDA(cudaMemset(out, 0xff, n * sizeof(float)));  // NaN: an element never written fails
+  stage_kernel<<<1, dec::kThreads, smem, g_stream>>>(pro, b0, tile, cols, out);
+  CHECK_CUDA(cudaStreamSynchronize(g_stream));
+  std::vector<float> h = download(out, n);
+  cudaFree(out);
+  return h;
+}
+
+// dec::GatedNormInput (one round of loads, the weight held in registers) against GatedNormStraight: bit for bit,
+// rows b0..b0+tile-1 of a batch, `cols` channels normalised in groups of `group` (one group: several warps per sum;
+// many: a warp per group), y and z 16-byte aligned or not (the vector or the scalar gate loop), rows wider than the
+// weights held in registers.
+template <typename T>
+void test_gated_norm(int cols, int group, int tile, int b0, bool misaligned, uint64_t seed) {
+  Rng rng(seed);
+  const size_t n = (size_t)(b0 + tile) * cols;
+  std::vector<double> y = rng.normal(n), z = rng.normal(n, 2.0), w = rng.uniform(cols, 0.5, 1.5);
+  for (size_t i = 0; i < n; ++i) {  // as the decoder stores them: rounded to T; rows of different scales
+    const double row_scale = 1.0 + 0.5 * (double)(i / cols);
+    y[i] = std::is_same_v<T, bf16> ? bf(y[i] * row_scale) : (double)(float)(y[i] * row_scale);
+    z[i] = std::is_same_v<T, bf16> ? bf(z[i]) : (double)(float)z[i];
+  }
+  const int off = misaligned ? 1 : 0;
+  std::vector<double> ypad(off, 0.0), zpad(off, 0.0);
+  ypad.insert(ypad.end(), y.begin(), y.end());
+  zpad.insert(zpad.end(), z.begin(), z.end());
+  float* dy = upload<float>(ypad);
+  float* dz = upload<float>(zpad);
+  float* dw = upload<float>(w);
+  const dec::GatedNormInput<T> fast{dy + off, dz + off, dw, 1e-5f, group};
+  const dec::GatedNormStraight<T> straight{dy + off, dz + off, dw, 1e-5f, group};
+  const std::vector<float> got = run_stage(fast, b0, tile, cols), want = run_stage(straight, b0, tile, cols);
+  size_t diff = 0, first = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0 || std::isnan(want[i])) {
+      if (diff++ == 0) first = i;
+    }
+  char detail[200];
+  std::snprintf(detail, sizeof detail, " (%s, cols %d, group %d, tile %d, b0 %d%s): %zu of %zu differ%s",
+                std::is_same_v<T, bf16> ? "bf16" : "fp32", cols, group, tile, b0, misaligned ? ", misaligned" : "", diff,
+                got.size(), diff ? (", first at " + std::to_string(first) + ": " + std::to_string(got[first]) + " vs " +
+                                    std::to_string(want[first])).c_str() : "");
+  result(diff == 0, "gated norm prologue bitwise", detail);
+  cudaFree(dy);
+  cudaFree(dz);
+  cudaFree(dw);
+}
+
+template <typename T>
+void test_gated_norms(uint64_t& seed, bool quick) {
+  test_gated_norm<T>(1536, 1536, 1, 0, false, seed++);  // 130M at batch 1: one group, 8 warps per sum
+  test_gated_norm<T>(1536, 1536, 1, 0, true, seed++);   // the scalar gate loop
+  if (quick) return;
+  test_gated_norm<T>(1536, 1536, 8, 8, false, seed++);  // a batch tile: 8 groups, a warp each
+  test_gated_norm<T>(1536, 768, 3, 1, false, seed++);   // 6 groups of 768: one warp per group, 2 idle
+  test_gated_norm<T>(1536, 64, 2, 0, false, seed++);    // 48 groups: the many-groups path
+  test_gated_norm<T>(3072, 3072, 1, 0, false, seed++);  // wider than the weights held in registers
+  test_gated_norm<T>(3072, 1024, 8, 0, true, seed++);   // 24 groups, misaligned, 96 KB of shared memory
+  test_gated_norm<T>(998, 499, 2, 1, false, seed++);    // row 1 starts 8 bytes off a 16-byte boundary: the scalar loop
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -390,6 +538,8 @@ int main(int argc, char** argv) {
     test_store(37, 2568, 33, Pro::Norm, seed++);  // K in two rounds of registers
     test_argmax(5003, 1536, 64, seed++);
     test_dispatch(seed++);
+    test_gated_norms<float>(seed, true);
+    test_gated_norms<bf16>(seed, true);
   } else {
     for (int rows : {37, 1003})
       for (int cols : {16, 40, 48, 768, 1536})
@@ -404,6 +554,8 @@ int main(int argc, char** argv) {
     test_argmax(20003, 768, 64, seed++);
     test_argmax(5003, 1536, 64, seed++);  // two passes (192 KB of bf16 inputs do not fit): tile_begin/end per pass
     test_dispatch(seed++);
+    test_gated_norms<float>(seed, false);
+    test_gated_norms<bf16>(seed, false);
   }
   std::printf("SUMMARY %d passed, %d failed\n", g_pass, g_fail);
   cudaStreamDestroy(g_stream);
