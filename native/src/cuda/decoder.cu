@@ -246,7 +246,9 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   m->use_graph = desc->use_graph != 0;
   m->pdl = pdl_supported(device, desc->batch, desc->dtype == MAMBA_BF16);
   const int64_t B = desc->batch, H = desc->hidden, E = desc->inner, P = desc->dt_rank + 2 * desc->state;
-  const int64_t floats = B * (H + 3 * E + P) + 2 * B + 2 * B;  // res, xc, z, y, p, best (2 floats each), bad
+  // best (2 floats each, padded to 16 bytes), res, xc, z, y, p, bad
+  const int64_t best_floats = (2 * B + 3) / 4 * 4;
+  const int64_t floats = best_floats + B * (H + 3 * E + P) + 2 * B;
   cudaError_t e = cudaDeviceGetAttribute(&m->sms, cudaDevAttrMultiProcessorCount, device);
   if (e == cudaSuccess) e = cudaMalloc(&m->scratch, floats * sizeof(float) + 16);
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&m->capture, cudaStreamNonBlocking);
@@ -257,7 +259,9 @@ MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamb
   }
   auto* base = static_cast<float*>(m->scratch);
   m->best = reinterpret_cast<unsigned long long*>(base);  // first: 8-byte aligned
-  m->res = base + 2 * B;
+  // 16-byte aligned rows where H and E are multiples of 4, at every batch, for the staging copies' vector loads (at
+  // batch 1, best's 8 bytes put every row 8 bytes off and the copies on their scalar loops).
+  m->res = base + best_floats;
   m->xc = m->res + B * H;
   m->z = m->xc + B * E;
   m->y = m->z + B * E;
