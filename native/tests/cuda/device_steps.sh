@@ -1,4 +1,4 @@
-# Steps the one-call device scripts share (run_decoder_device.sh, run_models_device.sh). Source it from the repository
+# Steps the one-call device scripts that use the staged apps share (run_*_device.sh). Source it from the repository
 # root after setting OUT and BUDGET (seconds for the whole call); the steps set rc=1 on a failure and go on, each
 # bounded by what is left of BUDGET.
 # shellcheck shell=bash
@@ -44,11 +44,12 @@ bench_decoder_pdl() {
 }
 
 # DecodeBenchmark for architecture $1 at batches $2 within $3 seconds (prompt 1024, 128 greedy tokens, fp32 and bf16,
-# native decoder and TorchSharp step, best of 2), into $OUT/bench_$1.log; prints its speeds.
+# native decoder and TorchSharp step, best of $4 repeats, default 2), into $OUT/bench_$1.log; prints its speeds and
+# whether the paths' greedy tokens agree (and where differing rows part).
 decode_benchmark() {
   timeout "$(cap "$3")" "$APP/DecodeBenchmark" --device cuda --architecture "$1" --dtype fp32,bf16 --batches "$2" \
-    --paths native,torch --repeats 2 > "$OUT/bench_$1.log" 2>&1 || rc=1
-  echo "--- $1"; grep -E "^Model:|tokens/s|identical" "$OUT/bench_$1.log" | cut -c1-170
+    --paths native,torch --repeats "${4:-2}" > "$OUT/bench_$1.log" 2>&1 || rc=1
+  echo "--- $1"; grep -E "^Model:|tokens/s|identical" "$OUT/bench_$1.log" | cut -c1-200
 }
 
 # compute-sanitizer memcheck on one teacher-forced Mamba-2 decoder test within $1 seconds.

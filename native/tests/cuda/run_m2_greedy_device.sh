@@ -28,9 +28,7 @@ echo "--- the deep and benchmark-shaped comparisons' reports"
 grep -E "^\s+(batch [0-9]+|logits at most|per layer|SSM state|step [0-9]+ (row|layer))" "$OUT/tests.log" | cut -c1-240 | head -60
 
 echo "=== 3. DecodeBenchmark, Mamba-2 (prompt 1024, 128 greedy tokens, 1 repeat)"
-timeout "$(cap 100)" "$APP/DecodeBenchmark" --device cuda --architecture mamba2 --dtype fp32,bf16 --batches 1,16 \
-  --paths native,torch --repeats 1 > "$OUT/bench_mamba2.log" 2>&1 || rc=1
-grep -E "^Model:|tokens/s|identical" "$OUT/bench_mamba2.log" | cut -c1-200
+decode_benchmark mamba2 1,16 100 1
 grep -iE "error|exception|not used" "$OUT/bench_mamba2.log" | head -5
 
 echo "=== done in ${SECONDS}s, rc $rc"
