@@ -1,7 +1,7 @@
 #!/bin/bash
 # Verification of this branch's CUDA changes in ONE device call (written 2026-12-07, when no device could be had):
 # the SSD chain kernels (ssd_state_chain.cuh) and the Mamba-2 / Mamba-1 decoder changes, none of which has run on
-# a GPU yet. By priority within BUDGET seconds (default 570): test_ssd_cuda (v3: every case also against
+# a GPU yet. By priority within BUDGET seconds (default 575): test_ssd_cuda (v3: every case also against
 # MAMBA_SSD_PASS=separate bitwise), bench_ssd_cuda (chain and separate kernels and the Mamba-1 scan in one run),
 # test_decoder_gemv_cuda, every Category=Cuda C# test, memcheck on the SSD quick subset, bench_decoder_cuda of this
 # branch against main's library (same run), training of both architectures (Mamba-2 with chain and separate
@@ -79,3 +79,4 @@ done
 echo "=== Mamba-2 timeline (at ${SECONDS}s)"
 [ $((BUDGET - SECONDS)) -gt 40 ] && decoder_timeline "$TB/bench_decoder_cuda" mamba2 1,16 $((BUDGET - SECONDS - 5)) 40
 echo "=== done in ${SECONDS}s, rc $rc"
+exit $rc
