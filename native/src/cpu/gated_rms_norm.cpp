@@ -9,6 +9,7 @@
 #include "common/abi_validate.h"
 #include "common/errors.h"
 #include "cpu/dtype_convert.h"
+#include "cpu/fast_math.h"
 #include "cpu/thread_pool.h"
 
 using namespace mamba::cpu;
@@ -18,12 +19,17 @@ namespace {
 // Rows per task: at least 16, and at most ~256 tasks (the backward keeps one dweight row per task).
 int64_t rows_per_task(int64_t rows) { return std::max<int64_t>(16, (rows + 255) / 256); }
 
-struct Gate {
-  float silu, sigmoid;
-};
-inline Gate gate(float z) {
-  const float s = 1.f / (1.f + std::exp(-z));
-  return {z * s, s};
+// sigmoid(z) through exp2_approx (branch-free, so the loops over it vectorise).
+inline float sigmoid(float z) { return 1.f / (1.f + exp2_approx(-z * 1.44269504f)); }
+
+// sum of a[i] * b[i] in eight interleaved partial sums (added in a fixed order), so the loop vectorises.
+inline float dot8(const float* a, const float* b, int64_t n) {
+  float part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) part[k] += a[i + k] * b[i + k];
+  for (; i < n; ++i) part[i & 7] += a[i] * b[i];
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 template <class Codec>
@@ -39,12 +45,13 @@ void forward(int64_t rows, int64_t size, int64_t groups, const void* yp, const v
     for (int64_t r = task * per; r < std::min(rows, (task + 1) * per); ++r) {
       const S* yr = y + r * size;
       const S* zr = z + r * size;
-      for (int64_t i = 0; i < size; ++i) h[i] = float(Codec::get(yr[i])) * gate(float(Codec::get(zr[i]))).silu;
+      for (int64_t i = 0; i < size; ++i) {
+        const float zv = float(Codec::get(zr[i]));
+        h[i] = float(Codec::get(yr[i])) * zv * sigmoid(zv);
+      }
       for (int64_t g = 0; g < groups; ++g) {
         float* hg = h.data() + g * gs;
-        float sum = 0.f;
-        for (int64_t i = 0; i < gs; ++i) sum += hg[i] * hg[i];
-        const float rs = 1.f / std::sqrt(sum / float(gs) + eps);
+        const float rs = 1.f / std::sqrt(dot8(hg, hg, gs) / float(gs) + eps);
         if (rstd) rstd[r * groups + g] = rs;
         S* o = out + r * size + g * gs;
         const float* wg = w + g * gs;
@@ -66,33 +73,40 @@ void backward(int64_t rows, int64_t size, int64_t groups, const void* yp, const 
   const int64_t per = rows_per_task(rows), tasks = (rows + per - 1) / per, gs = size / groups;
   std::vector<float> partial(size_t(tasks * size), 0.f);
   parallel_for(tasks, [&](int64_t task) {
-    std::vector<float> yv(size), sv(size), sl(size), n(size), g(size);
-    float* acc = partial.data() + task * size;
+    std::vector<float> buffers(size_t(5 * size));
+    // Distinct rows of one buffer; __restrict lets the element loops vectorise.
+    float* __restrict yv = buffers.data();
+    float* __restrict zv = yv + size;
+    float* __restrict sv = zv + size;
+    float* __restrict n = sv + size;
+    float* __restrict g = n + size;
+    float* __restrict acc = partial.data() + task * size;
     for (int64_t r = task * per; r < std::min(rows, (task + 1) * per); ++r) {
-      const S* yr = y + r * size;
-      const S* zr = z + r * size;
-      const S* dr = dout + r * size;
-      for (int64_t i = 0; i < size; ++i) {
-        const Gate q = gate(float(Codec::get(zr[i])));
-        yv[i] = float(Codec::get(yr[i]));
-        sv[i] = q.sigmoid;
-        sl[i] = q.silu;
-        const float d = float(Codec::get(dr[i]));
-        n[i] = yv[i] * q.silu * rstd[r * groups + i / gs];
-        g[i] = d * w[i];
-        acc[i] += d * n[i];
-      }
+      const S* __restrict yr = y + r * size;
+      const S* __restrict zr = z + r * size;
+      const S* __restrict dr = dout + r * size;
+      S* __restrict dyr = dy + r * size;
+      S* __restrict dzr = dz + r * size;
       for (int64_t k = 0; k < groups; ++k) {
         const int64_t at = k * gs;
         const float rs = rstd[r * groups + k];
-        float dot = 0.f;
-        for (int64_t i = at; i < at + gs; ++i) dot += g[i] * n[i];
-        const float mean = dot / float(gs);
+        for (int64_t i = at; i < at + gs; ++i) {
+          yv[i] = float(Codec::get(yr[i]));
+          zv[i] = float(Codec::get(zr[i]));
+          g[i] = float(Codec::get(dr[i]));  // dout for now
+        }
+        for (int64_t i = at; i < at + gs; ++i) sv[i] = sigmoid(zv[i]);
+        for (int64_t i = at; i < at + gs; ++i) {
+          const float d = g[i];
+          n[i] = yv[i] * zv[i] * sv[i] * rs;
+          g[i] = d * w[i];
+          acc[i] += d * n[i];
+        }
+        const float mean = dot8(g + at, n + at, gs) / float(gs);
         for (int64_t i = at; i < at + gs; ++i) {
           const float dh = rs * (g[i] - n[i] * mean);
-          const float zf = float(Codec::get(zr[i]));
-          dy[r * size + i] = Codec::put(dh * sl[i]);
-          dz[r * size + i] = Codec::put(dh * yv[i] * sv[i] * (1.f + zf * (1.f - sv[i])));
+          dyr[i] = Codec::put(dh * zv[i] * sv[i]);
+          dzr[i] = Codec::put(dh * yv[i] * sv[i] * (1.f + zv[i] * (1.f - sv[i])));
         }
       }
     }
