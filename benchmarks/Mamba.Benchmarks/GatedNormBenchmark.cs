@@ -83,7 +83,6 @@ public static class GatedNormBenchmark
         sb.AppendLine();
         foreach (var line in MachineInfo.Describe(o)) sb.AppendLine(line);
         sb.AppendLine($"- y, z, dout ({rows}, {size}) = batch {o.Batch} × length {o.Length} rows of 2 × hidden {o.Hidden}; fp32 weight; one group.");
-        if (o.IsCuda) sb.AppendLine("- On CUDA, NativeKernels runs TorchSharp's ops for this norm (no CUDA kernel in this build): both rows time the same code.");
         sb.AppendLine($"- Times: median of {o.Reps} reps after {o.Warmup} warm-up; fwd under no_grad, fwd+bwd = forward with autograd + torch.autograd.grad of y, z and the weight.");
         sb.AppendLine("- Bytes: what the fused pair must move, y and z read and the output written forward (3 rows' worth), then y, z and dout read and dy and dz written backward (5 more); " +
                       (peak > 0 ? $"GB/s as a fraction of the device's {peak / 1e9:F0} GB/s peak." : "no peak known for the CPU."));

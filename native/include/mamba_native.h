@@ -297,13 +297,19 @@ MAMBA_API int32_t mamba_rms_norm_train_bwd_cuda(int64_t rows, int64_t size, int3
  *   dweight = sum over rows of dout * n, in a fixed order: bitwise the same for any thread count or schedule.
  * y, z, out, dout, dy and dz are contiguous (rows, size) of `dtype` (f32, f16 or bf16); weight and dweight are fp32
  * (size); rstd is fp32 (rows * groups) and may be NULL in the forward (inference). 1 <= size <= 12288, groups
- * divides size. The pair runs on mamba_set_num_threads threads. (CUDA training runs TorchSharp's ops for now.)
+ * divides size. The CPU pair runs on mamba_set_num_threads threads.
  * ------------------------------------------------------------------------------------------- */
 MAMBA_API int32_t mamba_gated_rms_norm_fwd_cpu(int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
                                                const void* z, const float* weight, float eps, void* out, float* rstd);
 MAMBA_API int32_t mamba_gated_rms_norm_bwd_cpu(int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
                                                const void* z, const float* weight, const float* rstd, const void* dout,
                                                void* dy, void* dz, float* dweight);
+MAMBA_API int32_t mamba_gated_rms_norm_fwd_cuda(int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
+                                                const void* z, const float* weight, float eps, void* out, float* rstd,
+                                                void* stream);
+MAMBA_API int32_t mamba_gated_rms_norm_bwd_cuda(int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
+                                                const void* z, const float* weight, const float* rstd, const void* dout,
+                                                void* dy, void* dz, float* dweight, void* stream);
 
 /* Number of threads the CPU kernels use (0 = hardware concurrency). */
 MAMBA_API void mamba_set_num_threads(int32_t threads);

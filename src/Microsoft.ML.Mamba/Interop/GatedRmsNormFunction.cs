@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Mamba.Interop;
 
 /// <summary>
-/// Mamba-2's gated RMSNorm, norm(y · SiLU(z)) · weight, as one autograd function on the CPU: a native forward
+/// Mamba-2's gated RMSNorm, norm(y · SiLU(z)) · weight, as one autograd function on the CPU or CUDA: a native forward
 /// that keeps each group's 1/rms and a native backward that recomputes y · SiLU(z). The TorchSharp form runs about a
 /// dozen fp32 tensor ops forward and more backward, each writing a copy of the activations.
 /// apply(y (…, size) contiguous, z shaped and typed like y, contiguous, weight (size) contiguous fp32, long groups,
@@ -12,7 +12,7 @@ namespace Microsoft.ML.Mamba.Interop;
 /// </summary>
 internal sealed class GatedRmsNormFunction : autograd.MultiTensorFunction<GatedRmsNormFunction>
 {
-    /// <summary>Largest row the native pair takes (mamba_native.h).</summary>
+    /// <summary>Largest row the native pair takes (the CUDA backward keeps a row of dweight partials in shared memory).</summary>
     public const long MaxSize = 12288;
 
     public override string Name => "MambaGatedRmsNorm";
@@ -54,8 +54,11 @@ internal sealed class GatedRmsNormFunction : autograd.MultiTensorFunction<GatedR
         var dweight = empty_like(weight);
         int dtype = (int)TorchSharpNative.DType(y);
         IntPtr P(Tensor t) => TorchSharpNative.DataPointer(t);
-        int status = NativeMethods.mamba_gated_rms_norm_bwd_cpu(rows, size, groups, dtype, P(y), P(z), P(weight), P(rstd),
-            P(dout), P(dy), P(dz), P(dweight));
+        int status = y.device_type == DeviceType.CUDA
+            ? NativeMethods.mamba_gated_rms_norm_bwd_cuda(rows, size, groups, dtype, P(y), P(z), P(weight), P(rstd), P(dout),
+                P(dy), P(dz), P(dweight), IntPtr.Zero)
+            : NativeMethods.mamba_gated_rms_norm_bwd_cpu(rows, size, groups, dtype, P(y), P(z), P(weight), P(rstd), P(dout),
+                P(dy), P(dz), P(dweight));
         NativeMethods.Check(status, "gated rms norm backward");
         DeferredDisposal.Now(saved.Concat(gradOutputs).Append(dout)); // see DeferredDisposal
         DeferredDisposal.Later(new[] { dy, dz, dweight });
@@ -69,7 +72,9 @@ internal sealed class GatedRmsNormFunction : autograd.MultiTensorFunction<GatedR
         int dtype = (int)TorchSharpNative.DType(y);
         IntPtr P(Tensor t) => TorchSharpNative.DataPointer(t);
         IntPtr r = TorchSharpNative.DataPointer(rstd, IntPtr.Zero);
-        int status = NativeMethods.mamba_gated_rms_norm_fwd_cpu(rows, size, groups, dtype, P(y), P(z), P(weight), (float)eps, P(output), r);
+        int status = y.device_type == DeviceType.CUDA
+            ? NativeMethods.mamba_gated_rms_norm_fwd_cuda(rows, size, groups, dtype, P(y), P(z), P(weight), (float)eps, P(output), r, IntPtr.Zero)
+            : NativeMethods.mamba_gated_rms_norm_fwd_cpu(rows, size, groups, dtype, P(y), P(z), P(weight), (float)eps, P(output), r);
         NativeMethods.Check(status, "gated rms norm forward");
         return output;
     }

@@ -65,8 +65,6 @@ public sealed partial class NativeKernels : IMamba2Kernels
     public Tensor GatedRmsNorm(Tensor y, Tensor z, Tensor weight, long groups, double eps)
     {
         SsdShapes.CheckGatedRmsNorm(y, z, weight, groups);
-        // On CUDA, TorchSharp's ops by design for now (not a fallback, so no warning): the native pair is CPU only.
-        if (y.device_type == DeviceType.CUDA) return ((IMamba2Kernels)MambaKernels.Reference).GatedRmsNorm(y, z, weight, groups, eps);
         string? reason = WhyNot(y.device_type, y.dtype)
             ?? (y.size(-1) > GatedRmsNormFunction.MaxSize ? $"size over {GatedRmsNormFunction.MaxSize}" : null);
         if (reason is not null)
