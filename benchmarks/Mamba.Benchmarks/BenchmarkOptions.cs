@@ -80,6 +80,8 @@ public sealed class BenchmarkOptions
                                  [--gpu-name NAME] [--out FILE]
           Mamba.Benchmarks ssd   [--device cpu|cuda] [--ssd-shapes BxLxHxPxN,...] [--chunk N] [--dtypes fp32,bf16]
                                  [--reps N] [--warmup N] [--gpu-name NAME] [--out FILE]
+          Mamba.Benchmarks gated-norm [--device cpu|cuda] [--batch N] [--length N] [--hidden N] [--dtypes fp32,bf16]
+                                 [--reps N] [--warmup N] [--gpu-name NAME] [--out FILE]
           Mamba.Benchmarks train [--device cpu|cuda] [--dtype fp32|bf16] [--batch N] [--length N] [--layers N]
                                  [--hidden N] [--vocab N] [--steps N] [--warmup-steps N] [--lr X]
                                  [--compare-reference] [--reference-steps N] [--reference-warmup N]
@@ -90,6 +92,8 @@ public sealed class BenchmarkOptions
                   ssd: Mamba-2's SSD scan next to the Mamba-1 scan at equal (batch, length, heads x head_dim), state 16;
                   shapes 1x1024x24x64x128 on cpu (Mamba2-130m's 24 heads of 64, state 128), 8x2048x24x64x128 on cuda;
                   chunk 256; reps and warm-up as scan.
+                  gated-norm: Mamba-2's gated RMSNorm over batch x length rows of 2 x hidden, native and reference;
+                  batch and length as train, hidden 768; reps and warm-up as scan.
                   train: Mamba-130M sizes (24 layers, hidden 768, vocab 50280, state 16, expand 2), AdamW;
                          --architecture mamba2: mamba2-130m's mixer (heads of 64, state 128, one group);
                   batch 8 x length 1024 on cuda, 1 x 256 on cpu; 2 warm-up steps, then 10 timed steps on cuda,
@@ -160,8 +164,8 @@ public sealed class BenchmarkOptions
                 default: throw new ArgumentException($"unknown option '{a}'");
             }
         }
-        if (o.Command is not ("scan" or "ssd" or "train" or "probe" or "help"))
-            throw new ArgumentException(o.Command == "" ? "say scan, ssd or train" : $"unknown command '{o.Command}'");
+        if (o.Command is not ("scan" or "ssd" or "gated-norm" or "train" or "probe" or "help"))
+            throw new ArgumentException(o.Command == "" ? "say scan, ssd, gated-norm or train" : $"unknown command '{o.Command}'");
 
         // Defaults differ by device: the GPU takes the paper-sized problems, the CPU smaller ones.
         if (o.Shapes.Count == 0)

@@ -1,7 +1,7 @@
 using Mamba.Benchmarks;
 using Microsoft.ML.Mamba;
 
-// Entry point: parse the command line and run one subcommand (scan, ssd, train, or the memory probe child).
+// Entry point: parse the command line and run one subcommand (scan, ssd, gated-norm, train, or the memory probe child).
 BenchmarkOptions options;
 try
 {
@@ -36,6 +36,9 @@ switch (options.Command)
         return 0;
     case "ssd":
         ReportTable.Emit(options, SsdBenchmark.Run(options));
+        return 0;
+    case "gated-norm":
+        ReportTable.Emit(options, GatedNormBenchmark.Run(options));
         return 0;
     case "train":
         var notes = new List<string>();

@@ -286,6 +286,31 @@ MAMBA_API int32_t mamba_rms_norm_train_bwd_cuda(int64_t rows, int64_t size, int3
                                                 const void* weight, const float* rstd, const void* dout, void* dx,
                                                 void* dweight, void* stream);
 
+/* ---------------------------------------------------------------------------------------------
+ * Gated RMSNorm, Mamba-2's norm before out_proj (mamba_ssm's RMSNormGated with norm_before_gate=False,
+ * transformers' MambaRMSNormGated), as a training pair. Each row of `size` values falls into `groups` equal
+ * groups; for group g of row r, with all math in fp32:
+ *   h = y * silu(z);  rstd[r * groups + g] = 1 / sqrt(mean over the group of h^2 + eps)
+ *   out = round(weight * round(h * rstd))      (round: to `dtype`; the inner one is transformers' normed.to(dtype))
+ * Backward, per group, with n = h * rstd and g = dout * weight:
+ *   dh = rstd * (g - n * mean(g * n));  dy = dh * silu(z);  dz = dh * y * s * (1 + z * (1 - s)),  s = sigmoid(z)
+ *   dweight = sum over rows of dout * n, in a fixed order: bitwise the same for any thread count or schedule.
+ * y, z, out, dout, dy and dz are contiguous (rows, size) of `dtype` (f32, f16 or bf16); weight and dweight are fp32
+ * (size); rstd is fp32 (rows * groups) and may be NULL in the forward (inference). 1 <= size <= 12288, groups
+ * divides size. The CPU pair runs on mamba_set_num_threads threads.
+ * ------------------------------------------------------------------------------------------- */
+MAMBA_API int32_t mamba_gated_rms_norm_fwd_cpu(int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
+                                               const void* z, const float* weight, float eps, void* out, float* rstd);
+MAMBA_API int32_t mamba_gated_rms_norm_bwd_cpu(int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
+                                               const void* z, const float* weight, const float* rstd, const void* dout,
+                                               void* dy, void* dz, float* dweight);
+MAMBA_API int32_t mamba_gated_rms_norm_fwd_cuda(int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
+                                                const void* z, const float* weight, float eps, void* out, float* rstd,
+                                                void* stream);
+MAMBA_API int32_t mamba_gated_rms_norm_bwd_cuda(int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
+                                                const void* z, const float* weight, const float* rstd, const void* dout,
+                                                void* dy, void* dz, float* dweight, void* stream);
+
 /* Number of threads the CPU kernels use (0 = hardware concurrency). */
 MAMBA_API void mamba_set_num_threads(int32_t threads);
 

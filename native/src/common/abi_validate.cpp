@@ -137,4 +137,28 @@ int check_rms_norm(const char* where, int64_t rows, int64_t size, int32_t dtype,
                               ": rows would overlap");
   return MAMBA_OK;
 }
+
+int check_gated_rms_norm(const char* where, int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
+                         const void* z, const float* weight, const void* out, const float* rstd, const void* dout,
+                         const void* dy, const void* dz, const float* dweight, bool backward) {
+  if (rows < 1) return invalid(where, "rows=" + std::to_string(rows) + " must be >= 1");
+  if (size < 1 || size > kMaxGatedNormSize)
+    return invalid(where, "size=" + std::to_string(size) + " must be in 1.." + std::to_string(kMaxGatedNormSize));
+  if (groups < 1 || size % groups != 0)
+    return invalid(where, "groups=" + std::to_string(groups) + " must be positive and divide size=" + std::to_string(size));
+  if (dtype != MAMBA_F32 && dtype != MAMBA_F16 && dtype != MAMBA_BF16)
+    return fail(MAMBA_ERR_UNSUPPORTED, std::string(where) + ": dtype=" + std::to_string(dtype) + " must be f32, f16 or bf16");
+  const int64_t n[2] = {rows, size};
+  if (int rc = check_count(where, "y", 2, n)) return rc;
+  if (!y) return invalid(where, "y is NULL");
+  if (!z) return invalid(where, "z is NULL");
+  if (!weight) return invalid(where, "weight is NULL");
+  if (!backward) return out ? MAMBA_OK : invalid(where, "out is NULL");
+  if (!rstd) return invalid(where, "rstd is NULL");
+  if (!dout) return invalid(where, "dout is NULL");
+  if (!dy) return invalid(where, "dy is NULL");
+  if (!dz) return invalid(where, "dz is NULL");
+  if (!dweight) return invalid(where, "dweight is NULL");
+  return MAMBA_OK;
+}
 }  // namespace mamba

@@ -21,4 +21,11 @@ int check_step_layout(const char* where, const mamba_step_args* a);
 // The forward RMSNorm's arguments, all of them (sizes, pointers, dtype, row strides).
 int check_rms_norm(const char* where, int64_t rows, int64_t size, int32_t dtype, const void* x, int64_t x_row_stride,
                    const void* weight, const void* out, int64_t out_row_stride);
+// The gated RMSNorm pair's arguments (mamba_native.h): sizes, groups, dtype, and every pointer the call needs
+// (rstd only in the backward; dout, dy, dz and dweight when `backward`).
+int check_gated_rms_norm(const char* where, int64_t rows, int64_t size, int64_t groups, int32_t dtype, const void* y,
+                         const void* z, const float* weight, const void* out, const float* rstd, const void* dout,
+                         const void* dy, const void* dz, const float* dweight, bool backward);
+// Largest row the gated RMSNorm takes (the CUDA backward keeps a row of dweight partials in shared memory).
+constexpr int64_t kMaxGatedNormSize = 12288;
 }  // namespace mamba

@@ -18,6 +18,10 @@ MAMBA_API int32_t mamba_rms_norm_train_fwd_cuda(int64_t, int64_t, int32_t, const
                                                 void*) { return not_built(); }
 MAMBA_API int32_t mamba_rms_norm_train_bwd_cuda(int64_t, int64_t, int32_t, const void*, const void*, const float*,
                                                 const void*, void*, void*, void*) { return not_built(); }
+MAMBA_API int32_t mamba_gated_rms_norm_fwd_cuda(int64_t, int64_t, int64_t, int32_t, const void*, const void*, const float*,
+                                                float, void*, float*, void*) { return not_built(); }
+MAMBA_API int32_t mamba_gated_rms_norm_bwd_cuda(int64_t, int64_t, int64_t, int32_t, const void*, const void*, const float*,
+                                                const float*, const void*, void*, void*, float*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_rms_norm_cuda(int64_t, int64_t, int32_t, const void*, int64_t, const void*, float, void*, int64_t,
                                       void*) { return not_built(); }
 MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args*, const mamba_ssd_outputs*, void*) { return not_built(); }

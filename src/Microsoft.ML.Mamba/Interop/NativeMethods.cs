@@ -39,6 +39,15 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)] public static partial int mamba_rms_norm_train_bwd_cuda(long rows, long size, int dtype, IntPtr x,
         IntPtr weight, IntPtr rstd, IntPtr dout, IntPtr dx, IntPtr dweight, IntPtr stream);
 
+    [LibraryImport(Library)] public static partial int mamba_gated_rms_norm_fwd_cpu(long rows, long size, long groups, int dtype,
+        IntPtr y, IntPtr z, IntPtr weight, float eps, IntPtr output, IntPtr rstd);
+    [LibraryImport(Library)] public static partial int mamba_gated_rms_norm_bwd_cpu(long rows, long size, long groups, int dtype,
+        IntPtr y, IntPtr z, IntPtr weight, IntPtr rstd, IntPtr dout, IntPtr dy, IntPtr dz, IntPtr dweight);
+    [LibraryImport(Library)] public static partial int mamba_gated_rms_norm_fwd_cuda(long rows, long size, long groups, int dtype,
+        IntPtr y, IntPtr z, IntPtr weight, float eps, IntPtr output, IntPtr rstd, IntPtr stream);
+    [LibraryImport(Library)] public static partial int mamba_gated_rms_norm_bwd_cuda(long rows, long size, long groups, int dtype,
+        IntPtr y, IntPtr z, IntPtr weight, IntPtr rstd, IntPtr dout, IntPtr dy, IntPtr dz, IntPtr dweight, IntPtr stream);
+
     [LibraryImport(Library)] public static partial int mamba_adamw_step_cpu(NativeAdamWTensor* tensors, long count);
     [LibraryImport(Library)] public static partial int mamba_adamw_step_cuda(NativeAdamWTensor* tensors, long count, IntPtr stream);
 

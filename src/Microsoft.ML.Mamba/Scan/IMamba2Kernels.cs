@@ -45,4 +45,17 @@ public interface IMamba2Kernels : ISharedKernels
     /// <param name="weights">The mixer's parameters the step reads.</param>
     /// <returns>(batch, H·P) in xBC's dtype.</returns>
     Tensor StateSpaceDualStep(Tensor xBC, Tensor dt, Tensor convState, Tensor ssmState, Mamba2StepWeights weights);
+
+    /// <summary>
+    /// The gated RMSNorm before out_proj (mamba_ssm's <c>norm_before_gate=False</c>): h = y·SiLU(z), normalised by the
+    /// root mean square of each of <paramref name="groups"/> equal parts of the last axis, in fp32, rounded to y's
+    /// dtype, then scaled by <paramref name="weight"/>. Differentiable in y, z and weight.
+    /// </summary>
+    /// <param name="y">The scan's output (…, size).</param>
+    /// <param name="z">The gate, shaped like <paramref name="y"/>.</param>
+    /// <param name="weight">The per-channel scale (size).</param>
+    /// <param name="groups">Parts of the last axis normalised on their own; divides size.</param>
+    /// <param name="eps">Added to the mean square before the square root.</param>
+    /// <returns>Shaped like <paramref name="y"/>, in y's dtype.</returns>
+    Tensor GatedRmsNorm(Tensor y, Tensor z, Tensor weight, long groups, double eps);
 }

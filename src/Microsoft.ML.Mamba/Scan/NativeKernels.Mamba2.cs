@@ -61,6 +61,24 @@ public sealed partial class NativeKernels : IMamba2Kernels
         return output.MoveToOuterDisposeScope();
     }
 
+    /// <inheritdoc />
+    public Tensor GatedRmsNorm(Tensor y, Tensor z, Tensor weight, long groups, double eps)
+    {
+        SsdShapes.CheckGatedRmsNorm(y, z, weight, groups);
+        string? reason = WhyNot(y.device_type, y.dtype)
+            ?? (y.size(-1) > GatedRmsNormFunction.MaxSize ? $"size over {GatedRmsNormFunction.MaxSize}" : null);
+        if (reason is not null)
+            return Mamba2Fallback("gated-norm:" + reason, "gated RMSNorm", reason).GatedRmsNorm(y, z, weight, groups, eps);
+        using var scope = NewDisposeScope();
+        // y and z share a dtype in the C ABI, the weight goes in as fp32; to_type keeps both differentiable.
+        var zc = Contiguous(z.dtype == y.dtype ? z : z.to_type(y.dtype));
+        var w = Contiguous(weight.dtype == ScalarType.Float32 ? weight : weight.to_type(ScalarType.Float32));
+        var output = is_grad_enabled() && NeedsGrad(y, z, weight)
+            ? GatedRmsNormFunction.apply(Contiguous(y), zc, w, groups, eps)[0]
+            : GatedRmsNormFunction.Forward(Contiguous(y), zc, w, groups, eps);
+        return output.MoveToOuterDisposeScope();
+    }
+
     private IMamba2Kernels Mamba2Fallback(string key, string what, string reason)
     {
         if (_fallback is not IMamba2Kernels kernels)

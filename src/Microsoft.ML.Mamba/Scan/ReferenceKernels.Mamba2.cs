@@ -10,6 +10,22 @@ namespace Microsoft.ML.Mamba.Scan;
 public sealed partial class ReferenceKernels : IMamba2Kernels
 {
     /// <inheritdoc />
+    /// <remarks>transformers' <c>MambaRMSNormGated</c> (one group) and mamba_ssm's <c>RMSNormGated</c>, in fp32 tensor ops.</remarks>
+    public Tensor GatedRmsNorm(Tensor y, Tensor z, Tensor weight, long groups, double eps)
+    {
+        SsdShapes.CheckGatedRmsNorm(y, z, weight, groups);
+        using var scope = NewDisposeScope();
+        var work = WorkType(y.dtype);
+        var h = y.to_type(work) * nn.functional.silu(z.to_type(work));
+        long size = h.size(-1);
+        var shape = h.shape;
+        var grouped = groups == 1 ? h : h.reshape(shape[..^1].Append(groups).Append(size / groups).ToArray());
+        var normed = grouped * TorchScalars.Add(TorchScalars.Square(grouped).mean(new long[] { -1 }, keepdim: true), eps).rsqrt();
+        if (groups != 1) normed = normed.reshape(shape);
+        return (weight * normed.to_type(y.dtype)).to_type(y.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
     /// <remarks>
     /// The chunked form of Dao &amp; Gu (2024, Sec. 6; mamba_ssm's <c>ssd_minimal</c>): within a chunk of Q steps the
     /// output is a masked (Q, Q) matrix product, C·Bᵀ weighted by the decay between the two steps (a segment sum of

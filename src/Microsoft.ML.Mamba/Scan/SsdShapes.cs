@@ -52,6 +52,25 @@ internal static class SsdShapes
 
     /// <summary>The decode step: xBC (batch, H·P + 2·G·N), dt (batch, H), convState (batch, H·P + 2·G·N, W), ssmState
     /// (batch, H, P, N), and the weights' sizes against those.</summary>
+    /// <summary>The gated RMSNorm: y (…, size), z shaped like y, weight (size), groups dividing size.</summary>
+    public static void CheckGatedRmsNorm(Tensor y, Tensor z, Tensor weight, long groups)
+    {
+        ArgumentNullException.ThrowIfNull(y);
+        ArgumentNullException.ThrowIfNull(z);
+        ArgumentNullException.ThrowIfNull(weight);
+        if (y.dim() == 0) throw new ArgumentException($"y must have at least one axis, got {ScanShapes.Shape(y)}", nameof(y));
+        KernelArguments.Check(y, nameof(y), y, nameof(y));
+        long size = y.size(-1);
+        if (!z.shape.SequenceEqual(y.shape))
+            throw new ArgumentException($"z must be shaped like y {ScanShapes.Shape(y)}, got {ScanShapes.Shape(z)}", nameof(z));
+        if (weight.dim() != 1 || weight.size(0) != size)
+            throw new ArgumentException($"the gated norm's weight must be ({size}) like the last axis of y {ScanShapes.Shape(y)}, got {ScanShapes.Shape(weight)}", nameof(weight));
+        if (groups <= 0 || size % groups != 0)
+            throw new ArgumentOutOfRangeException(nameof(groups), groups, $"must be positive and divide the size {size}");
+        KernelArguments.Check(y, nameof(y), z, nameof(z));
+        KernelArguments.Check(y, nameof(y), weight, nameof(weight));
+    }
+
     public static void CheckStep(Tensor xBC, Tensor dt, Tensor convState, Tensor ssmState, Mamba2StepWeights w)
     {
         ArgumentNullException.ThrowIfNull(xBC);

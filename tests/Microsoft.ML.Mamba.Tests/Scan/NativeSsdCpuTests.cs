@@ -198,6 +198,8 @@ public class NativeSsdCpuTests
         var (y, _) = new NativeKernels(recording).StateSpaceDual(x, dt, A, B, B, null, null, true, 0, double.PositiveInfinity, 8);
         Assert.Equal(1, recording.Scans);
         Assert.Equal(ScalarType.Float64, y.dtype);
+        new NativeKernels(recording).GatedRmsNorm(x, x, ones(2, dtype: ScalarType.Float64), 1, 1e-5);
+        Assert.Equal(1, recording.Norms);
     }
 
     /// <summary>A fallback with Mamba-2 kernels that records being called.</summary>
@@ -220,5 +222,11 @@ public class NativeSsdCpuTests
         public Tensor DecodeStep(Tensor x, Tensor? z, Tensor convState, Tensor ssmState, DecodeStepWeights weights) =>
             throw new InvalidOperationException("not expected");
         public Tensor RmsNorm(Tensor x, Tensor weight, double eps) => throw new InvalidOperationException("not expected");
+        public Tensor GatedRmsNorm(Tensor y, Tensor z, Tensor weight, long groups, double eps)
+        {
+            Norms++;
+            return zeros_like(y);
+        }
+        public int Norms { get; private set; }
     }
 }

@@ -1,4 +1,4 @@
-using Microsoft.ML.Mamba.Interop;
+using Microsoft.ML.Mamba.Scan;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,7 +9,8 @@ namespace Microsoft.ML.Mamba.Modeling;
 /// Mamba-2's gated RMSNorm before out_proj: norm(y · SiLU(z)) · weight, computed in fp32 (the gate is applied before
 /// the norm: mamba_ssm's <c>norm_before_gate=False</c>). The mean square runs over the whole inner width, as in
 /// transformers' <c>MambaRMSNormGated</c>, or over each of <c>groups</c> equal parts of it, as in mamba_ssm's
-/// <c>RMSNormGated(group_size = d_ssm / ngroups)</c>; the two agree for one group.
+/// <c>RMSNormGated(group_size = d_ssm / ngroups)</c>; the two agree for one group. The math is
+/// <see cref="IMamba2Kernels.GatedRmsNorm"/>'s: fused native kernels by default, TorchSharp ops in the reference.
 /// </summary>
 public sealed class GatedRmsNorm : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -34,20 +35,21 @@ public sealed class GatedRmsNorm : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Kernels to run on (null = <see cref="MambaKernels.Default"/> when it has Mamba-2's operations, else
+    /// <see cref="MambaKernels.Reference"/>); the mixer sets its own here.</summary>
+    public IMamba2Kernels? Kernels { get; set; }
+
+    /// <summary>Parts of the last axis normalised on their own.</summary>
+    public long Groups => _groups;
+
+    /// <summary>Added to the mean square before the square root.</summary>
+    public double Eps => _eps;
+
     /// <summary>Normalises <paramref name="y"/> gated by <paramref name="z"/>; the result has <paramref name="y"/>'s dtype
-    /// times the weight's (as transformers: <c>weight * normed.to(input_dtype)</c>).</summary>
+    /// (transformers returns <c>weight * normed.to(input_dtype)</c> in the wider of the two dtypes, which the mixer
+    /// then casts to out_proj's, y's, dtype).</summary>
     /// <param name="y">(…, size): the scan's output.</param>
     /// <param name="z">(…, size): the gate.</param>
-    public override Tensor forward(Tensor y, Tensor z)
-    {
-        using var scope = NewDisposeScope();
-        var work = y.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
-        var h = y.to_type(work) * nn.functional.silu(z.to_type(work));
-        long size = h.size(-1);
-        var shape = h.shape;
-        var grouped = _groups == 1 ? h : h.reshape(shape[..^1].Append(_groups).Append(size / _groups).ToArray());
-        var normed = grouped * TorchScalars.Add(TorchScalars.Square(grouped).mean(new long[] { -1 }, keepdim: true), _eps).rsqrt();
-        if (_groups != 1) normed = normed.reshape(shape);
-        return (weight * normed.to_type(y.dtype)).MoveToOuterDisposeScope();
-    }
+    public override Tensor forward(Tensor y, Tensor z) =>
+        (Kernels ?? MambaKernels.Default as IMamba2Kernels ?? (IMamba2Kernels)MambaKernels.Reference).GatedRmsNorm(y, z, weight, _groups, _eps);
 }

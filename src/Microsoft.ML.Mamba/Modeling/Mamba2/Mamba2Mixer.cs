@@ -41,9 +41,14 @@ public sealed class Mamba2Mixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
     /// <summary>Projects the inner stream back to hidden_size.</summary>
     public Linear out_proj;
 
-    /// <summary>The kernels the conv and the scan run on; null means <see cref="MambaKernels.Default"/> when it has
-    /// Mamba-2's operations, else <see cref="MambaKernels.Reference"/>.</summary>
-    public IMamba2Kernels? Kernels { get; set; }
+    /// <summary>The kernels the conv, the scan and the gated norm run on; null means <see cref="MambaKernels.Default"/>
+    /// when it has Mamba-2's operations, else <see cref="MambaKernels.Reference"/>.</summary>
+    public IMamba2Kernels? Kernels
+    {
+        get => _kernels;
+        set { _kernels = value; norm.Kernels = value; }
+    }
+    private IMamba2Kernels? _kernels;
 
     ISharedKernels? IMixer.Kernels
     {
