@@ -44,28 +44,8 @@ public static class GatedNormBenchmark
             var z = randn(new[] { rows, size }, generator: g).to(dtype, o.Device).requires_grad_(true);
             var w = (randn(new[] { size }, generator: g) * 0.1 + 1).to(o.Device).requires_grad_(true);
             var dout = randn(new[] { rows, size }, generator: g).to(dtype, o.Device);
-            var fwd = new List<double>();
-            var total = new List<double>();
-            for (int i = 0; i < o.Warmup + o.Reps; i++)
-            {
-                using (NewDisposeScope())
-                using (no_grad())
-                {
-                    clock.Start();
-                    kernels.GatedRmsNorm(y, z, w, 1, 1e-5);
-                    double ms = clock.ElapsedMs();
-                    if (i >= o.Warmup) fwd.Add(ms);
-                }
-                using (NewDisposeScope())
-                {
-                    clock.Start();
-                    var output = kernels.GatedRmsNorm(y, z, w, 1, 1e-5);
-                    autograd.grad(new[] { output }, new[] { y, z, w }, new[] { dout });
-                    double ms = clock.ElapsedMs();
-                    if (i >= o.Warmup) total.Add(ms);
-                }
-            }
-            return new Row(name, dtype, DeviceClock.Median(fwd), DeviceClock.Median(total), null);
+            var (fwd, total) = ForwardBackwardTimer.Measure(() => kernels.GatedRmsNorm(y, z, w, 1, 1e-5), new[] { y, z, w }, dout, o, clock);
+            return new Row(name, dtype, fwd, total, null);
         }
         catch (Exception e)
         {

@@ -83,34 +83,13 @@ public static class SsdBenchmark
         return Measure("native Mamba-1 scan", s.ToString(), updates, () => inputs.Run(kernels), inputs.Differentiable, dout, o, clock);
     }
 
-    // Forward under no_grad; forward+backward with autograd and torch.autograd.grad of every input; medians.
     private static Row Measure(string kernel, string shape, double updates, Func<Tensor> forward, Tensor[] differentiable, Tensor dout,
         BenchmarkOptions o, DeviceClock clock)
     {
         try
         {
-            var fwd = new List<double>();
-            var total = new List<double>();
-            for (int i = 0; i < o.Warmup + o.Reps; i++)
-            {
-                using (NewDisposeScope())
-                using (no_grad())
-                {
-                    clock.Start();
-                    forward();
-                    double ms = clock.ElapsedMs();
-                    if (i >= o.Warmup) fwd.Add(ms);
-                }
-                using (NewDisposeScope())
-                {
-                    clock.Start();
-                    var y = forward();
-                    autograd.grad(new[] { y }, differentiable, new[] { dout });
-                    double ms = clock.ElapsedMs();
-                    if (i >= o.Warmup) total.Add(ms);
-                }
-            }
-            return new Row(kernel, shape, updates, DeviceClock.Median(fwd), DeviceClock.Median(total), null);
+            var (fwd, total) = ForwardBackwardTimer.Measure(forward, differentiable, dout, o, clock);
+            return new Row(kernel, shape, updates, fwd, total, null);
         }
         catch (Exception e)
         {
