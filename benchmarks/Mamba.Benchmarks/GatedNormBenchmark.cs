@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.ML.Mamba.Scan;
@@ -55,8 +54,7 @@ public static class GatedNormBenchmark
 
     private static string Report(BenchmarkOptions o, long rows, long size, List<Row> results)
     {
-        var inv = CultureInfo.InvariantCulture;
-        string F(double v, int digits) => double.IsFinite(v) ? v.ToString("F" + digits, inv) : "n/a";
+        static string F(double v, int digits) => ReportTable.F(v, digits);
         double peak = o.IsCuda ? PeakBandwidth() : 0;
         var sb = new StringBuilder();
         sb.AppendLine("### Gated RMSNorm (Mamba-2's norm before out_proj): NativeKernels against ReferenceKernels");

@@ -81,7 +81,8 @@ public static class ReportTable
         }
     }
 
-    private static string F(double v, int digits) => double.IsFinite(v) ? v.ToString("F" + digits, s_inv) : "n/a";
+    /// <summary>v with <paramref name="digits"/> decimals (invariant culture), or "n/a" when it is not finite.</summary>
+    internal static string F(double v, int digits) => double.IsFinite(v) ? v.ToString("F" + digits, s_inv) : "n/a";
 
     private static string Ratio(double reference, double native) =>
         double.IsFinite(reference) && double.IsFinite(native) && native > 0 ? F(reference / native, 2) + "×" : "n/a";

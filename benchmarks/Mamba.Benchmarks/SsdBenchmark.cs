@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using Microsoft.ML.Mamba.Scan;
 using TorchSharp;
@@ -99,8 +98,7 @@ public static class SsdBenchmark
 
     private static string Report(BenchmarkOptions o, List<(SsdShape Shape, ScalarType DType, Row Ssd, Row Scan)> rows)
     {
-        var inv = CultureInfo.InvariantCulture;
-        string F(double v, int digits) => double.IsFinite(v) ? v.ToString("F" + digits, inv) : "n/a";
+        static string F(double v, int digits) => ReportTable.F(v, digits);
         var sb = new StringBuilder();
         sb.AppendLine("### SSD scan (Mamba-2) vs selective scan (Mamba-1): NativeKernels");
         sb.AppendLine();
