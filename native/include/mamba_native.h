@@ -28,7 +28,7 @@
 #endif
 
 /* Bumped whenever a signature in this header changes; C# checks it before calling anything else. */
-#define MAMBA_ABI_VERSION 5
+#define MAMBA_ABI_VERSION 6
 
 enum mamba_status {
   MAMBA_OK = 0,
@@ -209,6 +209,11 @@ typedef struct mamba_ssd_args {
 typedef struct mamba_ssd_outputs {
   void* y;            int64_t y_stride[4];     /* (batch, length, heads, head_dim) */
   float* final_state;                          /* (batch, heads, head_dim, state) contiguous, or NULL */
+  /* Optional (CUDA): mamba_ssd_checkpoint_floats_cuda(args) floats, or NULL. The forward then also stores what
+   * its backward would otherwise recompute (dt after softplus, its cumulative sums, C.B per chunk and the state
+   * entering every chunk); handing the same buffer, unchanged, to the backward of the same args and the same
+   * MAMBA_SSD_* settings spares it those kernels. The CPU kernels ignore it. */
+  float* checkpoints;
 } mamba_ssd_outputs;
 
 /* Backward: dy in, gradients out. Every gradient buffer is written (not accumulated into); a NULL pointer
@@ -226,6 +231,7 @@ typedef struct mamba_ssd_grads {
   float* dD;                                   /* (heads), or NULL */
   float* ddt_bias;                             /* (heads), or NULL */
   float* dinitial_state;                       /* (batch, heads, head_dim, state), or NULL */
+  const float* checkpoints;                    /* what the forward wrote to outputs->checkpoints, or NULL */
 } mamba_ssd_grads;
 
 MAMBA_API int32_t mamba_ssd_fwd_cpu(const mamba_ssd_args* args, const mamba_ssd_outputs* outputs);
@@ -233,6 +239,10 @@ MAMBA_API int32_t mamba_ssd_bwd_cpu(const mamba_ssd_args* args, const mamba_ssd_
 /* CUDA: all pointers on one device; stream is a cudaStream_t (NULL = legacy default stream). */
 MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd_outputs* outputs, void* stream);
 MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd_grads* grads, void* stream);
+/* Floats the CUDA forward needs in outputs->checkpoints for these args (about (batch, heads, chunks + 1,
+ * head_dim, state) states in the input dtype); 0 when the backward would not use them (kernel versions other
+ * than the default, MAMBA_SSD_PASS=separate), when args are invalid, or without CUDA. */
+MAMBA_API int64_t mamba_ssd_checkpoint_floats_cuda(const mamba_ssd_args* args);
 
 /* ---------------------------------------------------------------------------------------------
  * One decoding step of the Mamba-2 mixer, fused: from in_proj's xBC and dt to the input of the gated

@@ -26,6 +26,7 @@ MAMBA_API int32_t mamba_rms_norm_cuda(int64_t, int64_t, int32_t, const void*, in
                                       void*) { return not_built(); }
 MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args*, const mamba_ssd_outputs*, void*) { return not_built(); }
 MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args*, const mamba_ssd_grads*, void*) { return not_built(); }
+MAMBA_API int64_t mamba_ssd_checkpoint_floats_cuda(const mamba_ssd_args*) { return 0; }
 MAMBA_API int32_t mamba_ssd_step_cuda(const mamba_ssd_step_args*, void*) { return not_built(); }
 // The decoder's descriptor is checked even here, so callers see argument errors the same way in every build.
 MAMBA_API int32_t mamba_decoder_create_cuda(const mamba_decoder_desc* desc, mamba_decoder** decoder) {

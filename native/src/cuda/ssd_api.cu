@@ -25,8 +25,11 @@
 // fp32; so do v1, v2, fp32 inputs, and states wider than one state passing block's elements (N > 256, or
 // N > 1024 when N % 4 == 0: a block owns whole rows).
 // In v3 the chunk states and their passing run as one chain kernel per direction (ssd_state_chain.cuh), which
-// never stores the fp32 local states; MAMBA_SSD_PASS=separate (read at every call) runs chunk_state_kernel and
-// state_pass_kernel instead, with bitwise the same states.
+// never stores the fp32 local states (so 2-byte states are packed, p.packed); MAMBA_SSD_PASS=separate (read at
+// every call) runs chunk_state_kernel and state_pass_kernel instead, with bitwise the same states.
+// With the chain kernels the forward can keep dt, acum, C.B and the states for its backward (the caller's
+// checkpoints buffer, mamba_ssd_checkpoint_floats_cuda); the backward then skips the kernels that recompute them
+// and gets bitwise the same gradients.
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -99,18 +102,34 @@ SsdParams make_params(const mamba_ssd_args* a, bool v1, bool states16, bool chai
     p.pass_split = (p.head_dim + p.pass_rows - 1) / p.pass_rows;
   }
   if (chain) p.pass_split = (int)state_tiles(p);  // dAend's columns: one per state tile (ssd_state_chain.cuh)
+  p.packed = chain && states16;
   return p;
 }
 
-// Scratch shared by forward and backward; backward adds its gradient buffers.
-void carve(SsdParams& p, Scratch& s, bool backward) {
-  const size_t bh = (size_t)p.batch * p.heads, Lp = (size_t)p.Lp(), states = bh * (p.nc + 1) * (size_t)p.PN();
+// Floats of the (batch, heads, nc + 1) slots of P N states: fp32, or 2-byte ones in fp32-sized slots (stored in
+// place by the state passing, ssd_params.cuh) or packed.
+size_t state_floats(const SsdParams& p) {
+  const size_t elements = (size_t)p.batch * p.heads * (p.nc + 1) * (size_t)p.PN();
+  return p.packed ? (elements + 1) / 2 : elements;
+}
+
+// What the forward computes and the backward needs again: dt, acum, C.B and the states entering each chunk.
+// Carved from the call's scratch, or from the caller's checkpoints buffer when the forward keeps them.
+void carve_kept(SsdParams& p, Scratch& s) {
+  const size_t bh = (size_t)p.batch * p.heads, Lp = (size_t)p.Lp();
   p.dtv = s.take(bh * Lp);
   p.acum = s.take(bh * Lp);
   p.CB = s.take((size_t)p.batch * p.nc * p.groups * kQ * kQ);
-  p.S = s.take(states);  // fp32; 2-byte states are stored in place (ssd_params.cuh)
+  p.S = s.take(state_floats(p));
+}
+
+// Scratch of one call: what carve_kept carves unless `kept` (it is in the checkpoints), and the backward's
+// gradient buffers.
+void carve(SsdParams& p, Scratch& s, bool backward, bool kept) {
+  const size_t bh = (size_t)p.batch * p.heads, Lp = (size_t)p.Lp();
+  if (!kept) carve_kept(p, s);
   if (!backward) return;
-  p.dS = s.take(states);
+  p.dS = s.take(state_floats(p));
   p.dAend = s.take(bh * p.nc * p.pass_split);
   const size_t bc = (size_t)p.batch * Lp * p.groups * p.state;
   p.dBacc = s.take(bc);
@@ -131,15 +150,18 @@ template <typename Acc> constexpr int kScanSmem = tiles_smem<Acc>(kScanTiles[0],
 template <typename Acc> constexpr int kBwdSmem = tiles_smem<Acc>(kBwdTiles[0], kBwdTiles[1]);
 
 // The states of one call: chunk_state_kernel then state_pass_kernel, or the chain kernels that fuse them
-// (ssd_state_chain.cuh). Backward: S recomputed (dt and acum too), then dS passed in reverse with dAend.
+// (ssd_state_chain.cuh). Backward: S recomputed (dt and acum too) unless the forward kept them, then dS passed in
+// reverse with dAend. A forward that keeps them writes every slot, as the backward's recomputation does.
 template <typename T, typename Acc, typename St>
-int launch_states(const SsdParams& p, bool chain, bool backward, cudaStream_t st) {
+int launch_states(const SsdParams& p, bool chain, bool backward, bool kept, cudaStream_t st) {
   const char* where = backward ? kBwd : kFwd;
   if (chain) {
     const unsigned blocks = (unsigned)((int64_t)p.batch * p.heads * state_tiles(p));
-    if (int rc = allow_smem(state_chain_fwd_kernel<T, Acc, St>, kChainSmem<Acc>, where)) return rc;
-    state_chain_fwd_kernel<T, Acc, St><<<blocks, kSsdThreads, kChainSmem<Acc>, st>>>(p, backward);
-    MAMBA_CUDA_LAUNCHED(backward ? "ssd backward: state chain" : "ssd forward: state chain");
+    if (!(backward && kept)) {
+      if (int rc = allow_smem(state_chain_fwd_kernel<T, Acc, St>, kChainSmem<Acc>, where)) return rc;
+      state_chain_fwd_kernel<T, Acc, St><<<blocks, kSsdThreads, kChainSmem<Acc>, st>>>(p, backward || kept);
+      MAMBA_CUDA_LAUNCHED(backward ? "ssd backward: state chain" : "ssd forward: state chain");
+    }
     if (!backward) return MAMBA_OK;
     if (int rc = allow_smem(state_chain_bwd_kernel<T, Acc, St>, kChainSmem<Acc>, where)) return rc;
     state_chain_bwd_kernel<T, Acc, St><<<blocks, kSsdThreads, kChainSmem<Acc>, st>>>(p);
@@ -161,11 +183,11 @@ int launch_states(const SsdParams& p, bool chain, bool backward, cudaStream_t st
 
 // St: the type of the states the state passing stores: float, or T with p.states16.
 template <typename T, typename Acc, typename St>
-int launch_fwd(const SsdParams& p, bool chain, cudaStream_t st) {
+int launch_fwd(const SsdParams& p, bool chain, bool kept, cudaStream_t st) {
   const int64_t blocks = (int64_t)p.batch * p.nc * p.heads;
   if (int rc = allow_smem(chunk_scan_kernel<T, Acc, St>, kScanSmem<Acc>, kFwd)) return rc;
   if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, kCbSmem<Acc>, kFwd)) return rc;
-  if (int rc = launch_states<T, Acc, St>(p, chain, false, st)) return rc;
+  if (int rc = launch_states<T, Acc, St>(p, chain, false, kept, st)) return rc;
   chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, kCbSmem<Acc>, st>>>(p);
   MAMBA_CUDA_LAUNCHED("ssd forward: C.B");
   chunk_scan_kernel<T, Acc, St><<<(unsigned)blocks, kSsdThreads, kScanSmem<Acc>, st>>>(p);
@@ -174,12 +196,14 @@ int launch_fwd(const SsdParams& p, bool chain, cudaStream_t st) {
 }
 
 template <typename T, typename Acc, typename St>
-int launch_bwd(const SsdParams& p, bool chain, cudaStream_t st) {
+int launch_bwd(const SsdParams& p, bool chain, bool kept, cudaStream_t st) {
   if (int rc = allow_smem(chunk_bwd_kernel<T, Acc, St>, kBwdSmem<Acc>, kBwd)) return rc;
-  if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, kCbSmem<Acc>, kBwd)) return rc;
-  chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, kCbSmem<Acc>, st>>>(p);
-  MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
-  if (int rc = launch_states<T, Acc, St>(p, chain, true, st)) return rc;
+  if (!kept) {
+    if (int rc = allow_smem(chunk_cb_kernel<T, Acc>, kCbSmem<Acc>, kBwd)) return rc;
+    chunk_cb_kernel<T, Acc><<<(unsigned)((int64_t)p.batch * p.nc * p.groups), kSsdThreads, kCbSmem<Acc>, st>>>(p);
+    MAMBA_CUDA_LAUNCHED("ssd backward: C.B");
+  }
+  if (int rc = launch_states<T, Acc, St>(p, chain, true, kept, st)) return rc;
   if (p.head_splits > 1) {
     const size_t bytes = (size_t)p.batch * p.Lp() * p.groups * p.state * sizeof(float);
     MAMBA_CUDA_TRY(cudaMemsetAsync(p.dBacc, 0, bytes, st), "ssd backward: clearing dB");
@@ -317,21 +341,29 @@ int plan_head_splits(const SsdParams& p, bool deterministic) {
   return (int)(splits < p.heads_per_group ? splits : p.heads_per_group);
 }
 
-// One stream-ordered scratch allocation for the call, carved, run, freed.
+// One stream-ordered scratch allocation for the call, carved, run, freed. `kept`: dt, acum, C.B and the states
+// are in the caller's checkpoints (carve_kept has pointed p at them), not in the scratch.
 template <typename Run>
-int with_scratch(SsdParams& p, bool backward, cudaStream_t st, const char* what, Run&& run) {
+int with_scratch(SsdParams& p, bool backward, bool kept, cudaStream_t st, const char* what, Run&& run) {
   Scratch sizing;
-  carve(p, sizing, backward);
+  carve(p, sizing, backward, kept);
   void* mem = nullptr;
   if (int rc = alloc_scratch(sizing.floats, st, what, &mem)) return rc;
   Scratch scratch;
   scratch.base = static_cast<float*>(mem);
-  carve(p, scratch, backward);
+  carve(p, scratch, backward, kept);
   const int rc = run();
   const cudaError_t ef = mem ? cudaFreeAsync(mem, st) : cudaSuccess;
   if (rc != MAMBA_OK) return rc;
   MAMBA_CUDA_TRY(ef, what);
   return MAMBA_OK;
+}
+
+// Points p's dt, acum, C.B and states into the caller's checkpoints (mamba_ssd_checkpoint_floats_cuda floats).
+void keep_in(SsdParams& p, float* checkpoints) {
+  Scratch kept;
+  kept.base = checkpoints;
+  carve_kept(p, kept);
 }
 
 }  // namespace
@@ -349,11 +381,13 @@ MAMBA_API int32_t mamba_ssd_fwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   SsdParams p = make_params(args, v1, states_in_input_dtype(version, args->dtype, args->state), chain);
   p.y = outputs->y; copy_n(p.y_s, outputs->y_stride, 4);
   p.final_state = outputs->final_state;
+  const bool kept = chain && outputs->checkpoints;
+  if (kept) keep_in(p, outputs->checkpoints);
   auto st = static_cast<cudaStream_t>(stream);
-  return with_scratch(p, false, st, "ssd forward", [&] {
+  return with_scratch(p, false, kept, st, "ssd forward", [&] {
     return dispatch(args->dtype, version, p.states16, [&](auto t, auto acc, auto old, auto s) {
       if constexpr (decltype(old)::value) return launch_fwd_v1<decltype(t), decltype(acc)>(p, st);
-      else return launch_fwd<decltype(t), decltype(acc), decltype(s)>(p, chain, st);
+      else return launch_fwd<decltype(t), decltype(acc), decltype(s)>(p, chain, kept, st);
     });
   });
 }
@@ -377,11 +411,27 @@ MAMBA_API int32_t mamba_ssd_bwd_cuda(const mamba_ssd_args* args, const mamba_ssd
   p.ddt_bias = grads->ddt_bias;
   p.dinitial_state = grads->dinitial_state;
   p.head_splits = plan_head_splits(p, args->deterministic != 0);
+  const bool kept = chain && grads->checkpoints;
+  if (kept) keep_in(p, const_cast<float*>(grads->checkpoints));  // only read
   auto st = static_cast<cudaStream_t>(stream);
-  return with_scratch(p, true, st, "ssd backward", [&] {
+  return with_scratch(p, true, kept, st, "ssd backward", [&] {
     return dispatch(args->dtype, version, p.states16, [&](auto t, auto acc, auto old, auto s) {
       if constexpr (decltype(old)::value) return launch_bwd_v1<decltype(t), decltype(acc)>(p, st);
-      else return launch_bwd<decltype(t), decltype(acc), decltype(s)>(p, chain, st);
+      else return launch_bwd<decltype(t), decltype(acc), decltype(s)>(p, chain, kept, st);
     });
   });
+}
+
+MAMBA_API int64_t mamba_ssd_checkpoint_floats_cuda(const mamba_ssd_args* args) {
+  mamba::clear_error();
+  if (mamba::check_ssd_args(kFwd, args) != MAMBA_OK || check_grid(kFwd, args) != MAMBA_OK) {
+    mamba::clear_error();
+    return 0;
+  }
+  const Version version = kernel_version();
+  if (!chain_kernels(version)) return 0;
+  SsdParams p = make_params(args, false, states_in_input_dtype(version, args->dtype, args->state), true);
+  mamba::cuda::Scratch sizing;
+  carve_kept(p, sizing);
+  return (int64_t)sizing.floats;
 }

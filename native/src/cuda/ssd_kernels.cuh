@@ -155,14 +155,19 @@ struct ChunkHead {
 };
 
 // Slot `slot` of head bh's states in p.S or p.dS as stored by the state passing (ssd_params.cuh): (P, N) rows of
-// fp32 N apart, or of St = the 2-byte input dtype 2 N apart (the first half of each fp32 row's bytes).
+// fp32 N apart, or of St = the 2-byte input dtype 2 N apart (the first half of each fp32 row's bytes), or N apart
+// when p.packed.
+template <typename St>
+__device__ __forceinline__ int64_t state_spread(const SsdParams& p) {
+  return std::is_same<St, float>::value || p.packed ? 1 : 2;
+}
 template <typename St>
 __device__ __forceinline__ const St* state_slot(const SsdParams& p, const float* buf, int64_t bh, int slot) {
-  return reinterpret_cast<const St*>(buf + (bh * (p.nc + 1) + slot) * p.PN());
+  return reinterpret_cast<const St*>(buf) + (bh * (p.nc + 1) + slot) * p.PN() * state_spread<St>(p);
 }
 template <typename St>
 __device__ __forceinline__ int64_t state_pitch(const SsdParams& p) {
-  return (std::is_same<St, float>::value ? 1 : 2) * (int64_t)p.state;
+  return state_spread<St>(p) * (int64_t)p.state;
 }
 
 // dt (after bias, softplus and clamp) and acum (the inclusive sum of dt A) of chunk t0.. of head (b, h) into

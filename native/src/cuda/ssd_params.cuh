@@ -50,6 +50,9 @@ struct SsdParams {
   float* S;
   float* dS;
   bool states16;
+  // With the chain kernels (ssd_state_chain.cuh) nothing is passed in place, so 2-byte states are packed: slots
+  // P N elements of St apart, rows N apart, half the bytes.
+  bool packed;
   float* dAend;  // (batch, heads, nc, pass_split): partial sums of dS[c+1] . S[c+1] (backward)
   int pass_split;  // blocks per (b, h) in the state passing kernel
   int pass_rows;   // with states16: the whole state rows each of those blocks owns

@@ -70,7 +70,7 @@ __device__ __forceinline__ float* chain_run(float* smem) {
 // Slot `slot` of head bh's stored states (fp32 or the 2-byte St, ssd_params.cuh), writable.
 template <typename St>
 __device__ __forceinline__ St* state_slot_w(const SsdParams& p, float* buf, int64_t bh, int slot) {
-  return reinterpret_cast<St*>(buf + (bh * (p.nc + 1) + slot) * p.PN());
+  return const_cast<St*>(state_slot<St>(p, buf, bh, slot));
 }
 
 // n (0..16) values at dst or src, 16-byte accesses when all 16 are there and aligned.
@@ -141,10 +141,11 @@ __device__ __forceinline__ void chain_product(const StateTile& k, const View<T>&
 }
 
 // Forward chain: dt and acum into scratch (by each head's first tile), S[c] for the chunk scan (slots 0 .. nc - 1;
-// slot nc too in the backward or with fp32 states, as state_pass_kernel), and the final state (forward).
+// slot nc too with all_slots or fp32 states, as state_pass_kernel: the backward chain reads it), and the final
+// state when p.final_state is set.
 template <typename T, typename Acc, typename St>
 __global__ void __launch_bounds__(kSsdThreads, kChainBlocks) state_chain_fwd_kernel(const SsdParams p,
-                                                                                     const bool backward) {
+                                                                                     const bool all_slots) {
   using E = typename Acc::Op;
   extern __shared__ __align__(128) float smem[];
   float* tout = smem;
@@ -161,7 +162,7 @@ __global__ void __launch_bounds__(kSsdThreads, kChainBlocks) state_chain_fwd_ker
     start_run(k, p.initial_state, s, v);
     put16(state_slot_w<St>(p, p.S, k.bh, 0) + slot_at, v, k.cols);
   }
-  const int last = backward || std::is_same<St, float>::value ? p.nc : p.nc - 1;
+  const int last = all_slots || std::is_same<St, float>::value ? p.nc : p.nc - 1;
   for (int c = 0; c < p.nc; ++c) {
     const int64_t t0 = (int64_t)c * kQ;
     chunk_decay<T>(p, k.b, k.h, k.bh, t0, k.split == 0, s_dtv, s_acum);
@@ -174,7 +175,7 @@ __global__ void __launch_bounds__(kSsdThreads, kChainBlocks) state_chain_fwd_ker
 #pragma unroll
     for (int j = 0; j < 16; ++j) v[j] = s[j * kSsdThreads] = ea * s[j * kSsdThreads] + o[j];
     if (c < last) put16(state_slot_w<St>(p, p.S, k.bh, c + 1) + slot_at, v, k.cols);
-    if (c == p.nc - 1 && !backward && p.final_state) put16(p.final_state + k.at, v, k.cols);
+    if (c == p.nc - 1 && p.final_state) put16(p.final_state + k.at, v, k.cols);
     __syncthreads();  // tout, s_dtv and s_acum are rewritten by the next chunk
   }
 }

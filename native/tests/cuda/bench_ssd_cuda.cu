@@ -132,6 +132,20 @@ void bench_ssd(int dt, const Peak& peak, const char* mode, bool profile = false,
   std::printf("SSD %-15s bwd %8.3f ms %7.1f TFLOP/s (%5.2f%%)  [deterministic=1]\n", name, bwd_det, tflops(bf, bwd_det),
               pk > 0 ? 100 * tflops(bf, bwd_det) / pk : 0.0);
   std::printf("SSD %-15s fwd+bwd %8.3f ms (deterministic=0), %8.3f ms (deterministic=1)\n", name, fwd + bwd, fwd + bwd_det);
+  // The forward keeping what the backward would recompute (mamba_ssd_checkpoint_floats_cuda; v3's chain kernels).
+  if (const int64_t floats = mamba_ssd_checkpoint_floats_cuda(&a); floats > 0) {
+    float* ckpt = nullptr;
+    CHECK_CUDA(cudaMalloc(&ckpt, floats * sizeof(float)));
+    o.checkpoints = ckpt;
+    g.checkpoints = ckpt;
+    const float kfwd = median_ms([&] { must(mamba_ssd_fwd_cuda(&a, &o, nullptr), "ssd forward, kept"); }, 3, 20);
+    const float kbwd = median_ms([&] { must(mamba_ssd_bwd_cuda(&a, &g, nullptr), "ssd backward, kept"); }, 3, 20);
+    std::printf("SSD %-15s kept checkpoints (%.1f MB): fwd %8.3f ms, bwd %8.3f ms, fwd+bwd %8.3f ms (deterministic=0)\n",
+                name, floats * 4e-6, kfwd, kbwd, kfwd + kbwd);
+    o.checkpoints = nullptr;
+    g.checkpoints = nullptr;
+    CHECK_CUDA(cudaFree(ckpt));
+  }
   if (compare) {
     // The versions against each other at this shape (the tests' shapes are small): one forward and
     // deterministic backward each, outputs compared as max |a - b| / max |b|. For bf16, v3 against v2 shows what

@@ -8,7 +8,8 @@
 // state dtype for 2-byte inputs (unset: the input dtype; MAMBA_SSD_STATES=fp32: fp32). In v3 with 2-byte states,
 // each 2-byte case also runs with MAMBA_SSD_STATES=fp32 and compares (one more check per such case); in v3 every
 // case also runs with MAMBA_SSD_PASS=separate (the chunk state and state passing kernels instead of the chain
-// kernels) and compares (one more check per case).
+// kernels) and compares (one more check per case), and the forward keeping its checkpoints for the backward
+// against the backward recomputing them (one more).
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -213,6 +214,43 @@ void run_ssd_case(const SsdCase& c, uint64_t seed) {
   const char* pass_env = std::getenv("MAMBA_SSD_PASS");
   if (v3 && !(pass_env && std::strcmp(pass_env, "separate") == 0))
     same_with("MAMBA_SSD_PASS", "separate", "chain kernels vs separate state kernels");
+
+  // The forward keeping dt, acum, C.B and the states for the backward (mamba_ssd_checkpoint_floats_cuda): every
+  // output bitwise the same as the backward that recomputes them, twice from the same checkpoints (the backward
+  // only reads them). Only v3's chain kernels keep them; elsewhere the size is 0.
+  {
+    const int64_t floats = mamba_ssd_checkpoint_floats_cuda(&a);
+    const bool want = v3 && !(pass_env && std::strcmp(pass_env, "separate") == 0);
+    if (!want || floats <= 0) {
+      result(want == (floats > 0), std::string(c.name) + " checkpoint size", " " + std::to_string(floats) + " floats");
+    } else {
+      const DevTensor* outs[] = {y.get(), fin.get(), dx.get(), ddt.get(), dA.get(), dB.get(), dC.get(),
+                                 dD.get(), dbias.get(), dinit.get()};
+      const char* names[] = {"y", "final", "dx", "ddt", "dA", "dB", "dC", "dD", "dbias", "dinit"};
+      std::vector<unsigned char> got[3][10];
+      Tensor ckpt = make({floats}, MAMBA_F32);  // poisoned: everything the backward reads must be written
+      a.deterministic = 1;
+      for (int mode = 0; mode < 3 && rc == MAMBA_OK; ++mode) {
+        for (auto* t : outs) const_cast<DevTensor*>(t)->poison();
+        o.checkpoints = mode == 0 ? nullptr : ckpt->as<float>();
+        gr.checkpoints = o.checkpoints;
+        if (mode < 2) rc = mamba_ssd_fwd_cuda(&a, &o, nullptr);
+        if (rc == MAMBA_OK) rc = mamba_ssd_bwd_cuda(&a, &gr, nullptr);
+        CHECK_CUDA(cudaDeviceSynchronize());
+        for (int i = 0; i < 10; ++i) got[mode][i] = outs[i]->raw();
+      }
+      o.checkpoints = nullptr;
+      gr.checkpoints = nullptr;
+      a.deterministic = c.determinism;
+      if (rc != MAMBA_OK) return result(false, std::string(c.name) + " kept checkpoints", error_text(rc));
+      std::string differ;
+      for (int mode = 1; mode < 3; ++mode)
+        for (int i = mode == 2 ? 2 : 0; i < 10; ++i)  // the third run repeats only the backward
+          if (got[0][i] != got[mode][i]) differ += " " + std::string(names[i]) + (mode == 2 ? " (again)" : "");
+      result(differ.empty(), std::string(c.name) + " kept checkpoints",
+             differ.empty() ? " every output bitwise equal, twice" : " differ:" + differ);
+    }
+  }
 
   if (c.determinism) {
     const DevTensor* outs[] = {dx.get(), ddt.get(), dA.get(), dB.get(), dC.get(), dD.get(), dbias.get(), dinit.get()};

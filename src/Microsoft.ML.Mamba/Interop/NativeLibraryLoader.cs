@@ -65,7 +65,7 @@ internal static class NativeLibraryLoader
             "mamba_set_num_threads", "mamba_decoder_create_cuda", "mamba_decoder_step_cuda", "mamba_decoder_destroy",
             "mamba2_decoder_create_cuda",
             "mamba_cuda_peak_bandwidth", "mamba_ssd_fwd_cpu", "mamba_ssd_bwd_cpu", "mamba_ssd_step_cpu",
-            "mamba_ssd_fwd_cuda", "mamba_ssd_bwd_cuda", "mamba_ssd_step_cuda",
+            "mamba_ssd_fwd_cuda", "mamba_ssd_bwd_cuda", "mamba_ssd_step_cuda", "mamba_ssd_checkpoint_floats_cuda",
             "mamba_gated_rms_norm_fwd_cpu", "mamba_gated_rms_norm_bwd_cpu", "mamba_gated_rms_norm_fwd_cuda",
             "mamba_gated_rms_norm_bwd_cuda",
         };

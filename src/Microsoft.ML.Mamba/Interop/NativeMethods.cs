@@ -6,7 +6,7 @@ namespace Microsoft.ML.Mamba.Interop;
 internal static unsafe partial class NativeMethods
 {
     public const string Library = "mamba_native";
-    public const int AbiVersion = 5;
+    public const int AbiVersion = 6;
 
     [LibraryImport(Library)] public static partial int mamba_abi_version();
     [LibraryImport(Library)] public static partial int mamba_has_cuda();

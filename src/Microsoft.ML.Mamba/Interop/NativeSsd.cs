@@ -13,15 +13,29 @@ internal static unsafe class NativeSsd
     public const int MaxChunk = 1024;
 
     /// <summary>Writes y and the final state (fp32, contiguous) of <paramref name="inputs"/>.</summary>
-    public static void Forward(in SsdTensors inputs, StateSpaceDualFunction.SsdSettings settings, Tensor y, Tensor final)
+    /// <returns>
+    /// With <see cref="StateSpaceDualFunction.SsdSettings.KeepCheckpoints"/> on CUDA, what the forward kept for the
+    /// backward (dt, its cumulative sums, C·B and the state entering each chunk); null otherwise, or when the kernels
+    /// in use would not read them (MAMBA_SSD_KERNELS=v1 or v2, MAMBA_SSD_PASS=separate).
+    /// </returns>
+    public static Tensor? Forward(in SsdTensors inputs, StateSpaceDualFunction.SsdSettings settings, Tensor y, Tensor final)
     {
         var args = MakeArgs(inputs, settings);
-        var outputs = new NativeSsdOutputs { y = TorchSharpNative.DataPointer(y), final_state = TorchSharpNative.DataPointer(final) };
+        bool cuda = y.device_type == DeviceType.CUDA;
+        long checkpointFloats = settings.KeepCheckpoints && cuda ? NativeMethods.mamba_ssd_checkpoint_floats_cuda(&args) : 0;
+        Tensor? checkpoints = checkpointFloats > 0 ? empty(checkpointFloats, dtype: ScalarType.Float32, device: y.device) : null;
+        var outputs = new NativeSsdOutputs
+        {
+            y = TorchSharpNative.DataPointer(y), final_state = TorchSharpNative.DataPointer(final),
+            checkpoints = TorchSharpNative.DataPointer(checkpoints, IntPtr.Zero),
+        };
         TensorLayout.CopyStrides(y, outputs.y_stride, 4);
-        int status = y.device_type == DeviceType.CUDA
+        int status = cuda
             ? NativeMethods.mamba_ssd_fwd_cuda(&args, &outputs, IntPtr.Zero)
             : NativeMethods.mamba_ssd_fwd_cpu(&args, &outputs);
+        if (status != 0) checkpoints?.Dispose();
         NativeMethods.Check(status, "SSD scan forward");
+        return checkpoints;
     }
 
     /// <returns>One gradient per input, named like the inputs (null where the input was null).</returns>
@@ -29,7 +43,9 @@ internal static unsafe class NativeSsd
     /// <param name="settings">The forward's settings.</param>
     /// <param name="dy">Gradient of the loss with respect to y.</param>
     /// <param name="dfinal">Gradient with respect to the final state, or null when the final state was not used.</param>
-    public static SsdTensors Backward(in SsdTensors inputs, StateSpaceDualFunction.SsdSettings settings, Tensor dy, Tensor? dfinal)
+    /// <param name="checkpoints">What <see cref="Forward"/> kept for these same inputs, or null (the kernels recompute it).</param>
+    public static SsdTensors Backward(in SsdTensors inputs, StateSpaceDualFunction.SsdSettings settings, Tensor dy, Tensor? dfinal,
+        Tensor? checkpoints = null)
     {
         var args = MakeArgs(inputs, settings);
         var (x, dt, A, B, C, D, dtBias, initial) = inputs;
@@ -56,6 +72,7 @@ internal static unsafe class NativeSsd
             dD = TorchSharpNative.DataPointer(dD, IntPtr.Zero),
             ddt_bias = TorchSharpNative.DataPointer(dBias, IntPtr.Zero),
             dinitial_state = TorchSharpNative.DataPointer(dInitial, IntPtr.Zero),
+            checkpoints = TorchSharpNative.DataPointer(checkpoints, IntPtr.Zero),
         };
         TensorLayout.CopyStrides(dy, grads.dy_stride, 4);
         TensorLayout.CopyStrides(dx, grads.dx_stride, 4);

@@ -28,6 +28,7 @@ internal unsafe struct NativeSsdOutputs
 {
     public IntPtr y; public fixed long y_stride[4];
     public IntPtr final_state;
+    public IntPtr checkpoints;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -43,6 +44,7 @@ internal unsafe struct NativeSsdGrads
     public IntPtr dD;
     public IntPtr ddt_bias;
     public IntPtr dinitial_state;
+    public IntPtr checkpoints;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -34,6 +34,9 @@ internal readonly record struct SsdTensors(
     /// <summary>The autograd function's arguments: the tensors in order, then <paramref name="settings"/>.</summary>
     public object[] Arguments(object settings) => new object[] { X, Dt, A, B, C, D!, DtBias!, InitialState!, settings };
 
+    /// <summary>How many tensors <see cref="PresentTensors"/> returns.</summary>
+    public int PresentCount => 5 + System.Numerics.BitOperations.PopCount((uint)Present);
+
     /// <summary>The tensors that are present, in order: what the forward saves for the backward.</summary>
     public List<Tensor> PresentTensors()
     {

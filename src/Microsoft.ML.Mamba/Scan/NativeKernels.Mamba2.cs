@@ -33,7 +33,8 @@ public sealed partial class NativeKernels : IMamba2Kernels
         Tensor AsX(Tensor t) => t.dtype == x.dtype ? t : t.to_type(x.dtype);
         var results = StateSpaceDualFunction.Apply(
             new SsdTensors(x, AsX(dt), SmallF32(A)!, AsX(B), AsX(C), SmallF32(D), SmallF32(dtBias), SmallF32(initialState)),
-            new StateSpaceDualFunction.SsdSettings(dtSoftplus, dtMin, dtMax, chunkSize, Deterministic));
+            new StateSpaceDualFunction.SsdSettings(dtSoftplus, dtMin, dtMax, chunkSize, Deterministic,
+                KeepScanCheckpoints && is_grad_enabled() && NeedsGrad(x, dt, A, B, C, D, dtBias, initialState)));
         if (returnFinalState) return (results[0], results[1]);
         results[1].Dispose();  // not wanted: free it now rather than at the end of the caller's dispose scope
         return (results[0], null);

@@ -31,10 +31,12 @@ public sealed partial class NativeKernels : IMambaKernels
     public bool Deterministic { get; set; }
 
     /// <summary>
-    /// CUDA training: the scan's forward keeps the fp32 states its backward starts each 8-step chunk from
-    /// (1/8 of the full states, about 100 MB per layer at batch 8 × 1024 × 1536 channels and state 16), and the backward
-    /// skips recomputing them (the recomputation pass is ~0.3 of the 1.7 ms backward at (8, 2048, 2048, 16) fp32 on an
-    /// H200). Off trades that time for memory.
+    /// CUDA training: the scans' forwards keep states for their backwards, which then skip recomputing them, with the
+    /// same gradients. Mamba-1's selective scan keeps the fp32 states its backward starts each 8-step chunk from (1/8
+    /// of the full states, about 100 MB per layer at batch 8 × 1024 × 1536 channels and state 16; the recomputation
+    /// pass is ~0.3 of the 1.7 ms backward at (8, 2048, 2048, 16) fp32 on an H200). Mamba-2's SSD keeps the state
+    /// entering each 64-step chunk in the input dtype, with Δ and C·B (about 57 MB per layer for Mamba2-130m at batch
+    /// 8 × 1024 in bf16). Off trades that time for memory.
     /// </summary>
     public bool KeepScanCheckpoints { get; set; } = true;
 

@@ -47,6 +47,33 @@ public class CudaSsdTests
         SsdKernelComparison.MatchesOracle(k, CUDA, ScalarType.Float32, c, 8, 1e-4, 1e-4);
     }
 
+    // The forward keeping its chunk states for the backward (KeepScanCheckpoints, on by default) against the backward
+    // recomputing them: the same kernels compute the same values, so y, the final state and every gradient must be
+    // bitwise the same (deterministic, so that the atomics' order cannot differ).
+    [Theory]
+    [InlineData(ScalarType.Float32, 2, 40, 6, 9, 3, 17, true)]
+    [InlineData(ScalarType.BFloat16, 2, 130, 4, 64, 1, 64, true)]
+    [InlineData(ScalarType.BFloat16, 1, 37, 4, 5, 2, 3, false)]
+    [InlineData(ScalarType.Float16, 2, 70, 2, 16, 1, 32, false)]
+    public void NativeCudaSsdKeptCheckpointsGiveTheRecomputedGradients(ScalarType dtype, int batch, int length, int heads,
+        int headDim, int groups, int state, bool slices)
+    {
+        var c = new SsdCase(batch, length, heads, headDim, groups, state, InProjSlices: slices, Seed: 5);
+        SsdResult RunWith(bool keep)
+        {
+            var k = Native();
+            k.Deterministic = true;
+            k.KeepScanCheckpoints = keep;
+            return SsdKernelComparison.Run(k, CUDA, dtype, c, 64);
+        }
+        var kept = RunWith(true);
+        var recomputed = RunWith(false);
+        Assert.Equal(recomputed.Y, kept.Y);
+        Assert.Equal(recomputed.Final, kept.Final);
+        Assert.Equal(recomputed.Grads.Keys.Order(), kept.Grads.Keys.Order());
+        foreach (var (name, values) in recomputed.Grads) Assert.True(values.SequenceEqual(kept.Grads[name]), $"{name} differs ({c})");
+    }
+
     [Theory]
     [InlineData(ScalarType.Float32, true)]
     [InlineData(ScalarType.BFloat16, false)]
