@@ -18,4 +18,8 @@ public static class MambaKernels
 
     /// <summary>The pure TorchSharp implementation (always available).</summary>
     public static IMambaKernels Reference { get; } = new ReferenceKernels();
+
+    /// <summary>The Mamba-2 kernels a Mamba-2 module uses unless told otherwise: <see cref="Default"/> when it has
+    /// Mamba-2's operations, else the reference's.</summary>
+    internal static IMamba2Kernels Mamba2Default => Default as IMamba2Kernels ?? (IMamba2Kernels)Reference;
 }

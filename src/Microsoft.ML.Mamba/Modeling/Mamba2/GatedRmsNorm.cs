@@ -51,5 +51,5 @@ public sealed class GatedRmsNorm : nn.Module<Tensor, Tensor, Tensor>
     /// <param name="y">(…, size): the scan's output.</param>
     /// <param name="z">(…, size): the gate.</param>
     public override Tensor forward(Tensor y, Tensor z) =>
-        (Kernels ?? MambaKernels.Default as IMamba2Kernels ?? (IMamba2Kernels)MambaKernels.Reference).GatedRmsNorm(y, z, weight, _groups, _eps);
+        (Kernels ?? MambaKernels.Mamba2Default).GatedRmsNorm(y, z, weight, _groups, _eps);
 }

@@ -58,7 +58,7 @@ public sealed class Mamba2Mixer : nn.Module<Tensor, Tensor?, Tensor>, IMixer
             $"{value.GetType().Name} ('{value.Name}') does not", nameof(value));
     }
 
-    private IMamba2Kernels ChosenKernels => Kernels ?? MambaKernels.Default as IMamba2Kernels ?? (IMamba2Kernels)MambaKernels.Reference;
+    private IMamba2Kernels ChosenKernels => Kernels ?? MambaKernels.Mamba2Default;
 
     /// <summary>A mixer with freshly initialised weights (mamba_ssm's: A uniform in [1, 16], Δ log-uniform in the config's range).</summary>
     /// <param name="config">A Mamba-2 config (<see cref="MambaConfig.Architecture"/>).</param>
