@@ -41,6 +41,37 @@ public class CudaGatedRmsNormTests
     }
 
     [Fact]
+    public void TensorsOffTheSixteenByteGridTakeTheElementPath()
+    {
+        // y, z and dout start one bf16 element into their buffers: contiguous, but not 16-byte aligned, so the kernels
+        // must not use their vector loads. Compared with the same values in fresh (aligned) tensors.
+        long rows = 37, size = 1536;
+        var g = new Generator(11);
+        Tensor Shifted(Tensor t) => cat(new[] { zeros(1, dtype: t.dtype, device: t.device), t.flatten() }).narrow(0, 1, rows * size).view(rows, size);
+        var y0 = randn(new[] { rows, size }, generator: g).to(ScalarType.BFloat16).cuda();
+        var z0 = randn(new[] { rows, size }, generator: g).to(ScalarType.BFloat16).cuda();
+        var d0 = randn(new[] { rows, size }, generator: g).to(ScalarType.BFloat16).cuda();
+        var w = (randn(new[] { size }, generator: g) * 0.5 + 1).cuda();
+        Tensor[] Run(Tensor y, Tensor z, Tensor d)
+        {
+            y = y.detach().requires_grad_();
+            z = z.detach().requires_grad_();
+            var ww = w.detach().clone().requires_grad_();
+            var output = Native().GatedRmsNorm(y, z, ww, 1, 1e-5);
+            output.backward(new List<Tensor> { d });
+            cuda.synchronize();
+            return new[] { output, y.grad!, z.grad!, ww.grad! }.Select(t => t.detach().cpu().to_type(ScalarType.Float32)).ToArray();
+        }
+        var ys = Shifted(y0);
+        Assert.True(ys.is_contiguous());
+        var shifted = Run(ys, Shifted(z0), Shifted(d0));
+        var aligned = Run(y0, z0, d0);
+        string[] names = { "output", "dy", "dz", "dweight" };
+        for (int i = 0; i < 4; i++)
+            SsdKernelComparison.AssertScaled(TensorData.Flat(shifted[i]), TensorData.Flat(aligned[i]), 1e-2, $"{names[i]}, unaligned against aligned");
+    }
+
+    [Fact]
     public void RepeatedRunsAreBitwiseTheSame()
     {
         var shape = new long[] { 8, 200, 1536 };
