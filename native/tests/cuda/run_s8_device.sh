@@ -62,19 +62,7 @@ if [ $((BUDGET - SECONDS)) -gt 50 ]; then
   timeout "$(cap 90)" ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --page raw \
     --print-kernel-base function "$APP/Mamba.Benchmarks" train --device cuda --architecture mamba2 --dtype bf16 \
     --batch 8 --length 1024 --steps 1 --warmup-steps 0 --no-memory > "$OUT/ncu_train.csv" 2> "$OUT/ncu_train.err" || rc=1
-  python3 - "$OUT/ncu_train.csv" <<'EOF'
-import csv, sys, collections
-rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 5]
-head = rows[0]; k = head.index("Kernel Name"); t = head.index("gpu__time_duration.sum")
-ms = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0}.get(rows[1][t], 1e-6)
-tot = collections.Counter(); n = collections.Counter()
-for r in rows[1:]:
-    try: v = float(r[t].replace(",", ""))
-    except ValueError: continue
-    tot[r[k][:60]] += v; n[r[k][:60]] += 1
-print(f"all kernels {sum(tot.values()) * ms:.2f} ms, {sum(n.values())} launches")
-for name, v in tot.most_common(18): print(f"{v * ms:8.3f} ms {n[name]:5d}x {name}")
-EOF
+  python3 native/tests/cuda/kernel_sums.py "$OUT/ncu_train.csv" 18 60
 fi
 echo "=== done in ${SECONDS}s, rc $rc"
 exit $rc
