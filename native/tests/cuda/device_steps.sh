@@ -15,6 +15,57 @@ device_begin() {
   [ -f .gpu/apps.tar.xz ] || { echo "no .gpu/apps.tar.xz: stage the apps first (see the header) and carry .gpu"; exit 2; }
 }
 
+# The library (/tmp/nb, the build tools/gpu/device-env.sh then finds) in the background; its pid in NEWLIB.
+start_native_build() {
+  (cmake -S native -B /tmp/nb -DMAMBA_CUDA=ON -DMAMBA_CUDA_ARCHITECTURES=90 &&
+    cmake --build /tmp/nb -j12 --target mamba_native) > "$OUT/native-build0.log" 2>&1 &
+  NEWLIB=$!
+}
+
+# test_ssd_cuda into $1/test_ssd_cuda, linked straight from the SSD sources (it need not wait for the library).
+build_ssd_tests() {
+  local tb=$1 f p pids=()
+  local nv="nvcc -O3 -std=c++17 -arch=sm_90 -I native/include -I native/src -DMAMBA_NATIVE_BUILD"
+  for f in native/src/cuda/ssd_api.cu native/src/cuda/ssd_step.cu native/src/common/errors.cpp \
+           native/src/common/abi_validate.cpp native/src/common/ssd_validate.cpp native/tests/cuda/test_ssd_cuda.cu; do
+    $nv -c "$f" -o "$tb/$(basename "$f").o" > "$tb/$(basename "$f").log" 2>&1 & pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  cat "$tb"/*.log > "$OUT/ssd-build.log"; grep -E "error" -A3 "$OUT/ssd-build.log" | head -20
+  $nv "$tb"/*.o -o "$tb/test_ssd_cuda" || rc=1
+}
+
+# Waits for start_native_build, sources tools/gpu/device-env.sh (APP, the staged apps) and builds bench_ssd_cuda into
+# $1 against the library; stops the call when the library did not build.
+finish_native_build() {
+  wait "$NEWLIB" || tail -5 "$OUT/native-build0.log"
+  source tools/gpu/device-env.sh || { echo "lib build failed"; tail -20 "$OUT/native-build.log"; exit 1; }
+  echo "lib built at ${SECONDS}s"
+  nvcc -O3 -std=c++17 -arch=sm_90 -I native/include native/tests/cuda/bench_ssd_cuda.cu -o "$1/bench_ssd_cuda" -L/tmp/nb \
+    -lmamba_native -Xlinker -rpath -Xlinker /tmp/nb > "$OUT/bench-ssd-build.log" 2>&1 || rc=1
+}
+
+# Mamba.Benchmarks train, bf16, 130M, batch 8 x 1024, 20 timed steps, for mamba2 and mamba1 alternating, $1 rounds; prints
+# each run's row.
+train_both() {
+  local i a
+  for ((i = 0; i < $1; i++)); do for a in mamba2 mamba1; do
+    timeout "$(cap 45)" "$APP/Mamba.Benchmarks" train --device cuda --architecture $a --dtype bf16 --batch 8 \
+      --length 1024 --steps 20 --no-memory > "$OUT/train.log" 2>&1 || rc=1
+    echo "--- $a"; grep -E "^\| [0-9]|rror" "$OUT/train.log" | cut -c1-160
+  done; done
+}
+
+# ncu's time per kernel over one bf16 Mamba-2 training step (130M, batch 8 x 1024) when more than 40 s are left: names
+# as ncu's --print-kernel-base $1 (function or demangled) cut to $3 characters, the top $2 printed (kernel_sums.py).
+ncu_mamba2_step() {
+  [ $((BUDGET - SECONDS)) -gt 40 ] || return 0
+  timeout "$(cap 90)" ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv --page raw \
+    --print-kernel-base "$1" "$APP/Mamba.Benchmarks" train --device cuda --architecture mamba2 --dtype bf16 \
+    --batch 8 --length 1024 --steps 1 --warmup-steps 0 --no-memory > "$OUT/ncu_train.csv" 2> "$OUT/ncu_train.err" || rc=1
+  python3 native/tests/cuda/kernel_sums.py "$OUT/ncu_train.csv" "$2" "$3"
+}
+
 # bench_decoder_cuda into $1, against the library tools/gpu/device-env.sh built in /tmp/nb.
 build_bench_decoder() {
   nvcc -O3 -std=c++17 -arch=sm_90 -I native/include native/tests/cuda/bench_decoder_cuda.cu -o "$1" \

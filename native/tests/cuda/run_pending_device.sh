@@ -27,25 +27,14 @@ BASE=$!
   cmake --build /tmp/nb -j10 --target mamba_native) > "$OUT/native-build0.log" 2>&1 &
 NEWLIB=$!
 NV="nvcc -O3 -std=c++17 -arch=sm_90 -I native/include -I native/src -DMAMBA_NATIVE_BUILD"
-pids=()
-for f in native/src/cuda/ssd_api.cu native/src/cuda/ssd_step.cu native/src/common/errors.cpp native/src/common/abi_validate.cpp \
-         native/src/common/ssd_validate.cpp native/tests/cuda/test_ssd_cuda.cu; do
-  $NV -c "$f" -o "$TB/$(basename "$f").o" > "$TB/$(basename "$f").log" 2>&1 & pids+=($!)
-done
 $NV native/tests/cuda/test_decoder_gemv_cuda.cu native/src/common/errors.cpp -o "$TB/test_decoder_gemv_cuda" > "$OUT/gemv-build.log" 2>&1 &
 GEMV=$!
-for p in "${pids[@]}"; do wait "$p" || rc=1; done
-cat "$TB"/*.log > "$OUT/ssd-build.log"; grep -E "error" -A3 "$OUT/ssd-build.log" | head -20
-$NV "$TB"/*.o -o "$TB/test_ssd_cuda" || rc=1
+build_ssd_tests "$TB"
 echo "ssd tests built at ${SECONDS}s"
 echo "=== test_ssd_cuda v3 (chain kernels; each case also vs MAMBA_SSD_PASS=separate and, 2-byte, vs fp32 states)"
 MAMBA_SSD_KERNELS=v3 MAMBA_SSD_FP32=simt timeout "$(cap 80)" "$TB/test_ssd_cuda" > "$OUT/test_ssd_v3.log" 2>&1 || rc=1
 grep -E "FAIL|SUMMARY" "$OUT/test_ssd_v3.log" | head -20
-wait "$NEWLIB" || tail -5 "$OUT/native-build0.log"
-source tools/gpu/device-env.sh || { echo "lib build failed"; tail -20 "$OUT/native-build.log"; exit 1; }
-echo "lib built at ${SECONDS}s"
-nvcc -O3 -std=c++17 -arch=sm_90 -I native/include native/tests/cuda/bench_ssd_cuda.cu -o "$TB/bench_ssd_cuda" -L/tmp/nb \
-  -lmamba_native -Xlinker -rpath -Xlinker /tmp/nb > "$OUT/bench-ssd-build.log" 2>&1 || rc=1
+finish_native_build "$TB"
 build_bench_decoder "$TB/bench_decoder_cuda"
 echo "=== bench_ssd_cuda (at ${SECONDS}s)"
 timeout "$(cap 60)" "$TB/bench_ssd_cuda" > "$OUT/bench_ssd.log" 2>&1 || rc=1
